@@ -1,0 +1,26 @@
+// Every difference between the LibTorch versions plinth builds against (Debian's 1.13, CPU;
+// PyPI's 2.x, CUDA) lives here, so the rest of the code is written once.
+#pragma once
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#define PLINTH_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace plinth::model {
+
+// Fused causal attention. q, k, v: (B, H, T, hd) -> (B, H, T, hd).
+// 1.13 has only the private op (returns (out, attn)); 2.x has the public one (flash /
+// memory-efficient kernels on CUDA).
+inline torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                      const torch::Tensor& v) {
+#if PLINTH_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                                       /*need_attn_weights=*/false, /*is_causal=*/true));
+#endif
+}
+
+}  // namespace plinth::model

@@ -1,0 +1,42 @@
+// Content hashes (XXH3, 64 bit): shard checksums, tokenizer identity, "is this input
+// unchanged?" for skipping work. Not cryptographic; collisions are not a threat model here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace plinth {
+
+uint64_t hash64(const void* data, size_t size, uint64_t seed = 0);
+inline uint64_t hash64(std::string_view s, uint64_t seed = 0) { return hash64(s.data(), s.size(), seed); }
+
+// 16 lowercase hex digits.
+std::string hex64(uint64_t h);
+
+// Streaming hash over several pieces; the same bytes give the same hash however they are split.
+class Hasher {
+ public:
+  explicit Hasher(uint64_t seed = 0);
+  ~Hasher();
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+
+  Hasher& update(const void* data, size_t size);
+  Hasher& update(std::string_view s) { return update(s.data(), s.size()); }
+  // Hashes the length too, so ("ab","c") and ("a","bc") differ.
+  Hasher& field(std::string_view s);
+  Hasher& field(uint64_t v);
+  uint64_t digest() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Hash of a whole file's bytes. Throws Failure when it cannot be read.
+uint64_t hash_file(const std::filesystem::path& path);
+
+}  // namespace plinth

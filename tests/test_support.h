@@ -1,0 +1,38 @@
+// Shared by the tests: a scratch directory per test and small file helpers.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace plinth::test {
+
+// A fresh directory under the system temp dir, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
+  // Writes `content` to path()/name (parent directories created) and returns the full path.
+  std::filesystem::path write(std::string_view name, std::string_view content) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Result of running a command line through /bin/sh.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+CommandResult run_command(const std::string& command_line);
+
+// The plinth binary under test, and the source tree (for shipped recipes and fixtures).
+inline std::string plinth_binary() { return PLINTH_BINARY; }
+inline std::filesystem::path source_dir() { return PLINTH_SOURCE_DIR; }
+
+}  // namespace plinth::test
