@@ -39,8 +39,11 @@ struct ReadStats {
 bool glob_match(const std::string& pattern, const std::string& path);
 
 // Every file a source names, sorted by path, after include/exclude. A directory is walked
-// recursively; a path with *, ? or [ is a glob. Throws BadInput (naming spec.where) when
-// the path does not exist or nothing matches.
+// recursively; a path with *, ? or [ is a glob, walked from its longest literal prefix. Only
+// regular files (and links to them) are listed; directory links are not entered, so a walk
+// cannot loop, and a file reached under two names (fortune's x.u8 -> x) is listed once, under
+// the first. Throws BadInput (naming spec.where) when the path does not exist or nothing
+// matches.
 std::vector<std::filesystem::path> list_source_files(const SourceSpec& spec);
 
 // Calls `sink` for each document of the domain, in a stable order (sources in recipe order,

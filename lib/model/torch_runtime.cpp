@@ -1,12 +1,8 @@
 #include "model/torch_runtime.h"
 
 #include <fmt/format.h>
-#include <sched.h>
-
-#include <cstdlib>
-#include <thread>
-
 #include "model/torch_compat.h"
+#include "util/threads.h"
 
 namespace plinth::model {
 
@@ -17,17 +13,8 @@ std::string torch_version() {
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
-int available_cores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
 int configure_threads(int requested) {
-  int n = requested;
-  if (n <= 0)
-    if (const char* env = std::getenv("PLINTH_THREADS")) n = std::atoi(env);
-  if (n <= 0) n = available_cores();
+  int n = resolve_threads(requested);
   at::set_num_threads(n);
   return n;
 }

@@ -9,10 +9,7 @@ namespace plinth::model {
 std::string torch_version();
 bool cuda_available();
 
-// Intra-op threads. Some environments start LibTorch at 1 thread (DESIGN.md), so it is
-// always set explicitly: `requested` > 0 wins, else $PLINTH_THREADS, else the cores this
-// process may use. Returns the count applied.
+// Sets LibTorch's intra-op threads by resolve_threads (util/threads.h); returns the count.
 int configure_threads(int requested = 0);
-int available_cores();
 
 }  // namespace plinth::model

@@ -29,3 +29,13 @@ bool ends_with(std::string_view s, std::string_view suffix);
 std::vector<std::string> split(std::string_view s, char sep);
 
 }  // namespace plinth
+
+namespace plinth {
+
+// A YAML double-quoted scalar: "a\nb" -> "\"a\\nb\"". Safe for any UTF-8 string.
+std::string yaml_quote(std::string_view s);
+
+// 1234567 -> "1,234,567".
+std::string with_commas(uint64_t v);
+
+}  // namespace plinth

@@ -1,0 +1,33 @@
+// What every stage subcommand shares: `plinth <cmd> RECIPE.yaml [key.path=value ...]`,
+// --print-config, --threads, --quiet/--verbose.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "recipe_binding.h"
+
+namespace plinth {
+
+struct RecipeArgs {
+  std::string recipe;
+  std::vector<std::string> overrides;
+  bool print_config = false;
+  int threads = 0;
+};
+
+// Adds the shared arguments and an "Example:" footer to a stage subcommand.
+void add_recipe_args(CLI::App& cmd, RecipeArgs& args, const std::string& example);
+
+// Loads and binds the recipe; applies --threads to every section that has a thread count.
+// With --print-config, prints the merged recipe and returns false (the command stops there).
+bool load_recipe_args(const RecipeArgs& args, Recipe& out);
+
+// Registration of each subcommand (one file each).
+void add_tokenizer_command(CLI::App& app);
+void add_prepare_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+}  // namespace plinth

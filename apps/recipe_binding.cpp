@@ -1,0 +1,37 @@
+#include "recipe_binding.h"
+
+#include "util/hash.h"
+
+namespace plinth {
+
+uint64_t Recipe::tokenizer_recipe_hash() const {
+  Hasher h;
+  if (const ConfigNode* t = loaded.root.find("tokenizer")) h.field(recipe::content_hash(*t));
+  if (const ConfigNode* d = loaded.root.find("data"))
+    if (const ConfigNode* domains = d->find("domains")) h.field(recipe::content_hash(*domains));
+  if (const ConfigNode* d = loaded.root.find("data")) {
+    // The split decides which documents the tokenizer may see.
+    if (const ConfigNode* v = d->find("val_fraction")) h.field(recipe::content_hash(*v));
+    if (const ConfigNode* v = d->find("split_seed")) h.field(recipe::content_hash(*v));
+  }
+  return h.digest();
+}
+
+Recipe load_and_bind(const std::string& file, const std::vector<std::string>& overrides) {
+  Recipe r;
+  r.loaded = recipe::load_recipe(file, overrides);
+  r.name = r.loaded.file.stem().string();
+  Diagnostics diag;
+  ConfigSection root(&r.loaded.root, "", diag, Location{r.loaded.file.string()});
+  root.read("name", r.name);
+  root.ignore("description");
+  ConfigSection tok = root.child("tokenizer");
+  tokenizer::bind(tok, r.tokenizer);
+  ConfigSection data = root.child("data", Need::Required);
+  data::bind(data, r.data);
+  root.finish();
+  diag.throw_if_any();
+  return r;
+}
+
+}  // namespace plinth

@@ -1,0 +1,28 @@
+// The whole recipe as typed structs: the loader's tree bound section by section by the
+// layer that owns each section. Every problem of every section is reported together.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "data/data_spec.h"
+#include "recipe/recipe_loader.h"
+#include "tokenizer/tokenizer_spec.h"
+
+namespace plinth {
+
+struct Recipe {
+  recipe::LoadedRecipe loaded;
+  std::string name;               // `name:`; defaults to the recipe file's stem
+  tokenizer::TokenizerSpec tokenizer;
+  data::DataSpec data;
+
+  // Identifies what shaped the tokenizer (its section and the domains): a shipped tokenizer
+  // is reused only when this matches its provenance.
+  uint64_t tokenizer_recipe_hash() const;
+};
+
+// Loads, merges, applies overrides and binds. Throws BadInput listing every problem.
+Recipe load_and_bind(const std::string& file, const std::vector<std::string>& overrides);
+
+}  // namespace plinth
