@@ -1,0 +1,82 @@
+// The CLI as a user drives it: real binary, real files, real exit codes.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "cli_fixture.h"
+
+using plinth::test::CliFixture;
+namespace fs = std::filesystem;
+
+TEST_CASE("help and version", "[cli]") {
+  CliFixture f;
+  auto top = f.plinth("--help");
+  CHECK(top.exit_code == 0);
+  CHECK_THAT(top.output, Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
+  for (const char* cmd : {"tokenizer train", "prepare", "inspect", "bench prepare"}) {
+    auto r = f.plinth(std::string(cmd) + " --help");
+    INFO(cmd << "\n" << r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("Example:\n  plinth "));
+  }
+  auto v = f.plinth("--version");
+  CHECK(v.exit_code == 0);
+  CHECK_THAT(v.output, Catch::Contains("plinth ") && Catch::Contains("LibTorch") && Catch::Contains("sentencepiece"));
+  CHECK(f.plinth("").exit_code == 2);
+  CHECK(f.plinth("no-such-command").exit_code == 2);
+  CHECK(f.plinth("prepare").exit_code == 2);  // recipe missing
+}
+
+TEST_CASE("tokenizer train, prepare and inspect on a small corpus", "[cli]") {
+  CliFixture f;
+  auto tok = f.plinth("tokenizer train recipe.yaml");
+  INFO(tok.output);
+  REQUIRE(tok.exit_code == 0);
+  for (const char* ext : {".model", ".vocab", ".yaml"}) CHECK(fs::exists(f.dir() / (std::string("tok/small") + ext)));
+  std::ifstream prov(f.dir() / "tok/small.yaml");
+  std::string provenance((std::istreambuf_iterator<char>(prov)), {});
+  CHECK_THAT(provenance, Catch::Contains("recipe_hash:") && Catch::Contains("- name: alpha") &&
+                             Catch::Contains("sampled_bytes:") && Catch::Contains("vocab_size: 600"));
+
+  SECTION("a second train with the same recipe reuses the tokenizer") {
+    auto again = f.plinth("tokenizer train recipe.yaml");
+    CHECK(again.exit_code == 0);
+    CHECK_THAT(again.output, Catch::Contains("up to date"));
+  }
+
+  auto prep = f.plinth("prepare recipe.yaml");
+  INFO(prep.output);
+  REQUIRE(prep.exit_code == 0);
+  for (const char* domain : {"alpha", "beta"})
+    for (const char* split : {"train.bin", "val.bin", "manifest.json"})
+      CHECK(fs::exists(f.dir() / "shards" / domain / split));
+
+  auto table = f.plinth("inspect recipe.yaml");
+  INFO(table.output);
+  REQUIRE(table.exit_code == 0);
+  CHECK_THAT(table.output, Catch::Contains("bytes/token") && Catch::Contains("val share") &&
+                               Catch::Contains("alpha") && Catch::Contains("beta") && Catch::Contains("total"));
+
+  SECTION("re-running on unchanged inputs does no work") {
+    auto before = fs::last_write_time(f.dir() / "shards/alpha/train.bin");
+    auto again = f.plinth("prepare recipe.yaml");
+    CHECK(again.exit_code == 0);
+    CHECK_THAT(again.output, Catch::Contains("2 unchanged"));
+    CHECK(fs::last_write_time(f.dir() / "shards/alpha/train.bin") == before);
+  }
+
+  SECTION("changing one domain's file redoes that domain only") {
+    auto beta_before = fs::last_write_time(f.dir() / "shards/beta/train.bin");
+    std::ofstream(f.dir() / "corpus/alpha.txt", std::ios::app) << "\n\nA new paragraph, added later.\n";
+    auto again = f.plinth("prepare recipe.yaml");
+    CHECK(again.exit_code == 0);
+    CHECK_THAT(again.output, Catch::Contains("1 unchanged"));
+    CHECK(fs::last_write_time(f.dir() / "shards/beta/train.bin") == beta_before);
+  }
+
+  SECTION("--print-config shows the merged recipe with overrides applied") {
+    auto cfg = f.plinth("prepare recipe.yaml data.val_fraction=0.3 --print-config");
+    CHECK(cfg.exit_code == 0);
+    CHECK_THAT(cfg.output, Catch::Contains("val_fraction: 0.3") && Catch::Contains("- name: beta"));
+  }
+}
