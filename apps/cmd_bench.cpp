@@ -25,7 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct BenchArgs {
   RecipeArgs recipe;
@@ -54,8 +56,9 @@ void run_bench_prepare(const BenchArgs& args) {
     throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
                    fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
   auto tok = tokenizer::Tokenizer::load(r.tokenizer.model_file());
-  fs::path dir = args.work_dir.empty() ? fs::temp_directory_path() / fmt::format("plinth-bench-{}", ::getpid())
-                                       : fs::path(args.work_dir);
+  fs::path dir = args.work_dir.empty()
+                     ? fs::temp_directory_path() / fmt::format("plinth-bench-{}", ::getpid())
+                     : fs::path(args.work_dir);
   fs::create_directories(dir);
 
   // The peer's input: the very documents prepare reads, as one text file.
@@ -81,8 +84,8 @@ void run_bench_prepare(const BenchArgs& args) {
     int status = std::system(cmd.c_str());
     double spm = seconds_since(t0);
     if (status != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      throw Failure(fmt::format("`{}` failed (exit status {}); is the Debian package sentencepiece installed?", cmd,
-                                status));
+      throw Failure(fmt::format(
+          "`{}` failed (exit status {}); is the Debian package sentencepiece installed?", cmd, status));
     best_spm = std::min(best_spm, spm);
     best_plinth = std::min(best_plinth, time_prepare(r.data, tok, dir, threads));
     if (threads > 1) best_plinth_1 = std::min(best_plinth_1, time_prepare(r.data, tok, dir, 1));
@@ -90,9 +93,10 @@ void run_bench_prepare(const BenchArgs& args) {
   auto mbs = [&](double s) { return bytes / s / 1e6; };
   fmt::print("text: {} ({} domains), tokenizer {}\n", format_bytes(bytes), r.data.domains.size(),
              r.tokenizer.model_file());
-  fmt::print("spm_encode (1 thread, pre-extracted text -> ids): {:7.2f} s  {:6.2f} MB/s\n", best_spm, mbs(best_spm));
-  fmt::print("plinth prepare ({} threads, corpora -> shards):    {:7.2f} s  {:6.2f} MB/s  ratio {:.2f}x\n", threads,
-             best_plinth, mbs(best_plinth), best_spm / best_plinth);
+  fmt::print("spm_encode (1 thread, pre-extracted text -> ids): {:7.2f} s  {:6.2f} MB/s\n", best_spm,
+             mbs(best_spm));
+  fmt::print("plinth prepare ({} threads, corpora -> shards):    {:7.2f} s  {:6.2f} MB/s  ratio {:.2f}x\n",
+             threads, best_plinth, mbs(best_plinth), best_spm / best_plinth);
   if (threads > 1)
     fmt::print("plinth prepare (1 thread, corpora -> shards):     {:7.2f} s  {:6.2f} MB/s  ratio {:.2f}x\n",
                best_plinth_1, mbs(best_plinth_1), best_spm / best_plinth_1);
@@ -109,7 +113,8 @@ void add_bench_command(CLI::App& app) {
   static BenchArgs args;
   add_recipe_args(*prep, args.recipe, "plinth bench prepare recipes/data/debian.yaml --repeat 3");
   prep->add_option("--spm-encode", args.spm_encode, "The spm_encode program to compare with");
-  prep->add_option("--work-dir", args.work_dir, "Keep the extracted text and shards here (default: a temp dir)");
+  prep->add_option("--work-dir", args.work_dir,
+                   "Keep the extracted text and shards here (default: a temp dir)");
   prep->add_option("--repeat", args.repeat, "Runs of each; the best time counts")->check(CLI::Range(1, 20));
   prep->callback([] { run_bench_prepare(args); });
 }

@@ -27,7 +27,8 @@ void run_prepare(const RecipeArgs& args, const data::PrepareOptions& options) {
     if (!r.data.find(name)) {
       std::vector<std::string> names;
       for (const auto& d : r.data.domains) names.push_back(d.name);
-      throw BadInput(fmt::format("--domain {}: the recipe has no such domain", name), did_you_mean(name, names));
+      throw BadInput(fmt::format("--domain {}: the recipe has no such domain", name),
+                     did_you_mean(name, names));
     }
   auto tok = load_recipe_tokenizer(r);
   auto results = data::prepare_shards(r.data, tok, options);

@@ -40,7 +40,8 @@ void add_tokenizer_command(CLI::App& app) {
   auto* tok = app.add_subcommand("tokenizer", "Train a SentencePiece tokenizer on the recipe's domains");
   tok->require_subcommand(1);
   auto* train = tok->add_subcommand(
-      "train", "Train <tokenizer.model>.model/.vocab/.yaml on the domain mixture (weights and caps respected)");
+      "train",
+      "Train <tokenizer.model>.model/.vocab/.yaml on the domain mixture (weights and caps respected)");
   static RecipeArgs args;
   static bool force = false;
   add_recipe_args(*train, args, "plinth tokenizer train recipes/data/debian.yaml tokenizer.vocab_size=4096");

@@ -8,7 +8,8 @@ namespace plinth {
 
 void add_recipe_args(CLI::App& cmd, RecipeArgs& args, const std::string& example) {
   cmd.add_option("recipe", args.recipe, "Recipe file (YAML)")->required();
-  cmd.add_option("overrides", args.overrides, "Recipe overrides, key.path=value (e.g. data.val_fraction=0.1)");
+  cmd.add_option("overrides", args.overrides,
+                 "Recipe overrides, key.path=value (e.g. data.val_fraction=0.1)");
   cmd.add_flag("--print-config", args.print_config, "Print the merged, validated recipe and exit");
   cmd.add_option("--threads", args.threads, "Threads (default: $PLINTH_THREADS or all cores)")
       ->check(CLI::Range(1, 1024));

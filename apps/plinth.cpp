@@ -27,14 +27,17 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"plinth: train a tokenizer, pretrain on a mixture of domains, fine-tune, and measure "
-               "what the fine-tune forgot."};
+  CLI::App app{
+      "plinth: train a tokenizer, pretrain on a mixture of domains, fine-tune, and measure "
+      "what the fine-tune forgot."};
   app.require_subcommand(1);
-  app.add_flag_callback("-q,--quiet", [] { plinth::log::verbosity() = 0; },
-                        "Only warnings and errors on stderr");
-  app.add_flag_callback("-v,--verbose", [] { plinth::log::verbosity() = 2; }, "More detail on stderr");
-  app.add_flag_callback("--version", [] { throw CLI::CallForVersion(version_text(), 0); },
-                        "Print the version of plinth and its libraries");
+  app.add_flag_callback(
+      "-q,--quiet", [] { plinth::log::verbosity() = 0; }, "Only warnings and errors on stderr");
+  app.add_flag_callback(
+      "-v,--verbose", [] { plinth::log::verbosity() = 2; }, "More detail on stderr");
+  app.add_flag_callback(
+      "--version", [] { throw CLI::CallForVersion(version_text(), 0); },
+      "Print the version of plinth and its libraries");
   app.footer(
       "Examples:\n"
       "  plinth tokenizer train recipes/data/debian.yaml\n"

@@ -6,7 +6,13 @@ namespace plinth {
 
 uint64_t Recipe::tokenizer_recipe_hash() const {
   Hasher h;
-  if (const ConfigNode* t = loaded.root.find("tokenizer")) h.field(recipe::content_hash(*t));
+  if (const ConfigNode* t = loaded.root.find("tokenizer")) {
+    // Where it is written and how many threads train it do not change the tokenizer.
+    ConfigNode shaping = *t;
+    shaping.erase("model");
+    shaping.erase("threads");
+    h.field(recipe::content_hash(shaping));
+  }
   if (const ConfigNode* d = loaded.root.find("data"))
     if (const ConfigNode* domains = d->find("domains")) h.field(recipe::content_hash(*domains));
   if (const ConfigNode* d = loaded.root.find("data")) {

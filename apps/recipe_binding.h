@@ -13,12 +13,12 @@ namespace plinth {
 
 struct Recipe {
   recipe::LoadedRecipe loaded;
-  std::string name;               // `name:`; defaults to the recipe file's stem
+  std::string name;  // `name:`; defaults to the recipe file's stem
   tokenizer::TokenizerSpec tokenizer;
   data::DataSpec data;
 
-  // Identifies what shaped the tokenizer (its section and the domains): a shipped tokenizer
-  // is reused only when this matches its provenance.
+  // Identifies what shapes the tokenizer (its options, the domains, the split; not its output
+  // path or thread count): an existing tokenizer is reused only when this matches its provenance.
   uint64_t tokenizer_recipe_hash() const;
 };
 

@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 
 TempDir::TempDir() {
   std::random_device rd;
-  path_ = fs::temp_directory_path() /
-          ("plinth-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  path_ =
+      fs::temp_directory_path() / ("plinth-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directories(path_);
 }
 

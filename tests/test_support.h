@@ -32,7 +32,11 @@ struct CommandResult {
 CommandResult run_command(const std::string& command_line);
 
 // The plinth binary under test, and the source tree (for shipped recipes and fixtures).
-inline std::string plinth_binary() { return PLINTH_BINARY; }
-inline std::filesystem::path source_dir() { return PLINTH_SOURCE_DIR; }
+inline std::string plinth_binary() {
+  return PLINTH_BINARY;
+}
+inline std::filesystem::path source_dir() {
+  return PLINTH_SOURCE_DIR;
+}
 
 }  // namespace plinth::test

@@ -14,7 +14,9 @@ namespace plinth::data {
 
 namespace fs = std::filesystem;
 
-static bool has_glob_chars(std::string_view s) { return s.find_first_of("*?[") != s.npos; }
+static bool has_glob_chars(std::string_view s) {
+  return s.find_first_of("*?[") != s.npos;
+}
 
 // Matches `c` against the bracket expression at the start of `p` ("[a-z]", "[!0-9]", "[]x]").
 // Returns 1 or 0 and sets `used` to the expression's length; -1 when `p` has no closing ']',
@@ -107,8 +109,7 @@ struct Candidate {
 // Regular files under `root`, at most `max_depth` components deep (0: any depth). Directory
 // symlinks are not entered, so a link back up the tree cannot loop and a linked directory is
 // not read twice; file symlinks are kept.
-void walk(const fs::path& root, size_t max_depth, const Location& where,
-          std::vector<Candidate>& out) {
+void walk(const fs::path& root, size_t max_depth, const Location& where, std::vector<Candidate>& out) {
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
   if (ec)
@@ -117,8 +118,7 @@ void walk(const fs::path& root, size_t max_depth, const Location& where,
   for (const fs::recursive_directory_iterator end; it != end;) {
     std::error_code fec;
     if (it->is_directory(fec)) {
-      if (max_depth && static_cast<size_t>(it.depth()) + 1 >= max_depth)
-        it.disable_recursion_pending();
+      if (max_depth && static_cast<size_t>(it.depth()) + 1 >= max_depth) it.disable_recursion_pending();
     } else if (it->is_regular_file(fec)) {
       out.push_back({it->path(), it->path().lexically_relative(root).generic_string()});
     }
@@ -140,8 +140,7 @@ std::vector<fs::path> list_source_files(const SourceSpec& spec) {
     fs::file_status st = fs::status(path, ec);
     if (ec || !fs::exists(st))
       throw BadInput(fmt::format("'{}' does not exist", path),
-                     "check the path (relative paths start from the working directory)",
-                     spec.where);
+                     "check the path (relative paths start from the working directory)", spec.where);
     if (fs::is_directory(st)) {
       walk(path, 0, spec.where, found);
       if (found.empty())
@@ -191,29 +190,25 @@ std::vector<fs::path> list_source_files(const SourceSpec& spec) {
   }
 
   size_t before = found.size();
-  found.erase(std::remove_if(found.begin(), found.end(),
-                             [&](const Candidate& c) {
-                               bool in = spec.include.empty() ||
-                                         std::any_of(spec.include.begin(), spec.include.end(),
-                                                     [&](const std::string& g) {
-                                                       return glob_match(g, c.relative);
-                                                     });
-                               bool out = std::any_of(
-                                   spec.exclude.begin(), spec.exclude.end(),
-                                   [&](const std::string& g) { return glob_match(g, c.relative); });
-                               return !in || out;
-                             }),
+  found.erase(std::remove_if(
+                  found.begin(), found.end(),
+                  [&](const Candidate& c) {
+                    bool in = spec.include.empty() ||
+                              std::any_of(spec.include.begin(), spec.include.end(),
+                                          [&](const std::string& g) { return glob_match(g, c.relative); });
+                    bool out = std::any_of(spec.exclude.begin(), spec.exclude.end(),
+                                           [&](const std::string& g) { return glob_match(g, c.relative); });
+                    return !in || out;
+                  }),
               found.end());
   if (found.empty())
-    throw BadInput(
-        fmt::format("include/exclude leave none of the {} file(s) of {}", before, described),
-        "check the include and exclude patterns (one without '/' matches the file "
-        "name, one with '/' the path below the source's root)",
-        spec.where);
+    throw BadInput(fmt::format("include/exclude leave none of the {} file(s) of {}", before, described),
+                   "check the include and exclude patterns (one without '/' matches the file "
+                   "name, one with '/' the path below the source's root)",
+                   spec.where);
 
-  std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
-    return a.path.native() < b.path.native();
-  });
+  std::sort(found.begin(), found.end(),
+            [](const Candidate& a, const Candidate& b) { return a.path.native() < b.path.native(); });
   // A file reached twice (fortune's x.u8 -> x links) is read once, under its first name.
   std::set<std::pair<dev_t, ino_t>> seen;
   std::vector<fs::path> files;

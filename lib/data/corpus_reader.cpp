@@ -38,7 +38,9 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
-bool is_blank(std::string_view s) { return std::all_of(s.begin(), s.end(), is_space); }
+bool is_blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), is_space);
+}
 
 size_t trimmed_end(std::string_view s) {
   size_t n = s.size();
@@ -168,9 +170,8 @@ class SourceReader {
       try {
         matcher_.emplace(spec.separator);
       } catch (const std::regex_error& e) {
-        throw BadInput(
-            fmt::format("separator '{}' is not a valid regex: {}", spec.separator, e.what()),
-            "write an ECMAScript regular expression, e.g. '^%$'", spec.where);
+        throw BadInput(fmt::format("separator '{}' is not a valid regex: {}", spec.separator, e.what()),
+                       "write an ECMAScript regular expression, e.g. '^%$'", spec.where);
       }
     }
   }
@@ -202,12 +203,11 @@ class SourceReader {
         return;
       }
       std::string ext = file.extension().string();
-      throw BadInput(
-          fmt::format("'{}' is not text: {} NUL and {} non-UTF-8 bytes in its first {}",
-                      file.string(), sample.nul, sample.invalid_bytes, format_bytes(sample.bytes)),
-          fmt::format("exclude it (exclude: ['{}']) or set on_binary: skip",
-                      ext.empty() ? file.filename().string() : "*" + ext),
-          spec_.where);
+      throw BadInput(fmt::format("'{}' is not text: {} NUL and {} non-UTF-8 bytes in its first {}",
+                                 file.string(), sample.nul, sample.invalid_bytes, format_bytes(sample.bytes)),
+                     fmt::format("exclude it (exclude: ['{}']) or set on_binary: skip",
+                                 ext.empty() ? file.filename().string() : "*" + ext),
+                     spec_.where);
     }
     ++stats_.files;
 
@@ -239,9 +239,9 @@ class SourceReader {
     const char* what = n < static_cast<int>(kChunkBytes) ? gzerror(gz.get(), &code) : "";
     // A truncated gzip stream ends like a complete one, except for Z_BUF_ERROR.
     if (n < 0 || (code != Z_OK && code != Z_STREAM_END)) {
-      throw BadInput(fmt::format("cannot read '{}': {}", file_->string(),
-                                 code == Z_ERRNO ? std::strerror(errno) : what),
-                     "the file may be truncated or corrupt; replace or exclude it", spec_.where);
+      throw BadInput(
+          fmt::format("cannot read '{}': {}", file_->string(), code == Z_ERRNO ? std::strerror(errno) : what),
+          "the file may be truncated or corrupt; replace or exclude it", spec_.where);
     }
     buf.resize(old + static_cast<size_t>(n));
     return n == 0;
@@ -371,13 +371,11 @@ class SourceReader {
       if (bracket != std::string::npos) why.erase(0, bracket + 2);
       return bad_record(fmt::format("not a JSON record: {}", why));
     }
-    if (!j.is_object())
-      return bad_record(fmt::format("expected a JSON object, got {}", j.type_name()));
+    if (!j.is_object()) return bad_record(fmt::format("expected a JSON object, got {}", j.type_name()));
     auto it = j.find(spec_.field);
     if (it == j.end()) return bad_record(fmt::format("the record has no field '{}'", spec_.field));
     if (!it->is_string())
-      return bad_record(
-          fmt::format("field '{}' is {}, not a string", spec_.field, it->type_name()));
+      return bad_record(fmt::format("field '{}' is {}, not a string", spec_.field, it->type_name()));
     std::string text = it->get<std::string>();
     // "\u0000" decodes to a NUL byte.
     stats_.invalid_utf8 += sanitize_utf8(text, stats_.nul_bytes);
@@ -390,8 +388,8 @@ class SourceReader {
     for (int c = 0; c < spec_.column; ++c) {
       size_t tab = line.find('\t', start);
       if (tab == std::string_view::npos)
-        return bad_record(fmt::format("the row has {} column(s); column {} (0-based) is missing",
-                                      c + 1, spec_.column));
+        return bad_record(
+            fmt::format("the row has {} column(s); column {} (0-based) is missing", c + 1, spec_.column));
       start = tab + 1;
     }
     size_t tab = line.find('\t', start);
@@ -444,14 +442,13 @@ ReadStats read_domain(const DomainSpec& domain, const DocumentSink& sink) {
     if (s.capped && domain_bound) break;
   }
   if (total.documents == 0)
-    throw BadInput(
-        fmt::format("domain '{}' yields no document", domain.name),
-        fmt::format("its {} source(s) gave {} readable file(s), {} empty document(s), {} binary "
-                    "file(s) and {} bad record(s) skipped; check the paths, the document rule "
-                    "and include/exclude",
-                    domain.sources.size(), total.files, total.empty_documents,
-                    total.binary_files_skipped, total.bad_records_skipped),
-        domain.where);
+    throw BadInput(fmt::format("domain '{}' yields no document", domain.name),
+                   fmt::format("its {} source(s) gave {} readable file(s), {} empty document(s), {} binary "
+                               "file(s) and {} bad record(s) skipped; check the paths, the document rule "
+                               "and include/exclude",
+                               domain.sources.size(), total.files, total.empty_documents,
+                               total.binary_files_skipped, total.bad_records_skipped),
+                   domain.where);
   return total;
 }
 

@@ -22,13 +22,13 @@ struct Document {
 struct ReadStats {
   uint64_t files = 0;
   uint64_t documents = 0;
-  uint64_t bytes = 0;                   // UTF-8 bytes of the documents delivered
-  uint64_t invalid_utf8 = 0;            // invalid sequences replaced by U+FFFD
-  uint64_t nul_bytes = 0;               // NUL bytes dropped
-  uint64_t binary_files_skipped = 0;    // on_binary: skip
-  uint64_t bad_records_skipped = 0;     // on_bad_record: skip
-  uint64_t empty_documents = 0;         // whitespace-only documents dropped
-  bool capped = false;                  // a max_bytes cap stopped reading early
+  uint64_t bytes = 0;                 // UTF-8 bytes of the documents delivered
+  uint64_t invalid_utf8 = 0;          // invalid sequences replaced by U+FFFD
+  uint64_t nul_bytes = 0;             // NUL bytes dropped
+  uint64_t binary_files_skipped = 0;  // on_binary: skip
+  uint64_t bad_records_skipped = 0;   // on_bad_record: skip
+  uint64_t empty_documents = 0;       // whitespace-only documents dropped
+  bool capped = false;                // a max_bytes cap stopped reading early
 
   void merge(const ReadStats& other);
 };

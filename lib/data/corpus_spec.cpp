@@ -38,8 +38,7 @@ void bind(ConfigSection& s, SourceSpec& spec) {
   s.finish();
 
   if (spec.field.empty()) s.error("field", "must not be empty", "name the JSONL field, e.g. text");
-  bool uses_separator =
-      spec.documents == DocumentRule::Separator || spec.documents == DocumentRule::Start;
+  bool uses_separator = spec.documents == DocumentRule::Separator || spec.documents == DocumentRule::Start;
   if (uses_separator && spec.separator.empty()) {
     s.error("separator", fmt::format("documents: {} needs a separator regex", rule),
             spec.documents == DocumentRule::Separator

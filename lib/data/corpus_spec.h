@@ -20,25 +20,26 @@ enum class DocumentRule {
 };
 
 struct SourceSpec {
-  std::string path;                  // a file, a directory (walked recursively) or a glob (*, ?, **)
-  std::string format = "auto";       // auto | text | jsonl | tsv (auto: .jsonl/.tsv by extension, else text)
-  std::string field = "text";        // jsonl: the string field holding a document
-  int column = 0;                    // tsv: 0-based column holding a document
+  std::string path;             // a file, a directory (walked recursively) or a glob (*, ?, **)
+  std::string format = "auto";  // auto | text | jsonl | tsv (auto: .jsonl/.tsv by extension, else text)
+  std::string field = "text";   // jsonl: the string field holding a document
+  int column = 0;               // tsv: 0-based column holding a document
   DocumentRule documents = DocumentRule::File;
   std::string separator;             // ECMAScript regex, for Separator and Start
   std::vector<std::string> include;  // a file must match one (if any given); see glob_match
   std::vector<std::string> exclude;  // a file matching one is skipped
   uint64_t max_bytes = 0;            // cap on this source's document bytes; 0 = none
   std::string on_binary = "error";   // error | skip: a file that is not text
-  std::string on_bad_record = "error";  // error | skip: a JSONL line that is not JSON / lacks the field, a TSV row lacking the column
-  Location where;                    // the recipe node, for messages
+  std::string on_bad_record =
+      "error";  // error | skip: a JSONL line that is not JSON / lacks the field, a TSV row lacking the column
+  Location where;  // the recipe node, for messages
 };
 
 struct DomainSpec {
-  std::string name;                  // [a-z0-9_-]+, unique; names the shards and report rows
-  double weight = 1.0;               // sampling weight in the pretraining mixture and tokenizer training
+  std::string name;     // [a-z0-9_-]+, unique; names the shards and report rows
+  double weight = 1.0;  // sampling weight in the pretraining mixture and tokenizer training
   std::vector<SourceSpec> sources;
-  uint64_t max_bytes = 0;            // cap on the domain's document bytes; 0 = none
+  uint64_t max_bytes = 0;  // cap on the domain's document bytes; 0 = none
   Location where;
 };
 

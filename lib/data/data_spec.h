@@ -11,11 +11,11 @@
 namespace plinth::data {
 
 struct DataSpec {
-  std::string shards = "data/shards";   // output directory: <shards>/<domain>/{train,val}.bin
-  double val_fraction = 0.05;           // share of documents held out, chosen by content hash
-  uint64_t split_seed = 0;              // seed of that hash; change it to draw another split
-  std::string token_type = "auto";      // auto | uint16 | uint32
-  int threads = 0;                      // encoding threads; 0 = $PLINTH_THREADS or all cores
+  std::string shards = "data/shards";  // output directory: <shards>/<domain>/{train,val}.bin
+  double val_fraction = 0.05;          // share of documents held out, chosen by content hash
+  uint64_t split_seed = 0;             // seed of that hash; change it to draw another split
+  std::string token_type = "auto";     // auto | uint16 | uint32
+  int threads = 0;                     // encoding threads; 0 = $PLINTH_THREADS or all cores
   std::vector<DomainSpec> domains;
 
   const DomainSpec* find(const std::string& name) const;

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -132,8 +132,10 @@ void encode_batch(const tokenizer::Tokenizer& tok, const std::vector<Document>& 
   ids.assign(docs.size(), {});
   for (size_t i = 0; i < units.size(); ++i) {
     auto& out = ids[units[i].doc];
-    if (out.empty()) out.swap(unit_ids[i]);
-    else out.insert(out.end(), unit_ids[i].begin(), unit_ids[i].end());
+    if (out.empty())
+      out.swap(unit_ids[i]);
+    else
+      out.insert(out.end(), unit_ids[i].begin(), unit_ids[i].end());
   }
   for (auto& out : ids) out.push_back(tok.eos_id());
 }
@@ -199,8 +201,7 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
     std::vector<FileStamp> files = stamp_files(domain, previous.is_object() ? &previous : nullptr);
     uint64_t fp = fingerprint(data, domain, files, tok.hash(), width);
 
-    if (!options.force && previous.is_object() &&
-        previous.value("fingerprint", std::string()) == hex64(fp)) {
+    if (!options.force && previous.is_object() && previous.value("fingerprint", std::string()) == hex64(fp)) {
       try {
         ShardInfo train = ShardReader::read_info(shard_path(data, domain.name, "train"));
         ShardInfo val = ShardReader::read_info(shard_path(data, domain.name, "val"));
@@ -221,8 +222,10 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
     out.name = domain.name;
     out.fingerprint = fp;
     out.tokenizer_hash = tok.hash();
-    ShardWriter train(shard_path(data, domain.name, "train"), width, static_cast<uint32_t>(tok.vocab_size()), tok.hash());
-    ShardWriter val(shard_path(data, domain.name, "val"), width, static_cast<uint32_t>(tok.vocab_size()), tok.hash());
+    ShardWriter train(shard_path(data, domain.name, "train"), width, static_cast<uint32_t>(tok.vocab_size()),
+                      tok.hash());
+    ShardWriter val(shard_path(data, domain.name, "val"), width, static_cast<uint32_t>(tok.vocab_size()),
+                    tok.hash());
     uint64_t domain_total = 0;
     for (const auto& f : files) domain_total += f.size;
     if (domain.max_bytes) domain_total = std::min(domain_total, domain.max_bytes);
@@ -256,8 +259,8 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
       pending_docs.swap(batch);
       batch.clear();
       batch_bytes = 0;
-      pending = std::async(std::launch::async,
-                           [&] { encode_batch(tok, pending_docs, pending_ids, threads); });
+      pending =
+          std::async(std::launch::async, [&] { encode_batch(tok, pending_docs, pending_ids, threads); });
     };
     out.read = read_domain(domain, [&](Document&& doc) {
       batch_bytes += doc.text.size();
@@ -271,15 +274,15 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
       throw BadInput(fmt::format("domain '{}' has no validation documents: its {} documents all fell "
                                  "in the train split",
                                  domain.name, out.train.documents),
-                     "raise data.val_fraction, or give the domain more (smaller) documents",
-                     domain.where);
+                     "raise data.val_fraction, or give the domain more (smaller) documents", domain.where);
     train.commit();
     val.commit();
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     json files_json = json::array();
     for (const auto& f : files)
-      files_json.push_back({{"path", f.path}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"hash", hex64(f.hash)}});
+      files_json.push_back(
+          {{"path", f.path}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"hash", hex64(f.hash)}});
     const ReadStats& r = out.read;
     json manifest = {
         {"version", kManifestVersion},
@@ -290,9 +293,14 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
         {"train", split_json(out.train)},
         {"val", split_json(out.val)},
         {"read",
-         {{"files", r.files}, {"documents", r.documents}, {"bytes", r.bytes}, {"invalid_utf8", r.invalid_utf8},
-          {"nul_bytes", r.nul_bytes}, {"binary_files_skipped", r.binary_files_skipped},
-          {"bad_records_skipped", r.bad_records_skipped}, {"empty_documents", r.empty_documents},
+         {{"files", r.files},
+          {"documents", r.documents},
+          {"bytes", r.bytes},
+          {"invalid_utf8", r.invalid_utf8},
+          {"nul_bytes", r.nul_bytes},
+          {"binary_files_skipped", r.binary_files_skipped},
+          {"bad_records_skipped", r.bad_records_skipped},
+          {"empty_documents", r.empty_documents},
           {"capped", r.capped}}},
         {"files", files_json},
     };

@@ -24,15 +24,15 @@ struct SplitStats {
 struct DomainShards {
   std::string name;
   SplitStats train, val;
-  ReadStats read;        // what the corpus reader saw: files, invalid UTF-8, NUL bytes, skips, caps
+  ReadStats read;  // what the corpus reader saw: files, invalid UTF-8, NUL bytes, skips, caps
   uint64_t fingerprint = 0;
   uint64_t tokenizer_hash = 0;
-  bool reused = false;   // inputs unchanged: the existing shards were kept
+  bool reused = false;  // inputs unchanged: the existing shards were kept
   double seconds = 0;
 };
 
 struct PrepareOptions {
-  bool force = false;    // redo every domain even when its inputs are unchanged
+  bool force = false;             // redo every domain even when its inputs are unchanged
   std::vector<std::string> only;  // domain names to prepare; empty = all
 };
 

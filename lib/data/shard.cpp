@@ -126,9 +126,8 @@ int open_shard_file(const fs::path& path, uint64_t* file_size) {
 RawHeader read_checked_header(const fs::path& path, int fd, uint64_t file_size) {
   RawHeader h{};
   if (file_size < kShardHeaderBytes)
-    throw_bad_shard(path,
-                    fmt::format("not a plinth shard: {} bytes, shorter than the {}-byte header",
-                                file_size, kShardHeaderBytes));
+    throw_bad_shard(path, fmt::format("not a plinth shard: {} bytes, shorter than the {}-byte header",
+                                      file_size, kShardHeaderBytes));
   ssize_t got = ::pread(fd, &h, sizeof h, 0);
   if (got != static_cast<ssize_t>(sizeof h))
     throw Failure(fmt::format("cannot read the header of {}: {}", path.string(),
@@ -137,27 +136,23 @@ RawHeader read_checked_header(const fs::path& path, int fd, uint64_t file_size) 
     throw_bad_shard(path, "not a plinth shard (wrong magic bytes)",
                     "point at a file written by `plinth prepare`, or run it again");
   if (h.version != kShardVersion)
-    throw_bad_shard(
-        path,
-        fmt::format("shard format version {} is {} than the version {} this plinth reads",
-                    h.version, h.version > kShardVersion ? "newer" : "older", kShardVersion),
-        h.version > kShardVersion
-            ? "use the plinth that wrote it, or run `plinth prepare` again to rebuild it"
-            : kRebuildHint);
+    throw_bad_shard(path,
+                    fmt::format("shard format version {} is {} than the version {} this plinth reads",
+                                h.version, h.version > kShardVersion ? "newer" : "older", kShardVersion),
+                    h.version > kShardVersion
+                        ? "use the plinth that wrote it, or run `plinth prepare` again to rebuild it"
+                        : kRebuildHint);
   uint64_t header_checksum = header_checksum_of(h);
   if (header_checksum != h.header_checksum)
     throw_bad_shard(path, fmt::format("corrupt header: checksum {}, the header records {}",
                                       hex64(header_checksum), hex64(h.header_checksum)));
   if (h.token_width != 2 && h.token_width != 4)
-    throw_bad_shard(path, fmt::format("corrupt header: token width {} (expected 2 or 4)",
-                                      h.token_width));
+    throw_bad_shard(path, fmt::format("corrupt header: token width {} (expected 2 or 4)", h.token_width));
   uint64_t expected = expected_file_size(h);
   if (file_size < expected)
-    throw_bad_shard(path, fmt::format("truncated: expected {} bytes, found {}", expected,
-                                      file_size));
+    throw_bad_shard(path, fmt::format("truncated: expected {} bytes, found {}", expected, file_size));
   if (file_size > expected)
-    throw_bad_shard(path, fmt::format("trailing bytes: expected {} bytes, found {}", expected,
-                                      file_size));
+    throw_bad_shard(path, fmt::format("trailing bytes: expected {} bytes, found {}", expected, file_size));
   return h;
 }
 
@@ -169,7 +164,9 @@ uint64_t load_u64(const uint8_t* p) {
 
 }  // namespace
 
-uint32_t token_width_for(uint32_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
+uint32_t token_width_for(uint32_t vocab_size) {
+  return vocab_size <= 65536 ? 2 : 4;
+}
 
 // ---------------------------------------------------------------------------------------------
 // ShardWriter
@@ -208,14 +205,11 @@ struct ShardWriter::Impl {
   }
 };
 
-ShardWriter::ShardWriter(fs::path path, uint32_t token_width, uint32_t vocab_size,
-                         uint64_t tokenizer_hash) {
+ShardWriter::ShardWriter(fs::path path, uint32_t token_width, uint32_t vocab_size, uint64_t tokenizer_hash) {
   // Checked before the temporary file exists, so a refused shard leaves nothing behind.
   if (token_width != 2 && token_width != 4)
-    throw Failure(fmt::format("shard {}: token width {} is neither 2 nor 4", path.string(),
-                              token_width));
-  if (vocab_size == 0)
-    throw Failure(fmt::format("shard {}: the vocabulary is empty", path.string()));
+    throw Failure(fmt::format("shard {}: token width {} is neither 2 nor 4", path.string(), token_width));
+  if (vocab_size == 0) throw Failure(fmt::format("shard {}: the vocabulary is empty", path.string()));
   if (token_width == 2 && vocab_size > 65536)
     throw BadInput(fmt::format("the vocabulary of {} tokens does not fit uint16 shards "
                                "(at most 65536 ids)",
@@ -243,9 +237,9 @@ void ShardWriter::add_document(const int32_t* ids, size_t count, uint64_t text_b
   // A negative id becomes a huge unsigned one and fails the same test.
   for (size_t i = 0; i < count; ++i) {
     if (static_cast<uint32_t>(ids[i]) >= s.info.vocab_size)
-      throw Failure(fmt::format(
-          "shard {}: token id {} (document {}, position {}) is outside the vocabulary of {}",
-          s.file.target().string(), ids[i], s.info.documents, i, s.info.vocab_size));
+      throw Failure(
+          fmt::format("shard {}: token id {} (document {}, position {}) is outside the vocabulary of {}",
+                      s.file.target().string(), ids[i], s.info.documents, i, s.info.vocab_size));
   }
   s.index.push_back(s.info.tokens);
   s.index.push_back(text_bytes);
@@ -260,8 +254,7 @@ void ShardWriter::add_document(const int32_t* ids, size_t count, uint64_t text_b
 
 void ShardWriter::commit() {
   Impl& s = *impl_;
-  if (s.committed)
-    throw Failure(fmt::format("shard {}: committed twice", s.file.target().string()));
+  if (s.committed) throw Failure(fmt::format("shard {}: committed twice", s.file.target().string()));
   s.flush();
   s.write_payload(s.index.data(), s.index.size() * sizeof(uint64_t));
 
@@ -284,7 +277,9 @@ void ShardWriter::commit() {
   std::vector<uint64_t>().swap(s.index);
 }
 
-const ShardInfo& ShardWriter::info() const { return impl_->info; }
+const ShardInfo& ShardWriter::info() const {
+  return impl_->info;
+}
 
 // ---------------------------------------------------------------------------------------------
 // ShardReader
@@ -298,8 +293,7 @@ ShardReader ShardReader::open(const fs::path& path, uint64_t expected_tokenizer_
   r.path_ = path;
   r.info_ = info_of(h);
   void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (map == MAP_FAILED)
-    throw Failure(fmt::format("cannot map {}: {}", path.string(), std::strerror(errno)));
+  if (map == MAP_FAILED) throw Failure(fmt::format("cannot map {}: {}", path.string(), std::strerror(errno)));
   // From here on the destructor of r unmaps, on success and on every throw below.
   r.map_ = map;
   r.map_size_ = file_size;
@@ -363,8 +357,8 @@ ShardReader::~ShardReader() {
 
 uint32_t ShardReader::token(uint64_t i) const {
   if (i >= info_.tokens)
-    throw Failure(fmt::format("shard {}: token {} is out of range ({} tokens)", path_.string(), i,
-                              info_.tokens));
+    throw Failure(
+        fmt::format("shard {}: token {} is out of range ({} tokens)", path_.string(), i, info_.tokens));
   if (info_.token_width == 2) return reinterpret_cast<const uint16_t*>(tokens_)[i];
   return reinterpret_cast<const uint32_t*>(tokens_)[i];
 }
@@ -372,8 +366,8 @@ uint32_t ShardReader::token(uint64_t i) const {
 void ShardReader::read(uint64_t start, size_t count, int64_t* out) const {
   // Written so that start + count cannot overflow.
   if (start > info_.tokens || count > info_.tokens - start)
-    throw Failure(fmt::format("shard {}: window [{}, {}+{}) is out of range ({} tokens)",
-                              path_.string(), start, start, count, info_.tokens));
+    throw Failure(fmt::format("shard {}: window [{}, {}+{}) is out of range ({} tokens)", path_.string(),
+                              start, start, count, info_.tokens));
   if (info_.token_width == 2) {
     const uint16_t* in = reinterpret_cast<const uint16_t*>(tokens_) + start;
     for (size_t i = 0; i < count; ++i) out[i] = in[i];
@@ -385,8 +379,8 @@ void ShardReader::read(uint64_t start, size_t count, int64_t* out) const {
 
 std::pair<uint64_t, uint64_t> ShardReader::document_range(uint64_t d) const {
   if (d >= info_.documents)
-    throw Failure(fmt::format("shard {}: document {} is out of range ({} documents)",
-                              path_.string(), d, info_.documents));
+    throw Failure(fmt::format("shard {}: document {} is out of range ({} documents)", path_.string(), d,
+                              info_.documents));
   const uint8_t* entry = reinterpret_cast<const uint8_t*>(index_) + d * kIndexEntryBytes;
   uint64_t first = load_u64(entry);
   uint64_t last = d + 1 < info_.documents ? load_u64(entry + kIndexEntryBytes) : info_.tokens;
@@ -395,8 +389,8 @@ std::pair<uint64_t, uint64_t> ShardReader::document_range(uint64_t d) const {
 
 uint64_t ShardReader::document_bytes(uint64_t d) const {
   if (d >= info_.documents)
-    throw Failure(fmt::format("shard {}: document {} is out of range ({} documents)",
-                              path_.string(), d, info_.documents));
+    throw Failure(fmt::format("shard {}: document {} is out of range ({} documents)", path_.string(), d,
+                              info_.documents));
   const uint8_t* entry = reinterpret_cast<const uint8_t*>(index_) + d * kIndexEntryBytes;
   return load_u64(entry + sizeof(uint64_t));
 }

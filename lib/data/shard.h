@@ -43,8 +43,7 @@ uint32_t token_width_for(uint32_t vocab_size);
 // vocabulary does not fit in uint16, Failure on I/O errors.
 class ShardWriter {
  public:
-  ShardWriter(std::filesystem::path path, uint32_t token_width, uint32_t vocab_size,
-              uint64_t tokenizer_hash);
+  ShardWriter(std::filesystem::path path, uint32_t token_width, uint32_t vocab_size, uint64_t tokenizer_hash);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;

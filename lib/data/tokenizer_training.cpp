@@ -93,15 +93,16 @@ TokenizerTrainingReport train_tokenizer(const tokenizer::TokenizerSpec& spec, co
   y += fmt::format(
       "options:\n  type: {}\n  vocab_size: {}\n  character_coverage: {}\n  byte_fallback: {}\n"
       "  split_digits: {}\n  sample_bytes: {}\n  max_sentence_bytes: {}\n  user_defined_symbols: [",
-      t.model_type, t.vocab_size, t.character_coverage, t.byte_fallback, t.split_digits,
-      spec.sample_bytes, spec.max_sentence_bytes);
+      t.model_type, t.vocab_size, t.character_coverage, t.byte_fallback, t.split_digits, spec.sample_bytes,
+      spec.max_sentence_bytes);
   for (size_t i = 0; i < t.user_defined_symbols.size(); ++i)
     y += (i ? ", " : "") + yaml_quote(t.user_defined_symbols[i]);
   y += fmt::format("]\nsampled_bytes: {}\nsentences: {}\ndomains:\n", report.sampled_bytes, report.sentences);
   for (const auto& d : report.domains)
-    y += fmt::format("  - name: {}\n    weight: {}\n    available_bytes: {}\n    sampled_bytes: {}\n"
-                     "    documents: {}\n",
-                     d.name, d.weight, d.available_bytes, d.sampled_bytes, d.documents);
+    y += fmt::format(
+        "  - name: {}\n    weight: {}\n    available_bytes: {}\n    sampled_bytes: {}\n"
+        "    documents: {}\n",
+        d.name, d.weight, d.available_bytes, d.sampled_bytes, d.documents);
   y += "# The merged recipe that made it:\nrecipe_snapshot:\n";
   for (const auto& line : split(recipe_yaml, '\n'))
     if (!line.empty()) y += "  " + line + "\n";

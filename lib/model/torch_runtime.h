@@ -5,7 +5,7 @@
 
 namespace plinth::model {
 
-// "1.13.1 (CPU)" / "2.11.0 (CUDA 13.0)".
+// "1.13.0, CPU (no CUDA device)" / "2.11.0, CUDA devices: 1".
 std::string torch_version();
 bool cuda_available();
 

@@ -52,15 +52,16 @@ class TreeBuilder {
         ConfigNode out = ConfigNode::sequence(where);
         size_t i = 0;
         for (const YAML::Node& item : node) {
-          out.push_back(
-              build(item, location_of(item.Mark(), file_), fmt::format("{}[{}]", path, i)));
+          out.push_back(build(item, location_of(item.Mark(), file_), fmt::format("{}[{}]", path, i)));
           ++i;
         }
         return out;
       }
-      case YAML::NodeType::Map: return build_map(node, where, path);
+      case YAML::NodeType::Map:
+        return build_map(node, where, path);
       case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined: break;
+      case YAML::NodeType::Undefined:
+        break;
     }
     ConfigNode out;
     out.set_where(where);
@@ -76,22 +77,21 @@ class TreeBuilder {
       const YAML::Node& value = entry.second;
       Location key_where = location_of(key.Mark(), file_);
       if (!key.IsScalar()) {
-        diag_->add(Problem{
-            key_where, path,
-            key.IsNull() ? "a key is empty" : "a key must be a single name, not a list or mapping",
-            "write keys as plain names: 'name: value'"});
+        diag_->add(
+            Problem{key_where, path,
+                    key.IsNull() ? "a key is empty" : "a key must be a single name, not a list or mapping",
+                    "write keys as plain names: 'name: value'"});
         continue;
       }
       const std::string& name = key.Scalar();
       std::string key_path = child_path(path, name);
       auto [first, fresh] = seen.emplace(name, key_where);
       if (!fresh) {
-        diag_->add(
-            Problem{key_where, key_path,
-                    fmt::format("key '{}' is written twice in one mapping, on lines {} and {}",
-                                name, first->second.line, key_where.line),
-                    "keep one of them (to layer settings, put them in separate files and "
-                    "use include:)"});
+        diag_->add(Problem{key_where, key_path,
+                           fmt::format("key '{}' is written twice in one mapping, on lines {} and {}", name,
+                                       first->second.line, key_where.line),
+                           "keep one of them (to layer settings, put them in separate files and "
+                           "use include:)"});
         continue;
       }
       // A value that starts on a later line (a nested block, or nothing at all) is best
@@ -122,11 +122,11 @@ ConfigNode build_override_value(const YAML::Node& node) {
       return out;
     case YAML::NodeType::Map:
       out = ConfigNode::map(where);
-      for (const auto& entry : node)
-        out.set(entry.first.Scalar(), build_override_value(entry.second));
+      for (const auto& entry : node) out.set(entry.first.Scalar(), build_override_value(entry.second));
       return out;
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: break;
+    case YAML::NodeType::Undefined:
+      break;
   }
   out.set_where(where);
   return out;
@@ -148,8 +148,8 @@ std::string read_text(const fs::path& file, const Location& included_at) {
                    "name a .yaml file", included_at);
   std::ifstream in(file, std::ios::binary);
   if (!in.is_open())
-    throw BadInput(fmt::format("cannot open recipe '{}'", file.string()),
-                   "check that the file is readable", included_at);
+    throw BadInput(fmt::format("cannot open recipe '{}'", file.string()), "check that the file is readable",
+                   included_at);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -176,8 +176,7 @@ class IncludeResolver {
       for (const OpenFile& f : chain_) cycle += f.name + " -> ";
       cycle += self.name;
       throw BadInput(fmt::format("include cycle: {}", cycle),
-                     "remove one of these include: entries so no file includes itself",
-                     included_at);
+                     "remove one of these include: entries so no file includes itself", included_at);
     }
     ConfigNode root = parse_yaml(read_text(file, included_at), self.name);
     // A file included along two paths (a diamond) is read twice but listed once.
@@ -194,21 +193,21 @@ class IncludeResolver {
     } else if (include->is_sequence()) {
       for (const ConfigNode& item : include->items()) entries.push_back(&item);
     } else if (!include->is_null()) {
-      throw BadInput(std::vector<Problem>{Problem{
-          include->where(), "include",
-          fmt::format("expected a file path or a list of file paths, got {}", include->type_name()),
-          "write 'include: base.yaml' or 'include: [base.yaml, data.yaml]'"}});
+      throw BadInput(std::vector<Problem>{
+          Problem{include->where(), "include",
+                  fmt::format("expected a file path or a list of file paths, got {}", include->type_name()),
+                  "write 'include: base.yaml' or 'include: [base.yaml, data.yaml]'"}});
     }
 
     for (size_t i = 0; i < entries.size(); ++i) {
       const ConfigNode& entry = *entries[i];
       if (entry.is_scalar() && !entry.text().empty()) continue;
       std::string key = include->is_sequence() ? fmt::format("include[{}]", i) : "include";
-      throw BadInput(std::vector<Problem>{
-          Problem{entry.where(), key,
-                  fmt::format("expected a file path, got {}",
-                              entry.is_scalar() ? "an empty string" : entry.type_name()),
-                  "write the path of a recipe file, relative to this file"}});
+      throw BadInput(
+          std::vector<Problem>{Problem{entry.where(), key,
+                                       fmt::format("expected a file path, got {}",
+                                                   entry.is_scalar() ? "an empty string" : entry.type_name()),
+                                       "write the path of a recipe file, relative to this file"}});
     }
 
     chain_.push_back(self);
@@ -235,9 +234,9 @@ struct PathStep {
 
 std::vector<PathStep> parse_override_path(const std::string& path, const std::string& assignment) {
   auto bad = [&](const std::string& why) {
-    return BadInput(std::vector<Problem>{
-        Problem{Location{kOverrideFile, 0, 0}, "",
-                fmt::format("bad override '{}': {}", assignment, why), kOverrideHint}});
+    return BadInput(
+        std::vector<Problem>{Problem{Location{kOverrideFile, 0, 0}, "",
+                                     fmt::format("bad override '{}': {}", assignment, why), kOverrideHint}});
   };
   std::vector<PathStep> steps;
   for (const std::string& part : split(path, '.')) {
@@ -247,8 +246,7 @@ std::vector<PathStep> parse_override_path(const std::string& path, const std::st
     if (step.key.empty()) throw bad(fmt::format("'{}' has an empty key", path));
     while (bracket != std::string::npos) {
       size_t close = part.find(']', bracket);
-      std::string digits =
-          close == std::string::npos ? "" : part.substr(bracket + 1, close - bracket - 1);
+      std::string digits = close == std::string::npos ? "" : part.substr(bracket + 1, close - bracket - 1);
       bool numeric = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
         return std::isdigit(static_cast<unsigned char>(c));
       });
@@ -279,13 +277,10 @@ bool can_be_plain(const std::string& s, bool as_key) {
   // Indicators first, and document markers, are plain text in some spots; quoting them
   // keeps the output unambiguous for every YAML reader, not only yaml-cpp.
   bool dash_word = s.front() == '-' && s.size() > 1 && s[1] != ' ';  // -3e-4, -x
-  if (!dash_word &&
-      std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s.front()) != std::string_view::npos)
+  if (!dash_word && std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s.front()) != std::string_view::npos)
     return false;
   if (s.rfind("---", 0) == 0 || s.rfind("...", 0) == 0) return false;
-  auto reads_back = [&s](const YAML::Node& n) {
-    return n.IsScalar() && n.Tag() == "?" && n.Scalar() == s;
-  };
+  auto reads_back = [&s](const YAML::Node& n) { return n.IsScalar() && n.Tag() == "?" && n.Scalar() == s; };
   try {
     if (as_key) {
       YAML::Node doc = YAML::Load(s + ": v");
@@ -293,16 +288,16 @@ bool can_be_plain(const std::string& s, bool as_key) {
     }
     YAML::Node in_map = YAML::Load("k: " + s);
     YAML::Node in_list = YAML::Load("- " + s);
-    return in_map.IsMap() && in_map.size() == 1 && reads_back(in_map["k"]) &&
-           in_list.IsSequence() && in_list.size() == 1 && reads_back(in_list[0]);
+    return in_map.IsMap() && in_map.size() == 1 && reads_back(in_map["k"]) && in_list.IsSequence() &&
+           in_list.size() == 1 && reads_back(in_list[0]);
   } catch (const YAML::Exception&) {
     return false;
   }
 }
 
 std::string quote(const std::string& s) {
-  bool control = std::any_of(
-      s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  bool control = std::any_of(s.begin(), s.end(),
+                             [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
   if (!control) {
     std::string out = "'";
     for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
@@ -311,11 +306,21 @@ std::string quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
           out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
@@ -372,7 +377,8 @@ void emit_block(const ConfigNode& n, int indent, std::string& out) {
 void hash_node(const ConfigNode& n, Hasher& h) {
   h.field(static_cast<uint64_t>(n.type()));
   switch (n.type()) {
-    case ConfigNode::Type::Null: break;
+    case ConfigNode::Type::Null:
+      break;
     case ConfigNode::Type::Scalar:
       h.field(n.text());
       h.field(uint64_t{n.quoted()});
@@ -410,11 +416,11 @@ ConfigNode parse_yaml(const std::string& text, const std::string& name) {
                    location_of(e.mark, name));
   }
   if (documents.size() > 1)
-    throw BadInput(fmt::format("the recipe holds {} YAML documents (separated by '---'), but a "
-                               "recipe is one document",
-                               documents.size()),
-                   "merge them into one, or put them in separate files joined with include:",
-                   Location{name, 0, 0});
+    throw BadInput(
+        fmt::format("the recipe holds {} YAML documents (separated by '---'), but a "
+                    "recipe is one document",
+                    documents.size()),
+        "merge them into one, or put them in separate files joined with include:", Location{name, 0, 0});
   if (documents.empty() || documents.front().IsNull())
     throw BadInput("recipe is empty", "write 'key: value' settings, e.g. 'train:' with its keys",
                    Location{name, 0, 0});
@@ -459,11 +465,11 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
   std::string path = std::string(trim(std::string_view(assignment).substr(0, eq)));
   Location cli{kOverrideFile, 0, 0};
   if (eq == std::string::npos || path.empty())
-    throw BadInput(std::vector<Problem>{Problem{
-        cli, "",
-        fmt::format("bad override '{}': {}", assignment,
-                    eq == std::string::npos ? "no '=' in it" : "the key before '=' is empty"),
-        kOverrideHint}});
+    throw BadInput(std::vector<Problem>{
+        Problem{cli, "",
+                fmt::format("bad override '{}': {}", assignment,
+                            eq == std::string::npos ? "no '=' in it" : "the key before '=' is empty"),
+                kOverrideHint}});
   std::string value_text = assignment.substr(eq + 1);
   std::vector<PathStep> steps = parse_override_path(path, assignment);
 
@@ -491,15 +497,15 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
   for (const PathStep& step : steps) {
     if (node->is_null()) *node = ConfigNode::map(cli);
     if (!node->is_map())
-      throw fail(fmt::format("cannot set '{}': '{}' is {}{}, not a mapping", path, walked,
-                             node->type_name(), where_suffix(*node)));
+      throw fail(fmt::format("cannot set '{}': '{}' is {}{}, not a mapping", path, walked, node->type_name(),
+                             where_suffix(*node)));
     walked = child_path(walked, step.key);
     ConfigNode* next = node->find(step.key);
     node = next ? next : &node->set(step.key, ConfigNode());
     for (size_t index : step.indices) {
       if (!node->is_sequence())
-        throw fail(fmt::format("cannot set '{}': '{}' is {}{}, not a list", path, walked,
-                               node->type_name(), where_suffix(*node)));
+        throw fail(fmt::format("cannot set '{}': '{}' is {}{}, not a list", path, walked, node->type_name(),
+                               where_suffix(*node)));
       if (index >= node->items().size())
         throw fail(
             fmt::format("cannot set '{}': index {} is past the end of '{}', which has {} "

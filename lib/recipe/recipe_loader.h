@@ -13,9 +13,9 @@
 namespace plinth::recipe {
 
 struct LoadedRecipe {
-  std::filesystem::path file;                 // the recipe named on the command line
-  ConfigNode root;                            // merged tree (a mapping); `include` removed
-  std::vector<std::filesystem::path> files;   // every file read, the recipe first, includes after
+  std::filesystem::path file;                // the recipe named on the command line
+  ConfigNode root;                           // merged tree (a mapping); `include` removed
+  std::vector<std::filesystem::path> files;  // every file read, the recipe first, includes after
 };
 
 // Reads `file` and everything it includes, applies `overrides` ("a.b.c=value", "a.list[1].x=v"),

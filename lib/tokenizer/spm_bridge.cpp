@@ -30,8 +30,10 @@ class CallbackIterator : public sentencepiece::SentenceIterator {
   void Next() override {
     const char* data = nullptr;
     size_t size = 0;
-    if (next_(ctx_, &data, &size)) value_.assign(data, size);
-    else done_ = true;
+    if (next_(ctx_, &data, &size))
+      value_.assign(data, size);
+    else
+      done_ = true;
   }
   const std::string& value() const override { return value_; }
   sentencepiece::util::Status status() const override { return {}; }
@@ -51,7 +53,9 @@ const sentencepiece::SentencePieceProcessor& processor(const void* handle) {
 
 extern "C" {
 
-__attribute__((visibility("default"))) int plinth_spm_abi() { return PLINTH_SPM_BRIDGE_ABI; }
+__attribute__((visibility("default"))) int plinth_spm_abi() {
+  return PLINTH_SPM_BRIDGE_ABI;
+}
 
 __attribute__((visibility("default"))) const char* plinth_spm_version() {
 #ifdef SENTENCEPIECE_VERSION
@@ -61,9 +65,10 @@ __attribute__((visibility("default"))) const char* plinth_spm_version() {
 #endif
 }
 
-__attribute__((visibility("default"))) char* plinth_spm_train(
-    const char* const* keys, const char* const* values, size_t count, plinth_spm_next_fn next,
-    void* ctx, char** model, size_t* model_size) {
+__attribute__((visibility("default"))) char* plinth_spm_train(const char* const* keys,
+                                                              const char* const* values, size_t count,
+                                                              plinth_spm_next_fn next, void* ctx,
+                                                              char** model, size_t* model_size) {
   try {
     std::unordered_map<std::string, std::string> kwargs;
     for (size_t i = 0; i < count; ++i) kwargs[keys[i]] = values[i];
@@ -95,11 +100,12 @@ __attribute__((visibility("default"))) void plinth_spm_release(void* handle) {
   delete static_cast<sentencepiece::SentencePieceProcessor*>(handle);
 }
 
-__attribute__((visibility("default"))) void plinth_spm_free_string(char* s) { std::free(s); }
+__attribute__((visibility("default"))) void plinth_spm_free_string(char* s) {
+  std::free(s);
+}
 
 __attribute__((visibility("default"))) int plinth_spm_encode(const void* handle, const char* text,
-                                                             size_t size, plinth_spm_ids_fn sink,
-                                                             void* ctx) {
+                                                             size_t size, plinth_spm_ids_fn sink, void* ctx) {
   // One vector per thread, reused: encoding millions of documents must not allocate each time.
   thread_local std::vector<int> ids;
   ids.clear();
@@ -118,11 +124,16 @@ __attribute__((visibility("default"))) char* plinth_spm_decode(const void* handl
 __attribute__((visibility("default"))) int plinth_spm_info(const void* handle, int kind) {
   const auto& sp = processor(handle);
   switch (kind) {
-    case PLINTH_SPM_VOCAB: return sp.GetPieceSize();
-    case PLINTH_SPM_BOS: return sp.bos_id();
-    case PLINTH_SPM_EOS: return sp.eos_id();
-    case PLINTH_SPM_UNK: return sp.unk_id();
-    case PLINTH_SPM_PAD: return sp.pad_id();
+    case PLINTH_SPM_VOCAB:
+      return sp.GetPieceSize();
+    case PLINTH_SPM_BOS:
+      return sp.bos_id();
+    case PLINTH_SPM_EOS:
+      return sp.eos_id();
+    case PLINTH_SPM_UNK:
+      return sp.unk_id();
+    case PLINTH_SPM_PAD:
+      return sp.pad_id();
   }
   return -1;
 }

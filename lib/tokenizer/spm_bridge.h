@@ -13,7 +13,13 @@ typedef int (*plinth_spm_next_fn)(void* ctx, const char** data, size_t* size);
 // Receives the ids of one encoded text.
 typedef void (*plinth_spm_ids_fn)(void* ctx, const int* ids, size_t count);
 
-enum plinth_spm_info_kind { PLINTH_SPM_VOCAB = 0, PLINTH_SPM_BOS, PLINTH_SPM_EOS, PLINTH_SPM_UNK, PLINTH_SPM_PAD };
+enum plinth_spm_info_kind {
+  PLINTH_SPM_VOCAB = 0,
+  PLINTH_SPM_BOS,
+  PLINTH_SPM_EOS,
+  PLINTH_SPM_UNK,
+  PLINTH_SPM_PAD
+};
 
 // Trains from `count` key/value option pairs (sentencepiece trainer flag names) on the
 // sentences `next` yields. On success returns NULL and sets *model (the serialized model,
@@ -25,8 +31,8 @@ typedef void* (*plinth_spm_load_fn)(const char* serialized, size_t size, char** 
 typedef void (*plinth_spm_release_fn)(void* handle);
 typedef void (*plinth_spm_free_string_fn)(char* s);
 // Returns 0 on success, else -1 (the text could not be encoded).
-typedef int (*plinth_spm_encode_fn)(const void* handle, const char* text, size_t size,
-                                    plinth_spm_ids_fn sink, void* ctx);
+typedef int (*plinth_spm_encode_fn)(const void* handle, const char* text, size_t size, plinth_spm_ids_fn sink,
+                                    void* ctx);
 typedef char* (*plinth_spm_decode_fn)(const void* handle, const int* ids, size_t count, size_t* size);
 typedef int (*plinth_spm_info_fn)(const void* handle, int kind);
 typedef int (*plinth_spm_piece_to_id_fn)(const void* handle, const char* piece, size_t size);
@@ -37,5 +43,4 @@ typedef const char* (*plinth_spm_version_fn)(void);
 // Bumped whenever a signature above changes, so a stale bridge is refused, not crashed into.
 #define PLINTH_SPM_BRIDGE_ABI 1
 typedef int (*plinth_spm_abi_fn)(void);
-
 }

@@ -115,7 +115,9 @@ void append_ids(void* ctx, const int* ids, size_t count) {
 
 }  // namespace
 
-std::string sentencepiece_version() { return bridge().version(); }
+std::string sentencepiece_version() {
+  return bridge().version();
+}
 
 Tokenizer Tokenizer::load(const fs::path& model_file) {
   std::string bytes = read_file(model_file);  // BadInput when missing or a directory
@@ -123,9 +125,10 @@ Tokenizer Tokenizer::load(const fs::path& model_file) {
   BridgeString error;
   void* handle = b.load(bytes.data(), bytes.size(), &error.p);
   if (!handle)
-    throw BadInput(fmt::format("{} is not a SentencePiece model ({})", model_file.string(),
-                               error.p ? error.p : "unknown error"),
-                   "train one with `plinth tokenizer train RECIPE` or point tokenizer.model at a .model file");
+    throw BadInput(
+        fmt::format("{} is not a SentencePiece model ({})", model_file.string(),
+                    error.p ? error.p : "unknown error"),
+        "train one with `plinth tokenizer train RECIPE` or point tokenizer.model at a .model file");
   Tokenizer t;
   t.handle_ = handle;
   t.hash_ = hash64(bytes);
@@ -273,11 +276,21 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   return std::string(text.p, size);
 }
 
-int Tokenizer::vocab_size() const { return bridge().info(handle_, PLINTH_SPM_VOCAB); }
-int Tokenizer::bos_id() const { return bridge().info(handle_, PLINTH_SPM_BOS); }
-int Tokenizer::eos_id() const { return bridge().info(handle_, PLINTH_SPM_EOS); }
-int Tokenizer::unk_id() const { return bridge().info(handle_, PLINTH_SPM_UNK); }
-int Tokenizer::pad_id() const { return bridge().info(handle_, PLINTH_SPM_PAD); }
+int Tokenizer::vocab_size() const {
+  return bridge().info(handle_, PLINTH_SPM_VOCAB);
+}
+int Tokenizer::bos_id() const {
+  return bridge().info(handle_, PLINTH_SPM_BOS);
+}
+int Tokenizer::eos_id() const {
+  return bridge().info(handle_, PLINTH_SPM_EOS);
+}
+int Tokenizer::unk_id() const {
+  return bridge().info(handle_, PLINTH_SPM_UNK);
+}
+int Tokenizer::pad_id() const {
+  return bridge().info(handle_, PLINTH_SPM_PAD);
+}
 
 int Tokenizer::piece_to_id(std::string_view piece) const {
   return bridge().piece_to_id(handle_, piece.data(), piece.size());

@@ -16,14 +16,14 @@
 namespace plinth::tokenizer {
 
 struct TrainOptions {
-  std::string model_type = "bpe";           // bpe | unigram
+  std::string model_type = "bpe";  // bpe | unigram
   int vocab_size = 8192;
   double character_coverage = 0.9995;
-  bool byte_fallback = true;                // unknown characters become <0xNN> byte pieces
+  bool byte_fallback = true;                      // unknown characters become <0xNN> byte pieces
   std::vector<std::string> user_defined_symbols;  // always one piece each (prompt/response markers)
-  bool split_digits = true;                 // each digit its own piece: arithmetic stays learnable
-  int64_t input_sentence_size = 2000000;    // sentences sampled by sentencepiece (0 = all)
-  int max_sentence_length = 16384;          // bytes
+  bool split_digits = true;                       // each digit its own piece: arithmetic stays learnable
+  int64_t input_sentence_size = 2000000;          // sentences sampled by sentencepiece (0 = all)
+  int max_sentence_length = 16384;                // bytes
   int num_threads = 2;
   int seed = 1;
 };

@@ -21,8 +21,7 @@ AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   temp_ = target_;
   temp_ += fmt::format(".tmp.{}", ::getpid());
   file_ = std::fopen(temp_.c_str(), "w+b");
-  if (!file_)
-    throw Failure(fmt::format("cannot write {}: {}", temp_.string(), std::strerror(errno)));
+  if (!file_) throw Failure(fmt::format("cannot write {}: {}", temp_.string(), std::strerror(errno)));
 }
 
 AtomicFile::~AtomicFile() {
@@ -52,7 +51,8 @@ void AtomicFile::commit() {
   file_ = nullptr;
   std::error_code ec;
   fs::rename(temp_, target_, ec);
-  if (ec) throw Failure(fmt::format("cannot rename {} to {}: {}", temp_.string(), target_.string(), ec.message()));
+  if (ec)
+    throw Failure(fmt::format("cannot rename {} to {}: {}", temp_.string(), target_.string(), ec.message()));
   committed_ = true;
   // The rename itself must reach the disk, or a crash may bring back the old file.
   fs::path dir = target_.has_parent_path() ? target_.parent_path() : fs::path(".");

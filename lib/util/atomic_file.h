@@ -13,7 +13,7 @@ namespace plinth {
 class AtomicFile {
  public:
   explicit AtomicFile(std::filesystem::path target);  // creates parent directories
-  ~AtomicFile();  // not committed -> the temporary file is removed
+  ~AtomicFile();                                      // not committed -> the temporary file is removed
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 

@@ -26,10 +26,14 @@ ConfigNode ConfigNode::sequence(Location where) {
 
 const char* ConfigNode::type_name() const {
   switch (type_) {
-    case Type::Null: return "nothing";
-    case Type::Scalar: return "a single value";
-    case Type::Map: return "a mapping (key: value lines)";
-    case Type::Sequence: return "a list";
+    case Type::Null:
+      return "nothing";
+    case Type::Scalar:
+      return "a single value";
+    case Type::Map:
+      return "a mapping (key: value lines)";
+    case Type::Sequence:
+      return "a list";
   }
   return "?";
 }

@@ -13,13 +13,14 @@ namespace plinth {
 
 namespace fs = std::filesystem;
 
-ConfigSection::ConfigSection(const ConfigNode* node, std::string path, Diagnostics& diag,
-                             Location where)
+ConfigSection::ConfigSection(const ConfigNode* node, std::string path, Diagnostics& diag, Location where)
     : node_(node), path_(std::move(path)), diag_(&diag), where_(std::move(where)) {
   if (node_ && node_->is_null()) node_ = nullptr;  // "key:" with nothing after it
 }
 
-Location ConfigSection::where() const { return node_ ? node_->where() : where_; }
+Location ConfigSection::where() const {
+  return node_ ? node_->where() : where_;
+}
 
 Location ConfigSection::where(std::string_view key) const {
   if (node_ && node_->is_map())
@@ -36,8 +37,7 @@ bool ConfigSection::has(std::string_view key) const {
 }
 
 void ConfigSection::error(std::string_view key, std::string message, std::string hint) {
-  diag_->add(Problem{where(key), key.empty() ? path_ : key_path(key), std::move(message),
-                     std::move(hint)});
+  diag_->add(Problem{where(key), key.empty() ? path_ : key_path(key), std::move(message), std::move(hint)});
 }
 
 const ConfigNode* ConfigSection::lookup(std::string_view key, Need need) {
@@ -169,8 +169,7 @@ bool ConfigSection::read(std::string_view key, std::vector<std::string>& out, Ne
   return ok;
 }
 
-bool ConfigSection::read_bytes(std::string_view key, uint64_t& out, Range<uint64_t> range,
-                               Need need) {
+bool ConfigSection::read_bytes(std::string_view key, uint64_t& out, Range<uint64_t> range, Need need) {
   const ConfigNode* v = lookup(key, need);
   if (!v || !expect_scalar(key, *v, "a size in bytes")) return false;
   uint64_t parsed = 0;
@@ -213,8 +212,7 @@ bool ConfigSection::read_path(std::string_view key, std::string& out, PathMust m
     return false;
   }
   if (must == PathMust::BeFile && fs::is_directory(st)) {
-    error(key, fmt::format("'{}' is a directory, but a file is expected", value),
-          "name a file inside it");
+    error(key, fmt::format("'{}' is a directory, but a file is expected", value), "name a file inside it");
     return false;
   }
   if (must == PathMust::BeDirectory && !fs::is_directory(st)) {
@@ -247,8 +245,7 @@ std::vector<ConfigSection> ConfigSection::list(std::string_view key, Need need) 
     std::string item_path = fmt::format("{}[{}]", key_path(key), i);
     if (!item.is_map()) {
       diag_->add(Problem{item.where(), item_path,
-                         fmt::format("expected a mapping (key: value lines), got {}", item.type_name()),
-                         ""});
+                         fmt::format("expected a mapping (key: value lines), got {}", item.type_name()), ""});
       continue;
     }
     out.emplace_back(&item, item_path, *diag_, item.where());
@@ -256,7 +253,9 @@ std::vector<ConfigSection> ConfigSection::list(std::string_view key, Need need) 
   return out;
 }
 
-void ConfigSection::ignore(std::string_view key) { lookup(key, Need::Optional); }
+void ConfigSection::ignore(std::string_view key) {
+  lookup(key, Need::Optional);
+}
 
 void ConfigSection::finish() {
   if (!node_ || !node_->is_map()) return;

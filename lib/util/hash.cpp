@@ -14,7 +14,9 @@ uint64_t hash64(const void* data, size_t size, uint64_t seed) {
   return XXH3_64bits_withSeed(data, size, seed);
 }
 
-std::string hex64(uint64_t h) { return fmt::format("{:016x}", h); }
+std::string hex64(uint64_t h) {
+  return fmt::format("{:016x}", h);
+}
 
 struct Hasher::State {
   XXH3_state_t* s = XXH3_createState();
@@ -36,9 +38,13 @@ Hasher& Hasher::field(std::string_view s) {
   return update(s);
 }
 
-Hasher& Hasher::field(uint64_t v) { return update(&v, sizeof v); }
+Hasher& Hasher::field(uint64_t v) {
+  return update(&v, sizeof v);
+}
 
-uint64_t Hasher::digest() const { return XXH3_64bits_digest(state_->s); }
+uint64_t Hasher::digest() const {
+  return XXH3_64bits_digest(state_->s);
+}
 
 uint64_t hash_file(const std::filesystem::path& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");

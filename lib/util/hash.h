@@ -11,7 +11,9 @@
 namespace plinth {
 
 uint64_t hash64(const void* data, size_t size, uint64_t seed = 0);
-inline uint64_t hash64(std::string_view s, uint64_t seed = 0) { return hash64(s.data(), s.size(), seed); }
+inline uint64_t hash64(std::string_view s, uint64_t seed = 0) {
+  return hash64(s.data(), s.size(), seed);
+}
 
 // 16 lowercase hex digits.
 std::string hex64(uint64_t h);

@@ -21,15 +21,17 @@ std::string format_duration(double s) {
 }
 
 Progress::Progress(std::string label, uint64_t total, Unit unit)
-    : label_(std::move(label)), total_(total), unit_(unit), tty_(::isatty(STDERR_FILENO)),
-      start_(Clock::now()), last_(start_) {}
+    : label_(std::move(label)),
+      total_(total),
+      unit_(unit),
+      tty_(::isatty(STDERR_FILENO)),
+      start_(Clock::now()),
+      last_(start_) {}
 
 std::string Progress::render(uint64_t done, std::string_view extra) const {
   double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   double rate = elapsed > 0 ? done / elapsed : 0;
-  auto amount = [&](uint64_t v) {
-    return unit_ == Unit::Bytes ? format_bytes(v) : fmt::format("{}", v);
-  };
+  auto amount = [&](uint64_t v) { return unit_ == Unit::Bytes ? format_bytes(v) : fmt::format("{}", v); };
   std::string line = label_ + " " + amount(done);
   if (total_) line += fmt::format("/{} ({:.0f}%)", amount(total_), 100.0 * done / total_);
   line += unit_ == Unit::Bytes ? fmt::format(", {}/s", format_bytes(static_cast<uint64_t>(rate)))
@@ -45,8 +47,10 @@ void Progress::update(uint64_t done, std::string_view extra) {
   auto every = tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(10000);
   if (now - last_ < every) return;
   last_ = now;
-  if (tty_) fmt::print(stderr, "\r\033[K{}", render(done, extra));
-  else fmt::print(stderr, "{}\n", render(done, extra));
+  if (tty_)
+    fmt::print(stderr, "\r\033[K{}", render(done, extra));
+  else
+    fmt::print(stderr, "{}\n", render(done, extra));
   std::fflush(stderr);
 }
 

@@ -36,17 +36,19 @@ TEST_CASE("bad recipes are reported with file:line:col, key and exit code 2", "[
   }
   SECTION("unknown key, with a did-you-mean") {
     f.recipe(base_with("  val_fraction: 0.2", "  val_fracton: 0.2"));
-    expect_bad_input(f, "prepare recipe.yaml", {"recipe.yaml:7:", "data.val_fracton", "unknown key",
-                                                "did you mean 'val_fraction'"});
+    expect_bad_input(f, "prepare recipe.yaml",
+                     {"recipe.yaml:7:", "data.val_fracton", "unknown key", "did you mean 'val_fraction'"});
   }
   SECTION("wrong type") {
     f.recipe(base_with("vocab_size: 600", "vocab_size: lots"));
-    expect_bad_input(f, "tokenizer train recipe.yaml", {"recipe.yaml:3:", "tokenizer.vocab_size", "expected an integer"});
+    expect_bad_input(f, "tokenizer train recipe.yaml",
+                     {"recipe.yaml:3:", "tokenizer.vocab_size", "expected an integer"});
   }
   SECTION("zero and negative sizes, all reported at once") {
     f.recipe(base_with("vocab_size: 600", "vocab_size: 0"));
-    expect_bad_input(f, "prepare recipe.yaml data.domains[0].weight=-1 tokenizer.sample_bytes=-5",
-                     {"tokenizer.vocab_size", "out of range", "data.domains[0].weight", "tokenizer.sample_bytes"});
+    expect_bad_input(
+        f, "prepare recipe.yaml data.domains[0].weight=-1 tokenizer.sample_bytes=-5",
+        {"tokenizer.vocab_size", "out of range", "data.domains[0].weight", "tokenizer.sample_bytes"});
   }
   SECTION("a missing corpus path") {
     f.recipe(base_with("corpus/alpha.txt", "corpus/nowhere.txt"));

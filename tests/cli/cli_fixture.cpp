@@ -20,7 +20,9 @@ CommandResult CliFixture::plinth(const std::string& args) const {
   return run_command("cd '" + dir_.path().string() + "' && '" + plinth_binary() + "' " + args);
 }
 
-void CliFixture::recipe(const std::string& text, const std::string& name) const { dir_.write(name, text); }
+void CliFixture::recipe(const std::string& text, const std::string& name) const {
+  dir_.write(name, text);
+}
 
 std::string CliFixture::base_recipe() {
   return R"(tokenizer:

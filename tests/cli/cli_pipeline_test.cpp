@@ -12,7 +12,8 @@ TEST_CASE("help and version", "[cli]") {
   CliFixture f;
   auto top = f.plinth("--help");
   CHECK(top.exit_code == 0);
-  CHECK_THAT(top.output, Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
+  CHECK_THAT(top.output,
+             Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
   for (const char* cmd : {"tokenizer train", "prepare", "inspect", "bench prepare"}) {
     auto r = f.plinth(std::string(cmd) + " --help");
     INFO(cmd << "\n" << r.output);
@@ -21,7 +22,8 @@ TEST_CASE("help and version", "[cli]") {
   }
   auto v = f.plinth("--version");
   CHECK(v.exit_code == 0);
-  CHECK_THAT(v.output, Catch::Contains("plinth ") && Catch::Contains("LibTorch") && Catch::Contains("sentencepiece"));
+  CHECK_THAT(v.output,
+             Catch::Contains("plinth ") && Catch::Contains("LibTorch") && Catch::Contains("sentencepiece"));
   CHECK(f.plinth("").exit_code == 2);
   CHECK(f.plinth("no-such-command").exit_code == 2);
   CHECK(f.plinth("prepare").exit_code == 2);  // recipe missing
@@ -32,7 +34,8 @@ TEST_CASE("tokenizer train, prepare and inspect on a small corpus", "[cli]") {
   auto tok = f.plinth("tokenizer train recipe.yaml");
   INFO(tok.output);
   REQUIRE(tok.exit_code == 0);
-  for (const char* ext : {".model", ".vocab", ".yaml"}) CHECK(fs::exists(f.dir() / (std::string("tok/small") + ext)));
+  for (const char* ext : {".model", ".vocab", ".yaml"})
+    CHECK(fs::exists(f.dir() / (std::string("tok/small") + ext)));
   std::ifstream prov(f.dir() / "tok/small.yaml");
   std::string provenance((std::istreambuf_iterator<char>(prov)), {});
   CHECK_THAT(provenance, Catch::Contains("recipe_hash:") && Catch::Contains("- name: alpha") &&
@@ -55,7 +58,8 @@ TEST_CASE("tokenizer train, prepare and inspect on a small corpus", "[cli]") {
   INFO(table.output);
   REQUIRE(table.exit_code == 0);
   CHECK_THAT(table.output, Catch::Contains("bytes/token") && Catch::Contains("val share") &&
-                               Catch::Contains("alpha") && Catch::Contains("beta") && Catch::Contains("total"));
+                               Catch::Contains("alpha") && Catch::Contains("beta") &&
+                               Catch::Contains("total"));
 
   SECTION("re-running on unchanged inputs does no work") {
     auto before = fs::last_write_time(f.dir() / "shards/alpha/train.bin");

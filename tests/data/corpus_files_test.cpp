@@ -75,8 +75,7 @@ TEST_CASE("list_source_files: directories, globs, sorted", "[data]") {
                                    "lib/x.py"});
   }
   SECTION("a single file") {
-    CHECK(listed(source((root / "lib/x.py").string()), root) ==
-          std::vector<std::string>{"lib/x.py"});
+    CHECK(listed(source((root / "lib/x.py").string()), root) == std::vector<std::string>{"lib/x.py"});
   }
   SECTION("** spans directories") {
     CHECK(listed(source((root / "lib/**/*.py").string()), root) ==
@@ -85,11 +84,9 @@ TEST_CASE("list_source_files: directories, globs, sorted", "[data]") {
   SECTION("* stays inside one directory") {
     CHECK(listed(source((root / "doc/*/copyright").string()), root) ==
           std::vector<std::string>{"doc/pkg-a/copyright", "doc/pkg-b/copyright"});
-    CHECK(listed(source((root / "lib/*.py").string()), root) ==
-          std::vector<std::string>{"lib/x.py"});
+    CHECK(listed(source((root / "lib/*.py").string()), root) == std::vector<std::string>{"lib/x.py"});
     CHECK(listed(source((root / "doc/pkg-?/*").string()), root) ==
-          std::vector<std::string>{"doc/pkg-a/copyright", "doc/pkg-b/changelog.gz",
-                                   "doc/pkg-b/copyright"});
+          std::vector<std::string>{"doc/pkg-a/copyright", "doc/pkg-b/changelog.gz", "doc/pkg-b/copyright"});
   }
   SECTION("include and exclude") {
     SourceSpec s = source((root / "lib").string());

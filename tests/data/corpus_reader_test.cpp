@@ -16,8 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-SourceSpec source(const fs::path& path, DocumentRule rule = DocumentRule::File,
-                  std::string separator = {}) {
+SourceSpec source(const fs::path& path, DocumentRule rule = DocumentRule::File, std::string separator = {}) {
   SourceSpec s;
   s.path = path.string();
   s.documents = rule;
@@ -26,8 +25,7 @@ SourceSpec source(const fs::path& path, DocumentRule rule = DocumentRule::File,
   return s;
 }
 
-std::vector<Document> read_all(const SourceSpec& spec, ReadStats* stats = nullptr,
-                               uint64_t budget = 0) {
+std::vector<Document> read_all(const SourceSpec& spec, ReadStats* stats = nullptr, uint64_t budget = 0) {
   std::vector<Document> docs;
   ReadStats st = read_source(spec, budget, [&](Document&& d) { docs.push_back(std::move(d)); });
   if (stats) *stats = st;
@@ -127,8 +125,7 @@ TEST_CASE("gzip input is read transparently, in chunks", "[data]") {
   // Larger than the reader's chunks, with multi-byte characters at every offset.
   std::string big;
   size_t lines = 0;
-  while (big.size() < 3'500'000)
-    big += "zeile " + std::to_string(lines++) + " \xC3\xA4\xE2\x82\xAC\n";
+  while (big.size() < 3'500'000) big += "zeile " + std::to_string(lines++) + " \xC3\xA4\xE2\x82\xAC\n";
   write_gzip(dir / "big.gz", big);
   ReadStats st;
   auto many = read_all(source(dir / "big.gz", DocumentRule::Line), &st);
@@ -178,8 +175,7 @@ TEST_CASE("jsonl: one field per line; bad records by line number or skipped", "[
       REQUIRE(e.problems().size() == 1);
       CHECK(e.problems()[0].where.file == f.string());
       CHECK(e.problems()[0].where.line == 4);
-      CHECK_THAT(e.what(),
-                 Catch::Contains(f.string() + ":4: ") && Catch::Contains("on_bad_record: skip"));
+      CHECK_THAT(e.what(), Catch::Contains(f.string() + ":4: ") && Catch::Contains("on_bad_record: skip"));
     }
   }
   SECTION("skip counts them") {
@@ -215,8 +211,7 @@ TEST_CASE("tsv: one column per row", "[data]") {
   }
   spec.on_bad_record = "skip";
   ReadStats st;
-  CHECK(texts(read_all(spec, &st)) ==
-        std::vector<std::string>{"text", "hello world", "Hallo Welt"});
+  CHECK(texts(read_all(spec, &st)) == std::vector<std::string>{"text", "hello world", "Hallo Welt"});
   CHECK(st.bad_records_skipped == 1);
   spec.column = 2;
   CHECK(texts(read_all(spec)) == std::vector<std::string>{"lang", "en", "de"});

@@ -12,7 +12,9 @@ using plinth::test::TempDir;
 
 namespace {
 
-Location at(int line, int column = 5) { return Location{"recipe.yaml", line, column}; }
+Location at(int line, int column = 5) {
+  return Location{"recipe.yaml", line, column};
+}
 
 ConfigNode list_of(std::vector<std::string> items, int line) {
   ConfigNode seq = ConfigNode::sequence(at(line));
@@ -23,8 +25,7 @@ ConfigNode list_of(std::vector<std::string> items, int line) {
 // The problem recorded for `key` (a key path suffix), or a failing check.
 const Problem* problem_for(const Diagnostics& diag, const std::string& key) {
   for (const auto& p : diag.problems())
-    if (p.key.size() >= key.size() &&
-        p.key.compare(p.key.size() - key.size(), key.size(), key) == 0)
+    if (p.key.size() >= key.size() && p.key.compare(p.key.size() - key.size(), key.size(), key) == 0)
       return &p;
   return nullptr;
 }

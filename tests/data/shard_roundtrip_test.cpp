@@ -52,8 +52,8 @@ TEST_CASE("shards round-trip ids, documents and header fields", "[data][shard]")
   test::TempDir dir;
   // Widest ids each width can hold, an empty document, and an odd token count so that with
   // 2-byte tokens the document index starts at an offset that is not a multiple of 8.
-  auto [width, vocab] = GENERATE(std::pair<uint32_t, uint32_t>{2, 65536},
-                                 std::pair<uint32_t, uint32_t>{4, 200000});
+  auto [width, vocab] =
+      GENERATE(std::pair<uint32_t, uint32_t>{2, 65536}, std::pair<uint32_t, uint32_t>{4, 200000});
   CAPTURE(width, vocab);
   int32_t top = static_cast<int32_t>(vocab - 1);
   std::vector<TestDocument> docs = {

@@ -90,21 +90,21 @@ TEST_CASE("opening a shard checks it end to end", "[data][shard]") {
   }
   SECTION("a truncated shard says so, with both sizes") {
     fs::resize_file(path, size - 3);
-    std::string expected = "truncated: expected " + std::to_string(size) + " bytes, found " +
-                           std::to_string(size - 3);
-    CHECK_THAT(open_message(path), Contains(path.string()) && Contains(expected) &&
-                                       Contains("plinth prepare"));
+    std::string expected =
+        "truncated: expected " + std::to_string(size) + " bytes, found " + std::to_string(size - 3);
+    CHECK_THAT(open_message(path),
+               Contains(path.string()) && Contains(expected) && Contains("plinth prepare"));
     CHECK_THAT(info_message(path), Contains(expected));
   }
   SECTION("trailing bytes are refused") {
     write_bytes(path, read_bytes(path) + "xx");
-    CHECK_THAT(open_message(path), Contains("trailing bytes") &&
-                                       Contains("expected " + std::to_string(size)));
+    CHECK_THAT(open_message(path),
+               Contains("trailing bytes") && Contains("expected " + std::to_string(size)));
   }
   SECTION("a flipped payload byte is corruption") {
     flip_byte(path, kShardHeaderBytes + 5);
-    CHECK_THAT(open_message(path), Contains(path.string()) && Contains("corrupt: payload") &&
-                                       Contains("plinth prepare"));
+    CHECK_THAT(open_message(path),
+               Contains(path.string()) && Contains("corrupt: payload") && Contains("plinth prepare"));
     // read_info looks at the header only and does not notice.
     CHECK(ShardReader::read_info(path).tokens == 10);
   }

@@ -327,6 +327,5 @@ TEST_CASE("overridden values are located on the command line", "[recipe][config]
   int64_t steps = 0;
   ConfigSection(&root, "", diag).child("train").read("steps", steps, Range<int64_t>::positive());
   CHECK(only_problem(diag).where.str() == "command line");
-  CHECK(only_problem(diag).str() ==
-        "command line: train.steps: -1 is out of range: must be greater than 0");
+  CHECK(only_problem(diag).str() == "command line: train.steps: -1 is out of range: must be greater than 0");
 }

@@ -112,8 +112,8 @@ TEST_CASE("YAML becomes a tree of located nodes", "[recipe]") {
       "r.yaml");
 
   SECTION("keys keep the order they were written in") {
-    CHECK(keys_of(root) == std::vector<std::string>{"name", "lr", "flag", "count", "empty", "tilde",
-                                                    "train", "list", "note", "zeta"});
+    CHECK(keys_of(root) == std::vector<std::string>{"name", "lr", "flag", "count", "empty", "tilde", "train",
+                                                    "list", "note", "zeta"});
     CHECK(keys_of(at(root, "train")) == std::vector<std::string>{"steps", "opts"});
   }
 
@@ -308,8 +308,7 @@ TEST_CASE("include: errors and edge cases", "[recipe]") {
     auto a = dir.write("a.yaml", "include: b.yaml\nx: 1\n");
     auto b = dir.write("b.yaml", "y: 1\ninclude: [a.yaml]\n");
     Caught c = expect_bad_input([&] { load_recipe(a); });
-    CHECK_THAT(c.text, Contains("include cycle: " + a.string() + " -> " + b.string() + " -> " +
-                                a.string()));
+    CHECK_THAT(c.text, Contains("include cycle: " + a.string() + " -> " + b.string() + " -> " + a.string()));
     REQUIRE(c.problems.size() == 1);
     CHECK(c.problems[0].where.file == b.string());  // the include entry that closes the loop
     CHECK(c.problems[0].where.line == 2);
@@ -317,8 +316,7 @@ TEST_CASE("include: errors and edge cases", "[recipe]") {
 
   SECTION("a file that includes itself") {
     auto a = dir.write("self.yaml", "include: self.yaml\n");
-    CHECK_THAT(expect_bad_input([&] { load_recipe(a); }).text,
-               Contains(a.string() + " -> " + a.string()));
+    CHECK_THAT(expect_bad_input([&] { load_recipe(a); }).text, Contains(a.string() + " -> " + a.string()));
   }
 
   SECTION("a missing include is reported at the include entry") {

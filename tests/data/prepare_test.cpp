@@ -1,0 +1,101 @@
+// prepare and tokenizer training at the library level, on real licence text.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "data/prepare.h"
+#include "data/shard.h"
+#include "data/tokenizer_training.h"
+#include "test_support.h"
+#include "util/error.h"
+
+using namespace plinth;
+namespace fs = std::filesystem;
+
+namespace {
+
+data::DomainSpec domain(const std::string& name, const fs::path& path, double weight) {
+  data::DomainSpec d;
+  d.name = name;
+  d.weight = weight;
+  data::SourceSpec s;
+  s.path = path.string();
+  s.documents = data::DocumentRule::BlankLine;
+  d.sources.push_back(s);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("the validation split is a stable function of each document's text", "[data]") {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 2000; ++i) docs.push_back("document number " + std::to_string(i));
+  size_t val = 0;
+  for (const auto& d : docs) val += data::is_validation(d, 0.1, 0);
+  CHECK(val > 150);
+  CHECK(val < 250);
+  // Adding documents, or shuffling them, never moves an existing one between splits.
+  for (const auto& d : docs) CHECK(data::is_validation(d, 0.1, 0) == data::is_validation(d, 0.1, 0));
+  // Another seed draws another split.
+  size_t moved = 0;
+  for (const auto& d : docs) moved += data::is_validation(d, 0.1, 0) != data::is_validation(d, 0.1, 7);
+  CHECK(moved > 100);
+}
+
+TEST_CASE("a vocabulary too large for uint16 shards is refused", "[data]") {
+  data::DataSpec spec;
+  spec.token_type = "uint16";
+  CHECK(data::resolve_token_width(spec, 65536) == 2);
+  CHECK_THROWS_WITH(data::resolve_token_width(spec, 70000), Catch::Contains("does not fit in 16 bits"));
+  spec.token_type = "auto";
+  CHECK(data::resolve_token_width(spec, 8192) == 2);
+  CHECK(data::resolve_token_width(spec, 70000) == 4);
+  spec.token_type = "uint32";
+  CHECK(data::resolve_token_width(spec, 8192) == 4);
+}
+
+TEST_CASE("tokenizer training shares text by weight, then prepare writes matching shards", "[data]") {
+  test::TempDir dir;
+  data::DataSpec spec;
+  spec.shards = (dir / "shards").string();
+  spec.val_fraction = 0.2;
+  spec.domains.push_back(domain("gpl", "/usr/share/common-licenses/GPL-3", 1.0));
+  spec.domains.push_back(domain("apache", "/usr/share/common-licenses/Apache-2.0", 3.0));
+  tokenizer::TokenizerSpec tok_spec;
+  tok_spec.model = (dir / "tok").string();
+  tok_spec.train.vocab_size = 500;
+  tok_spec.sample_bytes = 12000;  // less than either domain has: the weights decide
+  tok_spec.train.user_defined_symbols = {"\n", "\t"};
+
+  auto report = data::train_tokenizer(tok_spec, spec, "test.yaml", 42, "data: {}\n");
+  REQUIRE(report.domains.size() == 2);
+  double gpl = report.domains[0].sampled_bytes, apache = report.domains[1].sampled_bytes;
+  CHECK(apache / gpl == Approx(3.0).epsilon(0.35));
+  CHECK(gpl + apache < 1.5 * tok_spec.sample_bytes);
+  CHECK(data::provenance_recipe_hash(tok_spec) == 42);
+
+  auto tok = tokenizer::Tokenizer::load(tok_spec.model_file());
+  auto results = data::prepare_shards(spec, tok);
+  REQUIRE(results.size() == 2);
+  for (const auto& r : results) {
+    auto train = data::ShardReader::open(data::shard_path(spec, r.name, "train"), tok.hash());
+    auto val = data::ShardReader::open(data::shard_path(spec, r.name, "val"), tok.hash());
+    CHECK(train.info().tokens == r.train.tokens);
+    CHECK(val.info().documents == r.val.documents);
+    CHECK(train.info().text_bytes + val.info().text_bytes == r.read.bytes);
+    // Each document ends with EOS, and the tokens decode back to text.
+    auto [first, last] = train.document_range(0);
+    CHECK(train.token(last - 1) == static_cast<uint32_t>(tok.eos_id()));
+    std::vector<int32_t> ids;
+    for (uint64_t i = first; i + 1 < last; ++i) ids.push_back(static_cast<int32_t>(train.token(i)));
+    CHECK(tok.decode(ids).size() == train.document_bytes(0));
+  }
+  // Unchanged inputs: nothing redone. --force: redone, same bytes.
+  auto again = data::prepare_shards(spec, tok);
+  CHECK(again[0].reused);
+  CHECK(again[1].reused);
+  auto forced = data::prepare_shards(spec, tok, {true, {"gpl"}});
+  REQUIRE(forced.size() == 1);
+  CHECK_FALSE(forced[0].reused);
+  CHECK(forced[0].train.tokens == results[0].train.tokens);
+}
