@@ -39,6 +39,7 @@ void run_train(const RecipeArgs& args, bool force) {
 void add_tokenizer_command(CLI::App& app) {
   auto* tok = app.add_subcommand("tokenizer", "Train a SentencePiece tokenizer on the recipe's domains");
   tok->require_subcommand(1);
+  tok->footer("Example:\n  plinth tokenizer train recipes/data/debian.yaml");
   auto* train = tok->add_subcommand(
       "train",
       "Train <tokenizer.model>.model/.vocab/.yaml on the domain mixture (weights and caps respected)");

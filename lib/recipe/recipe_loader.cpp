@@ -303,32 +303,7 @@ std::string quote(const std::string& s) {
     for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
     return out + "'";
   }
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-          out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
+  return yaml_quote(s);
 }
 
 std::string scalar_text(const ConfigNode& n) {

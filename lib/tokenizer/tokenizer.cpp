@@ -11,6 +11,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/hash.h"
+#include "util/log.h"
 
 namespace plinth::tokenizer {
 
@@ -172,7 +173,8 @@ void Tokenizer::train(const TrainOptions& o, const SentenceSource& source, const
       {"eos_id", "2"},
       {"pad_id", "3"},
       {"hard_vocab_limit", "true"},
-      {"minloglevel", "2"},
+      // sentencepiece's own log (progress of the merges) only with --verbose.
+      {"minloglevel", log::verbosity() >= 2 ? "0" : "2"},
   };
   if (!symbols.empty()) kv.emplace_back("user_defined_symbols", symbols);
   std::vector<const char*> keys, values;

@@ -99,6 +99,21 @@ TEST_CASE("LibTorch and sentencepiece train, load, encode and decode in one proc
   }
 }
 
+TEST_CASE("a unigram tokenizer trains and round-trips too", "[tokenizer]") {
+  plinth::test::TempDir dir;
+  auto lines = license_lines();
+  TrainOptions o;
+  o.model_type = "unigram";
+  o.vocab_size = 400;
+  o.user_defined_symbols = {"\n"};
+  Tokenizer::train(o, from(lines), dir / "uni");
+  Tokenizer t = Tokenizer::load(dir / "uni.model");
+  CHECK(t.vocab_size() == 400);
+  std::string text = "Everyone is permitted to copy\nand distribute verbatim copies.";
+  CHECK(t.decode(t.encode(text)) == text);
+  CHECK(t.segments_at_newlines());
+}
+
 TEST_CASE("Tokenizer::load rejects what is not a model", "[tokenizer]") {
   plinth::test::TempDir dir;
   CHECK_THROWS_AS(Tokenizer::load(dir / "missing.model"), plinth::BadInput);
