@@ -31,6 +31,10 @@ Recipe load_and_bind(const std::string& file, const std::vector<std::string>& ov
   ConfigSection root(&r.loaded.root, "", diag, Location{r.loaded.file.string()});
   root.read("name", r.name);
   root.ignore("description");
+  // Sections bound by the stage that uses them (model/train: pretrain; eval: eval).
+  root.ignore("model");
+  root.ignore("train");
+  root.ignore("eval");
   ConfigSection tok = root.child("tokenizer");
   tokenizer::bind(tok, r.tokenizer);
   ConfigSection data = root.child("data", Need::Required);
