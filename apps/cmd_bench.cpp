@@ -117,6 +117,7 @@ void add_bench_command(CLI::App& app) {
                    "Keep the extracted text and shards here (default: a temp dir)");
   prep->add_option("--repeat", args.repeat, "Runs of each; the best time counts")->check(CLI::Range(1, 20));
   prep->callback([] { run_bench_prepare(args); });
+  add_bench_train_command(*bench);
 }
 
 }  // namespace plinth

@@ -43,10 +43,16 @@ int main(int argc, char** argv) {
       "  plinth tokenizer train recipes/data/debian.yaml\n"
       "  plinth prepare recipes/data/debian.yaml\n"
       "  plinth inspect recipes/data/debian.yaml\n"
+      "  plinth pretrain recipes/pretrain/quickstart.yaml\n"
+      "  plinth eval recipes/pretrain/quickstart.yaml\n"
       "Each stage: plinth <command> RECIPE.yaml [key.path=value ...]; see plinth <command> --help.");
   plinth::add_tokenizer_command(app);
   plinth::add_prepare_command(app);
   plinth::add_inspect_command(app);
+  plinth::add_pretrain_command(app);
+  plinth::add_eval_command(app);
+  plinth::add_generate_command(app);
+  plinth::add_export_command(app);
   plinth::add_bench_command(app);
 
   try {

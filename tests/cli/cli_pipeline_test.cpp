@@ -14,7 +14,8 @@ TEST_CASE("help and version", "[cli]") {
   CHECK(top.exit_code == 0);
   CHECK_THAT(top.output,
              Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
-  for (const char* cmd : {"tokenizer train", "prepare", "inspect", "bench prepare"}) {
+  for (const char* cmd : {"tokenizer train", "prepare", "inspect", "pretrain", "eval", "generate", "export",
+                          "bench prepare", "bench train"}) {
     auto r = f.plinth(std::string(cmd) + " --help");
     INFO(cmd << "\n" << r.output);
     CHECK(r.exit_code == 0);
@@ -83,4 +84,43 @@ TEST_CASE("tokenizer train, prepare and inspect on a small corpus", "[cli]") {
     CHECK(cfg.exit_code == 0);
     CHECK_THAT(cfg.output, Catch::Contains("val_fraction: 0.3") && Catch::Contains("- name: beta"));
   }
+}
+
+TEST_CASE("pretrain, eval, generate and export a tiny model end to end", "[cli]") {
+  CliFixture f;
+  REQUIRE(f.plinth("tokenizer train recipe.yaml").exit_code == 0);
+  REQUIRE(f.plinth("prepare recipe.yaml").exit_code == 0);
+  const std::string tiny =
+      " model.dim=32 model.layers=1 model.heads=2 model.context=32 train.steps=4 train.warmup_steps=1"
+      " train.batch_size=2 train.eval_every=2 train.eval_tokens=256 train.checkpoint_every=2 --threads 2";
+  auto pre = f.plinth("pretrain recipe.yaml" + tiny);
+  INFO(pre.output);
+  REQUIRE(pre.exit_code == 0);
+  for (const char* file :
+       {"metrics.jsonl", "loss.svg", "checkpoints/step-000004.ckpt", "checkpoints/best.ckpt"})
+    CHECK(fs::exists(f.dir() / "runs/recipe" / file));
+
+  auto again = f.plinth("pretrain recipe.yaml" + tiny);
+  CHECK(again.exit_code == 2);  // a used run directory needs --resume
+  CHECK_THAT(again.output, Catch::Contains("--resume"));
+
+  auto ev = f.plinth("eval recipe.yaml" + tiny.substr(0, tiny.find(" train.")) + " eval.max_tokens=512");
+  INFO(ev.output);
+  REQUIRE(ev.exit_code == 0);
+  CHECK_THAT(ev.output, Catch::Contains("| alpha |") && Catch::Contains("bits/byte"));
+  CHECK(fs::exists(f.dir() / "runs/recipe/eval.json"));
+
+  auto gen = f.plinth(
+      "generate --checkpoint runs/recipe/checkpoints/best.ckpt --prompt 'The licence' "
+      "--max-new-tokens 5 --seed 3");
+  INFO(gen.output);
+  CHECK(gen.exit_code == 0);
+
+  auto ex = f.plinth("export runs/recipe/checkpoints/best.ckpt --format safetensors out");
+  INFO(ex.output);
+  CHECK(ex.exit_code == 0);
+  for (const char* file : {"model.safetensors", "config.json", "tokenizer.model"})
+    CHECK(fs::exists(f.dir() / "out" / file));
+  CHECK(f.plinth("export runs/recipe/checkpoints/best.ckpt --format gguf out2").exit_code == 2);
+  CHECK(f.plinth("eval recipe.yaml --checkpoint runs/recipe/nothing.ckpt").exit_code == 2);
 }

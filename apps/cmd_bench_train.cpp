@@ -1,0 +1,201 @@
+// plinth bench train: training tokens/s of plinth's model against ref_llama.py (the same
+// architecture in PyTorch Python) on the same config, dtype, batch, sequence length and
+// threads, in one invocation; plus achieved GFLOP/s against the matmul peak measured for
+// that dtype on this machine. Ratios, not absolute times, are what compare across runs.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "model/llama.h"
+#include "model/model_config.h"
+#include "model/torch_runtime.h"
+#include "train/autocast_guard.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/threads.h"
+
+namespace plinth {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TrainBenchArgs {
+  std::string recipe;  // optional: take model: from it
+  std::vector<std::string> overrides;
+  model::ModelConfig config;
+  int64_t batch = 8;
+  int steps = 10;
+  int warmup = 2;
+  int threads = 0;
+  std::string dtype = "fp32";
+  std::string device = "cpu";
+  std::string python = "/usr/bin/python3";
+  std::string reference;  // ref_llama.py
+  bool no_reference = false;
+};
+
+double seconds(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// Peak of the dtype's matmul here: the best of a few (n x n) @ (n x n) products.
+double matmul_peak_gflops(torch::ScalarType dtype, const torch::Device& device) {
+  const int64_t n = device.is_cuda() ? 8192 : 1024;
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  double best = 1e30;
+  for (int i = 0; i < 6; ++i) {
+    sync(device);
+    auto t0 = Clock::now();
+    auto c = torch::matmul(a, b);
+    sync(device);
+    best = std::min(best, seconds(t0));
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+struct Measured {
+  double tokens_per_s = 0;
+  double step_ms = 0;
+  int64_t params = 0;
+};
+
+Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
+  torch::manual_seed(0);
+  model::Llama m(a.config);
+  m->to(device);
+  torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(3e-4).weight_decay(0.1));
+  const int64_t T = a.config.context;
+  auto x = torch::randint(0, a.config.vocab_size, {a.batch, T},
+                          torch::TensorOptions().dtype(torch::kLong).device(device));
+  auto y = torch::roll(x, -1, 1);
+  bool bf16 = a.dtype == "bf16";
+  auto step = [&] {
+    torch::Tensor loss;
+    {
+      train::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
+      loss = m->loss(x, y);
+    }
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
+    opt.step();
+    opt.zero_grad();
+    return loss;
+  };
+  for (int i = 0; i < a.warmup; ++i) step();
+  sync(device);
+  auto t0 = Clock::now();
+  torch::Tensor last;
+  for (int i = 0; i < a.steps; ++i) last = step();
+  last.item<float>();
+  sync(device);
+  double dt = seconds(t0) / a.steps;
+  Measured out;
+  out.step_ms = dt * 1e3;
+  out.tokens_per_s = a.batch * T / dt;
+  for (const auto& p : m->parameters()) out.params += p.numel();
+  return out;
+}
+
+nlohmann::json bench_reference(const TrainBenchArgs& a, int threads) {
+  const auto& c = a.config;
+  std::string cmd = fmt::format(
+      "'{}' '{}' bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
+      "--steps {} --warmup {} --threads {} --device {} --dtype {}{} 2>&1",
+      a.python, a.reference, c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(), c.resolved_ffn(),
+      c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype, c.tie_embeddings ? "" : " --no-tie");
+  log::info("running the peer: {}", cmd);
+  std::FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) throw Failure("cannot start " + a.python);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int status = ::pclose(pipe);
+  auto brace = out.rfind("\n{");
+  std::string line = out.substr(brace == std::string::npos ? out.find('{') : brace + 1);
+  if (status != 0 || line.empty() || line[0] != '{')
+    throw Failure(fmt::format("the peer failed (status {}):\n{}", status, out));
+  return nlohmann::json::parse(line);
+}
+
+void run_bench_train(TrainBenchArgs a) {
+  if (!a.recipe.empty()) {
+    auto loaded = recipe::load_recipe(a.recipe, a.overrides);
+    Diagnostics diag;
+    ConfigSection root(&loaded.root, "", diag, Location{a.recipe});
+    ConfigSection m = root.child("model", Need::Required);
+    model::bind(m, a.config);
+    diag.throw_if_any();
+  }
+  if (a.config.vocab_size <= 0) a.config.vocab_size = 8192;
+  int threads = model::configure_threads(a.threads);
+  torch::Device device = a.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw BadInput("--device cuda, but this LibTorch sees no CUDA device", "use --device cpu");
+  if (a.reference.empty())
+    a.reference =
+        (std::filesystem::path(PLINTH_SOURCE_DIR) / ".." / "shared/reference/ref_llama.py").string();
+
+  const auto& c = a.config;
+  fmt::print("config: V={} d={} L={} H={} kv={} ffn={} T={} B={} {} {} threads={}\n", c.vocab_size, c.dim,
+             c.layers, c.heads, c.resolved_kv_heads(), c.resolved_ffn(), c.context, a.batch, a.dtype,
+             a.device, threads);
+  double peak = matmul_peak_gflops(a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
+  double flops = c.flops_per_token();
+  Measured ours = bench_plinth(a, device);
+  double our_gflops = ours.tokens_per_s * flops / 1e9;
+  fmt::print("{} matmul peak here: {:.0f} GFLOP/s\n", a.dtype, peak);
+  fmt::print(
+      "plinth (C++, LibTorch {}):  {:9.0f} tokens/s  {:8.1f} ms/step  {:7.1f} GFLOP/s  {:5.1f}% of peak\n",
+      model::torch_version(), ours.tokens_per_s, ours.step_ms, our_gflops, 100 * our_gflops / peak);
+  if (a.no_reference) return;
+  auto ref = bench_reference(a, threads);
+  double ref_tps = ref.value("tokens_per_s", 0.0);
+  fmt::print(
+      "ref_llama.py (torch {}):   {:9.0f} tokens/s  {:8.1f} ms/step  {:7.1f} GFLOP/s  {:5.1f}% of peak\n",
+      ref.value("torch", std::string("?")), ref_tps, ref.value("step_ms", 0.0), ref_tps * flops / 1e9,
+      100 * ref_tps * flops / 1e9 / peak);
+  fmt::print("ratio plinth / ref_llama.py: {:.2f}x\n", ref_tps > 0 ? ours.tokens_per_s / ref_tps : 0.0);
+}
+
+}  // namespace
+
+void add_bench_train_command(CLI::App& bench) {
+  auto* cmd =
+      bench.add_subcommand("train", "Training tokens/s and MFU against ref_llama.py, same config, same run");
+  static TrainBenchArgs a;
+  cmd->add_option("recipe", a.recipe, "Recipe whose model: section to use (optional)");
+  cmd->add_option("overrides", a.overrides, "Recipe overrides, key.path=value");
+  cmd->add_option("--vocab", a.config.vocab_size, "Vocabulary (default 8192 or the recipe's)");
+  cmd->add_option("--dim", a.config.dim, "Model width");
+  cmd->add_option("--layers", a.config.layers, "Layers");
+  cmd->add_option("--heads", a.config.heads, "Attention heads");
+  cmd->add_option("--kv-heads", a.config.kv_heads, "Key/value heads (0 = heads)");
+  cmd->add_option("--ffn", a.config.ffn, "MLP width (0 = 256 * ceil(8 dim / 3 / 256))");
+  cmd->add_option("--seq", a.config.context, "Sequence length");
+  cmd->add_option("--batch", a.batch, "Sequences per step");
+  cmd->add_option("--steps", a.steps, "Timed steps");
+  cmd->add_option("--warmup", a.warmup, "Untimed steps first");
+  cmd->add_option("--threads", a.threads, "Threads for both (default: all cores)");
+  cmd->add_option("--dtype", a.dtype, "fp32 or bf16 (autocast, fp32 master weights)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--device", a.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--python", a.python, "Python with torch for the peer (Debian: /usr/bin/python3)");
+  cmd->add_option("--reference", a.reference, "Path of ref_llama.py");
+  cmd->add_flag("--no-reference", a.no_reference, "Measure plinth only");
+  cmd->footer(
+      "Example:\n  plinth bench train --dim 256 --layers 4 --heads 4 --seq 256 --batch 8 --dtype bf16");
+  cmd->callback([] { run_bench_train(a); });
+}
+
+}  // namespace plinth

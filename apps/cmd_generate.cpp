@@ -1,0 +1,129 @@
+// plinth generate --checkpoint C --prompt TEXT: a continuation of the prompt, sampled from a
+// checkpoint with the tokenizer it was trained with.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "eval/checkpoint_model.h"
+#include "model/generation.h"
+#include "model/torch_runtime.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_spec.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace plinth {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct GenerateArgs {
+  std::string checkpoint;
+  std::string prompt;
+  std::string tokenizer;  // empty: the one named by the recipe stored in the checkpoint
+  std::vector<std::string> stop;
+  model::GenerateOptions options;
+  std::string device = "auto";
+  std::string precision = "fp32";
+  int threads = 0;
+};
+
+// --tokenizer, else the one the checkpoint's stored recipe names; its hash must match.
+tokenizer::Tokenizer checkpoint_tokenizer(const model::CheckpointContents& ckpt, const fs::path& checkpoint,
+                                          const std::string& tokenizer_arg) {
+  fs::path file =
+      eval::checkpoint_tokenizer_file(ckpt, checkpoint, tokenizer_arg, tokenizer::TokenizerSpec{}.model);
+  auto tok = tokenizer::Tokenizer::load(file);
+  eval::check_tokenizer(ckpt, checkpoint, tok.hash(), file.string());
+  return tok;
+}
+
+// Where the first stop string begins in `text`, or npos.
+size_t first_stop(const std::string& text, const std::vector<std::string>& stops) {
+  size_t at = std::string::npos;
+  for (const auto& s : stops)
+    if (!s.empty()) at = std::min(at, text.find(s));
+  return at;
+}
+
+void run_generate(const GenerateArgs& a) {
+  model::configure_threads(a.threads);
+  const fs::path checkpoint = a.checkpoint;
+  model::Llama net{nullptr};
+  std::optional<tokenizer::Tokenizer> tok;
+  {
+    model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
+    tok.emplace(checkpoint_tokenizer(ckpt, checkpoint, a.tokenizer));
+    net = eval::model_from_checkpoint(ckpt, checkpoint);
+  }
+  net->to(eval::resolve_device(a.device), eval::resolve_precision(a.precision));
+
+  // Training saw every document after the EOS of the one before, so a prompt starts there too.
+  std::vector<int64_t> prompt = {tok->eos_id()};
+  for (int32_t id : tok->encode(a.prompt)) prompt.push_back(id);
+  const int64_t context = net->config().context;
+  if (static_cast<int64_t>(prompt.size()) >= context)
+    throw BadInput(fmt::format("the prompt is {} tokens (with the EOS before it); the model's context is {}",
+                               prompt.size(), context),
+                   fmt::format("shorten the prompt to at most {} tokens", context - 2));
+
+  const int64_t eos = tok->eos_id();
+  std::vector<int32_t> ids;
+  auto stop = [&](const std::vector<int64_t>& generated) {
+    if (generated.back() == eos) return true;
+    if (a.stop.empty()) return false;
+    ids.assign(generated.begin(), generated.end());
+    return first_stop(tok->decode(ids), a.stop) != std::string::npos;
+  };
+  std::vector<int64_t> generated = model::generate(net, prompt, a.options, stop);
+  if (!generated.empty() && generated.back() == eos) generated.pop_back();
+  ids.assign(generated.begin(), generated.end());
+  std::string text = tok->decode(ids);
+  text = text.substr(0, first_stop(text, a.stop));
+  log::debug("{} new tokens", generated.size());
+  fmt::print("{}\n", text);
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Continue a prompt with a checkpoint (sampling, KV cache)");
+  static GenerateArgs a;
+  cmd->add_option("--checkpoint", a.checkpoint, "Checkpoint file (.ckpt)")->required();
+  cmd->add_option("--prompt", a.prompt, "Text to continue (may be empty)")->required();
+  cmd->add_option("--max-new-tokens", a.options.max_new_tokens, "Most tokens to generate")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--temperature", a.options.temperature, "Sampling temperature; 0 = greedy")
+      ->capture_default_str();
+  cmd->add_option("--top-k", a.options.top_k, "Sample among the k most likely tokens; 0 = off")
+      ->capture_default_str();
+  cmd->add_option("--top-p", a.options.top_p,
+                  "Sample from the smallest set reaching this probability; 1 = off")
+      ->capture_default_str();
+  cmd->add_option("--seed", a.options.seed, "Seed of the sampler: same seed, same text")
+      ->capture_default_str();
+  cmd->add_option("--stop", a.stop, "Stop at this text (repeatable); it is not printed");
+  cmd->add_option("--tokenizer", a.tokenizer,
+                  "Tokenizer .model (default: the one named by the recipe stored in the checkpoint)");
+  cmd->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--precision", a.precision, "fp32 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--threads", a.threads, "Threads (default: $PLINTH_THREADS or all cores)")
+      ->check(CLI::Range(1, 1024));
+  cmd->footer(
+      "Example:\n"
+      "  plinth generate --checkpoint runs/quickstart/checkpoints/step_1000.ckpt --prompt 'def main(' \\\n"
+      "      --max-new-tokens 80 --temperature 0.8 --top-p 0.95 --stop $'\\n\\n'\n"
+      "The prompt is preceded by the EOS token, as every document was in training. Generation ends at\n"
+      "--max-new-tokens, at EOS, at a --stop text, or when the model's context is full.");
+  cmd->callback([] { run_generate(a); });
+}
+
+}  // namespace plinth

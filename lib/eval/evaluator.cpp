@@ -1,0 +1,106 @@
+#include "eval/evaluator.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <tuple>
+
+#include "eval/checkpoint_model.h"
+#include "eval/domain_scorer.h"
+#include "util/error.h"
+#include "util/hash.h"
+
+namespace plinth::eval {
+
+namespace fs = std::filesystem;
+
+std::string describe_shape(const model::ModelConfig& c) {
+  return fmt::format("d{} L{} H{} KV{} ffn{} ctx{} V{}{}", c.dim, c.layers, c.heads, c.resolved_kv_heads(),
+                     c.resolved_ffn(), c.context, c.vocab_size, c.tie_embeddings ? " tied" : "");
+}
+
+bool same_shape(const model::ModelConfig& r, const model::ModelConfig& c) {
+  return (r.vocab_size == 0 || r.vocab_size == c.vocab_size) && r.dim == c.dim && r.layers == c.layers &&
+         r.heads == c.heads && r.resolved_kv_heads() == c.resolved_kv_heads() &&
+         r.resolved_ffn() == c.resolved_ffn() && r.context == c.context &&
+         r.tie_embeddings == c.tie_embeddings && r.rope_theta == c.rope_theta && r.norm_eps == c.norm_eps;
+}
+
+fs::path recipe_run_dir(const ConfigNode& root, const std::string& recipe_name) {
+  if (const ConfigNode* train = root.find("train"))
+    if (const ConfigNode* dir = train->find("run_dir"))
+      if (dir->is_scalar() && !dir->text().empty()) return dir->text();
+  return fs::path("runs") / recipe_name;
+}
+
+std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
+  std::error_code ec;
+  const fs::path dir = run_dir / "checkpoints";
+  if (!fs::is_directory(dir, ec)) return std::nullopt;
+  // (has a number, the number, modification time): the largest wins.
+  using Rank = std::tuple<bool, uint64_t, fs::file_time_type>;
+  std::optional<fs::path> best;
+  Rank best_rank{};
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file(ec) || entry.path().extension() != ".ckpt") continue;
+    const std::string stem = entry.path().stem().string();
+    size_t end = stem.find_last_of("0123456789");
+    bool numbered = end != std::string::npos;
+    uint64_t step = 0;
+    if (numbered) {
+      size_t begin = end;
+      while (begin > 0 && std::isdigit(static_cast<unsigned char>(stem[begin - 1]))) --begin;
+      // More than 19 digits would overflow uint64_t: no run takes that many steps.
+      step = std::stoull(stem.substr(begin, std::min<size_t>(end + 1 - begin, 19)));
+    }
+    Rank rank{numbered, step, entry.last_write_time(ec)};
+    if (!best || rank > best_rank) {
+      best = entry.path();
+      best_rank = rank;
+    }
+  }
+  return best;
+}
+
+EvalReport evaluate_checkpoint(const EvalRequest& request) {
+  EvalReport report;
+  report.checkpoint = request.checkpoint.string();
+  report.options = request.spec;
+  model::Llama net{nullptr};
+  {
+    // Scoped: the file may also hold optimizer state, twice the weights again.
+    model::CheckpointContents ckpt = model::read_checkpoint(request.checkpoint);
+    check_tokenizer(ckpt, request.checkpoint, request.tokenizer_hash, request.tokenizer_file);
+    net = model_from_checkpoint(ckpt, request.checkpoint);
+    report.step = checkpoint_step(ckpt);
+    report.tokenizer_hash = checkpoint_tokenizer_hash(ckpt);
+  }
+  if (report.tokenizer_hash.empty()) report.tokenizer_hash = hex64(request.tokenizer_hash);
+  report.model = net->config();
+  if (request.recipe_model && !same_shape(*request.recipe_model, report.model))
+    report.notes.push_back(fmt::format(
+        "the checkpoint's model ({}) has another shape than the recipe's model ({}); it was evaluated with "
+        "the checkpoint's own model_config",
+        describe_shape(report.model), describe_shape(*request.recipe_model)));
+
+  ScoreOptions options;
+  options.context = request.spec.context > 0 ? request.spec.context : report.model.context;
+  options.batch_size = request.spec.batch_size;
+  options.max_tokens = request.spec.max_tokens;
+  options.max_documents = request.spec.max_documents;
+  options.eos_id = request.eos_id;
+  report.options.context = static_cast<int>(options.context);
+
+  const torch::Device device = resolve_device(request.spec.device);
+  report.options.device = device.str();
+  net->to(device, resolve_precision(request.spec.precision));
+
+  for (const auto& domain : request.domains) {
+    data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
+    report.domains.push_back(
+        score_domain(net, shard, domain.name, options, request.count_words, request.progress));
+  }
+  return report;
+}
+
+}  // namespace plinth::eval

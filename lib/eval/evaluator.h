@@ -1,0 +1,65 @@
+// `plinth eval`: a checkpoint scored on every domain's validation shard, with the
+// lm-evaluation-harness definitions (rolling_windows.h): per domain the summed NLL of every
+// text token, hence loss (nats/token), token perplexity, bits per UTF-8 byte and word
+// perplexity. No torch in this header, so apps/ include it cheaply.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/eval_report.h"
+#include "eval/eval_spec.h"
+#include "model/model_config.h"
+#include "util/config_node.h"
+
+namespace plinth::eval {
+
+// Words in one document, given its text tokens (without the EOS). Words live in the text, not
+// the shard, and eval may not use the tokenizer itself (layering): the caller decodes
+// (apps/ with lib/tokenizer) and counts with count_words (word_count.h).
+using WordCounter = std::function<uint64_t(const std::vector<int32_t>& text_tokens)>;
+// Called during a domain: scored tokens so far and the domain's total.
+using ScoreProgress = std::function<void(const std::string& domain, uint64_t done, uint64_t total)>;
+
+struct DomainShard {
+  std::string name;
+  std::filesystem::path val_shard;
+};
+
+struct EvalRequest {
+  std::filesystem::path checkpoint;
+  std::vector<DomainShard> domains;
+  EvalSpec spec;
+  uint64_t tokenizer_hash = 0;  // the recipe's tokenizer: checkpoint and shards must match it
+  std::string tokenizer_file;   // where it came from, for messages
+  int eos_id = 0;               // the id that ends every document in the shards
+  WordCounter count_words;      // empty: words 0, word perplexity null
+  // The recipe's `model:` shape, when it has one: a checkpoint of another shape is still
+  // evaluated with its own model_config, and a note in the report says so.
+  std::optional<model::ModelConfig> recipe_model;
+  ScoreProgress progress;
+};
+
+// Throws BadInput (exit 2) for a checkpoint or shard made with another tokenizer (naming both
+// hashes), a missing or corrupt file, ids beyond the model's vocabulary, eval.context larger than
+// the model's, or a device that is not there.
+EvalReport evaluate_checkpoint(const EvalRequest& request);
+
+// Where a recipe's run writes: `train.run_dir`, default runs/<recipe name>.
+std::filesystem::path recipe_run_dir(const ConfigNode& recipe_root, const std::string& recipe_name);
+
+// The checkpoint of the highest step in <run_dir>/checkpoints/*.ckpt, the step read from the
+// last number in the file name (step_00001200.ckpt -> 1200); a name without a number ranks
+// below numbered ones, and among equals the newest file wins. nullopt when there is none.
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
+
+// "d256 L4 H4 KV4 ffn768 ctx256 V8192 tied": the shape in one line, for notes and logs.
+std::string describe_shape(const model::ModelConfig& config);
+// False when the two describe models of another shape (vocab_size 0 in `recipe` = any).
+bool same_shape(const model::ModelConfig& recipe, const model::ModelConfig& checkpoint);
+
+}  // namespace plinth::eval

@@ -1,0 +1,43 @@
+// One checkpoint = one file: named tensors plus string metadata, so a run can be resumed,
+// evaluated or exported from that file alone (Marian and flashlight keep the config inside
+// the model; so do we). Layout: magic "PLCKPT01", u32 version, u64 header bytes, a JSON header
+// {"meta": {k: v}, "tensors": [{"name", "dtype", "shape", "offset", "bytes"}]}, the raw tensor
+// bytes, and an XXH3 checksum of everything before it. Written atomically.
+//
+// Conventions (train writes, eval/export read):
+//   tensors "model/<HF name>"          weights (fp32 master copy)
+//   tensors "optim/..."                optimizer state (train only)
+//   tensors "rng/..."                  generator states (train only)
+//   meta    "model_config"             ModelConfig as JSON (see model_config_json below)
+//   meta    "step", "tokenizer_hash" (16 hex digits), "recipe" (merged YAML), "sampler_cursor"
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/model_config.h"
+
+namespace plinth::model {
+
+struct CheckpointContents {
+  std::map<std::string, std::string> meta;
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;  // CPU, contiguous
+
+  const torch::Tensor* find(const std::string& name) const;
+  const std::string& meta_or_throw(const std::string& key, const std::filesystem::path& file) const;
+};
+
+void write_checkpoint(const std::filesystem::path& path, const CheckpointContents& contents);
+// BadInput naming the file: missing, not a checkpoint, truncated, checksum mismatch,
+// newer version. Hint: which checkpoint to use instead / how to make one.
+CheckpointContents read_checkpoint(const std::filesystem::path& path);
+
+std::string model_config_json(const ModelConfig& config);
+ModelConfig model_config_from_json(const std::string& json, const std::filesystem::path& file);
+
+}  // namespace plinth::model

@@ -1,0 +1,13 @@
+#include "train/batch_source.h"
+
+namespace plinth::train {
+
+void MixtureBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
+  const int64_t window = sampler_.window();
+  torch::Tensor windows = torch::empty({rows, window}, torch::kInt64);  // (B, T + 1)
+  sampler_.next_batch(rows, windows.data_ptr<int64_t>());
+  x = windows.narrow(1, 0, window - 1).contiguous();  // (B, T)
+  y = windows.narrow(1, 1, window - 1).contiguous();  // (B, T)
+}
+
+}  // namespace plinth::train

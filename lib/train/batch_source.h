@@ -1,0 +1,36 @@
+// Where the trainer's micro-batches come from. Pretraining draws windows from the domain
+// mixture; fine-tuning (later) brings its own source with masked targets. Each source has a
+// cursor that a checkpoint stores, so a resumed run sees the same batches.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "data/mixture_sampler.h"
+
+namespace plinth::train {
+
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // x, y: (rows, T) int64 on the CPU; y[b, t] is the target after x[b, :t+1]; y < 0 is ignored.
+  virtual void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) = 0;
+  virtual uint64_t cursor() const = 0;
+  virtual void restore(uint64_t cursor) = 0;
+};
+
+// Windows of T + 1 tokens from the mixture sampler: x = window[:-1], y = window[1:].
+class MixtureBatches : public BatchSource {
+ public:
+  explicit MixtureBatches(data::DomainMixtureSampler sampler) : sampler_(std::move(sampler)) {}
+  void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) override;
+  uint64_t cursor() const override { return sampler_.cursor(); }
+  void restore(uint64_t cursor) override { sampler_.restore(cursor); }
+  const data::DomainMixtureSampler& sampler() const { return sampler_; }
+
+ private:
+  data::DomainMixtureSampler sampler_;
+};
+
+}  // namespace plinth::train

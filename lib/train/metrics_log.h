@@ -1,0 +1,48 @@
+// <run_dir>/metrics.jsonl: one JSON object per line, for people, plots and scripts.
+//   {"step": 200, "loss": 4.21, "lr": 0.00028, "grad_norm": 0.61, "tokens_per_s": 5120.3,
+//    "elapsed_s": 93.2, "val_loss": {"code": 4.5, "legal": 3.9}, "val_loss_mean": 4.2}
+// "loss" is the mean training loss of the steps since the previous line; val_loss appears on
+// evaluation steps only. A line for step 0 (before training) holds only the validation loss.
+// <run_dir>/loss.svg draws the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace plinth::train {
+
+struct MetricsRecord {
+  static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+  int64_t step = 0;
+  double loss = kNone, lr = kNone, grad_norm = kNone, tokens_per_s = kNone, elapsed_s = kNone;
+  std::vector<std::pair<std::string, double>> val_loss;  // per domain; empty off evaluation steps
+
+  std::string to_json() const;  // one line, no newline; NaN fields are left out
+};
+
+// Every line that parses; a torn last line (a killed process) is skipped.
+std::vector<MetricsRecord> read_metrics(const std::filesystem::path& file);
+
+class MetricsLog {
+ public:
+  // Keeps the records with step <= keep_through_step (-1: none, a fresh run) and rewrites the
+  // file atomically with just those, so a resumed run continues a consistent history.
+  MetricsLog(std::filesystem::path file, int64_t keep_through_step);
+  // Appends a line and flushes it (a crash loses at most the line being written).
+  void append(const MetricsRecord& record);
+  const std::vector<MetricsRecord>& records() const { return records_; }
+  // Training loss and each domain's validation loss against step.
+  void write_plot(const std::filesystem::path& svg, const std::string& title) const;
+
+ private:
+  std::filesystem::path file_;
+  std::vector<MetricsRecord> records_;
+  std::ofstream out_;
+};
+
+}  // namespace plinth::train

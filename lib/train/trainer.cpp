@@ -1,0 +1,520 @@
+#include "train/trainer.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <type_traits>
+
+#include "model/torch_runtime.h"
+#include "train/autocast_guard.h"
+#include "train/checkpoint_files.h"
+#include "train/linear_cross_entropy.h"
+#include "train/metrics_log.h"
+#include "train/param_groups.h"
+#include "train/stop_signal.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/progress.h"
+
+namespace plinth::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+torch::Device resolve_device(const std::string& choice) {
+  if (choice == "cuda" && !torch::cuda::is_available())
+    throw BadInput(
+        "train.device is cuda, but no CUDA device is available to this LibTorch (" + model::torch_version() +
+            ")",
+        "use train.device=auto or cpu, or build plinth against a CUDA LibTorch (README: LibTorch 2.x)");
+  if (choice == "cuda" || (choice == "auto" && torch::cuda::is_available()))
+    return torch::Device(torch::kCUDA);
+  return torch::Device(torch::kCPU);
+}
+
+// LibTorch keys optimizer state by the parameter's TensorImpl: 1.13 by its address printed as
+// a string, 2.x by the pointer itself. The map's key type says which.
+template <class StateMap>
+typename StateMap::key_type state_key(const StateMap&, const torch::Tensor& p) {
+  using Key = typename StateMap::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+std::string format_count(double v) {
+  if (v >= 1e6) return fmt::format("{:.2f}M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f}k", v / 1e3);
+  return fmt::format("{:.0f}", v);
+}
+
+double mean_finite(const DomainLosses& losses) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& [name, v] : losses)
+    if (std::isfinite(v)) sum += v, ++n;
+  return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::string format_val(const DomainLosses& losses) {
+  std::string s;
+  for (const auto& [name, v] : losses) s += fmt::format("{}{} {:.3f}", s.empty() ? "" : ", ", name, v);
+  return s + fmt::format(" | mean {:.3f}", mean_finite(losses));
+}
+
+}  // namespace
+
+void check_checkpoint_compatible(const model::CheckpointContents& ckpt, const fs::path& file,
+                                 const model::ModelConfig& config, uint64_t tokenizer_hash) {
+  if (tokenizer_hash != 0) {
+    const std::string& theirs = ckpt.meta_or_throw("tokenizer_hash", file);
+    if (theirs != hex64(tokenizer_hash))
+      throw BadInput(fmt::format("checkpoint {} was made with another tokenizer (hash {}; this recipe's "
+                                 "tokenizer has {})",
+                                 file.string(), theirs, hex64(tokenizer_hash)),
+                     "use the tokenizer the run was trained with (see the checkpoint's run_dir/recipe.yaml), "
+                     "or start a new run in another train.run_dir");
+  }
+  const model::ModelConfig c = model::model_config_from_json(ckpt.meta_or_throw("model_config", file), file);
+  std::vector<std::string> diffs;
+  auto cmp = [&](const char* name, auto theirs, auto ours) {
+    if (theirs != ours) diffs.push_back(fmt::format("{} {} (checkpoint) vs {} (recipe)", name, theirs, ours));
+  };
+  cmp("vocab_size", c.vocab_size, config.vocab_size);
+  cmp("dim", c.dim, config.dim);
+  cmp("layers", c.layers, config.layers);
+  cmp("heads", c.heads, config.heads);
+  cmp("kv_heads", c.resolved_kv_heads(), config.resolved_kv_heads());
+  cmp("ffn", c.resolved_ffn(), config.resolved_ffn());
+  cmp("context", c.context, config.context);
+  cmp("tie_embeddings", c.tie_embeddings, config.tie_embeddings);
+  cmp("rope_theta", c.rope_theta, config.rope_theta);
+  cmp("norm_eps", c.norm_eps, config.norm_eps);
+  if (!diffs.empty())
+    throw BadInput(fmt::format("checkpoint {} holds another model: model.{}", file.string(),
+                               fmt::join(diffs, ", model.")),
+                   "use the model section the run was started with (its run_dir/recipe.yaml), or start a new "
+                   "run in another train.run_dir");
+}
+
+void load_model_weights(model::LlamaImpl& m, const model::CheckpointContents& ckpt, const fs::path& file) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : m.named_parameters()) {
+    const torch::Tensor* t = ckpt.find("model/" + item.key());
+    if (!t)
+      throw BadInput(fmt::format("checkpoint {} lacks the weight {}", file.string(), item.key()),
+                     "it was written for another model; use a checkpoint of this model");
+    if (t->sizes() != item.value().sizes())
+      throw BadInput(
+          fmt::format("checkpoint {}: {} has shape [{}], the model expects [{}]", file.string(), item.key(),
+                      fmt::join(t->sizes(), ", "), fmt::join(item.value().sizes(), ", ")),
+          "it was written for another model shape; use a checkpoint of this model");
+    item.value().copy_(*t);
+  }
+}
+
+struct Trainer::Impl {
+  model::Llama model;
+  std::unique_ptr<BatchSource> batches;
+  TrainerOptions opt;
+  torch::Device device;
+  std::vector<std::pair<std::string, torch::Tensor>> params;  // named_parameters order = "optim/<i>"
+  std::vector<bool> group_decays;                             // per optimizer group
+  std::unique_ptr<torch::optim::AdamW> optim;
+  int64_t step = 0;  // optimizer steps done
+  bool resumed = false;
+  double best_val = kInf;
+  int64_t best_step = -1;
+
+  Impl(model::Llama m, std::unique_ptr<BatchSource> b, TrainerOptions o)
+      : model(std::move(m)),
+        batches(std::move(b)),
+        opt(std::move(o)),
+        device(resolve_device(opt.spec.device)) {
+    if (opt.spec.run_dir.empty()) throw Failure("Trainer: spec.run_dir is empty");
+    model->to(device);
+    for (auto& item : model->named_parameters()) params.emplace_back(item.key(), item.value());
+    ParamGroups groups = split_param_groups(*model);
+    std::vector<torch::optim::OptimizerParamGroup> optim_groups;
+    for (bool decays : {true, false}) {
+      auto& tensors = decays ? groups.decay : groups.no_decay;
+      if (tensors.empty()) continue;
+      optim_groups.emplace_back(tensors, std::make_unique<torch::optim::AdamWOptions>(options_for(decays)));
+      group_decays.push_back(decays);
+    }
+    optim = std::make_unique<torch::optim::AdamW>(std::move(optim_groups), options_for(true));
+  }
+
+  torch::optim::AdamWOptions options_for(bool decays) const {
+    const TrainSpec& s = opt.spec;
+    return torch::optim::AdamWOptions(learning_rate(s, step))
+        .betas({s.beta1, s.beta2})
+        .eps(s.eps)
+        .weight_decay(decays ? s.weight_decay : 0.0);
+  }
+
+  // Every group's options from the spec: after a resume (AdamW keeps none of them in our
+  // checkpoint, and LibTorch's own load would not restore them either) and for each step's lr.
+  void apply_group_options() {
+    auto& groups = optim->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g)
+      static_cast<torch::optim::AdamWOptions&>(groups[g].options()) = options_for(group_decays[g]);
+  }
+
+  void set_lr(double lr) {
+    for (auto& g : optim->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  }
+
+  model::CheckpointContents make_checkpoint() const {
+    model::CheckpointContents c;
+    c.meta["kind"] = "plinth-train";
+    c.meta["model_config"] = model::model_config_json(model->config());
+    c.meta["step"] = std::to_string(step);
+    c.meta["tokenizer_hash"] = hex64(opt.tokenizer_hash);
+    c.meta["recipe"] = opt.recipe_yaml;
+    c.meta["sampler_cursor"] = std::to_string(batches->cursor());
+    c.meta["precision"] = opt.spec.precision;
+    c.meta["torch_version"] = model::torch_version();
+    if (best_step >= 0) {
+      c.meta["best_val_loss"] = fmt::format("{:.17g}", best_val);
+      c.meta["best_step"] = std::to_string(best_step);
+    }
+    for (const auto& [name, p] : params) c.tensors.emplace_back("model/" + name, p.detach().to(torch::kCPU));
+    const auto& state = optim->state();
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto it = state.find(state_key(state, params[i].second));
+      if (it == state.end()) continue;  // no step taken yet
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      c.tensors.emplace_back(fmt::format("optim/{}/exp_avg", i), s.exp_avg().to(torch::kCPU));
+      c.tensors.emplace_back(fmt::format("optim/{}/exp_avg_sq", i), s.exp_avg_sq().to(torch::kCPU));
+      c.tensors.emplace_back(fmt::format("optim/{}/step", i), torch::tensor(s.step(), torch::kInt64));
+    }
+    {
+      at::Generator cpu = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      c.tensors.emplace_back("rng/cpu", cpu.get_state());
+    }
+    if (device.is_cuda()) {
+      at::Generator cuda = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(cuda.mutex());
+      c.tensors.emplace_back("rng/cuda", cuda.get_state());
+    }
+    return c;
+  }
+
+  void restore(const fs::path& file) {
+    model::CheckpointContents c = model::read_checkpoint(file);
+    check_checkpoint_compatible(c, file, model->config(), opt.tokenizer_hash);
+    load_model_weights(*model, c, file);
+    auto number = [&](const char* key) {
+      const std::string& v = c.meta_or_throw(key, file);
+      try {
+        return std::stoll(v);
+      } catch (const std::exception&) {
+        throw BadInput(fmt::format("checkpoint {}: '{}' is not a number ({})", file.string(), key, v),
+                       "use another checkpoint");
+      }
+    };
+    step = number("step");
+    batches->restore(static_cast<uint64_t>(number("sampler_cursor")));
+
+    auto& state = optim->state();
+    state.clear();
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const torch::Tensor* m = c.find(fmt::format("optim/{}/exp_avg", i));
+      const torch::Tensor* v = c.find(fmt::format("optim/{}/exp_avg_sq", i));
+      const torch::Tensor* n = c.find(fmt::format("optim/{}/step", i));
+      if (!m && !v && !n) continue;
+      const torch::Tensor& p = params[i].second;
+      if (!m || !v || !n || m->sizes() != p.sizes() || v->sizes() != p.sizes())
+        throw BadInput(
+            fmt::format("checkpoint {}: the optimizer state of {} is incomplete or has another shape",
+                        file.string(), params[i].first),
+            "use another checkpoint");
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->step(n->item<int64_t>());
+      s->exp_avg(m->to(p.options()).clone());
+      s->exp_avg_sq(v->to(p.options()).clone());
+      state[state_key(state, p)] = std::move(s);
+    }
+    apply_group_options();
+
+    if (const torch::Tensor* g = c.find("rng/cpu")) {
+      at::Generator cpu = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      cpu.set_state(*g);
+    }
+    if (const torch::Tensor* g = c.find("rng/cuda"); g && device.is_cuda()) {
+      at::Generator cuda = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(cuda.mutex());
+      cuda.set_state(*g);
+    }
+    best_step = -1;
+    best_val = kInf;
+    if (c.meta.count("best_step")) {
+      best_step = number("best_step");
+      best_val = std::stod(c.meta.at("best_val_loss"));
+    }
+    resumed = true;
+    log::info("resumed {} at step {}", file.string(), step);
+  }
+
+  // Global L2 norm of all gradients (before clipping); scales them down to grad_clip when above.
+  double clip_gradients() {
+    std::vector<torch::Tensor> norms;
+    for (const auto& [name, p] : params)
+      if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+    if (norms.empty()) return 0.0;
+    double total = torch::stack(norms).norm(2).item<double>();
+    if (opt.spec.grad_clip > 0 && total > opt.spec.grad_clip) {
+      const double scale = opt.spec.grad_clip / (total + 1e-6);
+      for (const auto& [name, p] : params)
+        if (p.grad().defined()) p.grad().mul_(scale);
+    }
+    return total;
+  }
+
+  // One optimizer step over grad_accum micro-batches; returns the mean loss.
+  double train_step(double& grad_norm) {
+    const TrainSpec& s = opt.spec;
+    set_lr(learning_rate(s, step));
+    // Gradients as "none" instead of zero-filled: the first backward writes them, no fill pass.
+    for (auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
+    for (int micro = 0; micro < s.grad_accum; ++micro) {
+      torch::Tensor x, y;  // (B, T) each
+      batches->next(s.batch_size, x, y);
+      x = x.to(device);
+      y = y.to(device);
+      const bool bf16 = s.precision == "bf16";
+      torch::Tensor loss;
+      {
+        AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
+        torch::Tensor hidden = model->hidden_states(x);  // (B, T, C)
+        loss = linear_cross_entropy(hidden, model->lm_head_weight(), y,
+                                    bf16 ? torch::kBFloat16 : torch::kFloat32);
+      }
+      // Equal-sized micro-batches, so the mean of their means is the mean over all tokens.
+      (loss / s.grad_accum).backward();
+      loss_sum += loss.detach();
+    }
+    const double loss = loss_sum.item<double>() / s.grad_accum;
+    grad_norm = clip_gradients();
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm))
+      throw BadInput(
+          fmt::format("training diverged at step {}: loss {}, gradient norm {}", step + 1, loss, grad_norm),
+          "lower train.lr, raise train.warmup_steps or set train.grad_clip, then resume from the last "
+          "checkpoint (--resume) or start again");
+    synchronize_gradients();
+    optim->step();
+    ++step;
+    return loss;
+  }
+
+  // The seam for data parallelism: an all-reduce of the gradients goes here. One process now.
+  void synchronize_gradients() {}
+
+  DomainLosses evaluate() {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    DomainLosses v = opt.evaluate(model);
+    model->train();
+    return v;
+  }
+
+  fs::path save_checkpoint() {
+    const fs::path file = step_checkpoint_path(opt.spec.run_dir, step);
+    model::write_checkpoint(file, make_checkpoint());
+    return file;
+  }
+};
+
+Trainer::Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(model), std::move(batches), std::move(options))) {}
+
+Trainer::~Trainer() = default;
+
+void Trainer::resume(const fs::path& checkpoint) {
+  impl_->restore(checkpoint);
+}
+
+int64_t Trainer::step() const {
+  return impl_->step;
+}
+
+model::Llama& Trainer::model() {
+  return impl_->model;
+}
+
+torch::optim::AdamW& Trainer::optimizer() {
+  return *impl_->optim;
+}
+
+TrainResult Trainer::run() {
+  Impl& t = *impl_;
+  const TrainSpec& s = t.opt.spec;
+  const fs::path run_dir = s.run_dir;
+  StopSignalScope signals;
+  const auto start = Clock::now();
+  model::configure_threads(s.threads);
+
+  if (!t.resumed)
+    if (auto existing = latest_checkpoint(run_dir))
+      throw BadInput(
+          fmt::format("{} already holds a run (checkpoint {})", run_dir.string(), existing->string()),
+          fmt::format("continue it with --resume, or choose a new train.run_dir (or delete {})",
+                      run_dir.string()));
+  fs::create_directories(checkpoint_dir(run_dir));
+  write_file_atomic(run_dir / "recipe.yaml", t.opt.recipe_yaml);
+  MetricsLog metrics(run_dir / "metrics.jsonl", t.resumed ? t.step : -1);
+  const fs::path plot = run_dir / "loss.svg";
+  const std::string title = fmt::format("{}: {}", t.opt.label, run_dir.filename().string());
+
+  TrainResult result;
+  result.start_step = t.step;
+  if (fs::exists(best_checkpoint_path(run_dir))) result.best_checkpoint = best_checkpoint_path(run_dir);
+  const bool tty = ::isatty(STDERR_FILENO) && log::verbosity() >= 1;
+  const int context = t.model->config().context;
+  const double tokens_per_step = static_cast<double>(s.tokens_per_step(context));
+  const double flops_per_token = t.model->config().flops_per_token();
+  log::info("{}: {} parameters, {} tokens per step, {} steps, {} on {}, run dir {}", t.opt.label,
+            format_count(static_cast<double>(t.model->config().parameter_count())),
+            format_count(tokens_per_step), s.steps, s.precision, t.device.str(), run_dir.string());
+
+  if (!t.resumed && t.step == 0 && t.opt.evaluate) {
+    // The untrained model's loss anchors the curve (about ln(vocab_size)).
+    MetricsRecord r;
+    r.step = 0;
+    r.val_loss = t.evaluate();
+    r.elapsed_s = seconds_since(start);
+    log::info("step 0 val: {}", format_val(r.val_loss));
+    metrics.append(r);
+    result.last_val = r.val_loss;
+    result.last_val_step = 0;
+  }
+
+  double window_loss = 0, window_seconds = 0, total_seconds = 0;
+  int64_t window_steps = 0, steps_this_run = 0;
+  Clock::time_point last_line = Clock::now() - std::chrono::seconds(1);
+  bool line_open = false;  // a live progress line is on the terminal, without its newline
+  auto throughput = [&](double tokens_per_s) {
+    const double flops = tokens_per_s * flops_per_token;
+    std::string text = fmt::format("{} tok/s, {:.1f} GFLOP/s", format_count(tokens_per_s), flops / 1e9);
+    if (t.opt.peak_flops > 0) text += fmt::format(", MFU {:.1f}%", 100.0 * flops / t.opt.peak_flops);
+    return text;
+  };
+  // Wall time per step since the loop began: periodic validation and checkpoints included.
+  const auto loop_start = Clock::now();
+  auto eta = [&]() {
+    const double per_step = steps_this_run ? seconds_since(loop_start) / steps_this_run : 0;
+    return format_duration(per_step * static_cast<double>(s.steps - t.step));
+  };
+
+  while (t.step < s.steps) {
+    const auto step_start = Clock::now();
+    const double lr = learning_rate(s, t.step);
+    double grad_norm = 0;
+    const double loss = t.train_step(grad_norm);
+    const double dt = seconds_since(step_start);
+    ++steps_this_run;
+    total_seconds += dt;
+    window_seconds += dt;
+    window_loss += loss;
+    ++window_steps;
+    result.last_loss = loss;
+    if (t.opt.after_step) t.opt.after_step(t.step, loss);
+
+    const int sig = StopSignalScope::requested();
+    const bool last = t.step == s.steps;
+    const bool eval_now = t.opt.evaluate && ((s.eval_every > 0 && t.step % s.eval_every == 0) || last);
+    bool checkpoint_now = t.step % s.checkpoint_every == 0 || last || sig != 0;
+    const bool line_now = t.step % s.log_every == 0 || eval_now || last || sig != 0;
+
+    if (tty && (Clock::now() - last_line > std::chrono::milliseconds(200) || line_now)) {
+      last_line = Clock::now();
+      fmt::print(stderr, "\r\033[K{} step {}/{} | loss {:.4f} | lr {:.2e} | {} | ETA {}", t.opt.label, t.step,
+                 s.steps, loss, lr, throughput(tokens_per_step / dt), eta());
+      std::fflush(stderr);
+      line_open = true;
+    }
+
+    MetricsRecord r;
+    bool new_best = false;
+    if (eval_now) {
+      r.val_loss = t.evaluate();
+      result.last_val = r.val_loss;
+      result.last_val_step = t.step;
+      const double mean = mean_finite(r.val_loss);
+      if (s.keep_best && mean < t.best_val) {
+        t.best_val = mean;
+        t.best_step = t.step;
+        new_best = checkpoint_now = true;  // best.ckpt must hold exactly these weights
+      }
+      if (line_open) fmt::print(stderr, "\r\033[K");
+      line_open = false;
+      log::info("step {} val: {}{}", t.step, format_val(r.val_loss), new_best ? " (best)" : "");
+    }
+    if (line_now) {
+      r.step = t.step;
+      r.loss = window_loss / window_steps;
+      r.lr = lr;
+      r.grad_norm = grad_norm;
+      r.tokens_per_s = tokens_per_step * window_steps / window_seconds;
+      r.elapsed_s = seconds_since(start);
+      metrics.append(r);
+      if (!tty)
+        log::info("{} step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {} | ETA {}", t.opt.label,
+                  t.step, s.steps, r.loss, lr, grad_norm, throughput(r.tokens_per_s), eta());
+      window_loss = window_seconds = 0;
+      window_steps = 0;
+    }
+    if (checkpoint_now) {
+      result.last_checkpoint = t.save_checkpoint();
+      if (new_best) {
+        link_best_checkpoint(run_dir, result.last_checkpoint);
+        result.best_checkpoint = best_checkpoint_path(run_dir);
+      }
+      prune_checkpoints(run_dir, s.keep_last, s.keep_best ? t.best_step : -1);
+    }
+    if (eval_now || checkpoint_now) metrics.write_plot(plot, title);
+    if (sig != 0) {
+      result.signal = sig;
+      if (line_open) fmt::print(stderr, "\n");
+      log::info("stopped by signal {} after step {}; checkpoint {}", sig, t.step,
+                result.last_checkpoint.string());
+      break;
+    }
+  }
+  if (line_open && result.signal == 0) fmt::print(stderr, "\n");
+  if (steps_this_run == 0) {
+    log::info("{}: nothing to do, the run is at step {} of {}", t.opt.label, t.step, s.steps);
+    if (auto latest = latest_checkpoint(run_dir)) result.last_checkpoint = *latest;
+  }
+  result.end_step = t.step;
+  result.seconds = seconds_since(start);
+  result.tokens_per_s = total_seconds > 0 ? tokens_per_step * steps_this_run / total_seconds : 0;
+  return result;
+}
+
+}  // namespace plinth::train

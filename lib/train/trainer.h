@@ -1,0 +1,90 @@
+// One Trainer for pretraining (and, later, fine-tuning): AdamW with decay / no-decay groups,
+// warmup + schedule, gradient accumulation, global-norm clipping, bf16 autocast with fp32
+// master weights, periodic validation, checkpoints that resume bit-exactly on the CPU,
+// metrics.jsonl + loss.svg, and a clean stop on SIGINT / SIGTERM.
+//
+// Run directory:
+//   recipe.yaml        the merged recipe this run was started (or last resumed) with
+//   metrics.jsonl      see metrics_log.h
+//   loss.svg           training and per-domain validation loss against step
+//   checkpoints/       see checkpoint_files.h
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "model/checkpoint_file.h"
+#include "model/llama.h"
+#include "train/batch_source.h"
+#include "train/train_spec.h"
+#include "train/val_loss.h"
+
+namespace plinth::train {
+
+struct TrainerOptions {
+  TrainSpec spec;                  // spec.run_dir must be set (the command resolves the default)
+  uint64_t tokenizer_hash = 0;     // recorded in checkpoints; resume refuses another tokenizer
+  std::string recipe_yaml;         // merged recipe: run_dir/recipe.yaml and every checkpoint
+  EvalFn evaluate;                 // per-domain validation loss; null = no validation
+  double peak_flops = 0;           // device peak FLOP/s at this precision; 0 = unknown (no MFU shown)
+  std::string label = "pretrain";  // progress line and plot title
+  // Called after every optimizer step with the number of steps done and that step's loss
+  // (tests use it to raise a signal at a chosen step).
+  std::function<void(int64_t step, double loss)> after_step;
+};
+
+struct TrainResult {
+  int64_t start_step = 0;      // steps already done when run() began (resumed runs)
+  int64_t end_step = 0;        // steps done when run() returned
+  int signal = 0;              // SIGINT / SIGTERM that stopped the run, else 0
+  double last_loss = 0;        // training loss of the last step
+  DomainLosses last_val;       // the last validation losses (empty when none ran this run)
+  int64_t last_val_step = -1;  // the step they were measured at
+  std::filesystem::path last_checkpoint;
+  std::filesystem::path best_checkpoint;  // empty unless keep_best and a validation ran
+  double seconds = 0;
+  double tokens_per_s = 0;  // training throughput, validation and checkpoints excluded
+};
+
+class Trainer {
+ public:
+  // Moves the model to spec.device (BadInput when cuda is asked for and absent) and builds the
+  // optimizer. The model is shared: the caller may keep its handle and read the weights.
+  Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Restores weights, optimizer state, step, generator states, the batch cursor and the best
+  // validation loss from a checkpoint this trainer's kind wrote. BadInput when the checkpoint
+  // is unreadable or made with another tokenizer or model shape (the message names what differs).
+  void resume(const std::filesystem::path& checkpoint);
+
+  // Trains from the current step to spec.steps, or until SIGINT / SIGTERM (then the step in
+  // flight is finished and checkpointed). Throws BadInput on a fresh start in a run directory
+  // that already holds checkpoints (resume it, or choose another run_dir).
+  TrainResult run();
+
+  int64_t step() const;
+  model::Llama& model();
+  torch::optim::AdamW& optimizer();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks that a checkpoint fits a model of `config` and tokenizer `tokenizer_hash` (0 = do not
+// check); BadInput naming every field that differs.
+void check_checkpoint_compatible(const model::CheckpointContents& ckpt, const std::filesystem::path& file,
+                                 const model::ModelConfig& config, uint64_t tokenizer_hash);
+
+// Copies the "model/<name>" tensors into the model's parameters (fine-tuning starts here).
+// BadInput when a parameter is missing or has another shape.
+void load_model_weights(model::LlamaImpl& model, const model::CheckpointContents& ckpt,
+                        const std::filesystem::path& file);
+
+}  // namespace plinth::train

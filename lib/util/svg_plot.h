@@ -1,0 +1,35 @@
+// A small line-chart writer: series of (x, y) points drawn as polylines on linear axes with
+// "nice" ticks, a title, axis labels and a legend. Enough for loss curves in a run directory
+// and forgetting reports; it opens in any browser. Points with a non-finite x or y are skipped
+// (a NaN loss must not wreck the chart).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace plinth {
+
+struct PlotSeries {
+  std::string name;                               // legend entry
+  std::vector<std::pair<double, double>> points;  // (x, y), drawn in this order
+  bool dashed = false;
+};
+
+struct LineChart {
+  std::string title;
+  std::string x_label, y_label;
+  std::vector<PlotSeries> series;
+  int width = 860, height = 480;  // pixels
+};
+
+std::string render_svg(const LineChart& chart);
+
+// Renders and writes atomically (a viewer never sees half a file).
+void write_svg(const std::filesystem::path& path, const LineChart& chart);
+
+// Tick positions covering [lo, hi]: about `target` of them at 1, 2 or 5 times a power of ten.
+std::vector<double> nice_ticks(double lo, double hi, int target = 6);
+
+}  // namespace plinth

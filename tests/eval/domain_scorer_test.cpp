@@ -1,0 +1,129 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "eval/domain_scorer.h"
+#include "eval_test_support.h"
+#include "test_support.h"
+
+namespace plinth::eval {
+namespace {
+
+using namespace testing;
+
+ScoreOptions options_for(const model::Llama& m, int64_t batch = 4) {
+  ScoreOptions o;
+  o.context = m->config().context;
+  o.batch_size = batch;
+  o.eos_id = kEos;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a uniform model scores ln V per token, and bits per byte follow", "[eval]") {
+  test::TempDir dir;
+  // Shorter, equal to and longer than the context of 8, so windows of every kind occur.
+  std::vector<Doc> docs = {make_doc(5, 1), make_doc(8, 2), make_doc(23, 3), make_doc(1, 4), make_doc(0, 5)};
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = uniform_model();
+  WordCounter words = [](const std::vector<int32_t>& text) { return text.size() / 2; };
+  DomainScore s = score_domain(m, shard, "uniform", options_for(m), words);
+
+  uint64_t tokens = 0, bytes = 0, word_count = 0;
+  for (const auto& d : docs) tokens += d.text.size(), bytes += d.bytes, word_count += d.text.size() / 2;
+  const double ln_v = std::log(double(kVocab));
+  CHECK(s.name == "uniform");
+  CHECK(s.documents == docs.size());
+  CHECK(s.tokens == tokens);  // the EOS after each document is not scored
+  CHECK(s.bytes == bytes);
+  CHECK(s.words == word_count);
+  CHECK(s.loss() == Approx(ln_v).epsilon(1e-6));
+  CHECK(s.perplexity() == Approx(double(kVocab)).epsilon(1e-5));
+  CHECK(s.bits_per_byte() == Approx(double(tokens) * ln_v / double(bytes) / std::log(2.0)).epsilon(1e-6));
+  CHECK(s.word_perplexity() == Approx(std::exp(double(tokens) * ln_v / double(word_count))).epsilon(1e-5));
+}
+
+TEST_CASE("a document shorter than the context is scored as the model's own loss from EOS", "[eval]") {
+  test::TempDir dir;
+  Doc d = make_doc(6, 11);
+  write_shard(dir / "val.bin", {d});
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = tiny_model();
+  DomainScore s = score_domain(m, shard, "one", options_for(m));
+
+  std::vector<int64_t> input = {kEos}, target;
+  for (size_t i = 0; i < d.text.size(); ++i) {
+    if (i + 1 < d.text.size()) input.push_back(d.text[i]);
+    target.push_back(d.text[i]);
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor idx = torch::tensor(input).unsqueeze(0);   // (1, 6)
+  torch::Tensor tgt = torch::tensor(target).unsqueeze(0);  // (1, 6)
+  double expected = m->loss(idx, tgt).item<double>() * double(d.text.size());
+  CHECK(s.nll == Approx(expected).epsilon(1e-5));
+}
+
+TEST_CASE("scoring never looks across documents", "[eval]") {
+  test::TempDir dir;
+  Doc a = make_doc(13, 21), b = make_doc(19, 22), c = make_doc(4, 23);
+  write_shard(dir / "ab.bin", {a, b});
+  write_shard(dir / "cb.bin", {c, b});
+  write_shard(dir / "b.bin", {b});
+  model::Llama m = tiny_model();
+  ScoreOptions o = options_for(m);
+  auto score = [&](const char* file, uint64_t max_documents = 0) {
+    ScoreOptions oo = o;
+    oo.max_documents = max_documents;
+    return score_domain(m, data::ShardReader::open(dir / file), file, oo).nll;
+  };
+  // b scores the same after a, after c, and alone.
+  double b_alone = score("b.bin");
+  CHECK(score("ab.bin") - score("ab.bin", 1) == Approx(b_alone).epsilon(1e-5));
+  CHECK(score("cb.bin") - score("cb.bin", 1) == Approx(b_alone).epsilon(1e-5));
+}
+
+TEST_CASE("results do not depend on the batch size", "[eval]") {
+  test::TempDir dir;
+  std::vector<Doc> docs;
+  for (size_t i = 0; i < 12; ++i) docs.push_back(make_doc(1 + (i * 7) % 30, 100 + i));
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = tiny_model();
+  DomainScore one = score_domain(m, shard, "d", options_for(m, 1));
+  for (int64_t batch : {2, 3, 5, 64}) {
+    CAPTURE(batch);
+    DomainScore s = score_domain(m, shard, "d", options_for(m, batch));
+    CHECK(s.tokens == one.tokens);
+    // Equal up to float rounding: a batch padded to another length runs other BLAS blockings.
+    CHECK(s.nll == Approx(one.nll).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("max_documents and max_tokens take whole documents in shard order", "[eval]") {
+  test::TempDir dir;
+  write_shard(dir / "val.bin", {make_doc(10, 1), make_doc(10, 2), make_doc(10, 3), make_doc(10, 4)});
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = tiny_model();
+  ScoreOptions o = options_for(m);
+  o.max_documents = 2;
+  CHECK(score_domain(m, shard, "d", o).tokens == 20);
+  o.max_documents = 0;
+  o.max_tokens = 15;  // the second document crosses 15 and is taken whole
+  DomainScore s = score_domain(m, shard, "d", o);
+  CHECK(s.documents == 2);
+  CHECK(s.tokens == 20);
+}
+
+TEST_CASE("a context beyond the model's is refused", "[eval]") {
+  test::TempDir dir;
+  write_shard(dir / "val.bin", {make_doc(4, 1)});
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = tiny_model();
+  ScoreOptions o = options_for(m);
+  o.context = 9;
+  CHECK_THROWS_AS(score_domain(m, shard, "d", o), BadInput);
+}
+
+}  // namespace plinth::eval

@@ -1,0 +1,174 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "eval/evaluator.h"
+#include "eval_test_support.h"
+#include "recipe/recipe_loader.h"
+#include "test_support.h"
+#include "util/atomic_file.h"
+
+namespace plinth::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace testing;
+using Catch::Matchers::Contains;
+
+struct Fixture {
+  test::TempDir dir;
+  EvalRequest request;
+
+  Fixture() {
+    write_shard(dir / "literature.bin", {make_doc(5, 1), make_doc(20, 2)});
+    write_shard(dir / "code.bin", {make_doc(9, 3)});
+    request.checkpoint = dir / "run" / "checkpoints" / "step_100.ckpt";
+    fs::create_directories(request.checkpoint.parent_path());
+    model::Llama m = uniform_model();
+    write_model_checkpoint(request.checkpoint, m);
+    request.domains = {{"literature", dir / "literature.bin"}, {"code", dir / "code.bin"}};
+    request.spec.device = "cpu";
+    request.tokenizer_hash = 0x1234;
+    request.tokenizer_file = "tokenizers/test.model";
+    request.eos_id = kEos;
+    request.count_words = [](const std::vector<int32_t>& t) { return uint64_t{t.size() > 0 ? 1u : 0u}; };
+  }
+};
+
+}  // namespace
+
+TEST_CASE("evaluate_checkpoint scores every domain and writes eval.json and eval.md", "[eval]") {
+  Fixture f;
+  EvalReport report = evaluate_checkpoint(f.request);
+  REQUIRE(report.domains.size() == 2);
+  CHECK(report.step == 100);
+  CHECK(report.tokenizer_hash == "0000000000001234");
+  CHECK(report.options.context == 8);
+  CHECK(report.options.device == "cpu");
+  CHECK(report.notes.empty());
+  CHECK(report.domains[0].name == "literature");
+  CHECK(report.domains[0].tokens == 25);
+  CHECK(report.domains[1].tokens == 9);
+  CHECK(report.domains[0].loss() == Approx(std::log(double(kVocab))).epsilon(1e-6));
+
+  write_eval_report(report, f.dir / "run");
+  auto j = nlohmann::json::parse(read_file(f.dir / "run" / "eval.json"));
+  CHECK(j["schema"] == 1);
+  CHECK(j["checkpoint"] == f.request.checkpoint.string());
+  CHECK(j["step"] == 100);
+  CHECK(j["model"]["vocab_size"] == kVocab);
+  REQUIRE(j["domains"].size() == 2);
+  for (const char* key : {"name", "documents", "tokens", "bytes", "words", "loss", "perplexity",
+                          "bits_per_byte", "word_perplexity"})
+    for (const auto& d : j["domains"]) CHECK(d.contains(key));
+  for (const char* key :
+       {"loss", "perplexity", "bits_per_byte", "word_perplexity", "tokens", "bytes", "words"})
+    CHECK(j["mean"].contains(key));
+  CHECK(j["domains"][1]["name"] == "code");
+  CHECK(j["domains"][1]["words"] == 1);
+  CHECK(j["mean"]["tokens"] == 34);
+  CHECK(j["mean"]["loss"].get<double>() == Approx(std::log(double(kVocab))).epsilon(1e-6));
+  // Word perplexity: one word per document, so exp(tokens * ln V / documents).
+  CHECK(j["domains"][1]["word_perplexity"].get<double>() ==
+        Approx(std::pow(double(kVocab), 9.0)).epsilon(1e-4));
+
+  std::string md = read_file(f.dir / "run" / "eval.md");
+  CHECK_THAT(md, Contains("| literature |"));
+  CHECK_THAT(md, Contains("| code |"));
+  CHECK_THAT(md, Contains("**mean**"));
+}
+
+TEST_CASE("without a word counter, word perplexity is null", "[eval]") {
+  Fixture f;
+  f.request.count_words = {};
+  auto j = nlohmann::json::parse(eval_json(evaluate_checkpoint(f.request)));
+  CHECK(j["domains"][0]["words"] == 0);
+  CHECK(j["domains"][0]["word_perplexity"].is_null());
+  CHECK(j["mean"]["word_perplexity"].is_null());
+  CHECK(j["mean"]["bits_per_byte"].is_number());
+}
+
+TEST_CASE("a checkpoint trained with another tokenizer is refused, naming both hashes", "[eval]") {
+  Fixture f;
+  f.request.tokenizer_hash = 0xabcdef;
+  try {
+    evaluate_checkpoint(f.request);
+    FAIL("expected BadInput");
+  } catch (const BadInput& e) {
+    CHECK_THAT(e.what(), Contains("0000000000001234"));
+    CHECK_THAT(e.what(), Contains("0000000000abcdef"));
+    CHECK_THAT(e.what(), Contains("tokenizers/test.model"));
+  }
+}
+
+TEST_CASE("a checkpoint of another shape than the recipe's is evaluated with its own, with a note",
+          "[eval]") {
+  Fixture f;
+  model::ModelConfig recipe = tiny_config();
+  recipe.vocab_size = 0;  // from the tokenizer: matches any
+  f.request.recipe_model = recipe;
+  CHECK(evaluate_checkpoint(f.request).notes.empty());
+  recipe.dim = 32;
+  f.request.recipe_model = recipe;
+  EvalReport r = evaluate_checkpoint(f.request);
+  REQUIRE(r.notes.size() == 1);
+  CHECK_THAT(r.notes[0], Contains("d16") && Contains("d32"));
+  CHECK(r.domains[0].tokens == 25);
+}
+
+TEST_CASE("eval.context and eval.max_documents shape the run", "[eval]") {
+  Fixture f;
+  f.request.spec.context = 4;
+  f.request.spec.max_documents = 1;
+  EvalReport r = evaluate_checkpoint(f.request);
+  CHECK(r.options.context == 4);
+  CHECK(r.domains[0].documents == 1);
+  CHECK(r.domains[0].tokens == 5);
+  f.request.spec.context = 9;
+  CHECK_THROWS_AS(evaluate_checkpoint(f.request), BadInput);
+}
+
+TEST_CASE("latest_checkpoint picks the highest step", "[eval]") {
+  test::TempDir dir;
+  CHECK_FALSE(latest_checkpoint(dir.path()).has_value());
+  dir.write("checkpoints/step_900.ckpt", "x");
+  dir.write("checkpoints/step_1200.ckpt", "x");
+  dir.write("checkpoints/step_00000300.ckpt", "x");
+  dir.write("checkpoints/notes.txt", "x");
+  auto best = latest_checkpoint(dir.path());
+  REQUIRE(best.has_value());
+  CHECK(best->filename() == "step_1200.ckpt");
+}
+
+TEST_CASE("recipe_run_dir reads train.run_dir, default runs/<name>", "[eval]") {
+  ConfigNode without = recipe::parse_yaml("data: {}\n", "r.yaml");
+  CHECK(recipe_run_dir(without, "quick") == fs::path("runs") / "quick");
+  ConfigNode with = recipe::parse_yaml("train:\n  run_dir: out/x\n", "r.yaml");
+  CHECK(recipe_run_dir(with, "quick") == fs::path("out/x"));
+}
+
+TEST_CASE("the eval: section binds and validates", "[eval]") {
+  ConfigNode root = recipe::parse_yaml(
+      "eval:\n  max_tokens: 1000\n  batch_size: 2\n  device: cuda:1\n  precision: bf16\n", "r.yaml");
+  Diagnostics diag;
+  ConfigSection s(root.find("eval"), "eval", diag, Location{"r.yaml"});
+  EvalSpec spec;
+  bind(s, spec);
+  REQUIRE(diag.empty());
+  CHECK(spec.max_tokens == 1000);
+  CHECK(spec.batch_size == 2);
+  CHECK(spec.device == "cuda:1");
+  CHECK(spec.precision == "bf16");
+
+  ConfigNode bad = recipe::parse_yaml(
+      "eval:\n  device: gpu\n  precision: fp8\n  batch_size: 0\n  max_tokns: 3\n", "r.yaml");
+  Diagnostics bad_diag;
+  ConfigSection bs(bad.find("eval"), "eval", bad_diag, Location{"r.yaml"});
+  EvalSpec bad_spec;
+  bind(bs, bad_spec);
+  CHECK(bad_diag.problems().size() == 4);
+}
+
+}  // namespace plinth::eval
