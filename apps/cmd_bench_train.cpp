@@ -144,7 +144,7 @@ void run_bench_train(TrainBenchArgs a) {
     throw BadInput("--device cuda, but this LibTorch sees no CUDA device", "use --device cpu");
   if (a.reference.empty())
     a.reference =
-        (std::filesystem::path(PLINTH_SOURCE_DIR) / ".." / "shared/reference/ref_llama.py").string();
+        (std::filesystem::path(PLINTH_SOURCE_DIR) / "tests/reference/ref_llama.py").string();
 
   const auto& c = a.config;
   fmt::print("config: V={} d={} L={} H={} kv={} ffn={} T={} B={} {} {} threads={}\n", c.vocab_size, c.dim,

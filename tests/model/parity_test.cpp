@@ -27,8 +27,9 @@ namespace {
 
 const char* kPython = "/usr/bin/python3";
 
+// The project's Python peer, kept in the tree so that CI on a clean clone has it.
 fs::path reference_script() {
-  return plinth::test::source_dir().parent_path() / "shared" / "reference" / "ref_llama.py";
+  return plinth::test::source_dir() / "tests" / "reference" / "ref_llama.py";
 }
 
 // ref_llama.py's loss mode: windows of seq + 1 tokens stepping by seq, each window's mean
