@@ -5,8 +5,12 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -14,6 +18,7 @@
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
 #include "train/autocast_guard.h"
+#include "train/linear_cross_entropy.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
@@ -37,6 +42,8 @@ struct TrainBenchArgs {
   std::string python = "/usr/bin/python3";
   std::string reference;  // ref_llama.py
   bool no_reference = false;
+  bool compile = false;  // the peer runs under torch.compile
+  std::string profile;   // chrome trace of plinth's timed steps; "" = none
 };
 
 double seconds(Clock::time_point t0) {
@@ -63,6 +70,48 @@ double matmul_peak_gflops(torch::ScalarType dtype, const torch::Device& device) 
   return 2.0 * n * n * n / best / 1e9;
 }
 
+// Where the time of a RecordProfile trace goes: self time per op name (its duration minus the
+// ops it called), summed over threads, largest first.
+void print_profile_summary(const std::string& trace_file, int steps) {
+  std::ifstream in(trace_file);
+  nlohmann::json trace = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (trace.is_object()) trace = trace.value("traceEvents", nlohmann::json::array());
+  if (!trace.is_array()) {
+    log::warn("cannot read the profile {}", trace_file);
+    return;
+  }
+  struct Event {
+    double ts, dur;
+    std::string name;
+  };
+  std::map<std::string, std::vector<Event>> by_thread;
+  for (const auto& e : trace)
+    if (e.value("ph", "") == "X" && e.contains("dur"))
+      by_thread[e.contains("tid") ? e["tid"].dump() : "0"].push_back(
+          {e.value("ts", 0.0), e.value("dur", 0.0), e.value("name", std::string("?"))});
+  std::map<std::string, double> self;
+  double total = 0;
+  for (auto& [tid, events] : by_thread) {
+    std::sort(events.begin(), events.end(),
+              [](const Event& a, const Event& b) { return a.ts < b.ts || (a.ts == b.ts && a.dur > b.dur); });
+    std::vector<std::pair<double, std::string>> open;  // (end time, name) of the enclosing ops
+    for (const auto& e : events) {
+      while (!open.empty() && open.back().first <= e.ts) open.pop_back();
+      if (open.empty()) total += e.dur;
+      else self[open.back().second] -= e.dur;
+      self[e.name] += e.dur;
+      open.emplace_back(e.ts + e.dur, e.name);
+    }
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [name, us] : self) rows.emplace_back(us, name);
+  std::sort(rows.rbegin(), rows.rend());
+  fmt::print("where plinth's step time goes (self time, {} steps, trace {}):\n", steps, trace_file);
+  for (size_t i = 0; i < std::min<size_t>(15, rows.size()); ++i)
+    fmt::print("  {:<40} {:8.1f} ms/step  {:5.1f}%\n", rows[i].second, rows[i].first / 1e3 / steps,
+               total > 0 ? 100 * rows[i].first / total : 0.0);
+}
+
 struct Measured {
   double tokens_per_s = 0;
   double step_ms = 0;
@@ -78,27 +127,34 @@ Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
   auto x = torch::randint(0, a.config.vocab_size, {a.batch, T},
                           torch::TensorOptions().dtype(torch::kLong).device(device));
   auto y = torch::roll(x, -1, 1);
-  bool bf16 = a.dtype == "bf16";
+  const bool bf16 = a.dtype == "bf16";
+  std::vector<torch::Tensor> params = m->parameters();
+  // The Trainer's step (trainer.cpp): chunked head + loss, gradients reset to none (no fill
+  // pass), global-norm clipping, AdamW.
   auto step = [&] {
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
     torch::Tensor loss;
     {
       train::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
-      loss = m->loss(x, y);
+      loss = train::linear_cross_entropy(m->hidden_states(x), m->lm_head_weight(), y,
+                                         bf16 ? torch::kBFloat16 : torch::kFloat32);
     }
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
     opt.step();
-    opt.zero_grad();
     return loss;
   };
   for (int i = 0; i < a.warmup; ++i) step();
   sync(device);
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
+  if (!a.profile.empty()) profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile);
   auto t0 = Clock::now();
   torch::Tensor last;
   for (int i = 0; i < a.steps; ++i) last = step();
   last.item<float>();
   sync(device);
   double dt = seconds(t0) / a.steps;
+  profiler.reset();  // writes the trace
   Measured out;
   out.step_ms = dt * 1e3;
   out.tokens_per_s = a.batch * T / dt;
@@ -112,7 +168,8 @@ nlohmann::json bench_reference(const TrainBenchArgs& a, int threads) {
       "'{}' '{}' bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
       "--steps {} --warmup {} --threads {} --device {} --dtype {}{} 2>&1",
       a.python, a.reference, c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(), c.resolved_ffn(),
-      c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype, c.tie_embeddings ? "" : " --no-tie");
+      c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype,
+      std::string(c.tie_embeddings ? "" : " --no-tie") + (a.compile ? " --compile" : ""));
   log::info("running the peer: {}", cmd);
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) throw Failure("cannot start " + a.python);
@@ -153,6 +210,7 @@ void run_bench_train(TrainBenchArgs a) {
   double peak = matmul_peak_gflops(a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
   double flops = c.flops_per_token();
   Measured ours = bench_plinth(a, device);
+  if (!a.profile.empty()) print_profile_summary(a.profile, a.steps);
   double our_gflops = ours.tokens_per_s * flops / 1e9;
   fmt::print("{} matmul peak here: {:.0f} GFLOP/s\n", a.dtype, peak);
   fmt::print(
@@ -193,6 +251,9 @@ void add_bench_train_command(CLI::App& bench) {
   cmd->add_option("--python", a.python, "Python with torch for the peer (Debian: /usr/bin/python3)");
   cmd->add_option("--reference", a.reference, "Path of ref_llama.py");
   cmd->add_flag("--no-reference", a.no_reference, "Measure plinth only");
+  cmd->add_flag("--compile", a.compile, "Run the peer under torch.compile (torch 2.x)");
+  cmd->add_option("--profile", a.profile,
+                  "Write a chrome trace of plinth's timed steps to this file and print where the time goes");
   cmd->footer(
       "Example:\n  plinth bench train --dim 256 --layers 4 --heads 4 --seq 256 --batch 8 --dtype bf16");
   cmd->callback([] { run_bench_train(a); });

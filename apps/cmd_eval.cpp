@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "command.h"
+#include "finetune_recipe.h"
 #include "data/prepare.h"
 #include "eval/evaluator.h"
 #include "eval/word_count.h"
@@ -28,74 +29,50 @@ struct EvalArgs {
 void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   Recipe r;
   if (!load_recipe_args(args, r)) return;
+  if (is_finetune_recipe(r)) {
+    if (!eval_args.checkpoint.empty())
+      throw BadInput("--checkpoint: a fine-tuning recipe evaluates its base and its tuned model",
+                     "leave out --checkpoint (or evaluate a checkpoint with a pretraining recipe)");
+    FinetuneRecipe f = bind_finetune_recipe(std::move(r), args.threads);
+    const auto tok = load_recipe_tokenizer(f.recipe);
+    run_finetune_eval(f, tok);
+    return;
+  }
 
-  eval::EvalRequest req;
+  eval::EvalSpec spec;
   std::optional<model::ModelConfig> recipe_model;
   {
     Diagnostics diag;
     ConfigSection root(&r.loaded.root, "", diag, Location{r.loaded.file.string()});
-    ConfigSection spec = root.child("eval");
-    eval::bind(spec, req.spec);
+    ConfigSection e = root.child("eval");
+    eval::bind(e, spec);
     if (r.loaded.root.find("model")) {
       ConfigSection m = root.child("model");
       model::ModelConfig config;
       model::bind(m, config);
-      req.recipe_model = config;
+      recipe_model = config;
     }
     diag.throw_if_any();
   }
 
   const fs::path run_dir = eval::recipe_run_dir(r.loaded.root, r.name);
+  fs::path checkpoint;
   if (!eval_args.checkpoint.empty()) {
-    req.checkpoint = eval_args.checkpoint;
+    checkpoint = eval_args.checkpoint;
   } else if (auto latest = eval::latest_checkpoint(run_dir)) {
-    req.checkpoint = *latest;
+    checkpoint = *latest;
   } else {
     throw BadInput(fmt::format("no checkpoint in {}", (run_dir / "checkpoints").string()),
                    fmt::format("train one first: plinth pretrain {} (or name one with --checkpoint)",
                                r.loaded.file.string()));
   }
 
-  std::error_code ec;
-  if (!fs::exists(r.tokenizer.model_file(), ec))
-    throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
-                   fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
-  auto tok = tokenizer::Tokenizer::load(r.tokenizer.model_file());
-  req.tokenizer_hash = tok.hash();
-  req.tokenizer_file = r.tokenizer.model_file();
-  req.eos_id = tok.eos_id();
-  // Words are counted in the decoded text, as lm-evaluation-harness counts them in the document.
-  req.count_words = [&tok](const std::vector<int32_t>& text) { return eval::count_words(tok.decode(text)); };
-
-  std::vector<std::string> missing;
-  for (const auto& d : r.data.domains) {
-    fs::path val = data::shard_path(r.data, d.name, "val");
-    if (!fs::exists(val, ec)) missing.push_back(d.name);
-    req.domains.push_back({d.name, val});
-  }
-  if (!missing.empty()) {
-    std::string names;
-    for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
-    throw BadInput(fmt::format("no validation shard for: {}", names),
-                   fmt::format("run: plinth prepare {}", r.loaded.file.string()));
-  }
-
-  std::unique_ptr<Progress> progress;
-  std::string current;
-  uint64_t current_total = 0;
-  req.progress = [&](const std::string& domain, uint64_t done, uint64_t total) {
-    if (domain != current) {
-      if (progress) progress->finish(fmt::format("{} tokens", with_commas(current_total)));
-      progress = std::make_unique<Progress>(fmt::format("{:<14}", domain), total);
-      current = domain;
-    }
-    current_total = total;
-    progress->update(done, "tokens");
-  };
-
+  const auto tok = load_recipe_tokenizer(r);
+  eval::EvalRequest req = domain_eval_request(r, tok, spec);
+  req.checkpoint = checkpoint;
+  req.recipe_model = recipe_model;
   log::info("evaluating {} on {} domains", req.checkpoint.string(), req.domains.size());
   eval::EvalReport report = eval::evaluate_checkpoint(req);
-  if (progress) progress->finish(fmt::format("{} tokens", with_commas(current_total)));
   for (const auto& note : report.notes) log::warn("{}", note);
   eval::write_eval_report(report, run_dir);
   fmt::print("{}", eval::eval_markdown(report));
@@ -120,7 +97,10 @@ void add_eval_command(CLI::App& app) {
       "Writes <train.run_dir>/eval.json and eval.md. Each document of a domain's val shard is scored\n"
       "with lm-evaluation-harness's rolling windows, its first token predicted from the EOS before it.\n"
       "Recipe keys: eval.max_tokens, eval.max_documents (0 = all), eval.batch_size, eval.context,\n"
-      "eval.device (auto|cpu|cuda[:N]), eval.precision (fp32|bf16).");
+      "eval.device (auto|cpu|cuda[:N]), eval.precision (fp32|bf16).\n"
+      "A fine-tuning recipe (one with finetune:) scores its base and tuned.ckpt on every domain and on\n"
+      "the task's test split (eval.task_examples, eval.task_samples), and writes report.json, report.md\n"
+      "and report.svg into its run directory: what the fine-tune forgot, and what it learned.");
   cmd->callback([] { run_eval(args, eval_args); });
 }
 

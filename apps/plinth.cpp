@@ -45,15 +45,24 @@ int main(int argc, char** argv) {
       "  plinth inspect recipes/data/debian.yaml\n"
       "  plinth pretrain recipes/pretrain/quickstart.yaml\n"
       "  plinth eval recipes/pretrain/quickstart.yaml\n"
+      "  plinth finetune recipes/finetune/lora.yaml\n"
+      "  plinth eval recipes/finetune/lora.yaml          # base vs tuned: report.json/.md/.svg\n"
+      "  plinth report runs/ft-full runs/ft-lora         # compare methods\n"
+      "  plinth gate runs/ft-lora/report.json --max-forgetting 5%\n"
+      "  plinth run recipes/pipelines/quickstart.yaml    # all of it, resumable\n"
       "Each stage: plinth <command> RECIPE.yaml [key.path=value ...]; see plinth <command> --help.");
   plinth::add_tokenizer_command(app);
   plinth::add_prepare_command(app);
   plinth::add_inspect_command(app);
   plinth::add_pretrain_command(app);
+  plinth::add_finetune_command(app);
   plinth::add_eval_command(app);
   plinth::add_generate_command(app);
   plinth::add_export_command(app);
   plinth::add_bench_command(app);
+  plinth::add_report_command(app);
+  plinth::add_gate_command(app);
+  plinth::add_run_command(app);
 
   try {
     app.parse(argc, argv);

@@ -21,6 +21,10 @@ void bind(ConfigSection& s, EvalSpec& spec) {
     if (!ok) s.error("device", "'" + d + "' is not a device", "use auto, cpu, cuda or cuda:N");
   }
   s.read_choice("precision", spec.precision, {"fp32", "bf16"});
+  int64_t task_examples = static_cast<int64_t>(spec.task_examples);
+  if (s.read("task_examples", task_examples, Range<int64_t>::at_least(0)))
+    spec.task_examples = static_cast<uint64_t>(task_examples);
+  s.read("task_samples", spec.task_samples, Range<int64_t>::between(0, 1000));
   s.finish();
 }
 

@@ -15,6 +15,10 @@ struct EvalSpec {
   int context = 0;                 // window length in tokens; 0 = the model's context
   std::string device = "auto";     // auto (CUDA when present) | cpu | cuda | cuda:N
   std::string precision = "fp32";  // fp32 | bf16 (weights cast to bf16; logits stay fp32)
+  // Fine-tuned runs: the task's test split is scored on base and tuned (loss and exact match
+  // of greedy generations).
+  uint64_t task_examples = 200;  // test examples scored, the first N in file order; 0 = all
+  int task_samples = 8;          // example generations kept in the report
 };
 
 // An absent section keeps the defaults.

@@ -72,10 +72,10 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c)
     : heads_(c.heads), kv_heads_(c.resolved_kv_heads()), head_dim_(c.head_dim()) {
-  q_proj = register_module("q_proj", linear(c.dim, heads_ * head_dim_));
-  k_proj = register_module("k_proj", linear(c.dim, kv_heads_ * head_dim_));
-  v_proj = register_module("v_proj", linear(c.dim, kv_heads_ * head_dim_));
-  o_proj = register_module("o_proj", linear(heads_ * head_dim_, c.dim));
+  q_proj = register_module("q_proj", Projection(c.dim, heads_ * head_dim_));
+  k_proj = register_module("k_proj", Projection(c.dim, kv_heads_ * head_dim_));
+  v_proj = register_module("v_proj", Projection(c.dim, kv_heads_ * head_dim_));
+  o_proj = register_module("o_proj", Projection(heads_ * head_dim_, c.dim));
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RopeSlice& rope,
@@ -106,9 +106,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RopeSlic
 
 LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& c) {
   const int64_t f = c.resolved_ffn();
-  gate_proj = register_module("gate_proj", linear(c.dim, f));
-  up_proj = register_module("up_proj", linear(c.dim, f));
-  down_proj = register_module("down_proj", linear(f, c.dim));
+  gate_proj = register_module("gate_proj", Projection(c.dim, f));
+  up_proj = register_module("up_proj", Projection(c.dim, f));
+  down_proj = register_module("down_proj", Projection(f, c.dim));
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
@@ -197,7 +197,9 @@ void LlamaImpl::reset_parameters() {
   for (auto& item : named_parameters()) {
     const std::string& name = item.key();
     torch::Tensor& p = item.value();
-    if (ends_with(name, "norm.weight"))
+    if (ends_with(name, ".lora_A") || ends_with(name, ".lora_B"))
+      continue;  // adapters keep their own initialisation (model/lora.h)
+    else if (ends_with(name, "norm.weight"))
       p.fill_(1.0);
     else if (ends_with(name, "o_proj.weight") || ends_with(name, "down_proj.weight"))
       p.normal_(0.0, residual_std);

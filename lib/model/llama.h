@@ -2,7 +2,8 @@
 // through causal_attention(), SiLU-gated MLP, no biases, optional tied embeddings.
 // Submodules are registered so that named_parameters() gives the HF Llama names
 // ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", ..., "lm_head.weight"
-// only when untied). Includes torch: include it only from torch-heavy files.
+// only when untied). The seven attention / MLP projections are Projections (model/projection.h),
+// which can carry LoRA adapters (model/lora.h). Includes torch: include it only from torch-heavy files.
 //
 // Precision: the model runs in whatever dtype its parameters have (model->to(torch::kBFloat16)
 // for the fast CPU path). RMSNorm always normalises in float32 and casts back, and logits are
@@ -12,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "model/model_config.h"
+#include "model/projection.h"
 
 namespace plinth::model {
 
@@ -48,7 +50,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const RopeSlice& rope, torch::Tensor* k_cache = nullptr,
                         torch::Tensor* v_cache = nullptr);
 
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // LoRA-targetable
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
@@ -61,7 +63,7 @@ class LlamaMLPImpl : public torch::nn::Module {
   explicit LlamaMLPImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x);  // (B, T, C) -> (B, T, C)
 
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // LoRA-targetable
 };
 TORCH_MODULE(LlamaMLP);
 
@@ -118,7 +120,7 @@ class LlamaImpl : public torch::nn::Module {
   void reset_parameters();
 
   LlamaModel model{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // null when tie_embeddings
+  torch::nn::Linear lm_head{nullptr};  // null when tie_embeddings; not a LoRA target
 
  private:
   torch::Tensor run(const torch::Tensor& idx, KVCache* cache);  // (B, t) -> (B, t, C)

@@ -117,10 +117,12 @@ void check_checkpoint_compatible(const model::CheckpointContents& ckpt, const fs
                    "run in another train.run_dir");
 }
 
-void load_model_weights(model::LlamaImpl& m, const model::CheckpointContents& ckpt, const fs::path& file) {
+void load_model_weights(model::LlamaImpl& m, const model::CheckpointContents& ckpt, const fs::path& file,
+                        bool adapters_may_be_missing) {
   torch::NoGradGuard no_grad;
   for (auto& item : m.named_parameters()) {
     const torch::Tensor* t = ckpt.find("model/" + item.key());
+    if (!t && adapters_may_be_missing && item.key().find("lora_") != std::string::npos) continue;
     if (!t)
       throw BadInput(fmt::format("checkpoint {} lacks the weight {}", file.string(), item.key()),
                      "it was written for another model; use a checkpoint of this model");
@@ -138,7 +140,9 @@ struct Trainer::Impl {
   std::unique_ptr<BatchSource> batches;
   TrainerOptions opt;
   torch::Device device;
-  std::vector<std::pair<std::string, torch::Tensor>> params;  // named_parameters order = "optim/<i>"
+  // Every parameter, trainable or not, in named_parameters order: index i is "optim/<i>" in
+  // checkpoints, so indices stay stable whatever is frozen.
+  std::vector<std::pair<std::string, torch::Tensor>> params;
   std::vector<bool> group_decays;                             // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optim;
   int64_t step = 0;  // optimizer steps done
@@ -152,9 +156,15 @@ struct Trainer::Impl {
         opt(std::move(o)),
         device(resolve_device(opt.spec.device)) {
     if (opt.spec.run_dir.empty()) throw Failure("Trainer: spec.run_dir is empty");
+    for (const char* key : {"kind", "model_config", "step", "tokenizer_hash", "recipe", "sampler_cursor",
+                            "precision", "torch_version", "best_val_loss", "best_step"})
+      if (opt.extra_meta.count(key)) throw Failure(fmt::format("Trainer: extra_meta may not set '{}'", key));
     model->to(device);
     for (auto& item : model->named_parameters()) params.emplace_back(item.key(), item.value());
     ParamGroups groups = split_param_groups(*model);
+    if (groups.decay.empty() && groups.no_decay.empty())
+      throw BadInput("every parameter of the model is frozen: there is nothing to train",
+                     "freeze fewer parameters (finetune.freeze), or use finetune.method: lora");
     std::vector<torch::optim::OptimizerParamGroup> optim_groups;
     for (bool decays : {true, false}) {
       auto& tensors = decays ? groups.decay : groups.no_decay;
@@ -187,7 +197,8 @@ struct Trainer::Impl {
 
   model::CheckpointContents make_checkpoint() const {
     model::CheckpointContents c;
-    c.meta["kind"] = "plinth-train";
+    c.meta = opt.extra_meta;
+    c.meta["kind"] = opt.checkpoint_kind;
     c.meta["model_config"] = model::model_config_json(model->config());
     c.meta["step"] = std::to_string(step);
     c.meta["tokenizer_hash"] = hex64(opt.tokenizer_hash);
@@ -224,6 +235,11 @@ struct Trainer::Impl {
 
   void restore(const fs::path& file) {
     model::CheckpointContents c = model::read_checkpoint(file);
+    if (auto kind = c.meta.find("kind"); kind != c.meta.end() && kind->second != opt.checkpoint_kind)
+      throw BadInput(fmt::format("checkpoint {} was written by a {} run; this is a {} run", file.string(),
+                                 kind->second, opt.checkpoint_kind),
+                     "resume a run with the command that started it, or start a new run in another "
+                     "train.run_dir");
     check_checkpoint_compatible(c, file, model->config(), opt.tokenizer_hash);
     load_model_weights(*model, c, file);
     auto number = [&](const char* key) {
@@ -245,8 +261,9 @@ struct Trainer::Impl {
       const torch::Tensor* m = c.find(fmt::format("optim/{}/exp_avg", i));
       const torch::Tensor* v = c.find(fmt::format("optim/{}/exp_avg_sq", i));
       const torch::Tensor* n = c.find(fmt::format("optim/{}/step", i));
-      if (!m && !v && !n) continue;
       const torch::Tensor& p = params[i].second;
+      // Frozen now: not in the optimizer, so its state (if any) has nowhere to go.
+      if ((!m && !v && !n) || !p.requires_grad()) continue;
       if (!m || !v || !n || m->sizes() != p.sizes() || v->sizes() != p.sizes())
         throw BadInput(
             fmt::format("checkpoint {}: the optimizer state of {} is incomplete or has another shape",
@@ -280,23 +297,37 @@ struct Trainer::Impl {
     log::info("resumed {} at step {}", file.string(), step);
   }
 
-  // Global L2 norm of all gradients (before clipping); scales them down to grad_clip when above.
+  // Global L2 norm of the trainable parameters' gradients (before clipping); scales them down to
+  // grad_clip when above. Frozen parameters, and trainable ones the loss did not reach, have none.
   double clip_gradients() {
     std::vector<torch::Tensor> norms;
     for (const auto& [name, p] : params)
-      if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+      if (p.requires_grad() && p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
     if (norms.empty()) return 0.0;
     double total = torch::stack(norms).norm(2).item<double>();
     if (opt.spec.grad_clip > 0 && total > opt.spec.grad_clip) {
       const double scale = opt.spec.grad_clip / (total + 1e-6);
       for (const auto& [name, p] : params)
-        if (p.grad().defined()) p.grad().mul_(scale);
+        if (p.requires_grad() && p.grad().defined()) p.grad().mul_(scale);
     }
     return total;
   }
 
-  // One optimizer step over grad_accum micro-batches; returns the mean loss.
-  double train_step(double& grad_norm) {
+  // The regularizers' penalty, backpropagated once per step (float32, outside autocast): its
+  // gradient adds to the micro-batches', as if it were part of the step's loss. Returns its value.
+  double apply_penalty() {
+    if (opt.regularizers.empty()) return 0.0;
+    torch::Tensor total;
+    for (const auto& r : opt.regularizers) {
+      torch::Tensor p = r->penalty(*model);  // scalar
+      total = total.defined() ? total + p : p;
+    }
+    if (total.requires_grad()) total.backward();
+    return total.item<double>();
+  }
+
+  // One optimizer step over grad_accum micro-batches; returns the mean loss (penalty excluded).
+  double train_step(double& grad_norm, double& penalty) {
     const TrainSpec& s = opt.spec;
     set_lr(learning_rate(s, step));
     // Gradients as "none" instead of zero-filled: the first backward writes them, no fill pass.
@@ -320,12 +351,15 @@ struct Trainer::Impl {
       loss_sum += loss.detach();
     }
     const double loss = loss_sum.item<double>() / s.grad_accum;
+    penalty = apply_penalty();
     grad_norm = clip_gradients();
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm))
+    if (!std::isfinite(loss) || !std::isfinite(penalty) || !std::isfinite(grad_norm))
       throw BadInput(
-          fmt::format("training diverged at step {}: loss {}, gradient norm {}", step + 1, loss, grad_norm),
-          "lower train.lr, raise train.warmup_steps or set train.grad_clip, then resume from the last "
-          "checkpoint (--resume) or start again");
+          fmt::format("training diverged at step {}: loss {}{}, gradient norm {}", step + 1, loss,
+                      opt.regularizers.empty() ? "" : fmt::format(", penalty {}", penalty), grad_norm),
+          "lower train.lr, raise train.warmup_steps or set train.grad_clip (fine-tuning: or lower "
+          "finetune.ewc.lambda / finetune.l2sp.alpha), then resume from the last checkpoint (--resume) or "
+          "start again");
     synchronize_gradients();
     optim->step();
     ++step;
@@ -395,12 +429,22 @@ TrainResult Trainer::run() {
   result.start_step = t.step;
   if (fs::exists(best_checkpoint_path(run_dir))) result.best_checkpoint = best_checkpoint_path(run_dir);
   const bool tty = ::isatty(STDERR_FILENO) && log::verbosity() >= 1;
-  const int context = t.model->config().context;
+  const int context = t.opt.row_tokens > 0 ? static_cast<int>(t.opt.row_tokens) : t.model->config().context;
   const double tokens_per_step = static_cast<double>(s.tokens_per_step(context));
   const double flops_per_token = t.model->config().flops_per_token();
-  log::info("{}: {} parameters, {} tokens per step, {} steps, {} on {}, run dir {}", t.opt.label,
-            format_count(static_cast<double>(t.model->config().parameter_count())),
-            format_count(tokens_per_step), s.steps, s.precision, t.device.str(), run_dir.string());
+  double trainable = 0, total_params = 0;
+  for (const auto& [name, p] : t.params) {
+    total_params += static_cast<double>(p.numel());
+    if (p.requires_grad()) trainable += static_cast<double>(p.numel());
+  }
+  const std::string trainable_text =
+      trainable < total_params ? fmt::format(" ({} trainable)", format_count(trainable)) : "";
+  std::string regularizer_names;
+  for (const auto& r : t.opt.regularizers) regularizer_names += (regularizer_names.empty() ? "" : ", ") + r->name();
+  log::info("{}: {} parameters{}, {} tokens per step, {} steps, {} on {}, run dir {}{}", t.opt.label,
+            format_count(total_params), trainable_text, format_count(tokens_per_step), s.steps, s.precision,
+            t.device.str(), run_dir.string(),
+            regularizer_names.empty() ? "" : ", regularizers " + regularizer_names);
 
   if (!t.resumed && t.step == 0 && t.opt.evaluate) {
     // The untrained model's loss anchors the curve (about ln(vocab_size)).
@@ -414,7 +458,8 @@ TrainResult Trainer::run() {
     result.last_val_step = 0;
   }
 
-  double window_loss = 0, window_seconds = 0, total_seconds = 0;
+  const bool regularized = !t.opt.regularizers.empty();
+  double window_loss = 0, window_penalty = 0, window_seconds = 0, total_seconds = 0;
   int64_t window_steps = 0, steps_this_run = 0;
   Clock::time_point last_line = Clock::now() - std::chrono::seconds(1);
   bool line_open = false;  // a live progress line is on the terminal, without its newline
@@ -434,15 +479,17 @@ TrainResult Trainer::run() {
   while (t.step < s.steps) {
     const auto step_start = Clock::now();
     const double lr = learning_rate(s, t.step);
-    double grad_norm = 0;
-    const double loss = t.train_step(grad_norm);
+    double grad_norm = 0, penalty = 0;
+    const double loss = t.train_step(grad_norm, penalty);
     const double dt = seconds_since(step_start);
     ++steps_this_run;
     total_seconds += dt;
     window_seconds += dt;
     window_loss += loss;
+    window_penalty += penalty;
     ++window_steps;
     result.last_loss = loss;
+    result.last_penalty = penalty;
     if (t.opt.after_step) t.opt.after_step(t.step, loss);
 
     const int sig = StopSignalScope::requested();
@@ -453,8 +500,9 @@ TrainResult Trainer::run() {
 
     if (tty && (Clock::now() - last_line > std::chrono::milliseconds(200) || line_now)) {
       last_line = Clock::now();
-      fmt::print(stderr, "\r\033[K{} step {}/{} | loss {:.4f} | lr {:.2e} | {} | ETA {}", t.opt.label, t.step,
-                 s.steps, loss, lr, throughput(tokens_per_step / dt), eta());
+      fmt::print(stderr, "\r\033[K{} step {}/{} | loss {:.4f}{} | lr {:.2e} | {} | ETA {}", t.opt.label, t.step,
+                 s.steps, loss, regularized ? fmt::format(" | penalty {:.4g}", penalty) : "", lr,
+                 throughput(tokens_per_step / dt), eta());
       std::fflush(stderr);
       line_open = true;
     }
@@ -478,15 +526,17 @@ TrainResult Trainer::run() {
     if (line_now) {
       r.step = t.step;
       r.loss = window_loss / window_steps;
+      if (regularized) r.penalty = window_penalty / window_steps;
       r.lr = lr;
       r.grad_norm = grad_norm;
       r.tokens_per_s = tokens_per_step * window_steps / window_seconds;
       r.elapsed_s = seconds_since(start);
       metrics.append(r);
       if (!tty)
-        log::info("{} step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {} | ETA {}", t.opt.label,
-                  t.step, s.steps, r.loss, lr, grad_norm, throughput(r.tokens_per_s), eta());
-      window_loss = window_seconds = 0;
+        log::info("{} step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {} | ETA {}", t.opt.label,
+                  t.step, s.steps, r.loss, regularized ? fmt::format(" | penalty {:.4g}", r.penalty) : "", lr,
+                  grad_norm, throughput(r.tokens_per_s), eta());
+      window_loss = window_penalty = window_seconds = 0;
       window_steps = 0;
     }
     if (checkpoint_now) {

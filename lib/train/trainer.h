@@ -1,7 +1,12 @@
-// One Trainer for pretraining (and, later, fine-tuning): AdamW with decay / no-decay groups,
+// One Trainer for pretraining and fine-tuning: AdamW with decay / no-decay groups,
 // warmup + schedule, gradient accumulation, global-norm clipping, bf16 autocast with fp32
 // master weights, periodic validation, checkpoints that resume bit-exactly on the CPU,
 // metrics.jsonl + loss.svg, and a clean stop on SIGINT / SIGTERM.
+//
+// Fine-tuning: only parameters with requires_grad() are optimized, clipped and counted in the
+// gradient norm (freezing and LoRA set it before the Trainer is made); checkpoints still hold
+// every parameter, so a resumed fine-tune restores them all. Regularizers (regularizers.h) add
+// their penalty to the loss once per optimizer step.
 //
 // Run directory:
 //   recipe.yaml        the merged recipe this run was started (or last resumed) with
@@ -13,12 +18,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/checkpoint_file.h"
 #include "model/llama.h"
 #include "train/batch_source.h"
+#include "train/regularizers.h"
 #include "train/train_spec.h"
 #include "train/val_loss.h"
 
@@ -31,16 +39,26 @@ struct TrainerOptions {
   EvalFn evaluate;                 // per-domain validation loss; null = no validation
   double peak_flops = 0;           // device peak FLOP/s at this precision; 0 = unknown (no MFU shown)
   std::string label = "pretrain";  // progress line and plot title
+  int64_t row_tokens = 0;          // tokens per batch row (throughput, MFU); 0 = the model's context
   // Called after every optimizer step with the number of steps done and that step's loss
   // (tests use it to raise a signal at a chosen step).
   std::function<void(int64_t step, double loss)> after_step;
+  // Penalties added to the loss once per optimizer step (their gradient joins the micro-batches'
+  // before clipping); their sum is logged as "penalty". Make them before the Trainer, right after
+  // loading the base weights.
+  std::vector<std::shared_ptr<Regularizer>> regularizers;
+  std::string checkpoint_kind = "plinth-train";  // meta "kind"; resume refuses another kind
+  // Written into every checkpoint's meta (e.g. the base checkpoint of a fine-tune). Keys the
+  // trainer writes itself ("kind", "step", "model_config", ...) are refused (Failure).
+  std::map<std::string, std::string> extra_meta;
 };
 
 struct TrainResult {
   int64_t start_step = 0;      // steps already done when run() began (resumed runs)
   int64_t end_step = 0;        // steps done when run() returned
   int signal = 0;              // SIGINT / SIGTERM that stopped the run, else 0
-  double last_loss = 0;        // training loss of the last step
+  double last_loss = 0;        // training loss of the last step (penalties excluded)
+  double last_penalty = 0;     // the regularizers' penalty at the last step (0 without any)
   DomainLosses last_val;       // the last validation losses (empty when none ran this run)
   int64_t last_val_step = -1;  // the step they were measured at
   std::filesystem::path last_checkpoint;
@@ -52,7 +70,8 @@ struct TrainResult {
 class Trainer {
  public:
   // Moves the model to spec.device (BadInput when cuda is asked for and absent) and builds the
-  // optimizer. The model is shared: the caller may keep its handle and read the weights.
+  // optimizer over the parameters that require grad (BadInput when none does). The model is
+  // shared: the caller may keep its handle and read the weights.
   Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options);
   ~Trainer();
   Trainer(const Trainer&) = delete;
@@ -60,7 +79,8 @@ class Trainer {
 
   // Restores weights, optimizer state, step, generator states, the batch cursor and the best
   // validation loss from a checkpoint this trainer's kind wrote. BadInput when the checkpoint
-  // is unreadable or made with another tokenizer or model shape (the message names what differs).
+  // is unreadable, of another kind, or made with another tokenizer or model shape (the message
+  // names what differs).
   void resume(const std::filesystem::path& checkpoint);
 
   // Trains from the current step to spec.steps, or until SIGINT / SIGTERM (then the step in
@@ -83,8 +103,10 @@ void check_checkpoint_compatible(const model::CheckpointContents& ckpt, const st
                                  const model::ModelConfig& config, uint64_t tokenizer_hash);
 
 // Copies the "model/<name>" tensors into the model's parameters (fine-tuning starts here).
-// BadInput when a parameter is missing or has another shape.
+// BadInput when a parameter is missing or has another shape. adapters_may_be_missing: LoRA
+// adapters ("lora_" in the name) that the checkpoint lacks keep their values (a base checkpoint
+// loaded into a model with fresh adapters); others must be there.
 void load_model_weights(model::LlamaImpl& model, const model::CheckpointContents& ckpt,
-                        const std::filesystem::path& file);
+                        const std::filesystem::path& file, bool adapters_may_be_missing = false);
 
 }  // namespace plinth::train

@@ -23,6 +23,9 @@ struct TinyRun {
   model::ModelConfig config;
   train::TrainSpec spec;
   std::function<void(int64_t step, double loss)> after_step;  // handed to the trainer
+  // Called with the new model (on the CPU, before the Trainer is made) and the trainer's options:
+  // fine-tune tests freeze parameters, add regularizers or set the checkpoint kind here.
+  std::function<void(model::Llama&, train::TrainerOptions&)> prepare;
 
   TinyRun();  // also silences the trainer's log lines
   // A new model (seeded from spec.seed) and a Trainer over the shards, writing to spec.run_dir.

@@ -1,0 +1,91 @@
+// plinth gate REPORT [--max-forgetting 5%] [--domain code=2% ...] [--baseline OLD --tolerance 0.5%]:
+// the CI gate. Prints every check with its measured value and limit; exit 0 within budget,
+// 1 when a check fails (the breaches listed on stderr), 2 on bad input.
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "command.h"
+#include "eval/gate.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace plinth {
+
+namespace {
+
+struct GateArgs {
+  std::string report;
+  std::string max_forgetting, max_mean_forgetting, tolerance, min_task_gain;
+  std::vector<std::string> domains;
+  std::string baseline;
+};
+
+std::optional<double> percent_flag(const std::string& flag, const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  double v = 0;
+  if (!eval::parse_percent(text, v))
+    throw BadInput(fmt::format("{} '{}' is not a percentage", flag, text), "write e.g. 5% (or 5), 0.5%");
+  return v;
+}
+
+void run_gate(const GateArgs& a) {
+  eval::ForgettingReport report = eval::load_report(a.report);
+
+  eval::GateThresholds flags;
+  flags.max_forgetting_pct = percent_flag("--max-forgetting", a.max_forgetting);
+  flags.max_mean_forgetting_pct = percent_flag("--max-mean-forgetting", a.max_mean_forgetting);
+  flags.tolerance_pct = percent_flag("--tolerance", a.tolerance);
+  flags.min_task_gain_pct = percent_flag("--min-task-gain", a.min_task_gain);
+  for (const auto& d : a.domains) {
+    auto [name, pct] = eval::parse_domain_threshold(d, "--domain");
+    flags.set_domain(name, pct);
+  }
+  flags.baseline = a.baseline;
+
+  const eval::GateThresholds t = merge_thresholds(report.gate.value_or(eval::GateThresholds{}), flags);
+  eval::GateResult result = eval::run_gate(report, t);
+
+  fmt::print("gate: {} (run {}, method {})\n", eval::report_path(a.report).string(),
+             report.run.empty() ? "n/a" : report.run, report.method.empty() ? "n/a" : report.method);
+  fmt::print("thresholds: {}{}\n", eval::describe_thresholds(t),
+             report.gate ? (flags.empty() ? " (from the recipe)" : " (recipe, then flags)") : "");
+  for (const auto& c : result.checks) fmt::print("  {}\n", c);
+  if (!result.passed()) {
+    std::fflush(stdout);  // the checks first, then the breaches on stderr
+    throw eval::GateBreached(result);
+  }
+  fmt::print("passed: {} check{} within budget\n", result.checks.size(),
+             result.checks.size() == 1 ? "" : "s");
+}
+
+}  // namespace
+
+void add_gate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "gate",
+      "CI gate: exit 1 when a fine-tune forgot more than its budget (exit 0 within it, 2 on bad input)");
+  static GateArgs a;
+  cmd->add_option("report", a.report, "report.json of a fine-tuned run (or its run directory)")->required();
+  cmd->add_option("--max-forgetting", a.max_forgetting, "Budget for every domain, e.g. 5% (or 5)");
+  cmd->add_option("--max-mean-forgetting", a.max_mean_forgetting,
+                  "Budget for the mean over domains, e.g. 3%");
+  cmd->add_option("--domain", a.domains, "A domain's own budget, DOMAIN=PERCENT (repeatable), e.g. code=2%");
+  cmd->add_option("--baseline", a.baseline,
+                  "An earlier report.json: forgetting may not exceed its by more than --tolerance");
+  cmd->add_option("--tolerance", a.tolerance, "Points over the baseline allowed, e.g. 0.5% (default 0)");
+  cmd->add_option("--min-task-gain", a.min_task_gain,
+                  "Minimum task gain (relative task-loss reduction), e.g. 10%");
+  cmd->footer(
+      "Examples:\n"
+      "  plinth gate runs/arith-lora/report.json --max-forgetting 5% --domain code=2%\n"
+      "  plinth gate runs/arith-lora --baseline ci/baseline/report.json --tolerance 0.5%\n"
+      "Thresholds of the recipe's gate: section (copied into report.json by plinth eval) apply when\n"
+      "no flag is given; each flag overrides its recipe value. Forgetting of a domain is\n"
+      "100 * (tuned - base) / base bits per byte. Every check is printed with its value and limit;\n"
+      "exit 0: all within budget, 1: breaches (listed on stderr), 2: bad input (unreadable report,\n"
+      "a domain the report lacks, a baseline of another schema, no thresholds at all).");
+  cmd->callback([] { run_gate(a); });
+}
+
+}  // namespace plinth

@@ -1,0 +1,137 @@
+// `plinth eval` of a fine-tuned run (finetune_recipe.h): base and tuned scored on the same
+// documents and windows of every pretraining domain, and on the task's test split; the
+// forgetting report (eval/forgetting_report.h) written into the run directory.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "data/prepare.h"
+#include "eval/checkpoint_model.h"
+#include "eval/forgetting_report.h"
+#include "eval/task_metrics.h"
+#include "eval/word_count.h"
+#include "finetune_recipe.h"
+#include "model/checkpoint_file.h"
+#include "train/finetune_spec.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/progress.h"
+#include "util/text.h"
+
+namespace plinth {
+
+namespace fs = std::filesystem;
+
+eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenizer& tok, const eval::EvalSpec& spec) {
+  eval::EvalRequest req;
+  req.spec = spec;
+  req.tokenizer_hash = tok.hash();
+  req.tokenizer_file = r.tokenizer.model_file();
+  req.eos_id = tok.eos_id();
+  // Words are counted in the decoded text, as lm-evaluation-harness counts them in the document.
+  req.count_words = [&tok](const std::vector<int32_t>& text) { return eval::count_words(tok.decode(text)); };
+  std::vector<std::string> missing;
+  std::error_code ec;
+  for (const auto& d : r.data.domains) {
+    fs::path val = data::shard_path(r.data, d.name, "val");
+    if (!fs::exists(val, ec)) missing.push_back(d.name);
+    req.domains.push_back({d.name, val});
+  }
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
+    throw BadInput(fmt::format("no validation shard for: {}", names),
+                   fmt::format("run: plinth prepare {}", r.loaded.file.string()));
+  }
+  // One progress line per domain; the line of a domain ends when its last token is scored.
+  struct Line {
+    std::unique_ptr<Progress> progress;
+    std::string domain;
+  };
+  auto line = std::make_shared<Line>();
+  req.progress = [line](const std::string& domain, uint64_t done, uint64_t total) {
+    if (domain != line->domain || !line->progress) {
+      line->progress = std::make_unique<Progress>(fmt::format("{:<14}", domain), total);
+      line->domain = domain;
+    }
+    line->progress->update(done, "tokens");
+    if (done >= total) {
+      line->progress->finish(fmt::format("{} tokens", with_commas(total)));
+      line->progress.reset();
+    }
+  };
+  return req;
+}
+
+namespace {
+
+// The task's test split as the metrics want it: the first eval.task_examples, in file order.
+std::vector<eval::TaskItem> task_items(const TaskSet& task, uint64_t limit) {
+  std::vector<eval::TaskItem> items;
+  for (const auto& e : task.test) {
+    if (limit && items.size() >= limit) break;
+    items.push_back({e.prompt, e.completion});
+  }
+  return items;
+}
+
+eval::TaskScore score_on(const fs::path& checkpoint, const std::vector<eval::TaskItem>& items, int end_id,
+                         const eval::EvalSpec& spec, const char* which) {
+  const model::CheckpointContents c = model::read_checkpoint(checkpoint);
+  model::Llama m = eval::model_from_checkpoint(c, checkpoint);
+  const torch::Device device = eval::resolve_device(spec.device);
+  m->to(device);
+  Progress progress(fmt::format("task ({})", which), 0);
+  eval::TaskScore s = eval::score_task(*m, items, end_id, 0, device, spec.batch_size);
+  progress.finish(fmt::format("{} examples, loss {:.3f}, exact match {:.1f}%", s.examples, s.loss,
+                              100 * s.exact_match));
+  return s;
+}
+
+}  // namespace
+
+void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
+  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+  const fs::path tuned_ckpt = tuned_checkpoint_path(f.run_dir);
+  std::error_code ec;
+  if (!fs::exists(tuned_ckpt, ec))
+    throw BadInput(fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
+                   fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
+                               f.recipe.loaded.file.string()));
+
+  eval::EvalRequest req = domain_eval_request(f.recipe, tok, f.eval);
+  req.checkpoint = base_ckpt;
+  log::info("base {}: {} domains", base_ckpt.string(), req.domains.size());
+  const eval::EvalReport base = eval::evaluate_checkpoint(req);
+  req.checkpoint = tuned_ckpt;
+  log::info("tuned {}: {} domains", tuned_ckpt.string(), req.domains.size());
+  const eval::EvalReport tuned = eval::evaluate_checkpoint(req);
+  for (const auto& note : tuned.notes) log::warn("{}", note);
+
+  TaskSet task = load_task_set(f.task, tok);
+  std::optional<eval::TaskResult> task_result;
+  if (task.test.empty()) {
+    log::warn("task {}: the test split is empty; the report has no task section", f.task.name);
+  } else {
+    const int end_id = tok.piece_to_id(f.task.completion_suffix);
+    if (end_id == tok.unk_id())
+      throw BadInput(fmt::format("task.completion_suffix '{}' is not one token of the tokenizer {}",
+                                 f.task.completion_suffix, f.recipe.tokenizer.model_file()),
+                     "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
+    const auto items = task_items(task, f.eval.task_examples);
+    const eval::TaskScore b = score_on(base_ckpt, items, end_id, f.eval, "base");
+    const eval::TaskScore t = score_on(tuned_ckpt, items, end_id, f.eval, "tuned");
+    task_result = eval::make_task_result(
+        f.task.name, items, end_id, b, t, [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); },
+        static_cast<size_t>(f.eval.task_samples));
+  }
+
+  eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
+  eval::ForgettingReport report = eval::make_forgetting_report(id, base, tuned, task_result, f.gate);
+  eval::write_report(report, f.run_dir);
+  fmt::print("{}", eval::report_markdown(report));
+  log::info("wrote {}, report.md and report.svg", (f.run_dir / "report.json").string());
+}
+
+}  // namespace plinth

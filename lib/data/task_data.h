@@ -1,0 +1,56 @@
+// A fine-tuning task's examples: read from the file a TaskSpec names (JSONL fields, TSV
+// columns, or a regex with named groups over text lines), deduplicated, and split into
+// train / val / test by a stable hash of each example; and an example's tokens, with the
+// prompt and the completion kept apart so that training can score the completion only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/task_spec.h"
+#include "tokenizer/tokenizer.h"
+
+namespace plinth::data {
+
+struct TaskExample {
+  std::string prompt, completion;  // valid UTF-8, surrounding whitespace trimmed; completion non-empty
+  uint64_t line = 0;               // 1-based line of the task file it came from
+};
+
+struct TaskData {
+  std::vector<TaskExample> train, val, test;  // each in file order
+  uint64_t lines = 0;                         // lines read
+  uint64_t skipped = 0;                       // bad lines skipped (on_bad_line: skip)
+  uint64_t unmatched = 0;                     // regex: non-blank, non-comment lines the regex did not match
+  uint64_t duplicates = 0;                    // (prompt, completion) pairs seen before, dropped
+  uint64_t invalid_utf8 = 0;                  // invalid UTF-8 sequences replaced by U+FFFD
+  std::vector<std::string> skipped_samples;   // the first few "file:line: why" of the skipped lines
+
+  size_t examples() const { return train.size() + val.size() + test.size(); }
+};
+
+// Reads and splits the task. Blank lines are ignored in every format, and lines starting with
+// '#' for tsv and regex. Throws BadInput: the file cannot be read; with on_bad_line: fail, a
+// malformed JSONL/TSV line or an empty completion (file:line and what is wrong);
+// val_fraction + test_fraction >= 1; a regex without its named groups; no training example.
+TaskData load_task(const TaskSpec& spec);
+
+// The split an example belongs to, from a hash of prompt + '\t' + completion and the seed
+// alone: adding or removing other examples never moves it.
+enum class TaskSplit { Train, Val, Test };
+TaskSplit task_split(const std::string& prompt, const std::string& completion, double val_fraction,
+                     double test_fraction, uint64_t seed);
+
+// The template with every {prompt} replaced by `prompt`.
+std::string render_prompt(const TaskSpec& spec, const std::string& prompt);
+
+struct TokenizedExample {
+  std::vector<int32_t> prompt;      // encode(render_prompt(spec, example.prompt))
+  std::vector<int32_t> completion;  // encode(example.completion + spec.completion_suffix)
+};
+
+TokenizedExample tokenize_example(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
+                                  const TaskExample& example);
+
+}  // namespace plinth::data

@@ -1,0 +1,124 @@
+#include "eval/run_comparison.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/atomic_file.h"
+#include "util/svg_charts.h"
+
+namespace plinth::eval {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string pct(double v) {
+  return std::isfinite(v) ? fmt::format("{:+.2f}%", v) : "n/a";
+}
+
+std::string cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+// The run directory a report file sits in (runs/a/report.json -> runs/a), absolute.
+fs::path run_dir_of(const fs::path& report_file) {
+  return fs::absolute(report_file).lexically_normal().parent_path();
+}
+
+}  // namespace
+
+std::vector<ComparedRun> load_runs(const std::vector<fs::path>& paths) {
+  if (paths.empty())
+    throw BadInput("no runs to compare", "name run directories: plinth report runs/a runs/b");
+  std::vector<ComparedRun> runs;
+  for (const auto& p : paths) {
+    ComparedRun run;
+    run.report_file = report_path(p);
+    run.report = load_report(p);
+    run.label = run.report.run.empty() ? run_dir_of(run.report_file).filename().string() : run.report.run;
+    runs.push_back(std::move(run));
+  }
+  // Two runs of the same name (the same recipe run twice into different directories): the
+  // directory tells them apart.
+  for (size_t i = 0; i < runs.size(); ++i) {
+    bool clash = false;
+    for (size_t j = 0; j < runs.size(); ++j) clash = clash || (i != j && runs[i].label == runs[j].label);
+    if (clash)
+      runs[i].label = fmt::format("{} ({})", runs[i].label, run_dir_of(runs[i].report_file).string());
+  }
+  return runs;
+}
+
+std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
+  std::vector<std::string> domains;
+  for (const auto& r : runs)
+    for (const auto& d : r.report.domains)
+      if (std::find(domains.begin(), domains.end(), d.name) == domains.end()) domains.push_back(d.name);
+
+  std::string out =
+      "| run | method | task gain | exact match base → tuned | mean forgetting | worst domain |";
+  std::string rule = "|---|---|---:|---:|---:|---|";
+  for (const auto& d : domains) out += " " + cell(d) + " |", rule += "---:|";
+  out += "\n" + rule + "\n";
+  for (const auto& run : runs) {
+    const ForgettingReport& r = run.report;
+    std::string em = "n/a";
+    if (r.task && std::isfinite(r.task->base_exact_match) && std::isfinite(r.task->tuned_exact_match))
+      em = fmt::format("{:.1f}% → {:.1f}%", 100 * r.task->base_exact_match, 100 * r.task->tuned_exact_match);
+    out += fmt::format("| {} | {} | {} | {} | {} | {} {} |", cell(run.label),
+                       cell(r.method.empty() ? "n/a" : r.method), pct(r.task_gain_pct()), em,
+                       pct(r.mean_forgetting_pct), cell(r.worst_domain), pct(r.worst_forgetting_pct));
+    for (const auto& name : domains) {
+      const DomainForgetting* d = r.find_domain(name);
+      out += " " + (d ? pct(d->forgetting_pct) : std::string("–")) + " |";
+    }
+    out += "\n";
+  }
+  out +=
+      "\ntask gain: 100 × (base − tuned) / base task loss, higher = learned more. forgetting: 100 × (tuned − "
+      "base) / "
+      "base bits per byte, lower = forgot less; mean: domains weighted equally. – : the run has no such "
+      "domain.\n";
+  return out;
+}
+
+std::string comparison_svg(const std::vector<ComparedRun>& runs) {
+  ScatterChart chart;
+  chart.title = "Learning vs forgetting (up and to the left is better)";
+  chart.x_label = "mean forgetting, % bits per byte (lower is better)";
+  chart.y_label = "task gain, % loss reduction (higher is better)";
+  for (const auto& run : runs) {
+    const std::string& method = run.report.method;
+    std::string label =
+        method.empty() || run.label == method ? run.label : fmt::format("{} ({})", run.label, method);
+    chart.points.push_back(ScatterPoint{label, run.report.mean_forgetting_pct, run.report.task_gain_pct()});
+  }
+  return render_svg(chart);
+}
+
+fs::path common_parent(const std::vector<ComparedRun>& runs) {
+  fs::path common;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    fs::path parent = run_dir_of(runs[i].report_file).parent_path();
+    if (i == 0) {
+      common = parent;
+      continue;
+    }
+    fs::path shared;
+    auto a = common.begin(), b = parent.begin();
+    for (; a != common.end() && b != parent.end() && *a == *b; ++a, ++b) shared /= *a;
+    common = shared;
+  }
+  return common.empty() ? fs::path("/") : common;
+}
+
+void write_comparison(const std::vector<ComparedRun>& runs, const fs::path& dir) {
+  write_file_atomic(dir / "comparison.md", comparison_markdown(runs));
+  write_file_atomic(dir / "comparison.svg", comparison_svg(runs));
+}
+
+}  // namespace plinth::eval

@@ -1,0 +1,174 @@
+#include "eval/task_metrics.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "model/generation.h"
+#include "model/llama.h"
+#include "util/error.h"
+
+namespace plinth::eval {
+
+namespace {
+
+// Puts the model back in training mode on the way out, whatever happens.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(model::LlamaImpl& m) : model_(m), was_training_(m.is_training()) { model_.eval(); }
+  ~EvalModeGuard() { model_.train(was_training_); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  model::LlamaImpl& model_;
+  bool was_training_;
+};
+
+// How many prompt tokens example i keeps: the last ones, so prompt + completion fit the context
+// (and greedy decoding has room for every completion token, the end marker included).
+size_t kept_prompt(const TaskItem& item, int64_t context) {
+  return std::min(item.prompt.size(), static_cast<size_t>(context) - item.completion.size());
+}
+
+void check_items(const std::vector<TaskItem>& items, const model::ModelConfig& c) {
+  if (items.empty())
+    throw BadInput("the task has no examples to score", "check the task's test split (task: section)");
+  std::vector<Problem> problems;
+  auto bad = [&](size_t i, std::string message, std::string hint) {
+    if (problems.size() >= 10) return;  // enough to see the pattern
+    Problem p;
+    p.key = fmt::format("task example {}", i);
+    p.message = std::move(message);
+    p.hint = std::move(hint);
+    problems.push_back(std::move(p));
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    const TaskItem& it = items[i];
+    if (it.prompt.empty())
+      bad(i, "the prompt has no tokens", "render prompts with a template (task.template)");
+    if (it.completion.empty()) bad(i, "the completion has no tokens", "drop examples with empty completions");
+    if (static_cast<int64_t>(it.completion.size()) >= c.context)
+      bad(i,
+          fmt::format("the completion has {} tokens, the model's context only {}", it.completion.size(),
+                      c.context),
+          "shorten the task's completions or use a model with a longer context");
+    for (const auto* ids : {&it.prompt, &it.completion})
+      for (int32_t id : *ids)
+        if (id < 0 || id >= c.vocab_size) {
+          bad(i, fmt::format("token id {} is outside the model's vocabulary [0, {})", id, c.vocab_size),
+              "encode the task with the tokenizer the model was trained with");
+          break;
+        }
+  }
+  if (!problems.empty()) throw BadInput(std::move(problems));
+}
+
+// Teacher-forced NLL of the completion tokens of items [begin, end): (summed nats, tokens).
+std::pair<double, uint64_t> completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items,
+                                           size_t begin, size_t end, const torch::Device& device) {
+  const int64_t context = model.config().context;
+  const auto rows = static_cast<int64_t>(end - begin);
+  int64_t width = 1;
+  for (size_t i = begin; i < end; ++i)
+    width =
+        std::max<int64_t>(width, int64_t(kept_prompt(items[i], context) + items[i].completion.size()) - 1);
+  auto input = torch::zeros({rows, width}, torch::kInt64);       // (B, T), right-padded with id 0
+  auto targets = torch::full({rows, width}, -1, torch::kInt64);  // (B, T), -1 = not scored
+  auto in = input.accessor<int64_t, 2>();
+  auto tg = targets.accessor<int64_t, 2>();
+  uint64_t tokens = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const TaskItem& it = items[i];
+    const size_t keep = kept_prompt(it, context);
+    std::vector<int64_t> seq(it.prompt.end() - static_cast<std::ptrdiff_t>(keep), it.prompt.end());
+    seq.insert(seq.end(), it.completion.begin(), it.completion.end());
+    const auto row = static_cast<int64_t>(i - begin);
+    for (size_t t = 0; t + 1 < seq.size(); ++t) in[row][int64_t(t)] = seq[t];
+    // Position t predicts seq[t + 1]; the completion starts at seq[keep].
+    for (size_t t = keep - 1; t + 1 < seq.size(); ++t) tg[row][int64_t(t)] = seq[t + 1];
+    tokens += it.completion.size();
+  }
+  input = input.to(device);
+  targets = targets.to(device);
+  auto logp = model.forward(input).log_softmax(-1);                               // (B, T, V) float32
+  auto picked = logp.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // (B, T)
+  auto nll = -(picked * targets.ge(0)).to(torch::kFloat64).sum();
+  return {nll.item<double>(), tokens};
+}
+
+}  // namespace
+
+TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
+                     int64_t max_new_tokens, c10::Device device, int64_t batch_rows) {
+  const model::ModelConfig& c = model.config();
+  check_items(items, c);
+  EvalModeGuard eval_mode(model);
+  torch::NoGradGuard no_grad;
+
+  TaskScore score;
+  score.examples = items.size();
+  const auto step = static_cast<size_t>(std::max<int64_t>(1, batch_rows));
+  for (size_t begin = 0; begin < items.size(); begin += step) {
+    auto [nll, tokens] = completion_nll(model, items, begin, std::min(items.size(), begin + step), device);
+    score.nll += nll;
+    score.completion_tokens += tokens;
+  }
+  score.loss = score.nll / double(score.completion_tokens);
+
+  // generate() takes the holder; every LlamaImpl lives in one (TORCH_MODULE), so this shares it.
+  model::Llama holder(std::dynamic_pointer_cast<model::LlamaImpl>(model.shared_from_this()));
+  uint64_t correct = 0;
+  for (const TaskItem& it : items) {
+    const size_t keep = kept_prompt(it, c.context);
+    std::vector<int64_t> prompt(it.prompt.end() - static_cast<std::ptrdiff_t>(keep), it.prompt.end());
+    model::GenerateOptions options;
+    options.temperature = 0;  // greedy
+    options.max_new_tokens = static_cast<int>(
+        max_new_tokens > 0 ? std::min<int64_t>(max_new_tokens, c.context) : int64_t(it.completion.size()));
+    auto out = model::generate(holder, prompt, options,
+                               [end_id](const std::vector<int64_t>& g) { return g.back() == end_id; });
+    std::vector<int32_t> answer;
+    for (int64_t id : out) {
+      if (id == end_id) break;
+      answer.push_back(static_cast<int32_t>(id));
+    }
+    std::vector<int32_t> reference = it.completion;
+    if (!reference.empty() && reference.back() == end_id) reference.pop_back();
+    bool ok = answer == reference;
+    correct += ok;
+    score.generated.push_back(std::move(answer));
+    score.correct.push_back(ok);
+  }
+  score.exact_match = double(correct) / double(items.size());
+  return score;
+}
+
+TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items, int end_id,
+                            const TaskScore& base, const TaskScore& tuned, const TokenDecoder& decode,
+                            size_t max_samples) {
+  TaskResult r;
+  r.name = name;
+  r.examples = items.size();
+  r.base_loss = base.loss;
+  r.tuned_loss = tuned.loss;
+  r.base_exact_match = base.exact_match;
+  r.tuned_exact_match = tuned.exact_match;
+  const size_t n = std::min({max_samples, items.size(), base.generated.size(), tuned.generated.size()});
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<int32_t> reference = items[i].completion;
+    if (!reference.empty() && reference.back() == end_id) reference.pop_back();
+    TaskSample s;
+    s.prompt = decode(items[i].prompt);
+    s.reference = decode(reference);
+    s.base_output = decode(base.generated[i]);
+    s.tuned_output = decode(tuned.generated[i]);
+    s.base_correct = base.correct[i];
+    s.tuned_correct = tuned.correct[i];
+    r.samples.push_back(std::move(s));
+  }
+  return r;
+}
+
+}  // namespace plinth::eval

@@ -1,0 +1,62 @@
+// The fine-tuning task scored on one model: mean completion-token loss and exact match of greedy
+// generation, on examples already tokenized by the caller (eval may not use lib/tokenizer:
+// apps/ encode the task and pass a decode function for the report's samples). The header keeps
+// torch out (LlamaImpl is only named); torch is in the .cpp.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "eval/forgetting_report.h"
+
+namespace plinth::model {
+class LlamaImpl;
+}
+
+namespace plinth::eval {
+
+// One example: what the model sees, and what it should answer.
+struct TaskItem {
+  std::vector<int32_t> prompt;      // rendered template, e.g. "<|prompt|>12+30=<|response|>" as ids
+  std::vector<int32_t> completion;  // the answer's ids, ending with the end marker (e.g. <|end|>)
+};
+
+struct TaskScore {
+  uint64_t examples = 0;
+  uint64_t completion_tokens = 0;                                 // tokens scored (the end markers included)
+  double nll = 0;                                                 // summed over them, nats
+  double loss = std::numeric_limits<double>::quiet_NaN();         // nll / completion_tokens
+  double exact_match = std::numeric_limits<double>::quiet_NaN();  // fraction of examples answered exactly
+  // Per example: the greedy output up to (not including) the first end_id, and whether it equals
+  // the completion without its end marker.
+  std::vector<std::vector<int32_t>> generated;
+  std::vector<bool> correct;
+};
+
+// Scores every item on `model`, which must already sit on `device` (and be owned by a
+// model::Llama holder, as every plinth model is: greedy decoding goes through model/generation.h).
+// Loss: teacher-forced, batch_rows examples per forward pass (right-padded; the causal mask keeps
+// padding out of the scored positions); NLL of the completion tokens given the prompt.
+// Exact match: greedy decoding with the KV cache from the prompt until end_id or max_new_tokens
+// (<= 0: the completion's length, which is all a correct answer needs).
+// A prompt too long for the model's context is cut on the left so prompt + completion fit.
+// The model runs in eval mode and is put back in its previous mode afterwards.
+// BadInput (naming the example's index) for no items, an empty prompt or completion, a
+// completion of context tokens or more, or an id outside the vocabulary.
+TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
+                     int64_t max_new_tokens, c10::Device device, int64_t batch_rows);
+
+using TokenDecoder = std::function<std::string(const std::vector<int32_t>& ids)>;
+
+// The report's task section from the same items scored on the base and the tuned model:
+// losses, exact matches, and the first `max_samples` examples decoded for reading.
+TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items, int end_id,
+                            const TaskScore& base, const TaskScore& tuned, const TokenDecoder& decode,
+                            size_t max_samples = 8);
+
+}  // namespace plinth::eval

@@ -1,0 +1,77 @@
+// The recipe's `finetune:` section: which base to start from, what trains (full, LoRA, frozen
+// parts) and what keeps the model near its base (replay of pretraining data, EWC, L2-SP).
+// No torch here, so recipe binding and --print-config need not include it.
+//
+//   finetune:
+//     base: runs/quickstart        # a run directory (its best.ckpt, else its latest) or a .ckpt
+//     method: full                 # full | lora
+//     lora: {rank: 8, alpha: 16, dropout: 0, targets: [q_proj, v_proj]}   # method lora only
+//     freeze: {embeddings: false, first_layers: 0, patterns: []}           # method full only
+//     replay:
+//       fraction: 0.25             # share of each batch's rows drawn from pretraining data; 0 = off
+//       domains:                   # absent = the pretraining mixture's own weights
+//         - {name: literature, weight: 1}
+//     ewc: {lambda: 0, fisher_batches: 16, fisher_rows: 8}                 # lambda 0 = off
+//     l2sp: {alpha: 0}                                                      # alpha 0 = off
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/finetune_options.h"
+#include "util/config_section.h"
+
+namespace plinth::train {
+
+struct ReplaySpec {
+  double fraction = 0.0;  // [0, 1): share of the rows that replay pretraining data; 0 = off
+  // Domain name -> weight (>= 0, not all 0), in recipe order; empty = the pretraining weights.
+  std::vector<std::pair<std::string, double>> domains;
+};
+
+struct EwcSpec {
+  double lambda = 0.0;          // >= 0; 0 = off
+  int64_t fisher_batches = 16;  // micro-batches of the base's validation data for the Fisher
+  int64_t fisher_rows = 8;      // sequences per such micro-batch
+};
+
+struct L2spSpec {
+  double alpha = 0.0;  // >= 0; 0 = off
+};
+
+struct FinetuneSpec {
+  std::string base;            // required: a run directory or a checkpoint file
+  std::string method = "full";  // full | lora
+  model::LoraOptions lora;     // method lora
+  model::FreezeOptions freeze;  // method full
+  ReplaySpec replay;
+  EwcSpec ewc;
+  L2spSpec l2sp;
+
+  bool lora_on() const { return method == "lora"; }
+  bool freeze_on() const { return freeze.embeddings || freeze.first_layers > 0 || !freeze.patterns.empty(); }
+  bool replay_on() const { return replay.fraction > 0; }
+  bool ewc_on() const { return ewc.lambda > 0; }
+  bool l2sp_on() const { return l2sp.alpha > 0; }
+};
+
+// Reads every key (base required), checks ranges, that regexes parse, and the rules across
+// fields: a lora section needs method lora, a freeze section method full; EWC and L2-SP need
+// method full (the adapters start at zero; these pull full weights toward the base); replay
+// domains need a replay fraction, Fisher settings an EWC lambda. Reports unknown keys.
+// Whether base exists is checked when it is used (resolve_base_checkpoint): a pipeline may
+// pretrain it first.
+void bind(ConfigSection& s, FinetuneSpec& spec);
+
+// "full", "lora", then "+freeze", "+replay", "+ewc", "+l2sp" for each one on, in that order
+// (e.g. "full+replay+ewc"): the method's name in reports.
+std::string method_label(const FinetuneSpec& spec);
+
+// The checkpoint `base` names: a .ckpt file as is; a run directory's checkpoints/best.ckpt,
+// else its latest step checkpoint. BadInput (key finetune.base) when it is neither.
+std::filesystem::path resolve_base_checkpoint(const std::string& base);
+
+}  // namespace plinth::train

@@ -1,0 +1,218 @@
+#include "util/svg_charts.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "util/svg_plot.h"
+
+namespace plinth {
+
+namespace {
+
+constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                   "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// An axis that starts and ends on a tick of nice_ticks (svg_plot.h).
+struct Axis {
+  double lo, hi, step;
+  std::vector<double> ticks;
+};
+
+Axis make_axis(double lo, double hi, int target) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
+  if (hi <= lo) lo -= 0.5, hi += 0.5;
+  std::vector<double> t = nice_ticks(lo, hi, target);
+  double step = t.size() > 1 ? t[1] - t[0] : (hi - lo);
+  Axis a{std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, step, {}};
+  a.ticks = nice_ticks(a.lo, a.hi, target);
+  return a;
+}
+
+std::string tick_label(double v, double step) {
+  if (std::abs(v) < step * 1e-9) return "0";
+  double a = std::abs(v);
+  if (a >= 1e6 || a < 1e-3) return fmt::format("{:.3g}", v);
+  int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
+  return fmt::format("{:.{}f}", v, decimals);
+}
+
+std::string value_text(double v) {
+  return std::isfinite(v) ? fmt::format("{:.4g}", v) : "n/a";
+}
+
+std::string header(int width, int height, const std::string& title, double title_x) {
+  return fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{2:.1f}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
+      width, height, title_x, escape(title));
+}
+
+std::string y_grid(const Axis& y, double left, double width, const std::function<double(double)>& py) {
+  std::string svg;
+  for (double t : y.ticks) {
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#e5e5e5\"/>\n", left,
+        py(t), left + width);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 6, py(t) + 4,
+                       tick_label(t, y.step));
+  }
+  return svg;
+}
+
+std::string y_label(const std::string& label, double center) {
+  return fmt::format(
+      "<text transform=\"translate(18 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n", center,
+      escape(label));
+}
+
+}  // namespace
+
+std::string render_svg(const BarChart& chart) {
+  const double w = chart.width, h = chart.height;
+  const double left = 70, right = 130, top = 50, bottom = 70;
+  const double pw = w - left - right, ph = h - top - bottom;
+
+  double lo = 0, hi = 0;  // bars grow from 0
+  for (const auto& g : chart.groups)
+    for (double v : g.values)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (hi <= lo) hi = lo + 1;
+  Axis y = make_axis(lo, hi + (hi - lo) * 0.08, 6);  // room for the notes above the bars
+  std::function<double(double)> py = [&](double v) { return top + (1.0 - (v - y.lo) / (y.hi - y.lo)) * ph; };
+
+  std::string svg = header(chart.width, chart.height, chart.title, left + pw / 2);
+  svg += y_grid(y, left, pw, py);
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
+                     left, top, pw, ph);
+  svg += y_label(chart.y_label, top + ph / 2);
+
+  const size_t n = std::max<size_t>(1, chart.groups.size());
+  const size_t k = std::max<size_t>(1, chart.series.size());
+  const double group_w = pw / double(n);
+  const double bar_w = group_w * 0.75 / double(k);
+  const bool rotate = group_w < 60;
+  for (size_t gi = 0; gi < chart.groups.size(); ++gi) {
+    const BarGroup& g = chart.groups[gi];
+    const double gx = left + group_w * double(gi) + group_w * 0.125;
+    double top_of_group = py(0);
+    for (size_t si = 0; si < k && si < g.values.size(); ++si) {
+      double v = g.values[si];
+      if (!std::isfinite(v)) continue;
+      double y0 = py(std::max(0.0, v)), y1 = py(std::min(0.0, v));
+      top_of_group = std::min(top_of_group, y0);
+      std::string series = si < chart.series.size() ? chart.series[si] : "";
+      svg += fmt::format(
+          "<rect class=\"bar\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\">"
+          "<title>{} {}: {}</title></rect>\n",
+          gx + bar_w * double(si), y0, bar_w, std::max(0.5, y1 - y0), kColors[si % std::size(kColors)],
+          escape(g.label), escape(series), value_text(v));
+    }
+    const double cx = gx + bar_w * double(k) / 2;
+    if (!g.note.empty())
+      svg +=
+          fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n",
+                      cx, top_of_group - 5, escape(g.note));
+    if (rotate)
+      svg += fmt::format(
+          "<text transform=\"translate({:.1f} {:.1f}) rotate(-35)\" text-anchor=\"end\">{}</text>\n", cx,
+          top + ph + 14, escape(g.label));
+    else
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", cx,
+                         top + ph + 16, escape(g.label));
+  }
+  for (size_t si = 0; si < chart.series.size(); ++si) {
+    double ly = top + 10 + 18 * double(si);
+    svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"14\" height=\"10\" fill=\"{}\"/>\n",
+                       left + pw + 14, ly - 5, kColors[si % std::size(kColors)]);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 34, ly + 4,
+                       escape(chart.series[si]));
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+std::string render_svg(const ScatterChart& chart) {
+  const double w = chart.width, h = chart.height;
+  const double left = 70, right = 40, top = 40, bottom = 55;
+  const double pw = w - left - right, ph = h - top - bottom;
+
+  const double inf = std::numeric_limits<double>::infinity();
+  double x0 = inf, x1 = -inf, y0 = inf, y1 = -inf;
+  if (chart.zero_lines) x0 = x1 = y0 = y1 = 0;  // the base model sits at the origin: keep it in view
+  for (const auto& p : chart.points)
+    if (std::isfinite(p.x) && std::isfinite(p.y))
+      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+  if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  // A margin so points and their labels stay off the frame.
+  double mx = (x1 - x0) * 0.08, my = (y1 - y0) * 0.08;
+  Axis x = make_axis(x0 - mx, x1 + mx + (x1 - x0) * 0.12, 8);  // labels extend to the right
+  Axis y = make_axis(y0 - my, y1 + my, 6);
+  auto px = [&](double v) { return left + (v - x.lo) / (x.hi - x.lo) * pw; };
+  std::function<double(double)> py = [&](double v) { return top + (1.0 - (v - y.lo) / (y.hi - y.lo)) * ph; };
+
+  std::string svg = header(chart.width, chart.height, chart.title, left + pw / 2);
+  for (double t : x.ticks) {
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n", px(t),
+        top, top + ph);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", px(t),
+                       top + ph + 16, tick_label(t, x.step));
+  }
+  svg += y_grid(y, left, pw, py);
+  if (chart.zero_lines) {
+    if (x.lo < 0 && x.hi > 0)
+      svg += fmt::format(
+          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#999\" "
+          "stroke-dasharray=\"4 3\"/>\n",
+          px(0), top, top + ph);
+    if (y.lo < 0 && y.hi > 0)
+      svg += fmt::format(
+          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#999\" "
+          "stroke-dasharray=\"4 3\"/>\n",
+          left, py(0), left + pw);
+  }
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
+                     left, top, pw, ph);
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
+                     h - 14, escape(chart.x_label));
+  svg += y_label(chart.y_label, top + ph / 2);
+  for (size_t i = 0; i < chart.points.size(); ++i) {
+    const ScatterPoint& p = chart.points[i];
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    const char* color = kColors[i % std::size(kColors)];
+    svg += fmt::format(
+        "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: x {}, y "
+        "{}</title>"
+        "</circle>\n",
+        px(p.x), py(p.y), color, escape(p.label), value_text(p.x), value_text(p.y));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", px(p.x) + 8, py(p.y) - 6,
+                       color, escape(p.label));
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+}  // namespace plinth

@@ -1,0 +1,43 @@
+// Two more chart kinds beside svg_plot.h's line chart: grouped bars (per-domain base vs tuned
+// bits per byte in a forgetting report) and a labelled scatter (task gain against forgetting,
+// one point per run). Same look as svg_plot: white background, light grid, "nice" ticks.
+// Non-finite values are not drawn (their bar or point is left out, its label says n/a).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace plinth {
+
+struct BarGroup {
+  std::string label;           // under the group (e.g. the domain)
+  std::vector<double> values;  // one per BarChart::series, in that order
+  std::string note;            // above the group (e.g. "+3.2%"); may be empty
+};
+
+struct BarChart {
+  std::string title, y_label;
+  std::vector<std::string> series;  // legend, one colour each (e.g. "base", "tuned")
+  std::vector<BarGroup> groups;
+  int width = 860, height = 480;  // pixels; groups narrower than ~40 px get rotated labels
+};
+
+// Every bar is a <rect class="bar"> with a <title> (series, group, value) for hover.
+std::string render_svg(const BarChart& chart);
+
+struct ScatterPoint {
+  std::string label;  // written beside the point
+  double x = 0, y = 0;
+};
+
+struct ScatterChart {
+  std::string title, x_label, y_label;
+  std::vector<ScatterPoint> points;
+  bool zero_lines = true;  // draw x = 0 and y = 0 when inside the axes
+  int width = 860, height = 520;
+};
+
+// Every point is a <circle class="point"> with a <title> (label, x, y).
+std::string render_svg(const ScatterChart& chart);
+
+}  // namespace plinth

@@ -1,0 +1,184 @@
+// Fine-tuning through the real binary: full and LoRA fine-tunes of a tiny base, the forgetting
+// report, the gate, the pipeline's skip/resume, and every bad input of the fine-tuning stage.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "cli_fixture.h"
+
+using plinth::test::CliFixture;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The fixture's corpus with the tokenizer symbols a task template needs, and a tiny base.
+std::string data_recipe() {
+  std::string r = CliFixture::base_recipe();
+  const std::string key = "  sample_bytes: 1MiB\n";
+  r.insert(r.find(key) + key.size(), "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
+  return r;
+}
+
+// Twelve word pairs: enough for train / val / test splits of a few examples each.
+std::string task_tsv() {
+  std::string out;
+  const char* pairs[][2] = {{"Haus", "house"},  {"Baum", "tree"},    {"Hund", "dog"},   {"Katze", "cat"},
+                            {"Wasser", "water"}, {"Feuer", "fire"},  {"Brot", "bread"}, {"Milch", "milk"},
+                            {"Buch", "book"},    {"Stadt", "town"},  {"Weg", "way"},    {"Licht", "light"},
+                            {"Stein", "stone"},  {"Nacht", "night"}, {"Tag", "day"},    {"Hand", "hand"}};
+  for (const auto& p : pairs) out += std::string(p[0]) + "\t" + p[1] + "\n";
+  return out;
+}
+
+std::string finetune_recipe(const std::string& name, const std::string& method_lines) {
+  return "include: data.yaml\nname: " + name +
+         "\nfinetune:\n  base: runs/base\n" + method_lines +
+         "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
+         "train:\n  steps: 4\n  warmup_steps: 1\n  batch_size: 4\n  eval_every: 2\n  checkpoint_every: 2\n"
+         "  precision: fp32\n  device: cpu\n"
+         "eval:\n  max_tokens: 256\n  task_examples: 4\n  task_samples: 2\n"
+         "gate:\n  max_forgetting: 1000%\n";
+}
+
+struct FinetuneFixture : CliFixture {
+  FinetuneFixture() {
+    recipe(data_recipe(), "data.yaml");
+    recipe(
+        "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 1, heads: 2, context: 32}\n"
+        "train: {steps: 4, warmup_steps: 1, batch_size: 2, eval_every: 2, eval_tokens: 256, checkpoint_every: 2}\n",
+        "base.yaml");
+    dir().write("task.tsv", task_tsv());
+  }
+  // tokenizer, shards and the tiny base, once per test case
+  void make_base() const {
+    for (const char* cmd : {"tokenizer train base.yaml", "prepare base.yaml", "pretrain base.yaml --threads 2"}) {
+      auto r = plinth(cmd);
+      INFO(cmd << "\n" << r.output);
+      REQUIRE(r.exit_code == 0);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison and the gate", "[cli][finetune]") {
+  FinetuneFixture f;
+  f.make_base();
+  f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
+  f.recipe(finetune_recipe("ft-lora", "  method: lora\n  lora: {rank: 2, targets: [q_proj, v_proj]}\n"),
+           "lora.yaml");
+
+  for (const char* name : {"full", "lora"}) {
+    auto ft = f.plinth(std::string("finetune ") + name + ".yaml --threads 2");
+    INFO(ft.output);
+    REQUIRE(ft.exit_code == 0);
+    const fs::path run = f.dir() / (std::string("runs/ft-") + name);
+    CHECK(fs::exists(run / "tuned.ckpt"));
+    CHECK(fs::exists(run / "metrics.jsonl"));
+    CHECK(fs::exists(run / "adapter.ckpt") == (std::string(name) == "lora"));
+
+    auto ev = f.plinth(std::string("eval ") + name + ".yaml --threads 2");
+    INFO(ev.output);
+    REQUIRE(ev.exit_code == 0);
+    CHECK_THAT(ev.output, Catch::Contains("| alpha |") && Catch::Contains("forgetting") &&
+                              Catch::Contains("exact match"));
+    for (const char* file : {"report.json", "report.md", "report.svg"}) CHECK(fs::exists(run / file));
+  }
+
+  // The tuned model is a plain checkpoint: generate and export read it.
+  auto gen = f.plinth("generate --checkpoint runs/ft-lora/tuned.ckpt --prompt 'Haus' --max-new-tokens 3");
+  INFO(gen.output);
+  CHECK(gen.exit_code == 0);
+
+  auto cmp = f.plinth("report runs/ft-full runs/ft-lora --out cmp");
+  INFO(cmp.output);
+  CHECK(cmp.exit_code == 0);
+  CHECK_THAT(cmp.output, Catch::Contains("runs/ft-full") && Catch::Contains("lora"));
+  CHECK(fs::exists(f.dir() / "cmp/comparison.svg"));
+
+  // The recipe's budget (1000%) passes; a budget of -100% cannot.
+  CHECK(f.plinth("gate runs/ft-full/report.json").exit_code == 0);
+  auto breach = f.plinth("gate runs/ft-full/report.json --max-forgetting -100%");
+  CHECK(breach.exit_code == 1);
+  CHECK_THAT(breach.output, Catch::Contains("alpha"));
+}
+
+TEST_CASE("the pipeline skips finished stages and resumes", "[cli][finetune]") {
+  FinetuneFixture f;
+  f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
+  f.recipe("name: tiny\npretrain: base.yaml\nfinetune: [full.yaml]\nreport: runs/cmp\n", "pipeline.yaml");
+  auto first = f.plinth("run pipeline.yaml --threads 2");
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  CHECK(fs::exists(f.dir() / "runs/ft-full/report.json"));
+  CHECK(fs::exists(f.dir() / "runs/cmp/comparison.md"));
+
+  auto second = f.plinth("run pipeline.yaml --threads 2");
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK_THAT(second.output, Catch::Contains("fine-tuned already") && Catch::Contains("report up to date") &&
+                                Catch::Contains("nothing to do"));
+
+  // A bad pipeline: a recipe that does not exist.
+  f.recipe("pretrain: base.yaml\nfinetune: [nowhere.yaml]\n", "bad.yaml");
+  auto bad = f.plinth("run bad.yaml");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Contains("nowhere.yaml"));
+}
+
+TEST_CASE("fine-tuning bad input: a clear message and exit 2", "[cli][finetune]") {
+  FinetuneFixture f;
+  f.make_base();
+  auto expect_bad = [&](const std::string& recipe_text, const std::string& args, const std::string& needle) {
+    f.recipe(recipe_text, "ft.yaml");
+    auto r = f.plinth("finetune ft.yaml " + args);
+    INFO(recipe_text << "\n" << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(needle));
+  };
+  const std::string full = finetune_recipe("ft", "  method: full\n");
+
+  SECTION("base checkpoint missing") { expect_bad(full, "finetune.base=runs/nowhere", "runs/nowhere"); }
+  SECTION("base made with another tokenizer") {
+    f.recipe(full, "ft.yaml");
+    REQUIRE(f.plinth("tokenizer train ft.yaml tokenizer.model=tok/other tokenizer.vocab_size=500").exit_code == 0);
+    auto r = f.plinth("finetune ft.yaml tokenizer.model=tok/other tokenizer.vocab_size=500");
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("was trained with tokenizer"));
+  }
+  SECTION("malformed JSONL: fail names the line; skip counts it") {
+    f.dir().write("task.jsonl",
+                  "{\"prompt\": \"Haus\", \"completion\": \"house\"}\n{\"prompt\": \"Baum\", \n"
+                  "{\"prompt\": \"Hund\", \"completion\": \"dog\"}\n{\"prompt\": \"Katze\", \"completion\": \"cat\"}\n"
+                  "{\"prompt\": \"Wasser\", \"completion\": \"water\"}\n{\"prompt\": \"Feuer\", \"completion\": \"fire\"}\n");
+    std::string jsonl = full;
+    jsonl.replace(jsonl.find("format: tsv\n  path: task.tsv"), 28, "format: jsonl\n  path: task.jsonl");
+    expect_bad(jsonl, "", "task.jsonl:2");
+    auto skip = f.plinth("finetune ft.yaml task.on_bad_line=skip task.val_fraction=0 task.test_fraction=0");
+    INFO(skip.output);
+    CHECK(skip.exit_code == 0);
+    CHECK_THAT(skip.output, Catch::Contains("1 bad lines skipped"));
+  }
+  SECTION("an empty completion") {
+    f.dir().write("task.tsv", task_tsv() + "Leer\t   \n");
+    expect_bad(full, "", "task.tsv:17");
+  }
+  SECTION("a regex without the named groups") {
+    std::string rx = full;
+    rx.replace(rx.find("format: tsv\n  path: task.tsv"), 28,
+               "format: regex\n  path: task.tsv\n  regex: '^(?<prompt>\\S+)\\t(\\S+)$'");
+    expect_bad(rx, "", "completion");
+  }
+  SECTION("a LoRA target that matches no module") {
+    expect_bad(finetune_recipe("ft", "  method: lora\n  lora: {targets: [qkv_proj]}\n"), "", "qkv_proj");
+  }
+  SECTION("replay without pretraining shards") {
+    expect_bad(finetune_recipe("ft", "  method: full\n  replay: {fraction: 0.25}\n"), "data.shards=no-shards",
+               "replay");
+  }
+  SECTION("EWC without Fisher data") {
+    expect_bad(finetune_recipe("ft", "  method: full\n  ewc: {lambda: 10}\n"), "data.shards=no-shards", "Fisher");
+  }
+  SECTION("--resume with nothing to resume") { expect_bad(full, "--resume", "no checkpoint to resume"); }
+}
