@@ -77,9 +77,9 @@ void add_gate_command(CLI::App& app) {
   cmd->add_option("--min-task-gain", a.min_task_gain,
                   "Minimum task gain (relative task-loss reduction), e.g. 10%");
   cmd->footer(
-      "Examples:\n"
-      "  plinth gate runs/arith-lora/report.json --max-forgetting 5% --domain code=2%\n"
-      "  plinth gate runs/arith-lora --baseline ci/baseline/report.json --tolerance 0.5%\n"
+      "Example:\n"
+      "  plinth gate runs/ft-lora/report.json --max-forgetting 5% --domain code=2%\n"
+      "  plinth gate runs/ft-lora --baseline ci/baseline/report.json --tolerance 0.5%\n"
       "Thresholds of the recipe's gate: section (copied into report.json by plinth eval) apply when\n"
       "no flag is given; each flag overrides its recipe value. Forgetting of a domain is\n"
       "100 * (tuned - base) / base bits per byte. Every check is printed with its value and limit;\n"

@@ -39,7 +39,7 @@ void add_report_command(CLI::App& app) {
                   "every run, e.g. runs/ for runs/a runs/b)");
   cmd->footer(
       "Example:\n"
-      "  plinth report runs/arith-full runs/arith-lora runs/arith-replay\n"
+      "  plinth report runs/ft-full runs/ft-lora runs/ft-replay\n"
       "Each run's report.json is written by plinth eval on its fine-tuning recipe. The plot puts mean\n"
       "forgetting (% bits per byte) on x and task gain (% task-loss reduction) on y: up and to the\n"
       "left is better.");
