@@ -8,6 +8,7 @@
 #include "command.h"
 #include "model/torch_runtime.h"
 #include "tokenizer/tokenizer.h"
+#include "util/allocator.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -27,6 +28,7 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  plinth::keep_freed_memory_for_reuse();
   CLI::App app{
       "plinth: train a tokenizer, pretrain on a mixture of domains, fine-tune, and measure "
       "what the fine-tune forgot."};

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/fused_ops.h"
 #include "model/torch_compat.h"
 #include "util/error.h"
 
@@ -65,9 +66,9 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto xf = x.to(torch::kFloat32);                                   // (..., C)
-  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps_);  // (..., C) float32
-  return normed.to(x.scalar_type()) * weight;
+  // Under autocast the projections after the norm run in autocast's dtype: cast once, here.
+  const auto type = x.device().type();
+  return rms_norm(x, weight, eps_, autocast_enabled(type) ? autocast_dtype(type) : x.scalar_type());
 }
 
 LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c)
@@ -112,7 +113,7 @@ LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& c) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(F::silu(gate_proj(x)) * up_proj(x));  // (B, T, ffn) -> (B, T, C)
+  return down_proj(swiglu(gate_proj(x), up_proj(x)));  // (B, T, ffn) -> (B, T, C)
 }
 
 // Registration order is HF's (self_attn, mlp, input_layernorm, post_attention_layernorm):

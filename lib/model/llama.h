@@ -5,9 +5,12 @@
 // only when untied). The seven attention / MLP projections are Projections (model/projection.h),
 // which can carry LoRA adapters (model/lora.h). Includes torch: include it only from torch-heavy files.
 //
-// Precision: the model runs in whatever dtype its parameters have (model->to(torch::kBFloat16)
-// for the fast CPU path). RMSNorm always normalises in float32 and casts back, and logits are
-// returned in float32, so the softmax over the vocabulary never runs in bf16.
+// Precision: the model runs in whatever dtype its parameters have; training keeps them float32
+// and runs the matmuls in bf16 under autocast. RMSNorm always normalises in float32 and rounds
+// once to the dtype the next matmuls take (autocast's, else the input's); the residual stream
+// stays in the parameters' dtype. RMSNorm and the SwiGLU gate are single nodes with CPU kernels
+// (model/fused_ops.h); logits are returned in float32, so the softmax over the vocabulary
+// never runs in bf16.
 #pragma once
 
 #include <torch/torch.h>

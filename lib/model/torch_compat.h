@@ -2,6 +2,7 @@
 // PyPI's 2.x, CUDA) lives here, so the rest of the code is written once.
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -20,6 +21,24 @@ inline torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tenso
 #else
   return std::get<0>(at::_scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
                                                        /*need_attn_weights=*/false, /*is_causal=*/true));
+#endif
+}
+
+// Autocast's state for one device type: 2.4 made the API take a device type; 1.13 has one
+// function pair per device.
+inline bool autocast_enabled(c10::DeviceType d) {
+#if PLINTH_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(d);
+#else
+  return d == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
+inline c10::ScalarType autocast_dtype(c10::DeviceType d) {
+#if PLINTH_TORCH_AT_LEAST(2, 4)
+  return at::autocast::get_autocast_dtype(d);
+#else
+  return d == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
 #endif
 }
 

@@ -18,8 +18,8 @@ class AutocastGuard {
   AutocastGuard(c10::DeviceType device, c10::ScalarType dtype, bool enabled = true)
       : device_(device), active_(enabled) {
     if (!active_) return;
-    was_enabled_ = is_enabled(device_);
-    old_dtype_ = get_dtype(device_);
+    was_enabled_ = model::autocast_enabled(device_);
+    old_dtype_ = model::autocast_dtype(device_);
     set_enabled(device_, true);
     set_dtype(device_, dtype);
     at::autocast::increment_nesting();
@@ -40,31 +40,18 @@ class AutocastGuard {
  private:
   // 2.4 made the API take a device type; 1.13 has one function pair per device.
 #if PLINTH_TORCH_AT_LEAST(2, 4)
-  static bool is_enabled(c10::DeviceType d) {
-    return at::autocast::is_autocast_enabled(d);
-  }
   static void set_enabled(c10::DeviceType d, bool on) {
     at::autocast::set_autocast_enabled(d, on);
-  }
-  static c10::ScalarType get_dtype(c10::DeviceType d) {
-    return at::autocast::get_autocast_dtype(d);
   }
   static void set_dtype(c10::DeviceType d, c10::ScalarType t) {
     at::autocast::set_autocast_dtype(d, t);
   }
 #else
-  static bool is_enabled(c10::DeviceType d) {
-    return d == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
-  }
   static void set_enabled(c10::DeviceType d, bool on) {
     if (d == c10::DeviceType::CUDA)
       at::autocast::set_enabled(on);
     else
       at::autocast::set_cpu_enabled(on);
-  }
-  static c10::ScalarType get_dtype(c10::DeviceType d) {
-    return d == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
-                                      : at::autocast::get_autocast_cpu_dtype();
   }
   static void set_dtype(c10::DeviceType d, c10::ScalarType t) {
     if (d == c10::DeviceType::CUDA)

@@ -1,6 +1,11 @@
 #include "train/linear_cross_entropy.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "train/softmax_xent_rows.h"
+#include "util/error.h"
 
 namespace plinth::train {
 
@@ -14,6 +19,28 @@ struct AutocastOff {
   c10::impl::ExcludeDispatchKeyGuard guard{
       c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA})};
 };
+
+// logits (r, V) contiguous on the CPU, in bf16 or float32; targets (r) int64; scale (r) float32
+// or undefined. Returns the per-row losses (r) float32; with a scale, logits now hold the
+// gradient (softmax - onehot) * scale. Rows are split across LibTorch's intra-op threads.
+torch::Tensor softmax_xent_cpu(torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& scale) {
+  const int64_t rows = logits.size(0), vocab = logits.size(1);
+  torch::Tensor loss = torch::empty({rows}, logits.options().dtype(torch::kFloat32));
+  const int64_t* t = targets.data_ptr<int64_t>();
+  const float* s = scale.defined() ? scale.data_ptr<float>() : nullptr;
+  float* l = loss.data_ptr<float>();
+  const bool bf16 = logits.scalar_type() == torch::kBFloat16;
+  void* base = logits.data_ptr();
+  at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
+    if (bf16)
+      softmax_xent_rows_bf16(static_cast<uint16_t*>(base) + begin * vocab, end - begin, vocab, vocab, t + begin,
+                             s ? s + begin : nullptr, l + begin);
+    else
+      softmax_xent_rows_f32(static_cast<float*>(base) + begin * vocab, end - begin, vocab, vocab, t + begin,
+                            s ? s + begin : nullptr, l + begin);
+  });
+  return loss;
+}
 
 // The gradient is computed in the forward pass, chunk by chunk, while each chunk's logits are
 // at hand (the loss is a scalar: its gradient is these tensors times the incoming scalar).
@@ -39,21 +66,36 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
     torch::Tensor loss_sum = torch::zeros({}, hidden.options().dtype(torch::kFloat32));
     torch::Tensor grad_h, grad_w;
     if (grad_hidden) grad_h = torch::empty_like(h);  // (N, C)
-    if (grad_weight) grad_w = torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat32));  // (V, C)
+    const bool fused = h.is_cpu() && (dtype == torch::kBFloat16 || dtype == torch::kFloat32);
+    if (fused && n > 0) {
+      const int64_t top = targets.max().item<int64_t>();
+      if (top >= w.size(0))
+        throw Failure(fmt::format("target token id {} is outside the model's vocabulary of {}", top, w.size(0)));
+    }
     for (int64_t start = 0; start < n; start += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, n - start);
-      const torch::Tensor h_chunk = h.narrow(0, start, rows);                        // (r, C)
-      const torch::Tensor safe_chunk = safe.narrow(0, start, rows);                  // (r, 1)
-      torch::Tensor logp = h_chunk.matmul(w.t()).to(torch::kFloat32).log_softmax(1);  // (r, V)
-      torch::Tensor picked = logp.gather(1, safe_chunk).squeeze(1);                 // (r)
-      loss_sum -= picked.masked_fill_(valid.narrow(0, start, rows).logical_not(), 0).sum();
+      const torch::Tensor h_chunk = h.narrow(0, start, rows);  // (r, C)
+      torch::Tensor g = h_chunk.matmul(w.t());                 // (r, V) logits, then their gradient
+      if (fused) {
+        const torch::Tensor scale = want_grad ? row_scale.narrow(0, start, rows) : torch::Tensor();
+        loss_sum += softmax_xent_cpu(g, targets.narrow(0, start, rows).contiguous(), scale).sum();
+      } else {
+        const torch::Tensor safe_chunk = safe.narrow(0, start, rows);     // (r, 1)
+        torch::Tensor logp = g.to(torch::kFloat32).log_softmax(1);        // (r, V)
+        torch::Tensor picked = logp.gather(1, safe_chunk).squeeze(1);    // (r)
+        loss_sum -= picked.masked_fill_(valid.narrow(0, start, rows).logical_not(), 0).sum();
+        if (!want_grad) continue;
+        torch::Tensor p = logp.exp_();  // (r, V) softmax, in place
+        p.scatter_add_(1, safe_chunk, torch::full({rows, 1}, -1.0f, p.options()));
+        p.mul_(row_scale.narrow(0, start, rows).unsqueeze(1));
+        g = p.to(dtype);
+      }
       if (!want_grad) continue;
-      torch::Tensor p = logp.exp_();  // (r, V) softmax, in place
-      p.scatter_add_(1, safe_chunk, torch::full({rows, 1}, -1.0f, p.options()));
-      p.mul_(row_scale.narrow(0, start, rows).unsqueeze(1));
-      const torch::Tensor g = p.to(dtype);               // (r, V)
       if (grad_hidden) grad_h.narrow(0, start, rows).copy_(g.matmul(w));  // (r, C)
-      if (grad_weight) grad_w.add_(g.t().matmul(h_chunk));                // (V, C)
+      if (grad_weight) {
+        torch::Tensor gw = g.t().matmul(h_chunk);  // (V, C)
+        grad_w = grad_w.defined() ? grad_w.add_(gw) : gw.to(torch::kFloat32);
+      }
     }
     ctx->save_for_backward({grad_h, grad_w});
     ctx->saved_data["hidden_dtype"] = static_cast<int64_t>(hidden.scalar_type());
@@ -84,7 +126,7 @@ torch::Tensor linear_cross_entropy(const torch::Tensor& hidden, const torch::Ten
   const int64_t c = hidden.size(-1);
   // Chunk logits of 16 MiB (float32) on the CPU: 512 rows of an 8192 vocabulary measured
   // fastest on 2 cores. GPUs want larger matmuls: 256 MiB.
-  const int64_t budget = hidden.is_cuda() ? int64_t{1} << 26 : int64_t{1} << 22;  // float32 elements
+  const int64_t budget = hidden.is_cuda() ? int64_t{1} << 26 : int64_t{1} << 22;  // elements
   if (chunk_rows <= 0) chunk_rows = std::max<int64_t>(64, budget / std::max<int64_t>(1, weight.size(0)));
   // The gradients are made in the forward (see LinearCrossEntropy), so only those a backward
   // can ask for: none under NoGradGuard (validation), none for a frozen head.

@@ -8,11 +8,10 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <type_traits>
 
 #include "model/torch_runtime.h"
 #include "train/autocast_guard.h"
+#include "train/fused_adamw.h"
 #include "train/checkpoint_files.h"
 #include "train/linear_cross_entropy.h"
 #include "train/metrics_log.h"
@@ -46,20 +45,6 @@ torch::Device resolve_device(const std::string& choice) {
   if (choice == "cuda" || (choice == "auto" && torch::cuda::is_available()))
     return torch::Device(torch::kCUDA);
   return torch::Device(torch::kCPU);
-}
-
-// LibTorch keys optimizer state by the parameter's TensorImpl: 1.13 by its address printed as
-// a string, 2.x by the pointer itself. The map's key type says which.
-template <class StateMap>
-typename StateMap::key_type state_key(const StateMap&, const torch::Tensor& p) {
-  using Key = typename StateMap::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream s;
-    s << p.unsafeGetTensorImpl();
-    return s.str();
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
 }
 
 std::string format_count(double v) {
@@ -144,7 +129,7 @@ struct Trainer::Impl {
   // checkpoints, so indices stay stable whatever is frozen.
   std::vector<std::pair<std::string, torch::Tensor>> params;
   std::vector<bool> group_decays;                             // per optimizer group
-  std::unique_ptr<torch::optim::AdamW> optim;
+  std::unique_ptr<torch::optim::AdamW> optim;  // a FusedAdamW
   int64_t step = 0;  // optimizer steps done
   bool resumed = false;
   double best_val = kInf;
@@ -172,7 +157,7 @@ struct Trainer::Impl {
       optim_groups.emplace_back(tensors, std::make_unique<torch::optim::AdamWOptions>(options_for(decays)));
       group_decays.push_back(decays);
     }
-    optim = std::make_unique<torch::optim::AdamW>(std::move(optim_groups), options_for(true));
+    optim = std::make_unique<FusedAdamW>(std::move(optim_groups), options_for(true));
   }
 
   torch::optim::AdamWOptions options_for(bool decays) const {
@@ -213,7 +198,7 @@ struct Trainer::Impl {
     for (const auto& [name, p] : params) c.tensors.emplace_back("model/" + name, p.detach().to(torch::kCPU));
     const auto& state = optim->state();
     for (size_t i = 0; i < params.size(); ++i) {
-      auto it = state.find(state_key(state, params[i].second));
+      auto it = state.find(optimizer_state_key(state, params[i].second));
       if (it == state.end()) continue;  // no step taken yet
       const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
       c.tensors.emplace_back(fmt::format("optim/{}/exp_avg", i), s.exp_avg().to(torch::kCPU));
@@ -273,7 +258,7 @@ struct Trainer::Impl {
       s->step(n->item<int64_t>());
       s->exp_avg(m->to(p.options()).clone());
       s->exp_avg_sq(v->to(p.options()).clone());
-      state[state_key(state, p)] = std::move(s);
+      state[optimizer_state_key(state, p)] = std::move(s);
     }
     apply_group_options();
 

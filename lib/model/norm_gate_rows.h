@@ -1,0 +1,38 @@
+// CPU kernels for the two elementwise stages of every block: RMSNorm and the SwiGLU gate,
+// forward and backward. Torch-free (raw pointers); model/fused_ops.h wraps them as autograd
+// functions. Done with ATen ops, RMSNorm is eight kernels forward and more backward, each a
+// pass over the (N, C) activations plus a cast for autocast, and SwiGLU three passes forward
+// and five backward; here each is one pass over the data.
+//
+// Rows are contiguous, `dim` floats each. bf16 values are uint16_t bit patterns
+// (c10::BFloat16), rounded to nearest even when written.
+#pragma once
+
+#include <cstdint>
+
+namespace plinth::model {
+
+// y = (x * rstd) * w with rstd = 1 / sqrt(mean(x^2) + eps), per row; rstd (rows) is kept for
+// the backward. y is float32 or bf16.
+void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t dim, float eps, float* y, float* rstd);
+void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t dim, float eps, uint16_t* y,
+                   float* rstd);
+
+// Given dy (float32 or bf16): dx = rstd * (dy*w - xhat * mean(dy*w * xhat)) with xhat = x * rstd,
+// and dw += sum over these rows of dy * xhat (dw is float32, `dim` long, accumulated into).
+void rms_norm_backward_rows(const float* dy, const float* x, const float* w, const float* rstd, int64_t rows,
+                            int64_t dim, float* dx, float* dw);
+void rms_norm_backward_rows(const uint16_t* dy, const float* x, const float* w, const float* rstd, int64_t rows,
+                            int64_t dim, float* dx, float* dw);
+
+// out = silu(gate) * up over n elements, all of one dtype.
+void swiglu(const float* gate, const float* up, int64_t n, float* out);
+void swiglu(const uint16_t* gate, const uint16_t* up, int64_t n, uint16_t* out);
+
+// d_gate = d_out * up * s * (1 + gate * (1 - s)) and d_up = d_out * silu(gate), s = sigmoid(gate).
+void swiglu_backward(const float* d_out, const float* gate, const float* up, int64_t n, float* d_gate,
+                     float* d_up);
+void swiglu_backward(const uint16_t* d_out, const uint16_t* gate, const uint16_t* up, int64_t n,
+                     uint16_t* d_gate, uint16_t* d_up);
+
+}  // namespace plinth::model
