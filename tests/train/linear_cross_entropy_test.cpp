@@ -65,3 +65,21 @@ TEST_CASE("the chunked head ignores negative targets; none valid gives NaN", "[t
   torch::Tensor all_ignored = torch::full({2, 4}, -100, torch::kInt64);
   CHECK(std::isnan(train::linear_cross_entropy(h, w, all_ignored, torch::kFloat32).item<double>()));
 }
+
+TEST_CASE("the ATen path of the head (CUDA's, and float64's) agrees with the CPU kernel", "[train]") {
+  torch::manual_seed(12);
+  torch::Tensor targets = torch::randint(0, 50, {3, 7}, torch::kInt64);
+  targets[1][1] = -1;
+  auto run_in = [&](torch::ScalarType dtype) {
+    torch::manual_seed(3);
+    torch::Tensor h = torch::randn({3, 7, 16}).to(dtype).requires_grad_();
+    torch::Tensor w = (0.3 * torch::randn({50, 16})).to(dtype).requires_grad_();
+    torch::Tensor loss = train::linear_cross_entropy(h, w, targets, dtype, 8);
+    loss.backward();
+    return Grads{loss.item<double>(), h.grad().to(torch::kFloat32), w.grad().to(torch::kFloat32)};
+  };
+  const Grads kernel = run_in(torch::kFloat32), aten = run_in(torch::kFloat64);
+  CHECK(kernel.loss == Approx(aten.loss).epsilon(1e-6));
+  CHECK(torch::allclose(kernel.hidden, aten.hidden, 1e-4, 1e-7));
+  CHECK(torch::allclose(kernel.weight, aten.weight, 1e-4, 1e-7));
+}
