@@ -120,7 +120,75 @@ class SwiGLUFunction : public torch::autograd::Function<SwiGLUFunction> {
   }
 };
 
+class RopeFunction : public torch::autograd::Function<RopeFunction> {
+ public:
+  // x (B, t, H * hd) -> (B, H, t, hd)
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t heads, const torch::Tensor& cos,
+                               const torch::Tensor& sin) {
+    const int64_t B = x.size(0), t = x.size(1), hd = x.size(2) / heads;
+    const torch::Tensor in = x.contiguous();
+    torch::Tensor out = torch::empty({B, heads, t, hd}, x.options());
+    rotate(in, heads * hd, out, hd, cos, sin, B, heads, t, hd, false);
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["heads"] = heads;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_output) {
+    const auto saved = ctx->get_saved_variables();
+    const int64_t heads = ctx->saved_data["heads"].toInt();
+    const torch::Tensor d = grad_output[0].contiguous();  // (B, H, t, hd)
+    const int64_t B = d.size(0), t = d.size(2), hd = d.size(3);
+    torch::Tensor dx = torch::empty({B, t, heads * hd}, d.options());
+    rotate(d, hd, dx, heads * hd, saved[0], saved[1], B, heads, t, hd, true);
+    return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+ private:
+  // Head h of batch b: `in` rows start at (b, h) in its layout, `out` rows in the other;
+  // in_stride / out_stride: elements between positions. (B, t, H*hd) rows are H*hd apart and
+  // heads hd apart; (B, H, t, hd) rows are hd apart and heads t*hd apart.
+  static void rotate(const torch::Tensor& in, int64_t in_stride, torch::Tensor& out, int64_t out_stride,
+                     const torch::Tensor& cos, const torch::Tensor& sin, int64_t B, int64_t H, int64_t t, int64_t hd,
+                     bool inverse) {
+    const bool heads_major_in = in_stride == hd;  // input is (B, H, t, hd)
+    const float* c = cos.data_ptr<float>();
+    const float* s = sin.data_ptr<float>();
+    const bool bf16 = in.scalar_type() == torch::kBFloat16;
+    at::parallel_for(0, B * H, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t b = p / H, h = p % H;
+        const int64_t seq_major = b * t * H * hd + h * hd;  // (b, 0, h, 0) in (B, t, H*hd)
+        const int64_t head_major = (b * H + h) * t * hd;    // (b, h, 0, 0) in (B, H, t, hd)
+        const int64_t in_at = heads_major_in ? head_major : seq_major;
+        const int64_t out_at = heads_major_in ? seq_major : head_major;
+        if (bf16)
+          rope_rows(bf16_data(in) + in_at, in_stride, c, s, t, hd, inverse, bf16_data(out) + out_at, out_stride);
+        else
+          rope_rows(in.data_ptr<float>() + in_at, in_stride, c, s, t, hd, inverse, out.data_ptr<float>() + out_at,
+                    out_stride);
+      }
+    });
+  }
+};
+
+// (..., hd): [a, b] -> [-b, a], the HF / GPT-NeoX RoPE pairing (i, i + hd/2).
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
 }  // namespace
+
+torch::Tensor rope_heads(const torch::Tensor& x, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const bool fused = is_cpu_float_or_bf16(x) && x.dim() == 3 && cos.scalar_type() == torch::kFloat32 &&
+                     sin.scalar_type() == torch::kFloat32 && cos.is_contiguous() && sin.is_contiguous() &&
+                     cos.is_cpu() && sin.is_cpu();
+  if (fused) return RopeFunction::apply(x, heads, cos, sin);
+  const int64_t B = x.size(0), t = x.size(1), hd = x.size(2) / heads;
+  auto h = x.view({B, t, heads, hd}).transpose(1, 2);  // (B, H, t, hd)
+  return h * cos.to(x.scalar_type()) + rotate_half(h) * sin.to(x.scalar_type());
+}
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps,
                        torch::ScalarType out_dtype) {

@@ -1,4 +1,4 @@
-// RMSNorm and the SwiGLU gate as single autograd nodes. On the CPU (float32 or bf16) they run
+// RMSNorm, the SwiGLU gate and the rotary embedding as single autograd nodes. On the CPU (float32 or bf16) they run
 // plinth's one-pass kernels (model/norm_gate_rows.h); elsewhere the same math in ATen ops.
 #pragma once
 
@@ -15,5 +15,10 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 
 // silu(gate) * up, elementwise; gate and up of one shape and dtype.
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
+
+// A projection's output x (B, t, heads * hd) -> (B, heads, t, hd) with the rotary embedding
+// applied (cos/sin (t, hd) float32, positions of the t tokens; HF's rotate-half pairing):
+// the head split, the transpose and the rotation in one pass.
+torch::Tensor rope_heads(const torch::Tensor& x, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin);
 
 }  // namespace plinth::model

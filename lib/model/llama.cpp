@@ -20,19 +20,6 @@ torch::nn::Linear linear(int64_t in, int64_t out) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
 
-// (..., hd) -> (..., hd): [a, b] -> [-b, a], the HF / GPT-NeoX RoPE pairing (i, i + hd/2).
-torch::Tensor rotate_half(const torch::Tensor& x) {
-  auto halves = x.chunk(2, -1);
-  return torch::cat({-halves[1], halves[0]}, -1);
-}
-
-// x (B, h, t, hd), cos/sin (t, hd) -> (B, h, t, hd).
-torch::Tensor apply_rope(const torch::Tensor& x, const RopeSlice& rope) {
-  auto cos = rope.cos.to(x.scalar_type());
-  auto sin = rope.sin.to(x.scalar_type());
-  return x * cos + rotate_half(x) * sin;
-}
-
 // (B, kvh, S, hd) -> (B, kvh * rep, S, hd), each kv head repeated `rep` times in place
 // (= repeat_interleave(rep, 1)), so query head j reads kv head j / rep.
 torch::Tensor repeat_kv(const torch::Tensor& x, int64_t rep) {
@@ -82,11 +69,9 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c)
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RopeSlice& rope,
                                           torch::Tensor* k_cache, torch::Tensor* v_cache) {
   const auto B = x.size(0), t = x.size(1);
-  auto q = q_proj(x).view({B, t, heads_, head_dim_}).transpose(1, 2);     // (B, H, t, hd)
-  auto k = k_proj(x).view({B, t, kv_heads_, head_dim_}).transpose(1, 2);  // (B, kvh, t, hd)
+  auto q = rope_heads(q_proj(x), heads_, rope.cos, rope.sin);             // (B, H, t, hd)
+  auto k = rope_heads(k_proj(x), kv_heads_, rope.cos, rope.sin);          // (B, kvh, t, hd)
   auto v = v_proj(x).view({B, t, kv_heads_, head_dim_}).transpose(1, 2);  // (B, kvh, t, hd)
-  q = apply_rope(q, rope);
-  k = apply_rope(k, rope);
 
   int64_t past = 0;
   if (k_cache && v_cache) {

@@ -96,7 +96,44 @@ PLINTH_INLINE void swiglu_backward_impl(const T* d_out, const T* gate, const T* 
   }
 }
 
+template <typename T>
+PLINTH_INLINE void rope_impl(const T* in, int64_t in_stride, const float* cos, const float* sin, int64_t rows,
+                             int64_t dim, bool inverse, T* out, int64_t out_stride) {
+  const int64_t half = dim / 2, blocked = half - half % kLanes;
+  // forward: first half subtracts the partner's sin term, second half adds it; inverse: the
+  // other way round, with the partner's angle.
+  const float sign = inverse ? -1.0f : 1.0f;
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* a = in + i * in_stride;
+    T* o = out + i * out_stride;
+    const float* c = cos + i * dim;
+    const float* s_lo = sin + i * dim + (inverse ? half : 0);  // sin used with the partner of j < half
+    const float* s_hi = sin + i * dim + (inverse ? 0 : half);  // ... and of j >= half
+    for (int64_t j = 0; j < blocked; j += kLanes) {
+      const f32x16 lo = load16(a + j), hi = load16(a + j + half);
+      store16(o + j, lo * load16(c + j) - hi * load16(s_lo + j) * sign);
+      store16(o + j + half, hi * load16(c + j + half) + lo * load16(s_hi + j) * sign);
+    }
+    for (int64_t j = blocked; j < half; ++j) {
+      const float lo = load1(a + j), hi = load1(a + j + half);
+      store1(o + j, lo * c[j] - hi * s_lo[j] * sign);
+      store1(o + j + half, hi * c[j + half] + lo * s_hi[j] * sign);
+    }
+  }
+}
+
 }  // namespace
+
+PLINTH_CPU_CLONES
+void rope_rows(const float* in, int64_t in_stride, const float* cos, const float* sin, int64_t rows, int64_t dim,
+               bool inverse, float* out, int64_t out_stride) {
+  rope_impl(in, in_stride, cos, sin, rows, dim, inverse, out, out_stride);
+}
+PLINTH_CPU_CLONES
+void rope_rows(const uint16_t* in, int64_t in_stride, const float* cos, const float* sin, int64_t rows,
+               int64_t dim, bool inverse, uint16_t* out, int64_t out_stride) {
+  rope_impl(in, in_stride, cos, sin, rows, dim, inverse, out, out_stride);
+}
 
 PLINTH_CPU_CLONES
 void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t dim, float eps, float* y, float* rstd) {

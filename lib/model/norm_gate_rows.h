@@ -1,5 +1,5 @@
-// CPU kernels for the two elementwise stages of every block: RMSNorm and the SwiGLU gate,
-// forward and backward. Torch-free (raw pointers); model/fused_ops.h wraps them as autograd
+// CPU kernels for the elementwise stages of every block: RMSNorm, the SwiGLU gate and the
+// rotary embedding, forward and backward. Torch-free (raw pointers); model/fused_ops.h wraps them as autograd
 // functions. Done with ATen ops, RMSNorm is eight kernels forward and more backward, each a
 // pass over the (N, C) activations plus a cast for autocast, and SwiGLU three passes forward
 // and five backward; here each is one pass over the data.
@@ -34,5 +34,16 @@ void swiglu_backward(const float* d_out, const float* gate, const float* up, int
                      float* d_up);
 void swiglu_backward(const uint16_t* d_out, const uint16_t* gate, const uint16_t* up, int64_t n,
                      uint16_t* d_gate, uint16_t* d_up);
+
+// Rotary embedding of `rows` vectors of `dim` (even) values, position i using cos/sin row i
+// (rows x dim, float32), HF's rotate-half pairing (j, j + dim/2):
+//   out_j = in_j cos_j - in_{j+h} sin_j,  out_{j+h} = in_{j+h} cos_{j+h} + in_j sin_{j+h}
+// inverse = true rotates back by the same angles (the backward: the transpose of a rotation).
+// Rows are in_stride / out_stride elements apart, so a head can be read from the projection's
+// (B, t, H * dim) layout and written to attention's (B, H, t, dim) in the same pass.
+void rope_rows(const float* in, int64_t in_stride, const float* cos, const float* sin, int64_t rows, int64_t dim,
+               bool inverse, float* out, int64_t out_stride);
+void rope_rows(const uint16_t* in, int64_t in_stride, const float* cos, const float* sin, int64_t rows,
+               int64_t dim, bool inverse, uint16_t* out, int64_t out_stride);
 
 }  // namespace plinth::model

@@ -99,3 +99,29 @@ TEST_CASE("the kernels' bf16 rounding is c10::BFloat16's (nearest even, NaN kept
   CHECK(std::isnan(by_kernel[0].item<float>()));
   CHECK(torch::equal(by_kernel.narrow(0, 1, 4095), by_torch.narrow(0, 1, 4095)));
 }
+
+TEST_CASE("the fused rotary embedding matches split + transpose + rotate-half, forward and backward", "[model]") {
+  const int64_t B = 2, t = 5, H = 3, hd = 40;  // half 20: one 16-lane block and a tail of 4
+  torch::manual_seed(13);
+  torch::Tensor angles = torch::outer(torch::arange(t, torch::kFloat32), torch::rand({hd / 2}));
+  torch::Tensor cos = torch::cat({angles, angles}, -1).cos(), sin = torch::cat({angles, angles}, -1).sin();
+  torch::Tensor base = torch::randn({B, t, H * hd}), d = torch::randn({B, H, t, hd});
+  auto composite = [&](const torch::Tensor& x) {
+    auto h = x.view({B, t, H, hd}).transpose(1, 2);  // (B, H, t, hd)
+    auto halves = h.chunk(2, -1);
+    return h * cos + torch::cat({-halves[1], halves[0]}, -1) * sin;
+  };
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    INFO("dtype " << dtype);
+    torch::Tensor x1 = base.to(dtype).clone().requires_grad_(), x2 = base.to(dtype).clone().requires_grad_();
+    torch::Tensor got = model::rope_heads(x1, H, cos, sin);
+    torch::Tensor want = composite(x2.to(torch::kFloat32));
+    CHECK(got.sizes() == want.sizes());
+    CHECK(got.scalar_type() == dtype);
+    (got.to(torch::kFloat32) * d).sum().backward();
+    (want * d).sum().backward();
+    const double tol = dtype == torch::kFloat32 ? 1e-6 : 1e-2;
+    CHECK(torch::allclose(got.to(torch::kFloat32), want, tol, tol));
+    CHECK(torch::allclose(x1.grad().to(torch::kFloat32), x2.grad().to(torch::kFloat32), tol, tol));
+  }
+}
