@@ -135,6 +135,7 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& bas
   c.meta["tokenizer_hash"] = hex64(tokenizer_hash);
   c.meta["recipe"] = recipe::to_yaml(f.recipe.loaded.root);
   c.meta["base_checkpoint"] = base_ckpt.string();
+  c.meta["base_hash"] = hex64(hash_file(base_ckpt));
   c.meta["method"] = train::method_label(f.finetune);
   c.meta["torch_version"] = model::torch_version();
   if (model::has_lora(*net)) {
@@ -213,6 +214,7 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
   options.recipe_yaml = recipe::to_yaml(f.recipe.loaded.root);
   options.checkpoint_kind = "plinth-finetune";
   options.extra_meta["base_checkpoint"] = base_ckpt.string();
+  options.extra_meta["base_hash"] = hex64(hash_file(base_ckpt));  // plinth run: is the base still the same?
   options.extra_meta["method"] = train::method_label(f.finetune);
   if (task.val.empty())
     log::warn("task {}: the validation split is empty: no validation loss during training (raise "

@@ -4,7 +4,8 @@
 // binary, so a stage behaves exactly as it does alone. Finished work is skipped: tokenizer
 // and prepare skip by content themselves, a pretraining or fine-tuning run with checkpoints is
 // resumed (a finished one has nothing to do), and an eval is skipped when the hash of its
-// inputs (tuned and base checkpoints, recipe) matches the one stored beside its report.
+// inputs (tuned and base checkpoints, recipe) matches the one stored beside its report. A
+// fine-tuning run made from another version of its recipe or base is set aside and redone.
 // Ctrl-C / SIGTERM go to the running stage, which checkpoints; the pipeline stops with its code.
 //
 //   name: quickstart
@@ -22,6 +23,7 @@
 
 #include "command.h"
 #include "finetune_recipe.h"
+#include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
 #include "train/finetune_spec.h"
 #include "util/atomic_file.h"
@@ -141,6 +143,40 @@ void stage(const std::vector<std::string>& args, const RunArgs& run) {
   throw Failure(fmt::format("pipeline stopped: plinth {} failed (exit {})", args.front(), code));
 }
 
+// Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
+// newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and the
+// hash of the base it started from.
+std::string finetune_stale_because(const FinetuneRecipe& f) {
+  std::error_code ec;
+  fs::path newest = tuned_checkpoint_path(f.run_dir);
+  if (!fs::exists(newest, ec)) {
+    auto latest = train::latest_checkpoint(f.run_dir);
+    if (!latest) return "";
+    newest = *latest;
+  }
+  const model::CheckpointContents c = model::read_checkpoint(newest);
+  auto meta = [&](const char* key) {
+    auto it = c.meta.find(key);
+    return it == c.meta.end() ? std::string() : it->second;
+  };
+  if (meta("recipe") != recipe::to_yaml(f.recipe.loaded.root))
+    return fmt::format("{} was made with another version of the recipe", newest.string());
+  const std::string base_hash = meta("base_hash");
+  if (!base_hash.empty() && base_hash != hex64(hash_file(train::resolve_base_checkpoint(f.finetune.base))))
+    return fmt::format("its base {} changed since {} was made", f.finetune.base, newest.string());
+  return "";
+}
+
+// A stale run directory is kept, renamed to <run_dir>.previous (replacing an older one), so
+// that starting again neither resumes from nor mixes with results of another recipe.
+void set_aside(const fs::path& run_dir) {
+  fs::path previous = run_dir;
+  previous += ".previous";
+  fs::remove_all(previous);
+  fs::rename(run_dir, previous);
+  log::warn("{} moved to {}; fine-tuning again", run_dir.string(), previous.string());
+}
+
 // The eval of a fine-tuned run is redone only when what it reads changed.
 uint64_t eval_inputs_hash(const FinetuneRecipe& f) {
   Hasher h;
@@ -171,6 +207,12 @@ void run_pipeline(const RunArgs& args) {
     FinetuneRecipe f = bind_finetune_recipe(load_and_bind(file, {}), 0);
     runs.push_back(f.run_dir.string());
     std::error_code ec;
+    if (!args.dry_run) {
+      if (const std::string why = finetune_stale_because(f); !why.empty()) {
+        log::warn("{}: {}", file, why);
+        set_aside(f.run_dir);
+      }
+    }
     if (fs::exists(tuned_checkpoint_path(f.run_dir), ec))
       log::info("{}: fine-tuned already ({})", file, tuned_checkpoint_path(f.run_dir).string());
     else if (train::latest_checkpoint(f.run_dir))
@@ -214,7 +256,8 @@ void add_run_command(CLI::App& app) {
       "Example:\n"
       "  plinth run recipes/pipelines/quickstart.yaml\n"
       "Stages: tokenizer train, prepare, pretrain (resumed when it has checkpoints), then for each\n"
-      "fine-tuning recipe: finetune (skipped when tuned.ckpt exists, resumed when it has checkpoints)\n"
+      "fine-tuning recipe: finetune (skipped when tuned.ckpt exists, resumed when it has checkpoints,\n"
+      "redone when its recipe or base changed since: the old run dir is kept as <run_dir>.previous)\n"
       "and eval (skipped when its inputs are unchanged), then plinth report of all fine-tuned runs.\n"
       "Run it again after an interruption: finished stages are skipped, interrupted ones resume.");
   cmd->callback([] { run_pipeline(args); });

@@ -103,7 +103,7 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   CHECK_THAT(breach.output, Catch::Contains("alpha"));
 }
 
-TEST_CASE("the pipeline skips finished stages and resumes", "[cli][finetune]") {
+TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fine-tune", "[cli][finetune]") {
   FinetuneFixture f;
   f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
   f.recipe("name: tiny\npretrain: base.yaml\nfinetune: [full.yaml]\nreport: runs/cmp\n", "pipeline.yaml");
@@ -118,6 +118,19 @@ TEST_CASE("the pipeline skips finished stages and resumes", "[cli][finetune]") {
   REQUIRE(second.exit_code == 0);
   CHECK_THAT(second.output, Catch::Contains("fine-tuned already") && Catch::Contains("report up to date") &&
                                 Catch::Contains("nothing to do"));
+
+  // The fine-tuning recipe changes: the old run is set aside, not resumed or reused.
+  std::string changed = finetune_recipe("ft-full", "  method: full\n");
+  changed.replace(changed.find("steps: 4"), 8, "steps: 6");
+  f.recipe(changed, "full.yaml");
+  auto third = f.plinth("run pipeline.yaml --threads 2");
+  INFO(third.output);
+  REQUIRE(third.exit_code == 0);
+  CHECK_THAT(third.output, Catch::Contains("another version of the recipe") && Catch::Contains("fine-tuning again") &&
+                               !Catch::Contains("fine-tuned already") && !Catch::Contains("report up to date"));
+  CHECK(fs::exists(f.dir() / "runs/ft-full.previous/tuned.ckpt"));
+  CHECK(fs::exists(f.dir() / "runs/ft-full/tuned.ckpt"));
+  CHECK(fs::exists(f.dir() / "runs/ft-full/checkpoints/step-000006.ckpt"));
 
   // A bad pipeline: a recipe that does not exist.
   f.recipe("pretrain: base.yaml\nfinetune: [nowhere.yaml]\n", "bad.yaml");
