@@ -252,12 +252,8 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
   train::Trainer trainer(net, std::move(batches), std::move(options));
   if (resume_from) trainer.resume(*resume_from);
   result = trainer.run();
-  if (result.signal != 0) {
-    log::info("stopped by signal {}; continue with --resume", result.signal);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    std::exit(128 + result.signal);
-  }
+  if (result.signal != 0)  // the checkpoint is written
+    throw StoppedBySignal(result.signal, fmt::format("stopped by signal {}; continue with --resume", result.signal));
   write_tuned(f, net, base_ckpt, tok.hash(), trainer.step());
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());

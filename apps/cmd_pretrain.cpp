@@ -163,12 +163,8 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   log::info("{} steps in {}, {:.0f} tokens/s; last checkpoint {}", result.end_step - result.start_step,
             format_duration(result.seconds), result.tokens_per_s, result.last_checkpoint.string());
   fmt::print("{}\n", run_dir.string());
-  if (result.signal != 0) {
-    // The checkpoint is written; the shell convention for "ended by signal N" is 128 + N.
-    std::fflush(stdout);
-    std::fflush(stderr);
-    std::exit(128 + result.signal);
-  }
+  if (result.signal != 0)  // the checkpoint is written
+    throw StoppedBySignal(result.signal, fmt::format("stopped by signal {}; continue with --resume", result.signal));
 }
 
 }  // namespace

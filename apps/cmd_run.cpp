@@ -139,7 +139,10 @@ void stage(const std::vector<std::string>& args, const RunArgs& run) {
   std::fflush(stderr);
   // The stage printed its own error; stop with its code (2 bad input, 1 failure, 130/143 signal).
   if (code == 2) throw BadInput(fmt::format("pipeline stopped: plinth {} failed (exit 2)", args.front()), "see the error above");
-  if (code >= 128) std::exit(code);
+  if (code >= 128)
+    throw StoppedBySignal(code - 128, fmt::format("pipeline stopped: plinth {} ended by signal {}; run the pipeline "
+                                                  "again to continue",
+                                                  args.front(), code - 128));
   throw Failure(fmt::format("pipeline stopped: plinth {} failed (exit {})", args.front(), code));
 }
 

@@ -1,5 +1,6 @@
 // plinth: one binary, one subcommand per stage. The only place that turns errors into
-// messages and exit codes: 0 ok, 1 failure, 2 bad input (recipe, corpus, shard, argument).
+// messages and exit codes: 0 ok, 1 failure, 2 bad input (recipe, corpus, shard, argument),
+// 128 + N stopped by signal N after saving (130 Ctrl-C, 143 SIGTERM).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -81,6 +82,9 @@ int main(int argc, char** argv) {
   } catch (const plinth::BadInput& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
+  } catch (const plinth::StoppedBySignal& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return e.exit_code();
   } catch (const plinth::Failure& e) {
     fmt::print(stderr, "failed: {}\n", e.what());
     return 1;

@@ -52,6 +52,17 @@ class Failure : public Error {
   using Error::Error;
 };
 
+// Ctrl-C or SIGTERM stopped the work cleanly (the run saved what it had): exit code 128 + signal,
+// the shell's convention for "ended by signal N" (130 for SIGINT, 143 for SIGTERM).
+class StoppedBySignal : public Error {
+ public:
+  StoppedBySignal(int signal, std::string what) : Error(std::move(what)), signal_(signal) {}
+  int exit_code() const { return 128 + signal_; }
+
+ private:
+  int signal_;
+};
+
 // Collects problems while validating; throws them together.
 class Diagnostics {
  public:

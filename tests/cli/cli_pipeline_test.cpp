@@ -124,3 +124,27 @@ TEST_CASE("pretrain, eval, generate and export a tiny model end to end", "[cli]"
   CHECK(f.plinth("export runs/recipe/checkpoints/best.ckpt --format gguf out2").exit_code == 2);
   CHECK(f.plinth("eval recipe.yaml --checkpoint runs/recipe/nothing.ckpt").exit_code == 2);
 }
+
+TEST_CASE("SIGTERM during pretraining: a checkpoint, exit 143, and --resume continues", "[cli]") {
+  CliFixture f;
+  REQUIRE(f.plinth("tokenizer train recipe.yaml").exit_code == 0);
+  REQUIRE(f.plinth("prepare recipe.yaml").exit_code == 0);
+  const std::string endless =
+      " model.dim=32 model.layers=1 model.heads=2 model.context=32 train.steps=1000000 train.warmup_steps=1"
+      " train.batch_size=2 train.eval_every=0 train.checkpoint_every=1000000 --threads 1";
+  // The trainer's header line is printed once its signal handlers are in place.
+  auto stopped = plinth::test::run_command(
+      "cd '" + f.dir().path().string() + "' && ('" + plinth::test::plinth_binary() + "' pretrain recipe.yaml" +
+      endless + " > out.txt 2>&1 & pid=$!; until grep -q 'parameters' out.txt; do sleep 0.1; done; sleep 0.5; " +
+      "kill -TERM $pid; wait $pid; echo \"exit=$?\"); cat out.txt");
+  INFO(stopped.output);
+  CHECK_THAT(stopped.output, Catch::Contains("exit=143") && Catch::Contains("stopped by signal 15"));
+  bool saved = false;
+  for (const auto& e : fs::directory_iterator(f.dir() / "runs/recipe/checkpoints"))
+    saved = saved || e.path().filename().string().rfind("step-", 0) == 0;
+  CHECK(saved);
+  auto resumed = f.plinth("pretrain recipe.yaml" + endless + " train.steps=2 --resume");
+  INFO(resumed.output);
+  // Resuming a run that is past its (now lower) step count has nothing left to do.
+  CHECK(resumed.exit_code == 0);
+}
