@@ -17,6 +17,7 @@
 #include "model/checkpoint_file.h"
 #include "model/freezing.h"
 #include "model/lora.h"
+#include "model/token_nll.h"
 #include "model/torch_runtime.h"
 #include "train/batch_source.h"
 #include "train/checkpoint_files.h"
@@ -55,12 +56,9 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
       batches->next(rows, x, y);
       x = x.to(device);
       y = y.to(device);
-      const torch::Tensor logits = m->forward(x);  // (rows, T, V) float32
-      nll += torch::nn::functional::cross_entropy(
-                 logits.reshape({-1, logits.size(-1)}), y.reshape({-1}),
-                 torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-1).reduction(torch::kSum))
-                 .item<double>();
-      count += y.ge(0).sum().item<int64_t>();
+      const auto [sum, scored] = model::masked_nll(*m, x, y);
+      nll += sum;
+      count += scored;
     }
     return train::DomainLosses{{name, count ? nll / count : std::nan("")}};
   };

@@ -7,6 +7,7 @@
 
 #include "model/generation.h"
 #include "model/llama.h"
+#include "model/token_nll.h"
 #include "util/error.h"
 
 namespace plinth::eval {
@@ -92,10 +93,7 @@ std::pair<double, uint64_t> completion_nll(model::LlamaImpl& model, const std::v
   }
   input = input.to(device);
   targets = targets.to(device);
-  auto logp = model.forward(input).log_softmax(-1);                               // (B, T, V) float32
-  auto picked = logp.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // (B, T)
-  auto nll = -(picked * targets.ge(0)).to(torch::kFloat64).sum();
-  return {nll.item<double>(), tokens};
+  return {model::masked_nll(model, input, targets).first, tokens};
 }
 
 }  // namespace

@@ -1,0 +1,19 @@
+// The summed next-token negative log-likelihood of scored positions: the one masked loss the
+// fine-tuning validation (apps/cmd_finetune.cpp) and the task metrics (eval/task_metrics.cpp)
+// both report. Includes torch: include it only from torch-heavy files.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "model/llama.h"
+
+namespace plinth::model {
+
+// x (B, T) token ids, y (B, T) targets, -1 where a position is not scored -> (sum of -log p of
+// the scored targets in nats, float64 accumulation; number of scored targets). Full float32
+// logits: for evaluation batches, not the training step.
+std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y);
+
+}  // namespace plinth::model
