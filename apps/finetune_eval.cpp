@@ -7,12 +7,11 @@
 #include <memory>
 
 #include "data/prepare.h"
-#include "eval/checkpoint_model.h"
 #include "eval/forgetting_report.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
 #include "finetune_recipe.h"
-#include "model/checkpoint_file.h"
+#include "model/llama.h"
 #include "train/finetune_spec.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -76,14 +75,11 @@ std::vector<eval::TaskItem> task_items(const TaskSet& task, uint64_t limit) {
   return items;
 }
 
-eval::TaskScore score_on(const fs::path& checkpoint, const std::vector<eval::TaskItem>& items, int end_id,
-                         const eval::EvalSpec& spec, const char* which) {
-  const model::CheckpointContents c = model::read_checkpoint(checkpoint);
-  model::Llama m = eval::model_from_checkpoint(c, checkpoint);
-  const torch::Device device = eval::resolve_device(spec.device);
-  m->to(device);
+eval::TaskScore score_task_on(model::LlamaImpl& m, const std::vector<eval::TaskItem>& items, int end_id,
+                              const eval::EvalSpec& spec, const char* which) {
+  const torch::Device device = m.parameters().front().device();
   Progress progress(fmt::format("task ({})", which), 0);
-  eval::TaskScore s = eval::score_task(*m, items, end_id, 0, device, spec.batch_size);
+  eval::TaskScore s = eval::score_task(m, items, end_id, 0, device, spec.batch_size);
   progress.finish(fmt::format("{} examples, loss {:.3f}, exact match {:.1f}%", s.examples, s.loss,
                               100 * s.exact_match));
   return s;
@@ -100,32 +96,45 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
                    fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
                                f.recipe.loaded.file.string()));
 
-  eval::EvalRequest req = domain_eval_request(f.recipe, tok, f.eval);
-  req.checkpoint = base_ckpt;
-  log::info("base {}: {} domains", base_ckpt.string(), req.domains.size());
-  const eval::EvalReport base = eval::evaluate_checkpoint(req);
-  req.checkpoint = tuned_ckpt;
-  log::info("tuned {}: {} domains", tuned_ckpt.string(), req.domains.size());
-  const eval::EvalReport tuned = eval::evaluate_checkpoint(req);
-  for (const auto& note : tuned.notes) log::warn("{}", note);
-
+  // The task first: its bad input (a completion suffix that is not one token) stops the eval
+  // before the domains take their time.
   TaskSet task = load_task_set(f.task, tok);
-  std::optional<eval::TaskResult> task_result;
+  std::vector<eval::TaskItem> items;
+  int end_id = -1;
   if (task.test.empty()) {
     log::warn("task {}: the test split is empty; the report has no task section", f.task.name);
   } else {
-    const int end_id = tok.piece_to_id(f.task.completion_suffix);
+    end_id = tok.piece_to_id(f.task.completion_suffix);
     if (end_id == tok.unk_id())
       throw BadInput(fmt::format("task.completion_suffix '{}' is not one token of the tokenizer {}",
                                  f.task.completion_suffix, f.recipe.tokenizer.model_file()),
                      "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
-    const auto items = task_items(task, f.eval.task_examples);
-    const eval::TaskScore b = score_on(base_ckpt, items, end_id, f.eval, "base");
-    const eval::TaskScore t = score_on(tuned_ckpt, items, end_id, f.eval, "tuned");
-    task_result = eval::make_task_result(
-        f.task.name, items, end_id, b, t, [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); },
-        static_cast<size_t>(f.eval.task_samples));
+    items = task_items(task, f.eval.task_examples);
   }
+
+  // Each checkpoint is read once: the domains, then the task on the same loaded model.
+  eval::EvalRequest req = domain_eval_request(f.recipe, tok, f.eval);
+  eval::TaskScore task_base, task_tuned;
+  auto then_task = [&](eval::TaskScore& out, const char* which) {
+    return [&out, which, &items, end_id, &f](model::LlamaImpl& m) {
+      if (!items.empty()) out = score_task_on(m, items, end_id, f.eval, which);
+    };
+  };
+  req.checkpoint = base_ckpt;
+  req.with_model = then_task(task_base, "base");
+  log::info("base {}: {} domains", base_ckpt.string(), req.domains.size());
+  const eval::EvalReport base = eval::evaluate_checkpoint(req);
+  req.checkpoint = tuned_ckpt;
+  req.with_model = then_task(task_tuned, "tuned");
+  log::info("tuned {}: {} domains", tuned_ckpt.string(), req.domains.size());
+  const eval::EvalReport tuned = eval::evaluate_checkpoint(req);
+  for (const auto& note : tuned.notes) log::warn("{}", note);
+
+  std::optional<eval::TaskResult> task_result;
+  if (!items.empty())
+    task_result = eval::make_task_result(
+        f.task.name, items, end_id, task_base, task_tuned,
+        [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); }, static_cast<size_t>(f.eval.task_samples));
 
   eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
   eval::ForgettingReport report = eval::make_forgetting_report(id, base, tuned, task_result, f.gate);

@@ -100,6 +100,7 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
     report.domains.push_back(
         score_domain(net, shard, domain.name, options, request.count_words, request.progress));
   }
+  if (request.with_model) request.with_model(*net);
   return report;
 }
 

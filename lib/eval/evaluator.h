@@ -16,6 +16,10 @@
 #include "model/model_config.h"
 #include "util/config_node.h"
 
+namespace plinth::model {
+class LlamaImpl;
+}
+
 namespace plinth::eval {
 
 // Words in one document, given its text tokens (without the EOS). Words live in the text, not
@@ -42,6 +46,9 @@ struct EvalRequest {
   // evaluated with its own model_config, and a note in the report says so.
   std::optional<model::ModelConfig> recipe_model;
   ScoreProgress progress;
+  // Called once with the loaded model, on its device, after the domains: lets a caller score
+  // more on the same weights without reading and building the checkpoint again.
+  std::function<void(model::LlamaImpl& model)> with_model;
 };
 
 // Throws BadInput (exit 2) for a checkpoint or shard made with another tokenizer (naming both
