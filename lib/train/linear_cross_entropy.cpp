@@ -58,7 +58,6 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
     const torch::Tensor h = hidden.to(dtype);                      // (N, C)
     const torch::Tensor w = weight.to(dtype);                      // (V, C)
     const torch::Tensor valid = targets.ge(0);                     // (N) bool
-    const torch::Tensor safe = targets.clamp_min(0).unsqueeze(1);  // (N, 1)
     const torch::Tensor count = valid.sum().to(torch::kFloat32);   // ()
     // d mean loss / d logit = (softmax - onehot(target)) / count on valid rows, 0 elsewhere.
     const torch::Tensor row_scale = valid.to(torch::kFloat32) / count;  // (N)
@@ -80,7 +79,7 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
         const torch::Tensor scale = want_grad ? row_scale.narrow(0, start, rows) : torch::Tensor();
         loss_sum += softmax_xent_cpu(g, targets.narrow(0, start, rows).contiguous(), scale).sum();
       } else {
-        const torch::Tensor safe_chunk = safe.narrow(0, start, rows);     // (r, 1)
+        const torch::Tensor safe_chunk = targets.narrow(0, start, rows).clamp_min(0).unsqueeze(1);  // (r, 1)
         torch::Tensor logp = g.to(torch::kFloat32).log_softmax(1);        // (r, V)
         torch::Tensor picked = logp.gather(1, safe_chunk).squeeze(1);    // (r)
         loss_sum -= picked.masked_fill_(valid.narrow(0, start, rows).logical_not(), 0).sum();

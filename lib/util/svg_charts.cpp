@@ -13,26 +13,6 @@ namespace plinth {
 
 namespace {
 
-constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                   "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&')
-      out += "&amp;";
-    else if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '"')
-      out += "&quot;";
-    else
-      out += c;
-  }
-  return out;
-}
-
 // An axis that starts and ends on a tick of nice_ticks (svg_plot.h).
 struct Axis {
   double lo, hi, step;
@@ -67,7 +47,7 @@ std::string header(int width, int height, const std::string& title, double title
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2:.1f}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
-      width, height, title_x, escape(title));
+      width, height, title_x, svg_escape(title));
 }
 
 std::string y_grid(const Axis& y, double left, double width, const std::function<double(double)>& py) {
@@ -85,7 +65,7 @@ std::string y_grid(const Axis& y, double left, double width, const std::function
 std::string y_label(const std::string& label, double center) {
   return fmt::format(
       "<text transform=\"translate(18 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n", center,
-      escape(label));
+      svg_escape(label));
 }
 
 }  // namespace
@@ -127,28 +107,28 @@ std::string render_svg(const BarChart& chart) {
       svg += fmt::format(
           "<rect class=\"bar\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\">"
           "<title>{} {}: {}</title></rect>\n",
-          gx + bar_w * double(si), y0, bar_w, std::max(0.5, y1 - y0), kColors[si % std::size(kColors)],
-          escape(g.label), escape(series), value_text(v));
+          gx + bar_w * double(si), y0, bar_w, std::max(0.5, y1 - y0), series_color(si),
+          svg_escape(g.label), svg_escape(series), value_text(v));
     }
     const double cx = gx + bar_w * double(k) / 2;
     if (!g.note.empty())
       svg +=
           fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n",
-                      cx, top_of_group - 5, escape(g.note));
+                      cx, top_of_group - 5, svg_escape(g.note));
     if (rotate)
       svg += fmt::format(
           "<text transform=\"translate({:.1f} {:.1f}) rotate(-35)\" text-anchor=\"end\">{}</text>\n", cx,
-          top + ph + 14, escape(g.label));
+          top + ph + 14, svg_escape(g.label));
     else
       svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", cx,
-                         top + ph + 16, escape(g.label));
+                         top + ph + 16, svg_escape(g.label));
   }
   for (size_t si = 0; si < chart.series.size(); ++si) {
     double ly = top + 10 + 18 * double(si);
     svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"14\" height=\"10\" fill=\"{}\"/>\n",
-                       left + pw + 14, ly - 5, kColors[si % std::size(kColors)]);
+                       left + pw + 14, ly - 5, series_color(si));
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 34, ly + 4,
-                       escape(chart.series[si]));
+                       svg_escape(chart.series[si]));
   }
   svg += "</svg>\n";
   return svg;
@@ -197,19 +177,19 @@ std::string render_svg(const ScatterChart& chart) {
   svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
                      left, top, pw, ph);
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
-                     h - 14, escape(chart.x_label));
+                     h - 14, svg_escape(chart.x_label));
   svg += y_label(chart.y_label, top + ph / 2);
   for (size_t i = 0; i < chart.points.size(); ++i) {
     const ScatterPoint& p = chart.points[i];
     if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
-    const char* color = kColors[i % std::size(kColors)];
+    const char* color = series_color(i);
     svg += fmt::format(
         "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: x {}, y "
         "{}</title>"
         "</circle>\n",
-        px(p.x), py(p.y), color, escape(p.label), value_text(p.x), value_text(p.y));
+        px(p.x), py(p.y), color, svg_escape(p.label), value_text(p.x), value_text(p.y));
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", px(p.x) + 8, py(p.y) - 6,
-                       color, escape(p.label));
+                       color, svg_escape(p.label));
   }
   svg += "</svg>\n";
   return svg;

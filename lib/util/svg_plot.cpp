@@ -12,33 +12,6 @@ namespace plinth {
 
 namespace {
 
-// Distinguishable on white, and in greyscale by order of lightness.
-constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                   "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 double tick_step(double lo, double hi, int target) {
   double raw = (hi - lo) / std::max(1, target);
   double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
@@ -64,6 +37,35 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   std::vector<double> ticks;
   for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) ticks.push_back(v);
   return ticks;
+}
+
+std::string svg_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+const char* series_color(size_t i) {
+  static constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                            "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+  return kColors[i % std::size(kColors)];
 }
 
 std::string render_svg(const LineChart& chart) {
@@ -94,7 +96,7 @@ std::string render_svg(const LineChart& chart) {
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
       chart.width, chart.height);
   svg += fmt::format("<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-                     left + pw / 2, escape(chart.title));
+                     left + pw / 2, svg_escape(chart.title));
 
   for (double t : nice_ticks(x0, x1, 8)) {
     double x = px(t);
@@ -115,14 +117,14 @@ std::string render_svg(const LineChart& chart) {
   svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
                      left, top, pw, ph);
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
-                     h - 14, escape(chart.x_label));
+                     h - 14, svg_escape(chart.x_label));
   svg +=
       fmt::format("<text transform=\"translate(18 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                  top + ph / 2, escape(chart.y_label));
+                  top + ph / 2, svg_escape(chart.y_label));
 
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const auto& s = chart.series[i];
-    const char* color = kColors[i % std::size(kColors)];
+    const char* color = series_color(i);
     const char* dash = s.dashed ? " stroke-dasharray=\"6 4\"" : "";
     std::string points;
     size_t drawn = 0;
@@ -143,7 +145,7 @@ std::string render_svg(const LineChart& chart) {
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
         "stroke-width=\"2\"{4}/>\n",
         left + pw + 14, ly, left + pw + 38, color, dash);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 44, ly + 4, escape(s.name));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 44, ly + 4, svg_escape(s.name));
   }
   svg += "</svg>\n";
   return svg;

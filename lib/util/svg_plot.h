@@ -29,6 +29,13 @@ std::string render_svg(const LineChart& chart);
 // Renders and writes atomically (a viewer never sees half a file).
 void write_svg(const std::filesystem::path& path, const LineChart& chart);
 
+// Text made safe inside SVG/XML elements and attributes (& < > ").
+std::string svg_escape(const std::string& text);
+
+// The i-th series colour (cycling): distinguishable on white, and in greyscale by order of
+// lightness. Shared by every chart plinth draws, so a series keeps its colour across them.
+const char* series_color(size_t i);
+
 // Tick positions covering [lo, hi]: about `target` of them at 1, 2 or 5 times a power of ten.
 std::vector<double> nice_ticks(double lo, double hi, int target = 6);
 
