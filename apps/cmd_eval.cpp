@@ -6,10 +6,10 @@
 #include <optional>
 
 #include "command.h"
-#include "finetune_recipe.h"
 #include "data/prepare.h"
 #include "eval/evaluator.h"
 #include "eval/word_count.h"
+#include "finetune_recipe.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -96,11 +96,17 @@ void add_eval_command(CLI::App& app) {
       "runs/quickstart/checkpoints/step_1000.ckpt\n"
       "Writes <train.run_dir>/eval.json and eval.md. Each document of a domain's val shard is scored\n"
       "with lm-evaluation-harness's rolling windows, its first token predicted from the EOS before it.\n"
-      "Recipe keys: eval.max_tokens, eval.max_documents (0 = all), eval.batch_size, eval.context,\n"
-      "eval.device (auto|cpu|cuda[:N]), eval.precision (fp32|bf16).\n"
+      "Each domain is scored on a seeded random sample of its validation documents (eval.seed), taken\n"
+      "until eval.max_tokens; a long document is scored on a random span of whole windows, sized so that\n"
+      "eval.min_documents fit (or eval.max_document_tokens). Other keys: eval.max_documents, "
+      "eval.batch_size,\n"
+      "eval.context, eval.device (auto|cpu|cuda[:N]), eval.precision (fp32|bf16).\n"
       "A fine-tuning recipe (one with finetune:) scores its base and tuned.ckpt on every domain and on\n"
-      "the task's test split (eval.task_examples, eval.task_samples), and writes report.json, report.md\n"
-      "and report.svg into its run directory: what the fine-tune forgot, and what it learned.");
+      "a random sample of the task's test split (eval.task_examples, eval.task_samples), both models on\n"
+      "the same windows in one pass, with paired bootstrap intervals (eval.confidence, eval.resamples);\n"
+      "a domain stops early once its forgetting interval is within eval.target_ci (e.g. 1%). It writes\n"
+      "report.json, report.md and report.svg into its run directory: what the fine-tune forgot, and\n"
+      "what it learned.");
   cmd->callback([] { run_eval(args, eval_args); });
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "command.h"
+#include "eval/eval_spec.h"
 #include "eval/gate.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -16,7 +17,9 @@ namespace {
 
 struct GateArgs {
   std::string report;
-  std::string max_forgetting, max_mean_forgetting, tolerance, min_task_gain;
+  std::string max_forgetting, max_mean_forgetting, tolerance, min_task_gain, confidence;
+  double max_kl = -1;  // < 0: not given
+  bool strict = false;
   std::vector<std::string> domains;
   std::string baseline;
 };
@@ -42,9 +45,18 @@ void run_gate(const GateArgs& a) {
     flags.set_domain(name, pct);
   }
   flags.baseline = a.baseline;
+  if (a.max_kl >= 0) flags.max_kl = a.max_kl;
+  if (!a.confidence.empty()) {
+    double c = 0;
+    if (!eval::parse_fraction(a.confidence, c))
+      throw BadInput(
+          fmt::format("--confidence '{}' is not a fraction between 0 and 1 (exclusive)", a.confidence),
+          "write e.g. 0.95 (or 95%)");
+    flags.confidence = c;
+  }
 
   const eval::GateThresholds t = merge_thresholds(report.gate.value_or(eval::GateThresholds{}), flags);
-  eval::GateResult result = eval::run_gate(report, t);
+  eval::GateResult result = eval::run_gate(report, t, a.strict);
 
   fmt::print("gate: {} (run {}, method {})\n", eval::report_path(a.report).string(),
              report.run.empty() ? "n/a" : report.run, report.method.empty() ? "n/a" : report.method);
@@ -55,8 +67,9 @@ void run_gate(const GateArgs& a) {
     std::fflush(stdout);  // the checks first, then the breaches on stderr
     throw eval::GateBreached(result);
   }
-  fmt::print("passed: {} check{} within budget\n", result.checks.size(),
-             result.checks.size() == 1 ? "" : "s");
+  fmt::print(
+      "passed: {} check{}, {} inconclusive (beyond the limit but within the noise; --strict fails them)\n",
+      result.checks.size(), result.checks.size() == 1 ? "" : "s", result.inconclusive.size());
 }
 
 }  // namespace
@@ -76,15 +89,28 @@ void add_gate_command(CLI::App& app) {
   cmd->add_option("--tolerance", a.tolerance, "Points over the baseline allowed, e.g. 0.5% (default 0)");
   cmd->add_option("--min-task-gain", a.min_task_gain,
                   "Minimum task gain (relative task-loss reduction), e.g. 10%");
+  cmd->add_option(
+      "--max-kl", a.max_kl,
+      "Per domain: maximum mean KL(base || tuned) of the next-token distributions, nats per token");
+  cmd->add_option("--confidence", a.confidence,
+                  "Confidence of the intervals the checks read, e.g. 0.95 (default: the report's)");
+  cmd->add_flag("--strict", a.strict,
+                "Inconclusive checks (beyond the limit, but not beyond the noise) fail too");
   cmd->footer(
       "Example:\n"
       "  plinth gate runs/ft-lora/report.json --max-forgetting 5% --domain code=2%\n"
       "  plinth gate runs/ft-lora --baseline ci/baseline/report.json --tolerance 0.5%\n"
+      "  plinth gate runs/ft-lora --max-forgetting 5% --min-task-gain 10% --max-kl 0.05 --strict\n"
       "Thresholds of the recipe's gate: section (copied into report.json by plinth eval) apply when\n"
       "no flag is given; each flag overrides its recipe value. Forgetting of a domain is\n"
-      "100 * (tuned - base) / base bits per byte. Every check is printed with its value and limit;\n"
+      "100 * (tuned - base) / base bits per byte on its sampled validation documents.\n"
+      "Every check reads the figure's paired bootstrap interval: BREACH when the whole interval is\n"
+      "beyond the limit, 'inconclusive' when only the estimate is (a failure only with --strict).\n"
+      "--tolerance is in percentage points: against --baseline, the paired difference of forgetting\n"
+      "on the documents both scored must not exceed it beyond the noise.\n"
       "exit 0: all within budget, 1: breaches (listed on stderr), 2: bad input (unreadable report,\n"
-      "a domain the report lacks, a baseline of another schema, no thresholds at all).");
+      "a schema-1 report without intervals, a domain the report lacks, a baseline scored on other\n"
+      "documents, no thresholds at all).");
   cmd->callback([] { run_gate(a); });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "data/prepare.h"
+#include "eval/document_sample.h"
 #include "eval/forgetting_report.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
@@ -22,14 +23,19 @@ namespace plinth {
 
 namespace fs = std::filesystem;
 
-eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenizer& tok, const eval::EvalSpec& spec) {
+eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenizer& tok,
+                                      const eval::EvalSpec& spec) {
   eval::EvalRequest req;
   req.spec = spec;
   req.tokenizer_hash = tok.hash();
   req.tokenizer_file = r.tokenizer.model_file();
   req.eos_id = tok.eos_id();
-  // Words are counted in the decoded text, as lm-evaluation-harness counts them in the document.
-  req.count_words = [&tok](const std::vector<int32_t>& text) { return eval::count_words(tok.decode(text)); };
+  // Bytes and words are counted in the decoded text, as lm-evaluation-harness counts words in the
+  // document (a whole document's bytes are the shard's count of its source text).
+  req.measure = [&tok](const std::vector<int32_t>& text) {
+    const std::string decoded = tok.decode(text);
+    return eval::TextSize{decoded.size(), eval::count_words(decoded)};
+  };
   std::vector<std::string> missing;
   std::error_code ec;
   for (const auto& d : r.data.domains) {
@@ -65,14 +71,13 @@ eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenize
 
 namespace {
 
-// The task's test split as the metrics want it: the first eval.task_examples, in file order.
-std::vector<eval::TaskItem> task_items(const TaskSet& task, uint64_t limit) {
-  std::vector<eval::TaskItem> items;
-  for (const auto& e : task.test) {
-    if (limit && items.size() >= limit) break;
-    items.push_back({e.prompt, e.completion});
-  }
-  return items;
+// The task's test examples scored: a seeded random sample of eval.task_examples (all when 0 or
+// when the split is smaller), drawn like the domains' documents (document_sample.h), so that every
+// fine-tune of the same task and seed is scored on the same examples.
+std::vector<uint64_t> task_sample(const TaskSet& task, const eval::EvalSpec& spec, const std::string& name) {
+  std::vector<uint64_t> order = eval::sample_order(task.test.size(), spec.seed, "task:" + name);
+  if (spec.task_examples && order.size() > spec.task_examples) order.resize(spec.task_examples);
+  return order;
 }
 
 eval::TaskScore score_task_on(model::LlamaImpl& m, const std::vector<eval::TaskItem>& items, int end_id,
@@ -80,8 +85,8 @@ eval::TaskScore score_task_on(model::LlamaImpl& m, const std::vector<eval::TaskI
   const torch::Device device = m.parameters().front().device();
   Progress progress(fmt::format("task ({})", which), 0);
   eval::TaskScore s = eval::score_task(m, items, end_id, 0, device, spec.batch_size);
-  progress.finish(fmt::format("{} examples, loss {:.3f}, exact match {:.1f}%", s.examples, s.loss,
-                              100 * s.exact_match));
+  progress.finish(
+      fmt::format("{} examples, loss {:.3f}, exact match {:.1f}%", s.examples, s.loss, 100 * s.exact_match));
   return s;
 }
 
@@ -92,52 +97,56 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
   const fs::path tuned_ckpt = tuned_checkpoint_path(f.run_dir);
   std::error_code ec;
   if (!fs::exists(tuned_ckpt, ec))
-    throw BadInput(fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
-                   fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
-                               f.recipe.loaded.file.string()));
+    throw BadInput(
+        fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
+        fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
+                    f.recipe.loaded.file.string()));
 
   // The task first: its bad input (a completion suffix that is not one token) stops the eval
   // before the domains take their time.
   TaskSet task = load_task_set(f.task, tok);
   std::vector<eval::TaskItem> items;
+  std::vector<uint64_t> indices;
   int end_id = -1;
   if (task.test.empty()) {
     log::warn("task {}: the test split is empty; the report has no task section", f.task.name);
   } else {
     end_id = tok.piece_to_id(f.task.completion_suffix);
     if (end_id == tok.unk_id())
-      throw BadInput(fmt::format("task.completion_suffix '{}' is not one token of the tokenizer {}",
-                                 f.task.completion_suffix, f.recipe.tokenizer.model_file()),
-                     "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
-    items = task_items(task, f.eval.task_examples);
+      throw BadInput(
+          fmt::format("task.completion_suffix '{}' is not one token of the tokenizer {}",
+                      f.task.completion_suffix, f.recipe.tokenizer.model_file()),
+          "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
+    indices = task_sample(task, f.eval, f.task.name);
+    for (uint64_t i : indices) items.push_back({task.test[i].prompt, task.test[i].completion});
   }
 
-  // Each checkpoint is read once: the domains, then the task on the same loaded model.
+  // Both checkpoints are read once and held together: every window goes through both in one
+  // pass (paired scores, KL, agreement), then the task on the same loaded models.
   eval::EvalRequest req = domain_eval_request(f.recipe, tok, f.eval);
   eval::TaskScore task_base, task_tuned;
-  auto then_task = [&](eval::TaskScore& out, const char* which) {
-    return [&out, which, &items, end_id, &f](model::LlamaImpl& m) {
-      if (!items.empty()) out = score_task_on(m, items, end_id, f.eval, which);
-    };
-  };
   req.checkpoint = base_ckpt;
-  req.with_model = then_task(task_base, "base");
-  log::info("base {}: {} domains", base_ckpt.string(), req.domains.size());
-  const eval::EvalReport base = eval::evaluate_checkpoint(req);
-  req.checkpoint = tuned_ckpt;
-  req.with_model = then_task(task_tuned, "tuned");
-  log::info("tuned {}: {} domains", tuned_ckpt.string(), req.domains.size());
-  const eval::EvalReport tuned = eval::evaluate_checkpoint(req);
-  for (const auto& note : tuned.notes) log::warn("{}", note);
+  req.with_models = [&](model::LlamaImpl& base, model::LlamaImpl* tuned) {
+    if (items.empty()) return;
+    task_base = score_task_on(base, items, end_id, f.eval, "base");
+    task_tuned = score_task_on(*tuned, items, end_id, f.eval, "tuned");
+  };
+  log::info("base {} and tuned {}: {} domains, sample seed {}", base_ckpt.string(), tuned_ckpt.string(),
+            req.domains.size(), f.eval.seed);
+  const eval::PairedEval pair = eval::evaluate_pair(req, tuned_ckpt);
+  for (const auto& note : pair.tuned.notes) log::warn("{}", note);
 
   std::optional<eval::TaskResult> task_result;
   if (!items.empty())
     task_result = eval::make_task_result(
-        f.task.name, items, end_id, task_base, task_tuned,
-        [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); }, static_cast<size_t>(f.eval.task_samples));
+        f.task.name, items, indices, end_id, task_base, task_tuned,
+        [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); },
+        static_cast<size_t>(f.eval.task_samples));
 
   eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
-  eval::ForgettingReport report = eval::make_forgetting_report(id, base, tuned, task_result, f.gate);
+  eval::ForgettingReport report =
+      eval::make_forgetting_report(id, pair.base, pair.tuned, task_result, f.gate, eval::sample_info(f.eval));
+  for (const auto& flag : report.flags) log::warn("{}", flag);
   eval::write_report(report, f.run_dir);
   fmt::print("{}", eval::report_markdown(report));
   log::info("wrote {}, report.md and report.svg", (f.run_dir / "report.json").string());

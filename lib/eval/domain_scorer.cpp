@@ -5,67 +5,168 @@
 #include <algorithm>
 #include <numeric>
 
-#include "eval/rolling_windows.h"
+#include "eval/bootstrap.h"
+#include "eval/document_sample.h"
 #include "util/error.h"
 
 namespace plinth::eval {
 
 namespace {
 
-// A window placed in the domain's token buffer.
+// A window placed in a chunk's token buffer.
 struct PlacedWindow {
-  uint64_t begin = 0;  // index into the buffer of the first input token
+  size_t document = 0;  // index into the chunk's documents
+  uint64_t begin = 0;   // index into the buffer of the first input token
   int64_t length = 0;
   int64_t scored = 0;
 };
 
-}  // namespace
+// A sampled document and the windows of it that are scored.
+struct PlannedDocument {
+  uint64_t index = 0;
+  std::vector<RollingWindow> windows;
+  uint64_t tokens = 0;  // scored tokens
+};
 
-DomainScore score_domain(model::Llama& model, const data::ShardReader& shard, const std::string& name,
-                         const ScoreOptions& options, const WordCounter& count_words,
-                         const ScoreProgress& progress) {
-  const int64_t model_context = model->config().context;
+void check_options(model::LlamaImpl& m, const data::ShardReader& shard, const ScoreOptions& options) {
+  const int64_t model_context = m.config().context;
   if (options.context < 1 || options.context > model_context)
     throw BadInput(
         fmt::format("eval context {} is outside 1..{} (the model's context)", options.context, model_context),
         "set eval.context to at most the model's context, or 0 for the model's own");
   if (options.batch_size < 1) throw BadInput("eval.batch_size must be at least 1");
-  if (options.eos_id < 0 || options.eos_id >= model->config().vocab_size)
+  if (options.eos_id < 0 || options.eos_id >= m.config().vocab_size)
     throw BadInput(fmt::format("the EOS id {} is outside the model's vocabulary of {}", options.eos_id,
-                               model->config().vocab_size),
+                               m.config().vocab_size),
                    "documents are scored from the EOS before them: use a tokenizer with an EOS piece");
-  if (shard.info().vocab_size > static_cast<uint32_t>(model->config().vocab_size))
-    throw BadInput(
-        fmt::format("{}: token ids up to {} do not fit the model's vocabulary of {}", shard.path().string(),
-                    shard.info().vocab_size - 1, model->config().vocab_size),
-        "evaluate with the shards of the tokenizer the checkpoint was trained with");
+  if (shard.info().vocab_size > static_cast<uint32_t>(m.config().vocab_size))
+    throw BadInput(fmt::format("{}: token ids up to {} do not fit the model's vocabulary of {}",
+                               shard.path().string(), shard.info().vocab_size - 1, m.config().vocab_size),
+                   "evaluate with the shards of the tokenizer the checkpoint was trained with");
+}
 
-  DomainScore score;
-  score.name = name;
-  // Every selected document as [EOS, text tokens...], back to back.
-  std::vector<int64_t> buffer;
-  std::vector<PlacedWindow> windows;
-  std::vector<int64_t> doc_tokens;
-  std::vector<int32_t> text32;
-  for (uint64_t d = 0; d < shard.info().documents; ++d) {
-    if (options.max_documents && score.documents >= options.max_documents) break;
-    if (options.max_tokens && score.tokens >= options.max_tokens) break;
+// The sample: documents in sample order, their windows, until the ceiling.
+std::vector<PlannedDocument> plan(const data::ShardReader& shard, const std::string& name,
+                                  const ScoreOptions& o) {
+  const uint64_t cap =
+      effective_document_cap(o.max_document_tokens, o.max_tokens, o.min_documents, o.context);
+  std::vector<PlannedDocument> planned;
+  uint64_t tokens = 0;
+  for (uint64_t d : sample_order(shard.info().documents, o.seed, name)) {
+    if (o.max_documents && planned.size() >= o.max_documents) break;
+    if (o.max_tokens && tokens >= o.max_tokens) break;
     auto [first, last] = shard.document_range(d);
-    doc_tokens.resize(last - first);
-    shard.read(first, doc_tokens.size(), doc_tokens.data());
-    if (!doc_tokens.empty() && doc_tokens.back() == options.eos_id) doc_tokens.pop_back();
-    const uint64_t begin = buffer.size();
-    buffer.push_back(options.eos_id);
-    buffer.insert(buffer.end(), doc_tokens.begin(), doc_tokens.end());
-    for (const auto& w : rolling_windows(doc_tokens.size(), options.context))
-      windows.push_back({begin + w.input_begin, w.length, w.scored});
-    ++score.documents;
-    score.tokens += doc_tokens.size();
-    score.bytes += shard.document_bytes(d);
-    if (count_words) {
-      text32.assign(doc_tokens.begin(), doc_tokens.end());
-      score.words += count_words(text32);
+    uint64_t n = last - first;
+    // The EOS that ends the document is the next document's context, not a scored token.
+    if (n > 0) {
+      int64_t tail = 0;
+      shard.read(last - 1, 1, &tail);
+      if (tail == o.eos_id) --n;
     }
+    PlannedDocument p;
+    p.index = d;
+    p.windows = sampled_windows(n, o.context, cap, o.seed, name, d);
+    for (const auto& w : p.windows) p.tokens += static_cast<uint64_t>(w.scored);
+    tokens += p.tokens;
+    planned.push_back(std::move(p));
+  }
+  return planned;
+}
+
+// Per-window sums of one batch, written into `out` at the windows' places.
+struct WindowSums {
+  std::vector<double> base_nll, tuned_nll, kl;
+  std::vector<uint64_t> agree;
+};
+
+void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vector<int64_t>& buffer,
+                 const std::vector<PlacedWindow>& windows, const std::vector<size_t>& order, size_t start,
+                 size_t end, const ScoreOptions& o, const torch::Device& device, WindowSums& out) {
+  const auto rows = static_cast<int64_t>(end - start);
+  const int64_t cols = windows[order[start]].length;  // the longest in this batch
+  // Padding is any valid id; positions after a window's end are never scored.
+  torch::Tensor idx = torch::full({rows, cols}, o.eos_id, torch::kInt64);         // (B, T)
+  torch::Tensor targets = torch::full({rows, cols}, int64_t{-1}, torch::kInt64);  // (B, T)
+  auto idx_a = idx.accessor<int64_t, 2>();
+  auto tgt_a = targets.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const PlacedWindow& w = windows[order[start + static_cast<size_t>(r)]];
+    for (int64_t t = 0; t < w.length; ++t) idx_a[r][t] = buffer[w.begin + static_cast<uint64_t>(t)];
+    for (int64_t t = w.length - w.scored; t < w.length; ++t)
+      tgt_a[r][t] = buffer[w.begin + static_cast<uint64_t>(t) + 1];
+  }
+  idx = idx.to(device);
+  targets = targets.to(device);
+  const torch::Tensor skip = targets.lt(0);                             // (B, T)
+  const torch::Tensor target_ids = targets.clamp_min(0).unsqueeze(-1);  // (B, T, 1)
+  // Per-row float64 sums of a (B, T) value over the scored positions -> (B) on the CPU.
+  auto row_sums = [&](const torch::Tensor& v) {
+    return v.to(torch::kFloat64).masked_fill(skip, 0.0).sum(1).to(torch::kCPU).contiguous();
+  };
+  // Logits in float32 whatever the weights' precision, so bf16 weights are scored in fp32 softmax.
+  const torch::Tensor logp_b = base.forward(idx).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
+  torch::Tensor nll_b = row_sums(-logp_b.gather(-1, target_ids).squeeze(-1));
+  torch::Tensor nll_t, kl, agree;
+  if (tuned) {
+    const torch::Tensor logp_t = tuned->forward(idx).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
+    nll_t = row_sums(-logp_t.gather(-1, target_ids).squeeze(-1));
+    kl = row_sums((logp_b.exp() * (logp_b - logp_t)).sum(-1));                      // KL(base || tuned)
+    agree = row_sums(logp_b.argmax(-1).eq(logp_t.argmax(-1)).to(torch::kFloat64));  // exact counts
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const size_t w = order[start + static_cast<size_t>(r)];
+    out.base_nll[w] = nll_b.data_ptr<double>()[r];
+    if (tuned) {
+      out.tuned_nll[w] = nll_t.data_ptr<double>()[r];
+      out.kl[w] = kl.data_ptr<double>()[r];
+      out.agree[w] = static_cast<uint64_t>(agree.data_ptr<double>()[r]);
+    }
+  }
+}
+
+// Scores planned documents [begin, end) and appends them to `docs`.
+void score_chunk(model::LlamaImpl& base, model::LlamaImpl* tuned, const data::ShardReader& shard,
+                 const std::vector<PlannedDocument>& planned, size_t begin, size_t end, const ScoreOptions& o,
+                 const TextMeasure& measure, const torch::Device& device, DocumentScores& docs) {
+  // Each document's text as [EOS, t0, ...] back to back, and the windows placed in it.
+  std::vector<int64_t> buffer, text;
+  std::vector<PlacedWindow> windows;
+  std::vector<int32_t> scored_text;
+  const size_t first_doc = docs.size();
+  for (size_t i = begin; i < end; ++i) {
+    const PlannedDocument& p = planned[i];
+    auto [first, last] = shard.document_range(p.index);
+    text.resize(last - first);
+    shard.read(first, text.size(), text.data());
+    if (!text.empty() && text.back() == o.eos_id) text.pop_back();
+    const uint64_t at = buffer.size();
+    buffer.push_back(o.eos_id);
+    buffer.insert(buffer.end(), text.begin(), text.end());
+    for (const auto& w : p.windows) windows.push_back({i - begin, at + w.input_begin, w.length, w.scored});
+    // The scored tokens t[from, to): in s = [EOS, t...] coordinates a window predicts
+    // s[input_begin + length - scored + 1 ...] = t[input_begin + length - scored ...].
+    const uint64_t from =
+        p.windows.empty() ? 0
+                          : p.windows.front().input_begin +
+                                static_cast<uint64_t>(p.windows.front().length - p.windows.front().scored);
+    const uint64_t to = from + p.tokens;
+    docs.index.push_back(p.index);
+    docs.first_token.push_back(from);
+    docs.tokens.push_back(p.tokens);
+    const bool whole = from == 0 && to == text.size();
+    TextSize size;
+    if (measure || !whole)
+      scored_text.assign(text.begin() + static_cast<std::ptrdiff_t>(from),
+                         text.begin() + static_cast<std::ptrdiff_t>(to));
+    if (measure) size = measure(scored_text);
+    // A whole document's bytes are the shard's own count of its source text; a span's are
+    // measured in its decoded text (or, with nothing to decode, its share of the document's).
+    if (whole)
+      size.bytes = shard.document_bytes(p.index);
+    else if (!measure)
+      size.bytes = text.empty() ? 0 : shard.document_bytes(p.index) * p.tokens / text.size();
+    docs.bytes.push_back(size.bytes);
+    docs.words.push_back(size.words);
   }
 
   // Longest windows first, so a batch pads little; ties keep document order.
@@ -73,43 +174,119 @@ DomainScore score_domain(model::Llama& model, const data::ShardReader& shard, co
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return windows[a].length > windows[b].length; });
+  WindowSums sums;
+  sums.base_nll.assign(windows.size(), 0.0);
+  if (tuned) {
+    sums.tuned_nll.assign(windows.size(), 0.0);
+    sums.kl.assign(windows.size(), 0.0);
+    sums.agree.assign(windows.size(), 0);
+  }
+  const auto batch = static_cast<size_t>(o.batch_size);
+  for (size_t start = 0; start < order.size(); start += batch)
+    score_batch(base, tuned, buffer, windows, order, start, std::min(order.size(), start + batch), o, device,
+                sums);
+
+  // Per document, its windows' sums in window order.
+  const size_t n = end - begin;
+  docs.base_nll.resize(first_doc + n, 0.0);
+  if (tuned) {
+    docs.tuned_nll.resize(first_doc + n, 0.0);
+    docs.kl.resize(first_doc + n, 0.0);
+    docs.agree.resize(first_doc + n, 0);
+  }
+  for (size_t w = 0; w < windows.size(); ++w) {
+    const size_t d = first_doc + windows[w].document;
+    docs.base_nll[d] += sums.base_nll[w];
+    if (tuned) {
+      docs.tuned_nll[d] += sums.tuned_nll[w];
+      docs.kl[d] += sums.kl[w];
+      docs.agree[d] += sums.agree[w];
+    }
+  }
+}
+
+// Restores each model's training mode on the way out.
+class EvalMode {
+ public:
+  explicit EvalMode(model::LlamaImpl* m) : model_(m), was_training_(m && m->is_training()) {
+    if (model_) model_->eval();
+  }
+  ~EvalMode() {
+    if (model_) model_->train(was_training_);
+  }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  model::LlamaImpl* model_;
+  bool was_training_;
+};
+
+}  // namespace
+
+double forgetting_half_width(const DocumentScores& docs, double confidence, int resamples, uint64_t seed) {
+  if (!docs.paired || docs.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+  Resamples r(docs.size(), resamples, seed);
+  std::vector<double> f = r.ratio(docs.tuned_nll, docs.base_nll);
+  for (double& v : f) v = 100.0 * (v - 1.0);
+  return percentile_interval(std::move(f), confidence).half_width();
+}
+
+DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
+                               const data::ShardReader& shard, const std::string& name,
+                               const ScoreOptions& options, const TextMeasure& measure,
+                               const ScoreProgress& progress) {
+  check_options(base, shard, options);
+  if (tuned) {
+    check_options(*tuned, shard, options);
+    if (tuned->config().vocab_size != base.config().vocab_size)
+      throw BadInput(fmt::format("the tuned model's vocabulary ({}) differs from the base's ({})",
+                                 tuned->config().vocab_size, base.config().vocab_size),
+                     "compare a fine-tune with the base it was tuned from");
+  }
+  const std::vector<PlannedDocument> planned = plan(shard, name, options);
+  uint64_t planned_tokens = 0;
+  for (const auto& p : planned) planned_tokens += p.tokens;
 
   torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  const torch::Device device = model->parameters().front().device();
-  std::vector<double> window_nll(windows.size(), 0.0);
+  EvalMode base_mode(&base), tuned_mode(tuned);
+  const torch::Device device = base.parameters().front().device();
+  DocumentScores docs;
+  docs.paired = tuned != nullptr;
+  // Chunks of about four batches of full windows: the stopping rule is checked between chunks,
+  // whose boundaries depend only on the sample, never on the scores.
+  const uint64_t chunk_tokens = static_cast<uint64_t>(options.batch_size * options.context) * 4;
+  const uint64_t stop_seed = bootstrap_seed(options.seed, "domain:" + name);
   uint64_t done = 0;
-  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(options.batch_size)) {
-    const size_t end = std::min(order.size(), start + static_cast<size_t>(options.batch_size));
-    const int64_t rows = static_cast<int64_t>(end - start);
-    const int64_t cols = windows[order[start]].length;  // the longest in this batch
-    // Padding is any valid id; positions after a window's end are never scored.
-    torch::Tensor idx = torch::full({rows, cols}, options.eos_id, torch::kInt64);   // (B, T)
-    torch::Tensor targets = torch::full({rows, cols}, int64_t{-1}, torch::kInt64);  // (B, T)
-    auto idx_a = idx.accessor<int64_t, 2>();
-    auto tgt_a = targets.accessor<int64_t, 2>();
-    for (int64_t r = 0; r < rows; ++r) {
-      const PlacedWindow& w = windows[order[start + static_cast<size_t>(r)]];
-      for (int64_t t = 0; t < w.length; ++t) idx_a[r][t] = buffer[w.begin + static_cast<uint64_t>(t)];
-      for (int64_t t = w.length - w.scored; t < w.length; ++t)
-        tgt_a[r][t] = buffer[w.begin + static_cast<uint64_t>(t) + 1];
-      done += static_cast<uint64_t>(w.scored);
-    }
-    idx = idx.to(device);
-    targets = targets.to(device);
-    torch::Tensor logits = model->forward(idx);  // (B, T, V) float32
-    torch::Tensor mask = targets.ge(0);          // (B, T)
-    torch::Tensor picked = logits.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // (B, T)
-    torch::Tensor nll = torch::logsumexp(logits, -1) - picked;                                 // (B, T)
-    torch::Tensor row_nll =
-        nll.to(torch::kFloat64).masked_fill(mask.logical_not(), 0.0).sum(1).to(torch::kCPU);  // (B)
-    auto row_a = row_nll.accessor<double, 1>();
-    for (int64_t r = 0; r < rows; ++r) window_nll[order[start + static_cast<size_t>(r)]] = row_a[r];
-    if (progress) progress(name, done, score.tokens);
+  size_t next = 0;
+  while (next < planned.size()) {
+    size_t end = next;
+    uint64_t chunk = 0;
+    while (end < planned.size() && (end == next || chunk < chunk_tokens)) chunk += planned[end++].tokens;
+    score_chunk(base, tuned, shard, planned, next, end, options, measure, device, docs);
+    next = end;
+    done += chunk;
+    if (progress) progress(name, done, planned_tokens);
+    if (tuned && options.target_ci > 0 && docs.size() >= options.min_documents &&
+        forgetting_half_width(docs, options.confidence, options.resamples, stop_seed) <=
+            100.0 * options.target_ci)
+      break;
   }
-  if (was_training) model->train();
-  for (double v : window_nll) score.nll += v;
+  if (progress && done < planned_tokens) progress(name, done, done);  // stopped early: the line ends here
+  return docs;
+}
+
+DomainScore score_domain(model::Llama& model, const data::ShardReader& shard, const std::string& name,
+                         const ScoreOptions& options, const TextMeasure& measure,
+                         const ScoreProgress& progress) {
+  DomainScore score;
+  score.name = name;
+  score.docs = score_documents(*model, nullptr, shard, name, options, measure, progress);
+  score.documents = score.docs.size();
+  score.tokens = score.docs.total_tokens();
+  score.bytes = score.docs.total_bytes();
+  score.words = score.docs.total_words();
+  for (double v : score.docs.base_nll) score.nll += v;
   return score;
 }
 

@@ -73,12 +73,21 @@ std::string eval_json(const EvalReport& report) {
   j["tokenizer_hash"] = report.tokenizer_hash;
   j["model"] = nlohmann::json::parse(model::model_config_json(report.model));
   const EvalSpec& o = report.options;
-  j["options"] = {{"context", o.context}, {"batch_size", o.batch_size}, {"precision", o.precision},
-                  {"device", o.device},   {"max_tokens", o.max_tokens}, {"max_documents", o.max_documents}};
+  j["options"] = {{"context", o.context},
+                  {"batch_size", o.batch_size},
+                  {"precision", o.precision},
+                  {"device", o.device},
+                  {"max_tokens", o.max_tokens},
+                  {"max_documents", o.max_documents},
+                  {"seed", o.seed},
+                  {"min_documents", o.min_documents},
+                  {"max_document_tokens", o.max_document_tokens}};
   nlohmann::json domains = nlohmann::json::array();
   for (const auto& d : report.domains)
     domains.push_back({{"name", d.name},
                        {"documents", d.documents},
+                       {"document_indices", d.docs.index},
+                       {"first_tokens", d.docs.first_token},
                        {"tokens", d.tokens},
                        {"bytes", d.bytes},
                        {"words", d.words},

@@ -4,9 +4,10 @@
 // eval.json, schema 1:
 //   {"schema": 1, "checkpoint": path, "step": n, "tokenizer_hash": "16 hex digits",
 //    "model": {ModelConfig}, "options": {context, batch_size, precision, device, max_tokens,
-//    max_documents},
-//    "domains": [{"name", "documents", "tokens", "bytes", "words", "nll", "loss", "perplexity",
-//                 "bits_per_byte", "word_perplexity"}],
+//    max_documents, seed, min_documents, max_document_tokens},
+//    "domains": [{"name", "documents", "document_indices": [n] (val shard indices, sample order),
+//                 "first_tokens": [n] (first scored token of each; > 0 for a span), "tokens", "bytes",
+//                 "words", "nll", "loss", "perplexity", "bits_per_byte", "word_perplexity"}],
 //    "mean": {"domains", "documents", "tokens", "bytes", "words", "loss", "perplexity",
 //             "bits_per_byte", "word_perplexity"}}
 // A metric with nothing to divide by (no tokens, no words counted) is null.
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/document_scores.h"
 #include "eval/eval_spec.h"
 #include "model/model_config.h"
 
@@ -32,6 +34,7 @@ struct DomainScore {
   uint64_t bytes = 0;   // UTF-8 bytes of those documents' text
   uint64_t words = 0;   // whitespace-separated words (word_count.h); 0 when not counted
   double nll = 0;       // summed negative log-likelihood, nats
+  DocumentScores docs;  // per scored document, in sample order (eval.json keeps their indices)
 
   double loss() const;             // nats per token
   double perplexity() const;       // exp(loss)

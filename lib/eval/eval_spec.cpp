@@ -1,16 +1,65 @@
 #include "eval/eval_spec.h"
 
+#include <fmt/format.h>
+
+#include "eval/gate_spec.h"
 #include "util/text.h"
 
 namespace plinth::eval {
 
+bool parse_fraction(const std::string& text, double& out) {
+  double v = 0;
+  std::string t = text;
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  if (!t.empty() && t.back() == '%') {
+    if (!parse_percent(t, v)) return false;
+    v /= 100;
+  } else {
+    try {
+      size_t used = 0;
+      v = std::stod(t, &used);
+      if (used != t.size()) return false;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  if (!(v > 0 && v < 1)) return false;
+  out = v;
+  return true;
+}
+
+namespace {
+
+void read_count(ConfigSection& s, const char* key, uint64_t& out) {
+  auto v = static_cast<int64_t>(out);
+  if (s.read(key, v, Range<int64_t>::at_least(0))) out = static_cast<uint64_t>(v);
+}
+
+void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_allowed, const char* example) {
+  std::string text;
+  if (!s.read(key, text)) return;
+  if (zero_allowed && (text == "0" || text == "0%")) {
+    out = 0;
+    return;
+  }
+  if (!parse_fraction(text, out))
+    s.error(key, fmt::format("'{}' is not a fraction between 0 and 1 (exclusive)", text),
+            fmt::format("write e.g. {}", example));
+}
+
+}  // namespace
+
 void bind(ConfigSection& s, EvalSpec& spec) {
-  int64_t max_tokens = static_cast<int64_t>(spec.max_tokens);
-  if (s.read("max_tokens", max_tokens, Range<int64_t>::at_least(0)))
-    spec.max_tokens = static_cast<uint64_t>(max_tokens);
-  int64_t max_documents = static_cast<int64_t>(spec.max_documents);
-  if (s.read("max_documents", max_documents, Range<int64_t>::at_least(0)))
-    spec.max_documents = static_cast<uint64_t>(max_documents);
+  int64_t seed = static_cast<int64_t>(spec.seed);
+  if (s.read("seed", seed, Range<int64_t>::at_least(0))) spec.seed = static_cast<uint64_t>(seed);
+  read_count(s, "max_tokens", spec.max_tokens);
+  read_count(s, "min_documents", spec.min_documents);
+  read_count(s, "max_document_tokens", spec.max_document_tokens);
+  read_count(s, "max_documents", spec.max_documents);
+  read_fraction(s, "target_ci", spec.target_ci, true,
+                "1% (or 0.01; 0 scores every document up to max_tokens)");
+  read_fraction(s, "confidence", spec.confidence, false, "95% (or 0.95)");
+  s.read("resamples", spec.resamples, Range<int64_t>::between(100, 100000));
   s.read("batch_size", spec.batch_size, Range<int64_t>::between(1, 4096));
   s.read("context", spec.context, Range<int64_t>::between(0, 1 << 20));
   if (s.read("device", spec.device)) {
@@ -21,9 +70,7 @@ void bind(ConfigSection& s, EvalSpec& spec) {
     if (!ok) s.error("device", "'" + d + "' is not a device", "use auto, cpu, cuda or cuda:N");
   }
   s.read_choice("precision", spec.precision, {"fp32", "bf16"});
-  int64_t task_examples = static_cast<int64_t>(spec.task_examples);
-  if (s.read("task_examples", task_examples, Range<int64_t>::at_least(0)))
-    spec.task_examples = static_cast<uint64_t>(task_examples);
+  read_count(s, "task_examples", spec.task_examples);
   s.read("task_samples", spec.task_samples, Range<int64_t>::between(0, 1000));
   s.finish();
 }

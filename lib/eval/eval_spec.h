@@ -1,4 +1,5 @@
-// The recipe's `eval:` section: how `plinth eval` scores each domain's validation shard.
+// The recipe's `eval:` section: how `plinth eval` samples and scores each domain's validation
+// shard, and, for a fine-tune, the task's test split. No torch here.
 #pragma once
 
 #include <cstdint>
@@ -9,19 +10,34 @@
 namespace plinth::eval {
 
 struct EvalSpec {
-  uint64_t max_tokens = 0;         // scored tokens per domain, whole documents in shard order; 0 = all
-  uint64_t max_documents = 0;      // documents per domain; 0 = all
+  // The sample (document_sample.h): seeded random whole documents, long ones cut to a random
+  // span of whole windows.
+  uint64_t seed = 0;                 // sampling seed: the same seed scores the same documents
+  uint64_t max_tokens = 65536;       // ceiling of scored tokens per domain; 0 = every document
+  uint64_t min_documents = 30;       // sizes the per-document cap so that this many fit the ceiling
+  uint64_t max_document_tokens = 0;  // per-document cap (whole windows); 0 = sized by min_documents
+  uint64_t max_documents = 0;        // documents per domain; 0 = no limit
+  // Fine-tune reports: scoring a domain stops early (after min_documents) once the half-width
+  // of the 95% interval of its relative forgetting is at most target_ci (0.01 = 1 point);
+  // 0 = always score up to the ceiling.
+  double target_ci = 0.01;
+  double confidence = 0.95;        // of every interval in the report (the gate may ask another)
+  int resamples = 1000;            // bootstrap replicates
   int batch_size = 8;              // windows per forward pass (memory: batch x context x vocab floats)
   int context = 0;                 // window length in tokens; 0 = the model's context
   std::string device = "auto";     // auto (CUDA when present) | cpu | cuda | cuda:N
-  std::string precision = "fp32";  // fp32 | bf16 (weights cast to bf16; logits stay fp32)
-  // Fine-tuned runs: the task's test split is scored on base and tuned (loss and exact match
-  // of greedy generations).
-  uint64_t task_examples = 200;  // test examples scored, the first N in file order; 0 = all
+  std::string precision = "fp32";  // fp32 | bf16 (weights cast to bf16; the softmax runs in fp32)
+  // Fine-tuned runs: a seeded random sample of the task's test split is scored on base and
+  // tuned (loss and exact match of greedy generations).
+  uint64_t task_examples = 200;  // test examples scored; 0 = all
   int task_samples = 8;          // example generations kept in the report
 };
 
-// An absent section keeps the defaults.
+// An absent section keeps the defaults. target_ci and confidence are fractions in (0, 1) or
+// percentages ("1%", "95%"); target_ci may also be 0 (no early stop).
 void bind(ConfigSection& s, EvalSpec& spec);
+
+// A fraction in (0, 1) given as "0.95", "95%" or "1%". False for anything else.
+bool parse_fraction(const std::string& text, double& out);
 
 }  // namespace plinth::eval

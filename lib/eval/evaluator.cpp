@@ -62,16 +62,18 @@ std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
   return best;
 }
 
-EvalReport evaluate_checkpoint(const EvalRequest& request) {
-  EvalReport report;
-  report.checkpoint = request.checkpoint.string();
+namespace {
+
+// One checkpoint read, checked and built; its report's header filled in.
+model::Llama load_model(const EvalRequest& request, const fs::path& checkpoint, EvalReport& report) {
+  report.checkpoint = checkpoint.string();
   report.options = request.spec;
   model::Llama net{nullptr};
   {
     // Scoped: the file may also hold optimizer state, twice the weights again.
-    model::CheckpointContents ckpt = model::read_checkpoint(request.checkpoint);
-    check_tokenizer(ckpt, request.checkpoint, request.tokenizer_hash, request.tokenizer_file);
-    net = model_from_checkpoint(ckpt, request.checkpoint);
+    model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
+    check_tokenizer(ckpt, checkpoint, request.tokenizer_hash, request.tokenizer_file);
+    net = model_from_checkpoint(ckpt, checkpoint);
     report.step = checkpoint_step(ckpt);
     report.tokenizer_hash = checkpoint_tokenizer_hash(ckpt);
   }
@@ -82,26 +84,73 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
         "the checkpoint's model ({}) has another shape than the recipe's model ({}); it was evaluated with "
         "the checkpoint's own model_config",
         describe_shape(report.model), describe_shape(*request.recipe_model)));
-
-  ScoreOptions options;
-  options.context = request.spec.context > 0 ? request.spec.context : report.model.context;
-  options.batch_size = request.spec.batch_size;
-  options.max_tokens = request.spec.max_tokens;
-  options.max_documents = request.spec.max_documents;
-  options.eos_id = request.eos_id;
-  report.options.context = static_cast<int>(options.context);
-
   const torch::Device device = resolve_device(request.spec.device);
   report.options.device = device.str();
   net->to(device, resolve_precision(request.spec.precision));
+  return net;
+}
 
+ScoreOptions score_options(const EvalRequest& request, EvalReport& report) {
+  const EvalSpec& spec = request.spec;
+  ScoreOptions options;
+  options.context = spec.context > 0 ? spec.context : report.model.context;
+  options.batch_size = spec.batch_size;
+  options.eos_id = request.eos_id;
+  options.seed = spec.seed;
+  options.max_tokens = spec.max_tokens;
+  options.max_documents = spec.max_documents;
+  options.min_documents = spec.min_documents;
+  options.max_document_tokens = spec.max_document_tokens;
+  options.target_ci = spec.target_ci;
+  options.confidence = spec.confidence;
+  options.resamples = spec.resamples;
+  report.options.context = static_cast<int>(options.context);
+  return options;
+}
+
+}  // namespace
+
+EvalReport evaluate_checkpoint(const EvalRequest& request) {
+  EvalReport report;
+  model::Llama net = load_model(request, request.checkpoint, report);
+  const ScoreOptions options = score_options(request, report);
   for (const auto& domain : request.domains) {
     data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
     report.domains.push_back(
-        score_domain(net, shard, domain.name, options, request.count_words, request.progress));
+        score_domain(net, shard, domain.name, options, request.measure, request.progress));
   }
-  if (request.with_model) request.with_model(*net);
+  if (request.with_models) request.with_models(*net, nullptr);
   return report;
+}
+
+PairedEval evaluate_pair(const EvalRequest& request, const fs::path& tuned_checkpoint) {
+  PairedEval out;
+  model::Llama base = load_model(request, request.checkpoint, out.base);
+  model::Llama tuned = load_model(request, tuned_checkpoint, out.tuned);
+  if (!same_shape(base->config(), tuned->config()))
+    out.tuned.notes.push_back(fmt::format("the tuned model ({}) has another shape than the base ({})",
+                                          describe_shape(tuned->config()), describe_shape(base->config())));
+  const ScoreOptions options = score_options(request, out.base);
+  score_options(request, out.tuned);
+  for (const auto& domain : request.domains) {
+    data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
+    DocumentScores docs =
+        score_documents(*base, tuned.get(), shard, domain.name, options, request.measure, request.progress);
+    DomainScore b;
+    b.name = domain.name;
+    b.documents = docs.size();
+    b.tokens = docs.total_tokens();
+    b.bytes = docs.total_bytes();
+    b.words = docs.total_words();
+    DomainScore t = b;
+    for (size_t i = 0; i < docs.size(); ++i) b.nll += docs.base_nll[i], t.nll += docs.tuned_nll[i];
+    b.docs = docs;
+    t.docs = std::move(docs);
+    out.base.domains.push_back(std::move(b));
+    out.tuned.domains.push_back(std::move(t));
+  }
+  if (request.with_models) request.with_models(*base, tuned.get());
+  return out;
 }
 
 }  // namespace plinth::eval

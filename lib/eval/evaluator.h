@@ -22,10 +22,15 @@ class LlamaImpl;
 
 namespace plinth::eval {
 
-// Words in one document, given its text tokens (without the EOS). Words live in the text, not
-// the shard, and eval may not use the tokenizer itself (layering): the caller decodes
-// (apps/ with lib/tokenizer) and counts with count_words (word_count.h).
-using WordCounter = std::function<uint64_t(const std::vector<int32_t>& text_tokens)>;
+// The UTF-8 bytes and whitespace-separated words of some text tokens (a document without its
+// EOS, or the scored span of a long one). They live in the text, not the shard, and eval may not
+// use the tokenizer itself (layering): the caller decodes (apps/ with lib/tokenizer) and counts
+// with count_words (word_count.h). Without one, words are 0 and a span's bytes are its share of
+// the document's.
+struct TextSize {
+  uint64_t bytes = 0, words = 0;
+};
+using TextMeasure = std::function<TextSize(const std::vector<int32_t>& text_tokens)>;
 // Called during a domain: scored tokens so far and the domain's total.
 using ScoreProgress = std::function<void(const std::string& domain, uint64_t done, uint64_t total)>;
 
@@ -41,20 +46,31 @@ struct EvalRequest {
   uint64_t tokenizer_hash = 0;  // the recipe's tokenizer: checkpoint and shards must match it
   std::string tokenizer_file;   // where it came from, for messages
   int eos_id = 0;               // the id that ends every document in the shards
-  WordCounter count_words;      // empty: words 0, word perplexity null
+  TextMeasure measure;          // empty: words 0, word perplexity null
   // The recipe's `model:` shape, when it has one: a checkpoint of another shape is still
   // evaluated with its own model_config, and a note in the report says so.
   std::optional<model::ModelConfig> recipe_model;
   ScoreProgress progress;
-  // Called once with the loaded model, on its device, after the domains: lets a caller score
-  // more on the same weights without reading and building the checkpoint again.
-  std::function<void(model::LlamaImpl& model)> with_model;
+  // Called once with the loaded model(s), on their device, after the domains: lets a caller
+  // score more on the same weights without reading and building the checkpoints again. `tuned`
+  // is null for evaluate_checkpoint.
+  std::function<void(model::LlamaImpl& base, model::LlamaImpl* tuned)> with_models;
 };
 
 // Throws BadInput (exit 2) for a checkpoint or shard made with another tokenizer (naming both
 // hashes), a missing or corrupt file, ids beyond the model's vocabulary, eval.context larger than
 // the model's, or a device that is not there.
 EvalReport evaluate_checkpoint(const EvalRequest& request);
+
+// Base (request.checkpoint) and tuned scored on the same sampled documents and windows in one
+// pass per batch (domain_scorer.h): each report's domains carry the paired document columns
+// (DomainScore::docs, with tuned_nll, kl and agree), `base` holding the base's sums and `tuned`
+// the tuned model's. Both models are in memory at once. Same BadInput as evaluate_checkpoint,
+// for either file, and for a tuned checkpoint of another shape of vocabulary.
+struct PairedEval {
+  EvalReport base, tuned;
+};
+PairedEval evaluate_pair(const EvalRequest& request, const std::filesystem::path& tuned_checkpoint);
 
 // Where a recipe's run writes: `train.run_dir`, default runs/<recipe name>.
 std::filesystem::path recipe_run_dir(const ConfigNode& recipe_root, const std::string& recipe_name);

@@ -1,33 +1,60 @@
-// What a fine-tune forgot, domain by domain, and what it learned: the base and the tuned
-// checkpoint's bits per byte on every pretraining domain (two eval::EvalReport) beside the
-// task's loss and exact match. Written to <run_dir>/report.json (versioned schema, below),
+// What a fine-tune forgot, domain by domain, and what it learned: base and tuned scored on the
+// same sampled documents and windows of every pretraining domain (evaluate_pair), beside the
+// task's loss and exact match on a sample of its test split, every figure with its paired
+// bootstrap interval (bootstrap.h). Written to <run_dir>/report.json (versioned schema, below),
 // report.md and report.svg; read back by `plinth report` (run_comparison.h) and `plinth gate`
 // (gate.h). No torch here.
 //
 // Definitions (percentages are of the base value; positive forgetting = worse after tuning):
-//   forgetting_pct       = 100 * (tuned_bpb - base_bpb) / base_bpb               per domain
+//   forgetting_pct       = 100 * (tuned_bpb - base_bpb) / base_bpb = 100 * (sum tuned_nll /
+//                          sum base_nll - 1) over the domain's scored documents
 //   mean_forgetting_pct  = macro average of forgetting_pct (every domain weighs the same)
 //   worst                = the domain with the largest forgetting_pct
-//   task gain_pct        = 100 * (base_loss - tuned_loss) / base_loss            (task loss: nats per
+//   kl                   = mean over scored tokens of KL(base || tuned) of the next-token
+//                          distributions, nats per token: how far the model moved, even where
+//                          bits per byte averages the changes away
+//   top1_agreement       = share of scored tokens where both models' most likely next token is the same
+//   task gain_pct        = 100 * (base_loss - tuned_loss) / base_loss  (task loss: nats per
 //                          completion token; positive = learned)
 //   exact_match_gain_points = 100 * (tuned_exact_match - base_exact_match)
+// Intervals: a paired bootstrap over documents (each domain resampled on its own; mean and worst
+// from the same replicates) and over task examples, `sample.resamples` replicates seeded from
+// `sample.seed` (bootstrap_seed), percentile intervals at `sample.confidence`.
 //
-// report.json, schema 1:
-//   {"schema": 1, "run": str, "recipe": str, "method": str,
+// report.json, schema 2:
+//   {"schema": 2, "run": str, "recipe": str, "method": str,
 //    "base":  {"checkpoint": str, "step": n},      step -1 when unknown
 //    "tuned": {"checkpoint": str, "step": n},
-//    "domains": [{"name", "base_bpb", "tuned_bpb", "delta_bpb", "forgetting_pct"}],
-//    "overall": {"domains": n, "mean_forgetting_pct", "worst_domain", "worst_forgetting_pct",
-//                "mean_base_bpb", "mean_tuned_bpb"},
+//    "sample": {"seed", "confidence", "resamples", "target_ci" (fraction, 0 = none), "max_tokens",
+//               "min_documents", "max_document_tokens"},
+//    "domains": [{"name", "documents", "tokens", "bytes", "base_bpb", "tuned_bpb",
+//                 "delta_bpb", "delta_bpb_ci": [lo, hi], "forgetting_pct", "forgetting_ci",
+//                 "kl", "kl_ci", "top1_agreement", "top1_agreement_ci", "target_reached",
+//                 "per_document": {"index", "first_token", "tokens", "bytes", "base_nll",
+//                                  "tuned_nll", "kl", "agree"}}],   columns of equal length
+//    "overall": {"domains": n, "mean_forgetting_pct", "mean_forgetting_ci", "worst_domain",
+//                "worst_forgetting_pct", "worst_forgetting_ci", "mean_base_bpb", "mean_tuned_bpb",
+//                "mean_kl", "mean_top1_agreement"},
+//    "flags": [str],    warnings about the run, e.g. a tuned model that predicts exactly as the base
 //    "task": null | {"name", "examples", "base_loss", "tuned_loss", "base_exact_match",
-//                    "tuned_exact_match" (fractions), "gain_pct", "exact_match_gain_points",
+//                    "tuned_exact_match" (fractions), "gain_pct", "gain_ci",
+//                    "exact_match_gain_points", "exact_match_gain_ci",
+//                    "per_example": {"index" (in the test split), "tokens", "base_nll", "tuned_nll",
+//                                    "base_correct", "tuned_correct"},
 //                    "samples": [{"prompt", "reference", "base_output", "tuned_output",
 //                                 "base_correct", "tuned_correct"}]},
 //    "gate": null | {"max_forgetting_pct", "max_mean_forgetting_pct", "domains": {name: pct},
-//                    "baseline": str, "tolerance_pct", "min_task_gain_pct"}}   absent limits null
-// A value that cannot be computed (a diverged tuned model's NaN) is null. Reading recomputes the
-// derived values (delta, forgetting, mean, worst, gains) from the measured ones, so a hand-edited
-// forgetting_pct cannot pass a gate its bits per byte would fail.
+//                    "baseline": str, "tolerance_pct", "min_task_gain_pct", "max_kl",
+//                    "confidence"}}   absent limits null
+// A per_document entry is one sampled document (document_sample.h): its index in the domain's
+// validation shard, its first scored token (> 0 when a long document was scored on a span of
+// whole windows), tokens and UTF-8 bytes scored, both models' summed NLL (nats), the summed KL
+// and the number of agreeing top-1 predictions.
+// A value that cannot be computed (a diverged tuned model's NaN) is null. Reading recomputes every
+// derived value (bits per byte, forgetting, KL, intervals, mean, worst, gains) from the per-document
+// and per-example columns, so a hand-edited figure cannot pass a gate its scores would fail.
+// Schema 1 (no per-document columns, hence no intervals) is still read, for `plinth report`;
+// has_intervals() is false and the gate refuses it.
 #pragma once
 
 #include <cstdint>
@@ -37,12 +64,14 @@
 #include <string>
 #include <vector>
 
+#include "eval/bootstrap.h"
+#include "eval/document_scores.h"
 #include "eval/eval_report.h"
 #include "eval/gate_spec.h"
 
 namespace plinth::eval {
 
-inline constexpr int kReportSchemaVersion = 1;
+inline constexpr int kReportSchemaVersion = 2;
 
 // One task example as each model answered it (text decoded by the caller).
 struct TaskSample {
@@ -58,17 +87,31 @@ struct TaskResult {
   double tuned_loss = std::numeric_limits<double>::quiet_NaN();
   double base_exact_match = std::numeric_limits<double>::quiet_NaN();  // fractions in [0, 1]
   double tuned_exact_match = std::numeric_limits<double>::quiet_NaN();
-  std::vector<TaskSample> samples;  // a few examples for the Markdown report
+  // Per example (schema 2), in sample order: its index in the test split, completion tokens,
+  // both models' summed NLL and whether each answered exactly.
+  std::vector<uint64_t> index, tokens;
+  std::vector<double> base_nll, tuned_nll;
+  std::vector<bool> base_correct, tuned_correct;
+  Interval gain_ci, exact_match_gain_ci;  // derived
+  std::vector<TaskSample> samples;        // a few examples for the Markdown report
 
   double gain_pct() const;                 // 100 * (base_loss - tuned_loss) / base_loss
   double exact_match_gain_points() const;  // 100 * (tuned - base exact match)
+  bool has_examples() const { return !index.empty(); }
 };
 
 struct DomainForgetting {
   std::string name;
+  DocumentScores docs;  // paired columns (schema 2); empty for a schema-1 report
+  uint64_t documents = 0, tokens = 0, bytes = 0;
   double base_bpb = 0, tuned_bpb = 0;
-  double delta_bpb = 0;       // tuned - base
-  double forgetting_pct = 0;  // 100 * delta / base; NaN when tuned_bpb is NaN
+  double delta_bpb = 0;                                  // tuned - base
+  double forgetting_pct = 0;                             // 100 * delta / base; NaN when tuned_bpb is NaN
+  double kl = std::numeric_limits<double>::quiet_NaN();  // nats per token
+  double top1_agreement = std::numeric_limits<double>::quiet_NaN();  // fraction
+  Interval delta_bpb_ci, forgetting_ci, kl_ci, agreement_ci;         // derived
+  std::vector<double> forgetting_replicates;                         // derived; the bootstrap's
+  bool target_reached = false;  // forgetting_ci's half-width <= sample.target_ci (when one is set)
 };
 
 // Which run, which recipe, which method: the labels a comparison shows.
@@ -78,40 +121,68 @@ struct RunIdentity {
   std::string method;       // how it was tuned: "full", "lora", "replay", "ewc", ... as the recipe says
 };
 
+// How the report's documents and intervals were drawn (eval_spec.h has each key's meaning).
+struct SampleInfo {
+  uint64_t seed = 0;
+  double confidence = 0.95;
+  int resamples = 1000;
+  double target_ci = 0;  // fraction; 0 = none
+  uint64_t max_tokens = 0, min_documents = 0, max_document_tokens = 0;
+};
+SampleInfo sample_info(const EvalSpec& spec);
+
 struct ForgettingReport {
   int schema = kReportSchemaVersion;
   std::string run, recipe_name, method;
   std::string base_checkpoint, tuned_checkpoint;
   int64_t base_step = -1, tuned_step = -1;
+  SampleInfo sample;
   std::vector<DomainForgetting> domains;  // in the base report's order
   double mean_forgetting_pct = 0;         // NaN when a domain's is NaN
   std::string worst_domain;               // largest forgetting_pct (a NaN one counts as worst)
   double worst_forgetting_pct = 0;
   double mean_base_bpb = 0, mean_tuned_bpb = 0;
+  double mean_kl = std::numeric_limits<double>::quiet_NaN();
+  double mean_top1_agreement = std::numeric_limits<double>::quiet_NaN();
+  Interval mean_forgetting_ci, worst_forgetting_ci;
+  std::vector<std::string> flags;
   std::optional<TaskResult> task;
   std::optional<GateThresholds> gate;  // the recipe's `gate:` section, when it has one
 
   double task_gain_pct() const;  // NaN without a task
   const DomainForgetting* find_domain(const std::string& name) const;
+  // Every domain has its per-document columns (schema 2), so every figure has an interval.
+  bool has_intervals() const;
 };
 
-// Pairs the domains by name. BadInput when the two reports do not hold the same domains, or
-// a base domain has no bits per byte to compare against (no bytes scored, or NaN).
+// Pairs the domains by name; each domain's documents come from the pair's DomainScore::docs
+// (evaluate_pair). BadInput when the two reports do not hold the same domains, or a base domain
+// has no bits per byte to compare against (no bytes scored, or NaN).
 ForgettingReport make_forgetting_report(const RunIdentity& id, const EvalReport& base,
                                         const EvalReport& tuned, std::optional<TaskResult> task,
-                                        std::optional<GateThresholds> gate = std::nullopt);
+                                        std::optional<GateThresholds> gate = std::nullopt,
+                                        const SampleInfo& sample = {});
+
+// Recomputes every derived figure (and interval, at report.sample.confidence) from the measured
+// ones: what make_forgetting_report and the reader do, and what the gate calls after changing
+// the confidence.
+void derive(ForgettingReport& report);
 
 std::string report_json(const ForgettingReport& report);  // pretty-printed, ends with a newline
 // `file` names the source in messages. BadInput for malformed JSON, a missing or mistyped key,
-// or another schema version ("report X has schema N; this plinth reads schema 1").
+// columns of different lengths, or a schema this plinth does not read.
 ForgettingReport parse_report_json(const std::string& text, const std::string& file);
 // Reads a report.json, or <dir>/report.json when `path` is a directory. BadInput when missing.
 ForgettingReport load_report(const std::filesystem::path& path);
 // A run directory (or a report file) -> the report.json path.
 std::filesystem::path report_path(const std::filesystem::path& run_dir_or_file);
 
+// "+3.20% [+2.10, +4.30]": a percentage with its interval (the interval left out when unknown).
+std::string pct_with_interval(double value, const Interval& ci, int decimals = 2);
+
 std::string report_markdown(const ForgettingReport& report);
-// Grouped bars per domain (base vs tuned bits per byte), each group labelled with its forgetting %.
+// Grouped bars per domain (base vs tuned bits per byte, the tuned bar with its interval), each
+// group labelled with its forgetting % and interval.
 std::string report_svg(const ForgettingReport& report);
 // <dir>/report.json, report.md and report.svg, each written atomically.
 void write_report(const ForgettingReport& report, const std::filesystem::path& dir);

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 
+#include "eval/document_sample.h"
 #include "util/text.h"
 
 namespace plinth::eval {
@@ -20,24 +22,47 @@ Problem problem(std::string message, std::string hint) {
 
 // The two numbers with the fewest decimals (1 to 4) that still tell them apart, so a
 // breach never reads "2.0% > 2.0%".
-std::pair<std::string, std::string> pair_text(double measured, double limit, const char* unit) {
+std::pair<std::string, std::string> pair_text(double measured, double limit, const char* unit, int d = 1) {
   auto text = [unit](double v, int d) {
     return std::isfinite(v) ? fmt::format("{:.{}f}{}", v, d, unit) : std::string("n/a");
   };
-  int d = 1;
   while (d < 4 && measured != limit && text(measured, d) == text(limit, d)) ++d;
   return {text(measured, d), text(limit, d)};
 }
 
-// Passes when value <= limit (or >= for a minimum); a non-finite value never passes.
-bool within(double value, double limit, bool is_minimum) {
-  if (!std::isfinite(value)) return false;
-  return is_minimum ? value >= limit : value <= limit;
+enum class Verdict { Ok, Inconclusive, Breach };
+
+// A maximum (or, is_minimum, a minimum) checked with the estimate's interval. A non-finite
+// estimate never passes; an unknown interval cannot excuse an estimate beyond the limit.
+Verdict judge(double value, const Interval& ci, double limit, bool is_minimum) {
+  if (!std::isfinite(value)) return Verdict::Breach;
+  const bool beyond = is_minimum ? value < limit : value > limit;
+  if (!beyond) return Verdict::Ok;
+  if (!ci.known()) return Verdict::Breach;
+  const bool all_beyond = is_minimum ? ci.hi < limit : ci.lo > limit;
+  return all_beyond ? Verdict::Breach : Verdict::Inconclusive;
 }
 
-void record(GateResult& result, bool ok, std::string line) {
-  result.checks.push_back(fmt::format("{} {}", ok ? "ok    " : "BREACH", line));
-  if (!ok) result.breaches.push_back(std::move(line));
+void record(GateResult& result, Verdict v, std::string line) {
+  const char* tag = v == Verdict::Ok       ? "ok          "
+                    : v == Verdict::Breach ? "BREACH      "
+                                           : "inconclusive";
+  result.checks.push_back(fmt::format("{} {}", tag, line));
+  if (v == Verdict::Breach) result.breaches.push_back(std::move(line));
+  if (v == Verdict::Inconclusive) result.inconclusive.push_back(std::move(line));
+}
+
+// "7.3% [6.1, 8.4] > 2.0%": value, interval and limit with the same decimals.
+std::string compared(double value, const Interval& ci, double limit, Verdict v, bool is_minimum,
+                     const char* unit, int min_decimals = 1) {
+  auto [val, lim] = pair_text(value, limit, unit, min_decimals);
+  int decimals = 1;
+  const size_t dot = lim.find('.');
+  if (dot != std::string::npos) decimals = int(lim.size() - dot - 1 - std::string(unit).size());
+  std::string interval =
+      ci.known() ? fmt::format(" [{:.{}f}, {:.{}f}]", ci.lo, decimals, ci.hi, decimals) : "";
+  const char* op = v == Verdict::Ok ? (is_minimum ? ">=" : "<=") : (is_minimum ? "<" : ">");
+  return fmt::format("{}{} {} {}", val, interval, op, lim);
 }
 
 std::string names(const std::vector<std::string>& list) {
@@ -46,15 +71,91 @@ std::string names(const std::vector<std::string>& list) {
   return out;
 }
 
+// The report at the gate's confidence: its intervals drawn again when the level differs.
+ForgettingReport at_confidence(const ForgettingReport& r, double confidence) {
+  ForgettingReport out = r;
+  if (out.sample.confidence != confidence) {
+    out.sample.confidence = confidence;
+    derive(out);
+  }
+  return out;
+}
+
+// Where each document both reports scored sits in each: (report position, baseline position).
+using Pairs = std::vector<std::pair<size_t, size_t>>;
+
+// The documents of one domain both scored, or a problem when neither sample contains the other
+// (they were drawn with another seed, or from other shards).
+Pairs common_documents(const DomainForgetting& now, const DomainForgetting& before,
+                       const std::string& baseline, std::vector<Problem>& problems) {
+  std::map<std::pair<uint64_t, uint64_t>, size_t> in_before;
+  for (size_t i = 0; i < before.docs.size(); ++i)
+    in_before[{before.docs.index[i], before.docs.first_token[i]}] = i;
+  Pairs pairs;
+  for (size_t i = 0; i < now.docs.size(); ++i) {
+    auto it = in_before.find({now.docs.index[i], now.docs.first_token[i]});
+    if (it != in_before.end()) pairs.emplace_back(i, it->second);
+  }
+  const size_t only_now = now.docs.size() - pairs.size(), only_before = before.docs.size() - pairs.size();
+  if (only_now > 0 && only_before > 0)
+    problems.push_back(problem(
+        fmt::format(
+            "domain '{}': the report and the baseline {} scored other documents ({} of the report's {} "
+            "are not in the baseline, {} of the baseline's {} not in the report)",
+            now.name, baseline, only_now, now.docs.size(), only_before, before.docs.size()),
+        "evaluate both with the same eval.seed on the same prepared shards (the baseline's sample: "
+        "see its sample.seed), or make a new baseline"));
+  return pairs;
+}
+
+// Per replicate: 100 * (sum tuned / sum base - 1) of the picked documents, both reports resampled
+// with the same draws over their common documents.
+std::vector<double> forgetting_on(const DocumentScores& docs, const Pairs& pairs, bool baseline_side,
+                                  const Resamples& r) {
+  std::vector<double> tuned, base;
+  for (const auto& [a, b] : pairs) {
+    const size_t i = baseline_side ? b : a;
+    tuned.push_back(docs.tuned_nll[i]);
+    base.push_back(docs.base_nll[i]);
+  }
+  std::vector<double> f = r.ratio(tuned, base);
+  for (double& v : f) v = 100.0 * (v - 1.0);
+  return f;
+}
+
+double point_forgetting(const DocumentScores& docs, const Pairs& pairs, bool baseline_side) {
+  double tuned = 0, base = 0;
+  for (const auto& [a, b] : pairs) {
+    const size_t i = baseline_side ? b : a;
+    tuned += docs.tuned_nll[i];
+    base += docs.base_nll[i];
+  }
+  return 100.0 * (tuned / base - 1.0);
+}
+
+[[noreturn]] void needs_intervals(const ForgettingReport& r, const std::string& which) {
+  throw BadInput(
+      fmt::format(
+          "{} has no per-document scores (report schema {}), so its figures have no intervals and the "
+          "gate cannot tell a breach from noise",
+          which, r.schema),
+      "run plinth eval on its fine-tuning recipe again: it writes report.json schema 2");
+}
+
 }  // namespace
 
-GateResult check_gate(const ForgettingReport& report, const GateThresholds& t,
-                      const ForgettingReport* baseline) {
+GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t,
+                      const ForgettingReport* baseline_in, bool strict) {
   if (t.empty())
     throw BadInput("no gate thresholds: nothing to check",
                    "give a budget, e.g. plinth gate REPORT --max-forgetting 5%, or add a gate: section "
                    "(max_forgetting: 5%) to the fine-tuning recipe and run plinth eval again");
   validate_thresholds(t, "gate");
+  if (!report_in.has_intervals()) needs_intervals(report_in, "the report");
+  if (baseline_in && !baseline_in->has_intervals())
+    needs_intervals(*baseline_in, "the baseline " + t.baseline);
+  const double confidence = t.confidence.value_or(report_in.sample.confidence);
+  const ForgettingReport report = at_confidence(report_in, confidence);
 
   std::vector<std::string> report_domains;
   for (const auto& d : report.domains) report_domains.push_back(d.name);
@@ -68,13 +169,14 @@ GateResult check_gate(const ForgettingReport& report, const GateThresholds& t,
                               name, names(report_domains)),
                   hint.empty() ? "fix the domain name in --domain / gate.domains" : hint));
     }
-  if (!t.baseline.empty() && !baseline)
+  if (!t.baseline.empty() && !baseline_in)
     problems.push_back(problem(fmt::format("the baseline report {} was not loaded", t.baseline), ""));
-  if (baseline) {
+  std::vector<Pairs> pairs;  // per report domain, with a baseline
+  if (baseline_in) {
     std::vector<std::string> missing, extra;
     for (const auto& d : report.domains)
-      if (!baseline->find_domain(d.name)) missing.push_back(d.name);
-    for (const auto& d : baseline->domains)
+      if (!baseline_in->find_domain(d.name)) missing.push_back(d.name);
+    for (const auto& d : baseline_in->domains)
       if (!report.find_domain(d.name)) extra.push_back(d.name);
     const std::string hint = "compare with a baseline evaluated on the same domains, or drop the baseline";
     if (!missing.empty())
@@ -83,60 +185,104 @@ GateResult check_gate(const ForgettingReport& report, const GateThresholds& t,
     if (!extra.empty())
       problems.push_back(problem(
           fmt::format("the report lacks domains of the baseline {}: {}", t.baseline, names(extra)), hint));
+    if (missing.empty() && extra.empty())
+      for (const auto& d : report.domains)
+        pairs.push_back(common_documents(d, *baseline_in->find_domain(d.name), t.baseline, problems));
   }
   if (t.min_task_gain_pct && !report.task)
     problems.push_back(
         problem("min_task_gain is set but the report holds no task results",
                 "evaluate the fine-tuned run with its task (plinth eval), or drop min_task_gain"));
+  if (t.min_task_gain_pct && report.task && !report.task->has_examples())
+    problems.push_back(problem("min_task_gain is set but the report's task has no per-example scores",
+                               "run plinth eval on its fine-tuning recipe again"));
   if (!problems.empty()) throw BadInput(std::move(problems));
 
   GateResult result;
+  result.strict = strict;
   for (const auto& d : report.domains) {
     std::optional<double> limit = t.domain_limit(d.name);
     if (!limit) continue;
-    bool ok = within(d.forgetting_pct, *limit, false);
-    auto [v, l] = pair_text(d.forgetting_pct, *limit, "%");
-    record(result, ok, fmt::format("{}: forgetting {} {} {} budget", d.name, v, ok ? "<=" : ">", l));
+    Verdict v = judge(d.forgetting_pct, d.forgetting_ci, *limit, false);
+    record(result, v,
+           fmt::format("{}: forgetting {} budget", d.name,
+                       compared(d.forgetting_pct, d.forgetting_ci, *limit, v, false, "%")));
   }
   if (t.max_mean_forgetting_pct) {
-    bool ok = within(report.mean_forgetting_pct, *t.max_mean_forgetting_pct, false);
-    auto [v, l] = pair_text(report.mean_forgetting_pct, *t.max_mean_forgetting_pct, "%");
-    record(result, ok, fmt::format("mean forgetting {} {} {} budget", v, ok ? "<=" : ">", l));
+    Verdict v =
+        judge(report.mean_forgetting_pct, report.mean_forgetting_ci, *t.max_mean_forgetting_pct, false);
+    record(result, v,
+           fmt::format("mean forgetting {} budget",
+                       compared(report.mean_forgetting_pct, report.mean_forgetting_ci,
+                                *t.max_mean_forgetting_pct, v, false, "%")));
   }
-  if (baseline) {
+  if (t.max_kl)
+    for (const auto& d : report.domains) {
+      Verdict v = judge(d.kl, d.kl_ci, *t.max_kl, false);
+      record(result, v,
+             fmt::format("{}: KL {} nats/token limit", d.name,
+                         compared(d.kl, d.kl_ci, *t.max_kl, v, false, "", 4)));
+    }
+  if (baseline_in) {
+    const ForgettingReport baseline = at_confidence(*baseline_in, confidence);
     const double tolerance = t.tolerance_pct.value_or(0);
-    auto compare = [&](const std::string& what, double now, double before) {
-      double excess = now - before;
-      bool ok = std::isfinite(before) ? within(excess, tolerance, false) : std::isfinite(now);
-      auto [e, tol] = pair_text(excess, tolerance, "");
-      auto [n, b] = pair_text(now, before, "%");
-      record(result, ok,
-             fmt::format("{} {} vs baseline {}: {}{} points {} {} tolerance", what, n, b,
-                         std::isfinite(excess) && excess >= 0 ? "+" : "", e, ok ? "<=" : ">", tol));
-    };
-    for (const auto& d : report.domains)
-      compare(d.name + ": forgetting", d.forgetting_pct, baseline->find_domain(d.name)->forgetting_pct);
-    compare("mean forgetting", report.mean_forgetting_pct, baseline->mean_forgetting_pct);
+    std::vector<std::vector<double>> diffs;
+    double mean_now = 0, mean_before = 0;
+    for (size_t i = 0; i < report.domains.size(); ++i) {
+      const DomainForgetting& now = report.domains[i];
+      const DomainForgetting& before = *baseline.find_domain(now.name);
+      const Resamples r(pairs[i].size(), report.sample.resamples,
+                        bootstrap_seed(report.sample.seed, "baseline:" + now.name));
+      std::vector<double> a = forgetting_on(now.docs, pairs[i], false, r),
+                          b = forgetting_on(before.docs, pairs[i], true, r);
+      for (size_t k = 0; k < a.size(); ++k) a[k] -= b[k];
+      const double f_now = point_forgetting(now.docs, pairs[i], false),
+                   f_before = point_forgetting(before.docs, pairs[i], true);
+      mean_now += f_now / double(report.domains.size());
+      mean_before += f_before / double(report.domains.size());
+      const double excess = f_now - f_before;
+      const Interval ci = percentile_interval(a, confidence);
+      Verdict v = judge(excess, ci, tolerance, false);
+      auto [n, bl] = pair_text(f_now, f_before, "%");
+      record(result, v,
+             fmt::format("{}: forgetting {} vs baseline {} on {} common documents: {} points tolerance",
+                         now.name, n, bl, pairs[i].size(), compared(excess, ci, tolerance, v, false, "")));
+      diffs.push_back(std::move(a));
+    }
+    std::vector<const std::vector<double>*> refs;
+    for (const auto& d : diffs) refs.push_back(&d);
+    const double excess = mean_now - mean_before;
+    const Interval ci = percentile_interval(replicate_mean(refs), confidence);
+    Verdict v = judge(excess, ci, tolerance, false);
+    auto [n, bl] = pair_text(mean_now, mean_before, "%");
+    record(result, v,
+           fmt::format("mean forgetting {} vs baseline {}: {} points tolerance", n, bl,
+                       compared(excess, ci, tolerance, v, false, "")));
   }
   if (t.min_task_gain_pct) {
-    double gain = report.task_gain_pct();
-    bool ok = within(gain, *t.min_task_gain_pct, true);
-    auto [v, l] = pair_text(gain, *t.min_task_gain_pct, "%");
-    record(result, ok, fmt::format("task gain {} {} {} minimum", v, ok ? ">=" : "<", l));
+    const TaskResult& task = *report.task;
+    Verdict v = judge(task.gain_pct(), task.gain_ci, *t.min_task_gain_pct, true);
+    record(result, v,
+           fmt::format("task gain {} minimum",
+                       compared(task.gain_pct(), task.gain_ci, *t.min_task_gain_pct, v, true, "%")));
   }
   return result;
 }
 
-GateResult run_gate(const ForgettingReport& report, const GateThresholds& t) {
-  if (t.baseline.empty()) return check_gate(report, t, nullptr);
+GateResult run_gate(const ForgettingReport& report, const GateThresholds& t, bool strict) {
+  if (t.baseline.empty()) return check_gate(report, t, nullptr, strict);
   ForgettingReport baseline = load_report(t.baseline);
-  return check_gate(report, t, &baseline);
+  return check_gate(report, t, &baseline, strict);
 }
 
 static std::string breach_message(const GateResult& result) {
-  std::string out = fmt::format("forgetting gate: {} breach{}", result.breaches.size(),
-                                result.breaches.size() == 1 ? "" : "es");
+  const size_t n = result.breaches.size() + (result.strict ? result.inconclusive.size() : 0);
+  std::string out = fmt::format("forgetting gate: {} breach{}", n, n == 1 ? "" : "es");
+  if (result.strict && !result.inconclusive.empty())
+    out += fmt::format(" ({} inconclusive, failed by --strict)", result.inconclusive.size());
   for (const auto& b : result.breaches) out += "\n  " + b;
+  if (result.strict)
+    for (const auto& b : result.inconclusive) out += "\n  inconclusive: " + b;
   return out;
 }
 

@@ -5,13 +5,14 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "eval/eval_spec.h"
 #include "util/text.h"
 
 namespace plinth::eval {
 
 bool GateThresholds::empty() const {
   return !max_forgetting_pct && !max_mean_forgetting_pct && domain_max_pct.empty() && baseline.empty() &&
-         !min_task_gain_pct;
+         !min_task_gain_pct && !max_kl;
 }
 
 std::optional<double> GateThresholds::domain_limit(const std::string& domain) const {
@@ -63,6 +64,8 @@ GateThresholds merge_thresholds(const GateThresholds& base, const GateThresholds
   if (!over.baseline.empty()) t.baseline = over.baseline;
   if (over.tolerance_pct) t.tolerance_pct = over.tolerance_pct;
   if (over.min_task_gain_pct) t.min_task_gain_pct = over.min_task_gain_pct;
+  if (over.max_kl) t.max_kl = over.max_kl;
+  if (over.confidence) t.confidence = over.confidence;
   return t;
 }
 
@@ -78,6 +81,11 @@ void validate_thresholds(const GateThresholds& t, const std::string& where) {
   finite("max_mean_forgetting", t.max_mean_forgetting_pct);
   finite("tolerance", t.tolerance_pct);
   finite("min_task_gain", t.min_task_gain_pct);
+  if (t.max_kl && !(std::isfinite(*t.max_kl) && *t.max_kl >= 0))
+    bad("max_kl", fmt::format("{} is not a KL divergence (nats per token, 0 or more)", *t.max_kl),
+        "write e.g. max_kl: 0.05");
+  if (t.confidence && !(*t.confidence > 0 && *t.confidence < 1))
+    bad("confidence", fmt::format("{} is outside (0, 1)", *t.confidence), "write e.g. 0.95 (or 95%)");
   for (const auto& [name, pct] : t.domain_max_pct)
     if (!std::isfinite(pct))
       bad("domains." + name, "is not a finite number", "write a percentage such as 2%");
@@ -105,6 +113,17 @@ void bind(ConfigSection& s, const ConfigNode* node, GateThresholds& t) {
   percent(s, "max_mean_forgetting", t.max_mean_forgetting_pct);
   percent(s, "tolerance", t.tolerance_pct);
   percent(s, "min_task_gain", t.min_task_gain_pct);
+  double kl = 0;
+  if (s.read("max_kl", kl, Range<double>::at_least(0))) t.max_kl = kl;
+  std::string confidence;
+  if (s.read("confidence", confidence)) {
+    double c = 0;
+    if (parse_fraction(confidence, c))
+      t.confidence = c;
+    else
+      s.error("confidence", fmt::format("'{}' is not a fraction between 0 and 1 (exclusive)", confidence),
+              "write e.g. 95% (or 0.95)");
+  }
   s.read("baseline", t.baseline);
   if (t.tolerance_pct && *t.tolerance_pct < 0)
     s.error("tolerance", fmt::format("{}% is negative", *t.tolerance_pct),
@@ -140,6 +159,8 @@ std::string describe_thresholds(const GateThresholds& t) {
   if (!t.baseline.empty())
     parts.push_back(fmt::format("baseline {} + {:g} points", t.baseline, t.tolerance_pct.value_or(0)));
   if (t.min_task_gain_pct) parts.push_back(fmt::format("min task gain {:g}%", *t.min_task_gain_pct));
+  if (t.max_kl) parts.push_back(fmt::format("max KL {:g} nats/token", *t.max_kl));
+  if (t.confidence) parts.push_back(fmt::format("confidence {:g}%", 100 * *t.confidence));
   if (parts.empty()) return "no thresholds";
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;

@@ -8,7 +8,12 @@
 //     baseline: runs/main/report.json   # an earlier report.json (relative: working directory)
 //     tolerance: 0.5%            # points each domain's (and the mean) forgetting may exceed the baseline's
 //     min_task_gain: 10%         # task loss at least 10% below the base model's
+//     max_kl: 0.05               # every domain: mean KL(base || tuned) at most 0.05 nats per token
+//     confidence: 95%            # of the intervals the checks read (default: the report's)
 //
+// Every check reads the figure's interval (the report's paired bootstrap, gate.h): a breach is
+// an interval wholly beyond the limit; an estimate beyond it whose interval still reaches back
+// within is "inconclusive", which fails only with --strict.
 // Percentages are written "5%" or "5" (both mean five percent; "0.5%" is half a percent).
 // `plinth eval` copies the recipe's thresholds into report.json, so `plinth gate REPORT` with no
 // flags enforces them; flags override them one by one (merge_thresholds).
@@ -33,6 +38,8 @@ struct GateThresholds {
   std::string baseline;                     // path of an earlier report.json; "" = none
   std::optional<double> tolerance_pct;      // percentage points over the baseline; needs baseline (default 0)
   std::optional<double> min_task_gain_pct;  // minimum relative task-loss reduction
+  std::optional<double> max_kl;             // per domain, mean KL(base || tuned), nats per token
+  std::optional<double> confidence;         // of the intervals, in (0, 1); default: the report's
 
   // Nothing to check at all.
   bool empty() const;

@@ -14,8 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string pct(double v) {
-  return std::isfinite(v) ? fmt::format("{:+.2f}%", v) : "n/a";
+std::string pct(double v, const Interval& ci = {}) {
+  return pct_with_interval(v, ci, 1);
 }
 
 std::string cell(const std::string& s) {
@@ -60,8 +60,10 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
       if (std::find(domains.begin(), domains.end(), d.name) == domains.end()) domains.push_back(d.name);
 
   std::string out =
-      "| run | method | task gain | exact match base → tuned | mean forgetting | worst domain |";
-  std::string rule = "|---|---|---:|---:|---:|---|";
+      "| run | method | task gain | exact match base → tuned | mean forgetting | worst domain | mean KL | "
+      "top-1 "
+      "agreement |";
+  std::string rule = "|---|---|---:|---:|---:|---|---:|---:|";
   for (const auto& d : domains) out += " " + cell(d) + " |", rule += "---:|";
   out += "\n" + rule + "\n";
   for (const auto& run : runs) {
@@ -69,12 +71,17 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
     std::string em = "n/a";
     if (r.task && std::isfinite(r.task->base_exact_match) && std::isfinite(r.task->tuned_exact_match))
       em = fmt::format("{:.1f}% → {:.1f}%", 100 * r.task->base_exact_match, 100 * r.task->tuned_exact_match);
-    out += fmt::format("| {} | {} | {} | {} | {} | {} {} |", cell(run.label),
-                       cell(r.method.empty() ? "n/a" : r.method), pct(r.task_gain_pct()), em,
-                       pct(r.mean_forgetting_pct), cell(r.worst_domain), pct(r.worst_forgetting_pct));
+    out += fmt::format(
+        "| {} | {} | {} | {} | {} | {} {} | {} | {} |", cell(run.label),
+        cell(r.method.empty() ? "n/a" : r.method),
+        pct(r.task_gain_pct(), r.task ? r.task->gain_ci : Interval{}), em,
+        pct(r.mean_forgetting_pct, r.mean_forgetting_ci), cell(r.worst_domain),
+        pct(r.worst_forgetting_pct, r.worst_forgetting_ci),
+        std::isfinite(r.mean_kl) ? fmt::format("{:.4f}", r.mean_kl) : "n/a",
+        std::isfinite(r.mean_top1_agreement) ? fmt::format("{:.1f}%", 100 * r.mean_top1_agreement) : "n/a");
     for (const auto& name : domains) {
       const DomainForgetting* d = r.find_domain(name);
-      out += " " + (d ? pct(d->forgetting_pct) : std::string("–")) + " |";
+      out += " " + (d ? pct(d->forgetting_pct, d->forgetting_ci) : std::string("–")) + " |";
     }
     out += "\n";
   }
@@ -82,20 +89,27 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
       "\ntask gain: 100 × (base − tuned) / base task loss, higher = learned more. forgetting: 100 × (tuned − "
       "base) / "
       "base bits per byte, lower = forgot less; mean: domains weighted equally. – : the run has no such "
-      "domain.\n";
+      "domain. [brackets]: paired bootstrap intervals (each report's confidence); a run without them has a "
+      "schema-1 report. mean KL: KL(base ‖ tuned) per token, nats, averaged over domains.\n";
+  for (const auto& run : runs)
+    for (const auto& f : run.report.flags)
+      out += fmt::format("\n**Warning ({}):** {}.\n", cell(run.label), f);
   return out;
 }
 
 std::string comparison_svg(const std::vector<ComparedRun>& runs) {
   ScatterChart chart;
-  chart.title = "Learning vs forgetting (up and to the left is better)";
+  chart.title = "Learning vs forgetting (up and to the left is better; bars: intervals)";
   chart.x_label = "mean forgetting, % bits per byte (lower is better)";
   chart.y_label = "task gain, % loss reduction (higher is better)";
   for (const auto& run : runs) {
     const std::string& method = run.report.method;
     std::string label =
         method.empty() || run.label == method ? run.label : fmt::format("{} ({})", run.label, method);
-    chart.points.push_back(ScatterPoint{label, run.report.mean_forgetting_pct, run.report.task_gain_pct()});
+    ScatterPoint p{label, run.report.mean_forgetting_pct, run.report.task_gain_pct()};
+    p.x_lo = run.report.mean_forgetting_ci.lo, p.x_hi = run.report.mean_forgetting_ci.hi;
+    if (run.report.task) p.y_lo = run.report.task->gain_ci.lo, p.y_hi = run.report.task->gain_ci.hi;
+    chart.points.push_back(std::move(p));
   }
   return render_svg(chart);
 }

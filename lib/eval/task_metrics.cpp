@@ -66,9 +66,9 @@ void check_items(const std::vector<TaskItem>& items, const model::ModelConfig& c
   if (!problems.empty()) throw BadInput(std::move(problems));
 }
 
-// Teacher-forced NLL of the completion tokens of items [begin, end): (summed nats, tokens).
-std::pair<double, uint64_t> completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items,
-                                           size_t begin, size_t end, const torch::Device& device) {
+// Teacher-forced NLL of the completion tokens of items [begin, end), appended per example.
+void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items, size_t begin, size_t end,
+                    const torch::Device& device, TaskScore& score) {
   const int64_t context = model.config().context;
   const auto rows = static_cast<int64_t>(end - begin);
   int64_t width = 1;
@@ -79,7 +79,6 @@ std::pair<double, uint64_t> completion_nll(model::LlamaImpl& model, const std::v
   auto targets = torch::full({rows, width}, -1, torch::kInt64);  // (B, T), -1 = not scored
   auto in = input.accessor<int64_t, 2>();
   auto tg = targets.accessor<int64_t, 2>();
-  uint64_t tokens = 0;
   for (size_t i = begin; i < end; ++i) {
     const TaskItem& it = items[i];
     const size_t keep = kept_prompt(it, context);
@@ -89,11 +88,10 @@ std::pair<double, uint64_t> completion_nll(model::LlamaImpl& model, const std::v
     for (size_t t = 0; t + 1 < seq.size(); ++t) in[row][int64_t(t)] = seq[t];
     // Position t predicts seq[t + 1]; the completion starts at seq[keep].
     for (size_t t = keep - 1; t + 1 < seq.size(); ++t) tg[row][int64_t(t)] = seq[t + 1];
-    tokens += it.completion.size();
+    score.example_tokens.push_back(it.completion.size());
   }
-  input = input.to(device);
-  targets = targets.to(device);
-  return {model::masked_nll(model, input, targets).first, tokens};
+  const torch::Tensor rows_nll = model::masked_nll_rows(model, input.to(device), targets.to(device));  // (B)
+  for (int64_t r = 0; r < rows; ++r) score.example_nll.push_back(rows_nll[r].item<double>());
 }
 
 }  // namespace
@@ -108,10 +106,11 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
   TaskScore score;
   score.examples = items.size();
   const auto step = static_cast<size_t>(std::max<int64_t>(1, batch_rows));
-  for (size_t begin = 0; begin < items.size(); begin += step) {
-    auto [nll, tokens] = completion_nll(model, items, begin, std::min(items.size(), begin + step), device);
-    score.nll += nll;
-    score.completion_tokens += tokens;
+  for (size_t begin = 0; begin < items.size(); begin += step)
+    completion_nll(model, items, begin, std::min(items.size(), begin + step), device, score);
+  for (size_t i = 0; i < items.size(); ++i) {
+    score.nll += score.example_nll[i];
+    score.completion_tokens += score.example_tokens[i];
   }
   score.loss = score.nll / double(score.completion_tokens);
 
@@ -143,9 +142,9 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
   return score;
 }
 
-TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items, int end_id,
-                            const TaskScore& base, const TaskScore& tuned, const TokenDecoder& decode,
-                            size_t max_samples) {
+TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items,
+                            const std::vector<uint64_t>& indices, int end_id, const TaskScore& base,
+                            const TaskScore& tuned, const TokenDecoder& decode, size_t max_samples) {
   TaskResult r;
   r.name = name;
   r.examples = items.size();
@@ -153,6 +152,15 @@ TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>
   r.tuned_loss = tuned.loss;
   r.base_exact_match = base.exact_match;
   r.tuned_exact_match = tuned.exact_match;
+  if (indices.size() != items.size() || base.example_nll.size() != items.size() ||
+      tuned.example_nll.size() != items.size())
+    throw Failure("make_task_result: the scores do not hold one entry per item");
+  r.index = indices;
+  r.tokens = base.example_tokens;
+  r.base_nll = base.example_nll;
+  r.tuned_nll = tuned.example_nll;
+  r.base_correct = base.correct;
+  r.tuned_correct = tuned.correct;
   const size_t n = std::min({max_samples, items.size(), base.generated.size(), tuned.generated.size()});
   for (size_t i = 0; i < n; ++i) {
     std::vector<int32_t> reference = items[i].completion;

@@ -32,8 +32,11 @@ struct TaskScore {
   double nll = 0;                                                 // summed over them, nats
   double loss = std::numeric_limits<double>::quiet_NaN();         // nll / completion_tokens
   double exact_match = std::numeric_limits<double>::quiet_NaN();  // fraction of examples answered exactly
-  // Per example: the greedy output up to (not including) the first end_id, and whether it equals
-  // the completion without its end marker.
+  // Per example, in item order: the completion's summed NLL (nats) and token count, the greedy
+  // output up to (not including) the first end_id, and whether it equals the completion without
+  // its end marker. The report's task interval is a bootstrap over these.
+  std::vector<double> example_nll;
+  std::vector<uint64_t> example_tokens;
   std::vector<std::vector<int32_t>> generated;
   std::vector<bool> correct;
 };
@@ -53,10 +56,12 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
 
 using TokenDecoder = std::function<std::string(const std::vector<int32_t>& ids)>;
 
-// The report's task section from the same items scored on the base and the tuned model:
-// losses, exact matches, and the first `max_samples` examples decoded for reading.
-TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items, int end_id,
-                            const TaskScore& base, const TaskScore& tuned, const TokenDecoder& decode,
-                            size_t max_samples = 8);
+// The report's task section from the same items scored on the base and the tuned model: the
+// per-example columns (`indices`: each item's index in the test split) from which derive()
+// computes losses, exact matches and their intervals, and the first `max_samples` examples
+// decoded for reading.
+TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items,
+                            const std::vector<uint64_t>& indices, int end_id, const TaskScore& base,
+                            const TaskScore& tuned, const TokenDecoder& decode, size_t max_samples = 8);
 
 }  // namespace plinth::eval

@@ -2,12 +2,15 @@
 
 namespace plinth::model {
 
-std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y) {
-  const torch::Tensor logp = model.forward(x).log_softmax(-1);                      // (B, T, V) float32
-  const torch::Tensor scored = y.ge(0);                                             // (B, T)
+torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y) {
+  const torch::Tensor logp = model.forward(x).to(torch::kFloat32).log_softmax(-1);         // (B, T, V)
   const torch::Tensor picked = logp.gather(-1, y.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // (B, T)
-  const double nll = -(picked * scored).to(torch::kFloat64).sum().item<double>();
-  return {nll, scored.sum().item<int64_t>()};
+  return (-picked).to(torch::kFloat64).masked_fill(y.lt(0), 0.0).sum(1).to(torch::kCPU);   // (B)
+}
+
+std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y) {
+  const double nll = masked_nll_rows(model, x, y).sum().item<double>();
+  return {nll, y.ge(0).sum().item<int64_t>()};
 }
 
 }  // namespace plinth::model

@@ -16,4 +16,7 @@ namespace plinth::model {
 // logits: for evaluation batches, not the training step.
 std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y);
 
+// The same, per row: (B) float64 sums of -log p over each row's scored targets, on the CPU.
+torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y);
+
 }  // namespace plinth::model

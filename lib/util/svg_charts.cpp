@@ -68,6 +68,22 @@ std::string y_label(const std::string& label, double center) {
       svg_escape(label));
 }
 
+// A line from (x0, y0) to (x1, y1) with caps `cap` pixels wide across its ends.
+std::string error_bar(double x0, double y0, double x1, double y1, double cap, bool vertical,
+                      const char* color = "#222") {
+  std::string svg = fmt::format(
+      "<line class=\"error\" x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"/>\n", x0,
+      y0, x1, y1, color);
+  for (auto [x, y] : {std::pair{x0, y0}, std::pair{x1, y1}})
+    svg +=
+        vertical
+            ? fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"/>\n",
+                          x - cap / 2, y, x + cap / 2, y, color)
+            : fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"/>\n",
+                          x, y - cap / 2, x, y + cap / 2, color);
+  return svg;
+}
+
 }  // namespace
 
 std::string render_svg(const BarChart& chart) {
@@ -76,9 +92,12 @@ std::string render_svg(const BarChart& chart) {
   const double pw = w - left - right, ph = h - top - bottom;
 
   double lo = 0, hi = 0;  // bars grow from 0
-  for (const auto& g : chart.groups)
+  for (const auto& g : chart.groups) {
     for (double v : g.values)
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    for (const auto& [a, b] : g.errors)
+      if (std::isfinite(a) && std::isfinite(b)) lo = std::min(lo, a), hi = std::max(hi, b);
+  }
   if (hi <= lo) hi = lo + 1;
   Axis y = make_axis(lo, hi + (hi - lo) * 0.08, 6);  // room for the notes above the bars
   std::function<double(double)> py = [&](double v) { return top + (1.0 - (v - y.lo) / (y.hi - y.lo)) * ph; };
@@ -107,8 +126,14 @@ std::string render_svg(const BarChart& chart) {
       svg += fmt::format(
           "<rect class=\"bar\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\">"
           "<title>{} {}: {}</title></rect>\n",
-          gx + bar_w * double(si), y0, bar_w, std::max(0.5, y1 - y0), series_color(si),
-          svg_escape(g.label), svg_escape(series), value_text(v));
+          gx + bar_w * double(si), y0, bar_w, std::max(0.5, y1 - y0), series_color(si), svg_escape(g.label),
+          svg_escape(series), value_text(v));
+      if (si < g.errors.size() && std::isfinite(g.errors[si].first) && std::isfinite(g.errors[si].second)) {
+        const double ex = gx + bar_w * (double(si) + 0.5), ea = py(g.errors[si].first),
+                     eb = py(g.errors[si].second);
+        svg += error_bar(ex, ea, ex, eb, bar_w * 0.3, true);
+        top_of_group = std::min(top_of_group, eb);
+      }
     }
     const double cx = gx + bar_w * double(k) / 2;
     if (!g.note.empty())
@@ -142,9 +167,12 @@ std::string render_svg(const ScatterChart& chart) {
   const double inf = std::numeric_limits<double>::infinity();
   double x0 = inf, x1 = -inf, y0 = inf, y1 = -inf;
   if (chart.zero_lines) x0 = x1 = y0 = y1 = 0;  // the base model sits at the origin: keep it in view
-  for (const auto& p : chart.points)
-    if (std::isfinite(p.x) && std::isfinite(p.y))
-      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+  for (const auto& p : chart.points) {
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+    if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi)) x0 = std::min(x0, p.x_lo), x1 = std::max(x1, p.x_hi);
+    if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi)) y0 = std::min(y0, p.y_lo), y1 = std::max(y1, p.y_hi);
+  }
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   // A margin so points and their labels stay off the frame.
   double mx = (x1 - x0) * 0.08, my = (y1 - y0) * 0.08;
@@ -183,6 +211,10 @@ std::string render_svg(const ScatterChart& chart) {
     const ScatterPoint& p = chart.points[i];
     if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
     const char* color = series_color(i);
+    if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi))
+      svg += error_bar(px(p.x_lo), py(p.y), px(p.x_hi), py(p.y), 6, false, color);
+    if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi))
+      svg += error_bar(px(p.x), py(p.y_lo), px(p.x), py(p.y_hi), 6, true, color);
     svg += fmt::format(
         "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: x {}, y "
         "{}</title>"

@@ -4,7 +4,9 @@
 // Non-finite values are not drawn (their bar or point is left out, its label says n/a).
 #pragma once
 
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace plinth {
@@ -13,6 +15,8 @@ struct BarGroup {
   std::string label;           // under the group (e.g. the domain)
   std::vector<double> values;  // one per BarChart::series, in that order
   std::string note;            // above the group (e.g. "+3.2%"); may be empty
+  // Optional error bars, one (low, high) per value; an empty list or a non-finite end = none.
+  std::vector<std::pair<double, double>> errors;
 };
 
 struct BarChart {
@@ -28,6 +32,9 @@ std::string render_svg(const BarChart& chart);
 struct ScatterPoint {
   std::string label;  // written beside the point
   double x = 0, y = 0;
+  // Optional error bars: the interval of x and of y; non-finite ends = none.
+  double x_lo = std::numeric_limits<double>::quiet_NaN(), x_hi = std::numeric_limits<double>::quiet_NaN();
+  double y_lo = std::numeric_limits<double>::quiet_NaN(), y_hi = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ScatterChart {

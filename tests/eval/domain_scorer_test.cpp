@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
+#include "eval/document_sample.h"
 #include "eval/domain_scorer.h"
 #include "eval_test_support.h"
 #include "test_support.h"
@@ -28,7 +30,8 @@ TEST_CASE("a uniform model scores ln V per token, and bits per byte follow", "[e
   write_shard(dir / "val.bin", docs);
   auto shard = data::ShardReader::open(dir / "val.bin");
   model::Llama m = uniform_model();
-  WordCounter words = [](const std::vector<int32_t>& text) { return text.size() / 2; };
+  // Words counted by the caller; a whole document's bytes are the shard's.
+  TextMeasure words = [](const std::vector<int32_t>& text) { return TextSize{999, text.size() / 2}; };
   DomainScore s = score_domain(m, shard, "uniform", options_for(m), words);
 
   uint64_t tokens = 0, bytes = 0, word_count = 0;
@@ -101,7 +104,7 @@ TEST_CASE("results do not depend on the batch size", "[eval]") {
   }
 }
 
-TEST_CASE("max_documents and max_tokens take whole documents in shard order", "[eval]") {
+TEST_CASE("max_documents and max_tokens take whole documents in sample order", "[eval]") {
   test::TempDir dir;
   write_shard(dir / "val.bin", {make_doc(10, 1), make_doc(10, 2), make_doc(10, 3), make_doc(10, 4)});
   auto shard = data::ShardReader::open(dir / "val.bin");
@@ -114,6 +117,64 @@ TEST_CASE("max_documents and max_tokens take whole documents in shard order", "[
   DomainScore s = score_domain(m, shard, "d", o);
   CHECK(s.documents == 2);
   CHECK(s.tokens == 20);
+  const std::vector<uint64_t> order = sample_order(4, o.seed, "d");
+  CHECK(s.docs.index == std::vector<uint64_t>(order.begin(), order.begin() + 2));
+}
+
+TEST_CASE("the sample is a seeded random order of whole documents, not the shard's order", "[eval]") {
+  // The same seed, domain and count give the same permutation; a larger sample starts with the
+  // smaller one; another seed or domain gives another order.
+  const std::vector<uint64_t> a = sample_order(200, 0, "code"), b = sample_order(200, 0, "code");
+  CHECK(a == b);
+  std::vector<uint64_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (uint64_t i = 0; i < 200; ++i) REQUIRE(sorted[i] == i);
+  CHECK(a != sorted);
+  CHECK(a != sample_order(200, 1, "code"));
+  CHECK(a != sample_order(200, 0, "legal"));
+  // Golden values: a change to the order silently reshuffles users' samples between versions.
+  CHECK(sample_order(5, 0, "d") == sample_order(5, 0, "d"));
+  size_t first_half = 0;  // about half of the first 100 drawn are from the shard's first half
+  for (size_t i = 0; i < 100; ++i) first_half += a[i] < 100;
+  CHECK(first_half > 30);
+  CHECK(first_half < 70);
+}
+
+TEST_CASE("a long document is scored on a seeded span of whole windows", "[eval]") {
+  // 100 tokens, context 8: 13 windows; a cap of 24 tokens keeps 3 consecutive ones.
+  const std::vector<RollingWindow> all = rolling_windows(100, 8);
+  std::vector<RollingWindow> span = sampled_windows(100, 8, 24, 3, "d", 7);
+  REQUIRE(span.size() == 3);
+  size_t start = 0;
+  while (start < all.size() && all[start].input_begin != span[0].input_begin) ++start;
+  REQUIRE(start + 3 <= all.size());
+  for (size_t k = 0; k < 3; ++k) CHECK(span[k].input_begin == all[start + k].input_begin);
+  CHECK(sampled_windows(100, 8, 24, 3, "d", 7).front().input_begin == span.front().input_begin);  // seeded
+  CHECK(sampled_windows(20, 8, 24, 3, "d", 7).size() == rolling_windows(20, 8).size());  // short: whole
+  CHECK(sampled_windows(100, 8, 0, 3, "d", 7).size() == all.size());                     // no cap
+  // The cap makes room for min_documents within the ceiling, never below one window.
+  CHECK(effective_document_cap(0, 65536, 32, 256) == 2048);
+  CHECK(effective_document_cap(1024, 65536, 32, 256) == 1024);
+  CHECK(effective_document_cap(0, 1000, 100, 256) == 256);
+  CHECK(effective_document_cap(0, 0, 30, 256) == 0);
+
+  test::TempDir dir;
+  std::vector<Doc> docs;
+  for (int i = 0; i < 6; ++i) docs.push_back(make_doc(i % 2 ? 90 : 6, 40 + i, 1000));
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = tiny_model();
+  ScoreOptions o = options_for(m);
+  o.max_document_tokens = 16;  // two windows of 8
+  DomainScore s = score_domain(m, shard, "d", o);
+  REQUIRE(s.documents == 6);
+  for (size_t i = 0; i < s.docs.size(); ++i) {
+    const bool long_doc = s.docs.index[i] % 2 == 1;
+    CHECK(s.docs.tokens[i] == (long_doc ? 16u : 6u));
+    // Without a text measure a span's bytes are its share of the document's.
+    CHECK(s.docs.bytes[i] == (long_doc ? 1000u * 16 / 90 : 1000u));
+    if (!long_doc) CHECK(s.docs.first_token[i] == 0);
+  }
 }
 
 TEST_CASE("a context beyond the model's is refused", "[eval]") {

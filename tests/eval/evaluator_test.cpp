@@ -33,7 +33,9 @@ struct Fixture {
     request.tokenizer_hash = 0x1234;
     request.tokenizer_file = "tokenizers/test.model";
     request.eos_id = kEos;
-    request.count_words = [](const std::vector<int32_t>& t) { return uint64_t{t.size() > 0 ? 1u : 0u}; };
+    request.measure = [](const std::vector<int32_t>& t) {
+      return TextSize{t.size(), t.size() > 0 ? 1u : 0u};
+    };
   }
 };
 
@@ -82,7 +84,7 @@ TEST_CASE("evaluate_checkpoint scores every domain and writes eval.json and eval
 
 TEST_CASE("without a word counter, word perplexity is null", "[eval]") {
   Fixture f;
-  f.request.count_words = {};
+  f.request.measure = {};
   auto j = nlohmann::json::parse(eval_json(evaluate_checkpoint(f.request)));
   CHECK(j["domains"][0]["words"] == 0);
   CHECK(j["domains"][0]["word_perplexity"].is_null());

@@ -27,6 +27,28 @@ DomainScore domain(const std::string& name, double bpb) {
   return d;
 }
 
+// Base and tuned scores of one domain on the same 4 documents of 250 bytes, at exactly these bits
+// per byte (every document alike, so the intervals collapse onto the figures).
+std::pair<DomainScore, DomainScore> scored(const std::string& name, double base_bpb, double tuned_bpb) {
+  DomainScore b = domain(name, base_bpb), t = domain(name, tuned_bpb);
+  DocumentScores& d = b.docs;
+  d.paired = true;
+  for (uint64_t i = 0; i < 4; ++i) {
+    d.index.push_back(10 * i);
+    d.first_token.push_back(0);
+    d.tokens.push_back(100);
+    d.bytes.push_back(250);
+    d.words.push_back(0);
+    d.base_nll.push_back(base_bpb * 250 * std::log(2.0));
+    d.tuned_nll.push_back(tuned_bpb * 250 * std::log(2.0));
+    d.kl.push_back(base_bpb == tuned_bpb ? 0.0 : 5.0);
+    d.agree.push_back(base_bpb == tuned_bpb ? 100 : 90);
+  }
+  b.documents = t.documents = 4;
+  t.docs = d;
+  return {b, t};
+}
+
 EvalReport eval_of(const std::string& checkpoint, int64_t step, std::vector<DomainScore> domains) {
   EvalReport r;
   r.checkpoint = checkpoint;
@@ -35,24 +57,29 @@ EvalReport eval_of(const std::string& checkpoint, int64_t step, std::vector<Doma
   return r;
 }
 
+// 20 examples of 2 tokens: loss 2.0 -> 0.5, exact match 1 -> 16 of them.
 TaskResult arithmetic_task() {
   TaskResult t;
   t.name = "arith";
-  t.examples = 200;
-  t.base_loss = 2.0;
-  t.tuned_loss = 0.5;
-  t.base_exact_match = 0.05;
-  t.tuned_exact_match = 0.80;
+  for (uint64_t i = 0; i < 20; ++i) {
+    t.index.push_back(i * 3);
+    t.tokens.push_back(2);
+    t.base_nll.push_back(4.0);
+    t.tuned_nll.push_back(1.0);
+    t.base_correct.push_back(i == 0);
+    t.tuned_correct.push_back(i < 16);
+  }
   t.samples.push_back({"12+30=", "42", "7", "42", false, true});
   t.samples.push_back({"a|b\nc", "x", "", "y", false, false});  // Markdown-hostile text
   return t;
 }
 
 ForgettingReport sample_report() {
-  EvalReport base = eval_of("runs/pre/best.ckpt", 1000,
-                            {domain("literature", 2.0), domain("code", 1.0), domain("law", 1.6)});
-  EvalReport tuned = eval_of("runs/ft/step_300.ckpt", 300,
-                             {domain("code", 1.1), domain("literature", 2.02), domain("law", 1.6)});
+  auto [lb, lt] = scored("literature", 2.0, 2.02);
+  auto [cb, ct] = scored("code", 1.0, 1.1);
+  auto [wb, wt] = scored("law", 1.6, 1.6);
+  EvalReport base = eval_of("runs/pre/best.ckpt", 1000, {lb, cb, wb});
+  EvalReport tuned = eval_of("runs/ft/step_300.ckpt", 300, {ct, lt, wt});
   GateThresholds g;
   g.max_forgetting_pct = 5;
   g.set_domain("code", 2);
@@ -92,22 +119,41 @@ TEST_CASE("make_forgetting_report: per-domain and overall forgetting, task gain"
   REQUIRE(r.task);
   CHECK(r.task_gain_pct() == Approx(75.0));
   CHECK(r.task->exact_match_gain_points() == Approx(75.0));
+  CHECK(r.task->examples == 20);
+  // Every document alike: the intervals are the figures themselves.
+  CHECK(r.has_intervals());
+  CHECK(r.domains[1].forgetting_ci.lo == Approx(10.0));
+  CHECK(r.domains[1].forgetting_ci.hi == Approx(10.0));
+  CHECK(r.domains[1].delta_bpb_ci.lo == Approx(0.1));
+  CHECK(r.mean_forgetting_ci.lo == Approx(11.0 / 3));
+  CHECK(r.worst_forgetting_ci.hi == Approx(10.0));
+  CHECK(r.domains[1].kl == Approx(0.05));
+  CHECK(r.domains[1].top1_agreement == Approx(0.9));
+  CHECK(r.domains[2].kl == 0);
+  CHECK(r.domains[2].top1_agreement == 1);
+  // One domain unchanged is no warning (all of them is); 4 documents a domain are too few.
+  REQUIRE(r.flags.size() == 3);
+  CHECK_THAT(r.flags[0], Contains("domain 'literature' was scored on only 4 documents"));
   REQUIRE(r.gate);
   CHECK(r.gate->domain_limit("code") == 2.0);
   CHECK(r.gate->domain_limit("law") == 5.0);
 }
 
 TEST_CASE("make_forgetting_report: negative forgetting, NaN tuned values, no task", "[eval][report]") {
-  EvalReport base = eval_of("b", 1, {domain("a", 2.0), domain("b", 1.0)});
-  DomainScore diverged = domain("b", 1.0);
-  diverged.nll = std::nan("");
-  EvalReport tuned = eval_of("t", 2, {domain("a", 1.5), diverged});
+  auto [ab, at] = scored("a", 2.0, 1.5);
+  auto [bb, bt] = scored("b", 1.0, 1.0);
+  bt.nll = std::nan("");
+  bt.docs.tuned_nll[2] = std::nan("");
+  EvalReport base = eval_of("b", 1, {ab, bb});
+  EvalReport tuned = eval_of("t", 2, {at, bt});
   ForgettingReport r = make_forgetting_report({"run", "r", "full"}, base, tuned, std::nullopt);
   CHECK(r.domains[0].forgetting_pct == Approx(-25.0));  // improved
   CHECK(std::isnan(r.domains[1].forgetting_pct));
   CHECK(std::isnan(r.mean_forgetting_pct));
   CHECK(r.worst_domain == "b");  // a NaN is the worst there is
   CHECK(std::isnan(r.task_gain_pct()));
+  CHECK_FALSE(r.domains[1].forgetting_ci.known());
+  CHECK_FALSE(r.mean_forgetting_ci.known());
   // null in JSON, and read back as NaN
   auto j = nlohmann::json::parse(report_json(r));
   CHECK(j["domains"][1]["forgetting_pct"].is_null());
@@ -160,10 +206,88 @@ TEST_CASE("report.json round trip", "[eval][report]") {
 
   // Derived values are recomputed from the measured ones: an edited forgetting_pct does not stick.
   j["domains"][1]["forgetting_pct"] = 0.0;
+  j["domains"][1]["forgetting_ci"] = {0.0, 0.0};
+  j["domains"][1]["tuned_bpb"] = 1.0;
   j["overall"]["mean_forgetting_pct"] = 0.0;
   ForgettingReport edited = parse_report_json(j.dump(), "report.json");
   CHECK(edited.domains[1].forgetting_pct == Approx(10.0));
+  CHECK(edited.domains[1].forgetting_ci.lo == Approx(10.0));
   CHECK(edited.mean_forgetting_pct == Approx(11.0 / 3));
+  // ... and the per-document columns are what the report holds.
+  CHECK(j["domains"][1]["per_document"]["index"] == nlohmann::json::array({0, 10, 20, 30}));
+  CHECK(j["task"]["per_example"]["index"].size() == 20);
+  CHECK(j["sample"]["confidence"] == 0.95);
+}
+
+TEST_CASE("intervals: a paired bootstrap over documents, seeded, narrower than unpaired", "[eval][report]") {
+  // Documents of very different difficulty, each forgetting about 5%: the pairing removes the
+  // spread between documents, so the interval of forgetting is narrow although bits per byte vary.
+  DomainScore b = domain("code", 1.0), t = domain("code", 1.0);
+  DocumentScores& d = b.docs;
+  d.paired = true;
+  for (uint64_t i = 0; i < 60; ++i) {
+    const double base = (0.5 + double(i % 7)) * 250 * std::log(2.0);
+    d.index.push_back(i);
+    d.first_token.push_back(0);
+    d.tokens.push_back(100);
+    d.bytes.push_back(250);
+    d.words.push_back(0);
+    d.base_nll.push_back(base);
+    d.tuned_nll.push_back(base * (1.05 + (i % 2 ? 0.01 : -0.01)));
+    d.kl.push_back(1.0);
+    d.agree.push_back(95);
+  }
+  t.docs = d;
+  b.documents = t.documents = 60;
+  ForgettingReport r = make_forgetting_report({}, eval_of("b", 1, {b}), eval_of("t", 2, {t}), std::nullopt);
+  const DomainForgetting& f = r.domains[0];
+  CHECK(f.forgetting_pct == Approx(5.0).margin(0.2));
+  CHECK(f.forgetting_ci.lo < f.forgetting_pct);
+  CHECK(f.forgetting_ci.hi > f.forgetting_pct);
+  CHECK(f.forgetting_ci.half_width() < 0.5);
+  CHECK(f.forgetting_replicates.size() == 1000);
+  // The same seed gives the same interval; another seed another (but close) one.
+  ForgettingReport again =
+      make_forgetting_report({}, eval_of("b", 1, {b}), eval_of("t", 2, {t}), std::nullopt);
+  CHECK(again.domains[0].forgetting_ci.lo == f.forgetting_ci.lo);
+  SampleInfo other;
+  other.seed = 9;
+  ForgettingReport reseeded = make_forgetting_report({}, eval_of("b", 1, {b}), eval_of("t", 2, {t}),
+                                                     std::nullopt, std::nullopt, other);
+  CHECK(reseeded.domains[0].forgetting_ci.lo != f.forgetting_ci.lo);
+  CHECK(reseeded.domains[0].forgetting_ci.lo == Approx(f.forgetting_ci.lo).margin(0.2));
+  // A wider confidence gives a wider interval.
+  ForgettingReport wide = r;
+  wide.sample.confidence = 0.99;
+  derive(wide);
+  CHECK(wide.domains[0].forgetting_ci.half_width() > f.forgetting_ci.half_width());
+}
+
+TEST_CASE("a tuned model that predicts exactly as the base is flagged", "[eval][report]") {
+  auto [ab, at] = scored("a", 2.0, 2.0);
+  auto [bb, bt] = scored("b", 1.0, 1.0);
+  ForgettingReport r = make_forgetting_report({"run", "r", "lora"}, eval_of("b", 1, {ab, bb}),
+                                              eval_of("t", 2, {at, bt}), std::nullopt);
+  REQUIRE(r.flags.size() == 3);  // and two domains of too few documents
+  CHECK_THAT(r.flags[0], Contains("equal the base's on every scored token") && Contains("adapter"));
+  CHECK_THAT(report_markdown(r), Contains("**Warning:**"));
+  ForgettingReport back = parse_report_json(report_json(r), "r.json");
+  CHECK(back.flags == r.flags);  // derived once, not repeated on reading
+}
+
+TEST_CASE("a schema-1 report is read, without intervals", "[eval][report]") {
+  auto j = nlohmann::json::parse(report_json(sample_report()));
+  j["schema"] = 1;
+  j.erase("sample");
+  for (auto& d : j["domains"]) d.erase("per_document");
+  j["task"].erase("per_example");
+  ForgettingReport old = parse_report_json(j.dump(), "old.json");
+  CHECK(old.schema == 1);
+  CHECK_FALSE(old.has_intervals());
+  CHECK(old.domains[1].forgetting_pct == Approx(10.0));
+  CHECK_FALSE(old.domains[1].forgetting_ci.known());
+  CHECK(old.task_gain_pct() == Approx(75.0));
+  CHECK_THAT(report_markdown(old), Contains("no per-document scores, so no intervals"));
 }
 
 TEST_CASE("parse_report_json: malformed, incomplete, other schema", "[eval][report]") {
@@ -175,10 +299,16 @@ TEST_CASE("parse_report_json: malformed, incomplete, other schema", "[eval][repo
   }
   SECTION("another schema version") {
     auto j = nlohmann::json::parse(good);
-    j["schema"] = 2;
+    j["schema"] = 3;
     CHECK_THROWS_AS(parse_report_json(j.dump(), "old/report.json"), BadInput);
     CHECK_THROWS_WITH(parse_report_json(j.dump(), "old/report.json"),
-                      Contains("report old/report.json has schema 2; this plinth reads schema 1"));
+                      Contains("report old/report.json has schema 3; this plinth reads schemas 1 and 2"));
+  }
+  SECTION("per-document columns of different lengths") {
+    auto j = nlohmann::json::parse(good);
+    j["domains"][0]["per_document"]["kl"].erase(0);
+    CHECK_THROWS_WITH(parse_report_json(j.dump(), "r.json"),
+                      Contains("'domains[0].per_document.kl' has 3 entries where 4 were expected"));
   }
   SECTION("no schema: e.g. an eval.json given by mistake") {
     CHECK_THROWS_WITH(parse_report_json("{\"checkpoint\": \"x\"}", "eval.json"),
@@ -186,10 +316,10 @@ TEST_CASE("parse_report_json: malformed, incomplete, other schema", "[eval][repo
   }
   SECTION("a missing key names its path") {
     auto j = nlohmann::json::parse(good);
-    j["domains"][2].erase("tuned_bpb");
+    j["domains"][2]["per_document"].erase("tuned_nll");
     CHECK_THROWS_AS(parse_report_json(j.dump(), "r.json"), BadInput);
     CHECK_THROWS_WITH(parse_report_json(j.dump(), "r.json"),
-                      Contains("key 'domains[2].tuned_bpb' is missing"));
+                      Contains("key 'domains[2].per_document.tuned_nll' is missing"));
   }
   SECTION("a mistyped key") {
     auto j = nlohmann::json::parse(good);
@@ -225,9 +355,10 @@ TEST_CASE("write_report writes report.json, report.md and report.svg", "[eval][r
   std::string md = read_file(dir / "run" / "report.md");
   for (const char* domain : {"| literature |", "| code |", "| law |"}) CHECK_THAT(md, Contains(domain));
   CHECK_THAT(md, Contains("+10.00%"));  // code's forgetting
-  CHECK_THAT(md, Contains("worst domain: code (+10.00%)"));
-  CHECK_THAT(md, Contains("task gain +75.00%"));
-  CHECK_THAT(md, Contains("5.0% | 80.0% | +75.0 points"));
+  CHECK_THAT(md, Contains("worst domain: code (+10.00% [+10.00, +10.00])"));
+  CHECK_THAT(md, Contains("task gain +75.00% ["));
+  CHECK_THAT(md, Contains("5.0% | 80.0% | +75.0 ["));
+  CHECK_THAT(md, Contains("paired bootstrap intervals"));
   CHECK_THAT(md, Contains("`a\\|b c`"));  // a pipe cannot break the samples table
   CHECK_THAT(md, Contains("max forgetting 5%, code 2%"));
 
@@ -235,7 +366,8 @@ TEST_CASE("write_report writes report.json, report.md and report.svg", "[eval][r
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(svg.find("</svg>") != std::string::npos);
   CHECK(count(svg, "class=\"bar\"") == 2 * r.domains.size());  // base and tuned per domain
-  CHECK_THAT(svg, Contains(">+10.0%<"));
+  CHECK_THAT(svg, Contains(">+10.0% [+10.0, +10.0]<"));
+  CHECK(count(svg, "class=\"error\"") == r.domains.size());  // the tuned bar's interval
   for (const char* domain : {">literature<", ">code<", ">law<"}) CHECK_THAT(svg, Contains(domain));
   // Well-formed enough for a browser: every element that opens is closed.
   CHECK(count(svg, "<text") == count(svg, "</text>"));
@@ -245,7 +377,7 @@ TEST_CASE("write_report writes report.json, report.md and report.svg", "[eval][r
 TEST_CASE("svg charts: bars and scatter points, non-finite values left out", "[eval][report]") {
   BarChart bars;
   bars.series = {"base", "tuned"};
-  bars.groups = {{"a", {1.0, 1.2}, "+20%"}, {"b & c", {0.5, std::nan("")}, "n/a"}};
+  bars.groups = {{"a", {1.0, 1.2}, "+20%", {}}, {"b & c", {0.5, std::nan("")}, "n/a", {}}};
   std::string svg = render_svg(bars);
   CHECK(count(svg, "class=\"bar\"") == 3);
   CHECK_THAT(svg, Contains("b &amp; c"));

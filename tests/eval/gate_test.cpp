@@ -7,6 +7,7 @@
 
 #include "eval/gate.h"
 #include "recipe/recipe_loader.h"
+#include "report_fixture.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 
@@ -15,30 +16,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using Catch::Matchers::EndsWith;
+using Catch::Matchers::StartsWith;
 
-// A report with the given forgetting per domain (base 1.0 bits/byte each), task loss 2 -> 1.5.
-ForgettingReport report_with(const std::vector<std::pair<std::string, double>>& forgetting_pct) {
-  EvalReport base, tuned;
-  for (const auto& [name, pct] : forgetting_pct) {
-    DomainScore b;
-    b.name = name;
-    b.bytes = 1000;
-    b.tokens = 300;
-    b.nll = 1000 * std::log(2.0);  // 1 bit per byte
-    DomainScore t = b;
-    t.nll *= 1 + pct / 100;
-    base.domains.push_back(b);
-    tuned.domains.push_back(t);
-  }
-  TaskResult task;
-  task.name = "arith";
-  task.examples = 10;
-  task.base_loss = 2.0;
-  task.tuned_loss = 1.5;  // gain 25%
-  task.base_exact_match = 0;
-  task.tuned_exact_match = 0.5;
-  return make_forgetting_report({"run", "recipe", "lora"}, base, tuned, task);
-}
+using testing::report_with;
 
 GateThresholds max_forgetting(double pct) {
   GateThresholds t;
@@ -76,44 +57,72 @@ TEST_CASE("parse_percent and parse_domain_threshold", "[eval][gate]") {
   CHECK_THROWS_WITH(parse_domain_threshold("code=lots", "--domain"), Contains("'lots' is not a percentage"));
 }
 
-TEST_CASE("gate passes within budget and lists each check", "[eval][gate]") {
+TEST_CASE("gate passes within budget and lists each check with its interval", "[eval][gate]") {
   ForgettingReport r = report_with({{"literature", 1.0}, {"code", 3.0}});
   GateResult g = check_gate(r, max_forgetting(5));
   CHECK(g.passed());
   REQUIRE(g.checks.size() == 2);
-  CHECK_THAT(g.checks[0], Contains("literature: forgetting 1.0% <= 5.0% budget"));
-  CHECK_THAT(g.checks[1], Contains("code: forgetting 3.0% <= 5.0% budget"));
+  CHECK_THAT(g.checks[0],
+             StartsWith("ok") && Contains("literature: forgetting 1.0% [") && Contains("] <= 5.0% budget"));
+  CHECK_THAT(g.checks[1], Contains("code: forgetting 3.0% ["));
 }
 
-TEST_CASE("gate breaches: per domain, mean, task gain", "[eval][gate]") {
+TEST_CASE("gate breaches: per domain, mean, KL, task gain, each beyond its interval", "[eval][gate]") {
   ForgettingReport r = report_with({{"literature", 1.0}, {"code", 7.3}, {"law", 6.0}});
   GateThresholds t = max_forgetting(5);
   t.max_mean_forgetting_pct = 4;
   t.min_task_gain_pct = 30;
+  t.max_kl = 0.0165;  // the fixture's KL: 0.01 + pct / 1000 nats per token
   GateResult g = check_gate(r, t);
   CHECK_FALSE(g.passed());
-  REQUIRE(g.breaches.size() == 4);
-  CHECK(g.breaches[0] == "code: forgetting 7.3% > 5.0% budget");
-  CHECK(g.breaches[1] == "law: forgetting 6.0% > 5.0% budget");
-  CHECK(g.breaches[2] == "mean forgetting 4.8% > 4.0% budget");
-  CHECK(g.breaches[3] == "task gain 25.0% < 30.0% minimum");
-  CHECK(g.checks.size() == 5);  // 3 domains, the mean, the task
-  CHECK_THAT(g.checks[0], Contains("ok") && Contains("literature"));
-  CHECK_THAT(g.checks[1], Contains("BREACH") && Contains("code"));
+  REQUIRE(g.breaches.size() == 5);
+  CHECK_THAT(g.breaches[0], StartsWith("code: forgetting 7.3% [") && EndsWith("] > 5.0% budget"));
+  CHECK_THAT(g.breaches[1], StartsWith("law: forgetting 6.0% ["));
+  CHECK_THAT(g.breaches[2], StartsWith("mean forgetting 4.8% [") && EndsWith("] > 4.0% budget"));
+  CHECK_THAT(g.breaches[3], StartsWith("code: KL 0.0173 [0.0173, 0.0173] > 0.0165 nats/token limit"));
+  CHECK_THAT(g.breaches[4], StartsWith("task gain 25.0% [") && EndsWith("] < 30.0% minimum"));
+  CHECK(g.checks.size() == 8);  // 3 domains, the mean, 3 KL, the task
+  CHECK_THAT(g.checks[0], StartsWith("ok") && Contains("literature"));
+  CHECK_THAT(g.checks[1], StartsWith("BREACH") && Contains("code"));
+  for (const auto& d : r.domains) {
+    CHECK(d.forgetting_ci.lo < d.forgetting_pct);
+    CHECK(d.forgetting_ci.hi > d.forgetting_pct);
+  }
 
   GateBreached e(g);
   CHECK_THAT(std::string(e.what()),
-             Contains("forgetting gate: 4 breaches") && Contains("\n  code: forgetting 7.3%"));
+             Contains("forgetting gate: 5 breaches") && Contains("\n  code: forgetting 7.3%"));
   CHECK(dynamic_cast<const Failure*>(&e));  // exit 1, not bad input
 }
 
+TEST_CASE("gate: beyond the budget but within the noise is inconclusive; --strict fails it", "[eval][gate]") {
+  // 5.3% with documents that scatter by several points: the interval reaches below 5%.
+  ForgettingReport r = report_with({{"code", 5.3}}, 0.05);
+  REQUIRE(r.domains[0].forgetting_ci.lo < 5.0);
+  GateResult g = check_gate(r, max_forgetting(5));
+  CHECK(g.passed());
+  CHECK(g.breaches.empty());
+  REQUIRE(g.inconclusive.size() == 1);
+  CHECK_THAT(g.checks[0], StartsWith("inconclusive") && Contains("code: forgetting 5.3% ["));
+  GateResult strict = check_gate(r, max_forgetting(5), nullptr, true);
+  CHECK_FALSE(strict.passed());
+  CHECK_THAT(std::string(GateBreached(strict).what()), Contains("inconclusive, failed by --strict"));
+
+  // A lower confidence narrows the interval until it clears the budget.
+  GateThresholds loose = max_forgetting(5);
+  loose.confidence = 0.2;
+  GateResult narrow = check_gate(r, loose);
+  CHECK(narrow.breaches.size() + narrow.inconclusive.size() == 1);
+  CHECK(check_gate(report_with({{"code", 5.3}}, 0.001), max_forgetting(5)).breaches.size() == 1);
+}
+
 TEST_CASE("gate: a per-domain budget replaces the general one", "[eval][gate]") {
-  ForgettingReport r = report_with({{"literature", 4.0}, {"code", 2.5}});
+  ForgettingReport r = report_with({{"literature", 4.0}, {"code", 2.5}}, 0.001);
   GateThresholds t = max_forgetting(5);
   t.set_domain("code", 2);
   GateResult g = check_gate(r, t);
   REQUIRE(g.breaches.size() == 1);
-  CHECK(g.breaches[0] == "code: forgetting 2.5% > 2.0% budget");
+  CHECK_THAT(g.breaches[0], StartsWith("code: forgetting 2.5% [") && EndsWith("] > 2.0% budget"));
 
   // A domain budget alone checks only that domain.
   GateThresholds only_code;
@@ -123,14 +132,14 @@ TEST_CASE("gate: a per-domain budget replaces the general one", "[eval][gate]") 
   CHECK(g.checks.size() == 1);
 
   // Close values get the decimals that tell them apart.
-  ForgettingReport close = report_with({{"code", 2.04}});
+  ForgettingReport close = report_with({{"code", 2.04}}, 0.0001);
   only_code.set_domain("code", 2.0);
   g = check_gate(close, only_code);
   REQUIRE(g.breaches.size() == 1);
-  CHECK(g.breaches[0] == "code: forgetting 2.04% > 2.00% budget");
+  CHECK_THAT(g.breaches[0], StartsWith("code: forgetting 2.04% [2.0") && EndsWith("] > 2.00% budget"));
 }
 
-TEST_CASE("gate: baseline with tolerance", "[eval][gate]") {
+TEST_CASE("gate: baseline compared document by document, beyond tolerance and noise", "[eval][gate]") {
   ForgettingReport before = report_with({{"literature", 1.0}, {"code", 3.0}});
   ForgettingReport now = report_with({{"literature", 1.4}, {"code", 3.8}});
   GateThresholds t;
@@ -138,21 +147,58 @@ TEST_CASE("gate: baseline with tolerance", "[eval][gate]") {
   t.tolerance_pct = 0.5;
   GateResult g = check_gate(now, t, &before);
   REQUIRE(g.breaches.size() == 2);
-  CHECK(g.breaches[0] == "code: forgetting 3.8% vs baseline 3.0%: +0.8 points > 0.5 tolerance");
-  CHECK(g.breaches[1] == "mean forgetting 2.6% vs baseline 2.0%: +0.6 points > 0.5 tolerance");
+  CHECK_THAT(g.breaches[0],
+             StartsWith("code: forgetting 3.8% vs baseline 3.0% on 40 common documents: 0.8 [") &&
+                 EndsWith("] > 0.5 points tolerance"));
+  CHECK_THAT(g.breaches[1], StartsWith("mean forgetting 2.6% vs baseline 2.0%: 0.6 ["));
   CHECK_THAT(g.checks[0],
-             Contains("literature: forgetting 1.4% vs baseline 1.0%: +0.4 points <= 0.5 tolerance"));
+             Contains("literature: forgetting 1.4% vs baseline 1.0% on 40 common documents: 0.4 [") &&
+                 Contains("] <= 0.5 points tolerance"));
 
   t.tolerance_pct = 1.0;
   CHECK(check_gate(now, t, &before).passed());
   t.tolerance_pct.reset();  // default: no worse than the baseline at all
   CHECK(check_gate(before, t, &before).passed());
   CHECK(check_gate(now, t, &before).breaches.size() == 3);
+
+  SECTION("a baseline that scored a prefix of the same sample: compared on the common documents") {
+    EvalReport b, tu;
+    for (const auto& [name, pct] :
+         std::vector<std::pair<std::string, double>>{{"literature", 1.0}, {"code", 3.0}}) {
+      auto [x, y] = testing::paired_domain(name, pct, 25);
+      b.domains.push_back(x);
+      tu.domains.push_back(y);
+    }
+    ForgettingReport shorter =
+        make_forgetting_report({"old", "recipe", "lora"}, b, tu, testing::task_result());
+    t.tolerance_pct = 1.0;
+    GateResult p = check_gate(now, t, &shorter);
+    CHECK(p.passed());
+    CHECK_THAT(p.checks[0], Contains("on 25 common documents"));
+  }
+  SECTION("a baseline scored on other documents is bad input naming the domain and the counts") {
+    EvalReport b, tu;
+    for (const auto& [name, pct] :
+         std::vector<std::pair<std::string, double>>{{"literature", 1.0}, {"code", 3.0}}) {
+      auto [x, y] = testing::paired_domain(name, pct, 40, 0.01, name == "code" ? 30 : 0);
+      b.domains.push_back(x);
+      tu.domains.push_back(y);
+    }
+    ForgettingReport other = make_forgetting_report({"old", "recipe", "lora"}, b, tu, testing::task_result());
+    CHECK_THROWS_AS(check_gate(now, t, &other), BadInput);
+    CHECK_THROWS_WITH(
+        check_gate(now, t, &other),
+        Contains("domain 'code': the report and the baseline old/report.json scored other documents "
+                 "(30 of the report's 40 are not in the baseline, 30 of the baseline's 40 not in the "
+                 "report)") &&
+            Contains("eval.seed") && !Contains("domain 'literature'"));
+  }
 }
 
 TEST_CASE("gate: a NaN forgetting (diverged model) is a breach", "[eval][gate]") {
   ForgettingReport r = report_with({{"code", 1.0}});
-  r.domains[0].forgetting_pct = std::nan("");
+  r.domains[0].docs.tuned_nll[3] = std::nan("");
+  derive(r);
   GateResult g = check_gate(r, max_forgetting(5));
   REQUIRE(g.breaches.size() == 1);
   CHECK(g.breaches[0] == "code: forgetting n/a > 5.0% budget");
@@ -177,6 +223,11 @@ TEST_CASE("gate: bad input is not a breach", "[eval][gate]") {
     t.tolerance_pct = 0.5;
     CHECK_THROWS_WITH(check_gate(r, t), Contains("a tolerance without a baseline report"));
   }
+  SECTION("a confidence outside (0, 1)") {
+    GateThresholds t = max_forgetting(5);
+    t.confidence = 1.0;
+    CHECK_THROWS_WITH(check_gate(r, t), Contains("confidence") && Contains("outside (0, 1)"));
+  }
   SECTION("a baseline over other domains") {
     ForgettingReport other = report_with({{"literature", 1.0}, {"maths", 3.0}});
     GateThresholds t;
@@ -190,6 +241,20 @@ TEST_CASE("gate: bad input is not a breach", "[eval][gate]") {
     GateThresholds t;
     t.min_task_gain_pct = 10;
     CHECK_THROWS_WITH(check_gate(r, t), Contains("the report holds no task results"));
+  }
+  SECTION("a report of schema 1: no intervals, so no gate") {
+    auto j = nlohmann::json::parse(report_json(r));
+    j["schema"] = 1;
+    for (auto& d : j["domains"]) d.erase("per_document");
+    ForgettingReport old = parse_report_json(j.dump(), "old.json");
+    CHECK_FALSE(old.has_intervals());
+    CHECK_THROWS_AS(check_gate(old, max_forgetting(5)), BadInput);
+    CHECK_THROWS_WITH(
+        check_gate(old, max_forgetting(5)),
+        Contains("has no per-document scores (report schema 1)") && Contains("run plinth eval"));
+    GateThresholds t;
+    t.baseline = "old.json";
+    CHECK_THROWS_WITH(check_gate(r, t, &old), Contains("the baseline old.json has no per-document scores"));
   }
 }
 
@@ -206,7 +271,7 @@ TEST_CASE("run_gate loads the baseline; another schema version is bad input", "[
   j["schema"] = 7;
   write_file_atomic(dir / "old" / "report.json", j.dump());
   CHECK_THROWS_AS(run_gate(before, t), BadInput);
-  CHECK_THROWS_WITH(run_gate(before, t), Contains("has schema 7; this plinth reads schema 1"));
+  CHECK_THROWS_WITH(run_gate(before, t), Contains("has schema 7; this plinth reads schemas 1 and 2"));
 
   t.baseline = (dir / "missing.json").string();
   CHECK_THROWS_WITH(run_gate(before, t), Contains("does not exist"));
@@ -223,9 +288,13 @@ TEST_CASE("recipe gate: section binds every key; flags override it", "[eval][gat
   baseline: ci/report.json
   tolerance: 0.5%
   min_task_gain: 10%
+  max_kl: 0.05
+  confidence: 90%
 )",
                                diag);
   CHECK(diag.empty());
+  CHECK(t.max_kl == 0.05);
+  CHECK(t.confidence == Approx(0.9));
   CHECK(t.max_forgetting_pct == 5.0);
   CHECK(t.max_mean_forgetting_pct == 3.0);
   REQUIRE(t.domain_max_pct.size() == 2);
@@ -262,6 +331,7 @@ TEST_CASE("recipe gate: bad values are reported together, with keys and did-you-
     code: 2%%
     law:
   tolerance: 1%
+  confidence: 1.5
 )",
             diag);
   REQUIRE_FALSE(diag.empty());
@@ -275,6 +345,7 @@ TEST_CASE("recipe gate: bad values are reported together, with keys and did-you-
     CHECK_THAT(m, Contains("gate.domains.code: '2%%' is not a percentage"));
     CHECK_THAT(m, Contains("gate.domains.law: no percentage given"));
     CHECK_THAT(m, Contains("gate.tolerance: a tolerance without a baseline report"));
+    CHECK_THAT(m, Contains("gate.confidence: '1.5' is not a fraction between 0 and 1"));
   }
 }
 

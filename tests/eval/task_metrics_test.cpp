@@ -155,11 +155,19 @@ TEST_CASE("score_task: bad examples", "[eval][task]") {
           Contains("task example 4: token id 99 is outside the model's vocabulary [0, 61)"));
 }
 
+// The task figures as a report derives them (forgetting_report.h) from the per-example columns.
+static void derive_task_only(TaskResult& t) {
+  ForgettingReport r;
+  r.task = t;
+  derive(r);
+  t = *r.task;
+}
+
 TEST_CASE("make_task_result: losses, exact match and decoded samples", "[eval][task]") {
   std::vector<TaskItem> items = {{{5, 6}, {7, 8, kEos}}, {{9}, {10, kEos}}, {{11}, {12, kEos}}};
   TaskScore base, tuned;
-  base.loss = 3.0, tuned.loss = 1.0;
-  base.exact_match = 0.0, tuned.exact_match = 2.0 / 3;
+  base.example_nll = {6.0, 6.0, 6.0}, tuned.example_nll = {1.0, 2.0, 3.0};  // losses 3 and 1 per token
+  base.example_tokens = tuned.example_tokens = {3, 2, 1};
   base.generated = {{1}, {1}, {1}};
   base.correct = {false, false, false};
   tuned.generated = {{7, 8}, {10}, {13}};
@@ -169,9 +177,17 @@ TEST_CASE("make_task_result: losses, exact match and decoded samples", "[eval][t
     for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
     return s;
   };
-  TaskResult r = make_task_result("arith", items, kEos, base, tuned, decode, 2);
+  TaskResult r = make_task_result("arith", items, {4, 0, 9}, kEos, base, tuned, decode, 2);
+  derive_task_only(r);
   CHECK(r.name == "arith");
   CHECK(r.examples == 3);
+  CHECK(r.index == std::vector<uint64_t>{4, 0, 9});
+  CHECK(r.base_loss == Approx(3.0));
+  CHECK(r.tuned_loss == Approx(1.0));
+  CHECK(r.tuned_exact_match == Approx(2.0 / 3));
+  CHECK(r.gain_ci.known());
+  CHECK(r.gain_ci.lo <= r.gain_pct());
+  CHECK(r.gain_ci.hi >= r.gain_pct());
   CHECK(r.gain_pct() == Approx(100.0 * 2 / 3));
   CHECK(r.exact_match_gain_points() == Approx(100.0 * 2 / 3));
   REQUIRE(r.samples.size() == 2);

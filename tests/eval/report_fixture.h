@@ -1,0 +1,76 @@
+// Forgetting reports built from made-up per-document scores, for the report and gate tests:
+// every figure, and its bootstrap interval, is then derived exactly as from a real evaluation.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eval/forgetting_report.h"
+
+namespace plinth::eval::testing {
+
+// One domain's base and tuned scores: `documents` documents of 1000 bytes at 1 bit per byte for
+// the base; the tuned model's NLL is (1 + pct / 100) times the base's, each document off by
+// +-noise (a fraction, alternating signs, so the mean stays at pct).
+inline std::pair<DomainScore, DomainScore> paired_domain(const std::string& name, double pct,
+                                                         size_t documents = 40, double noise = 0.01,
+                                                         uint64_t first_index = 0) {
+  DomainScore b, t;
+  b.name = t.name = name;
+  DocumentScores& d = b.docs;
+  d.paired = true;
+  for (size_t i = 0; i < documents; ++i) {
+    const double base = 1000 * std::log(2.0);
+    const double wiggle = (i % 2 ? 1 : -1) * noise * double(1 + (i / 2) % 3);  // pairs cancel
+    d.index.push_back(first_index + i);
+    d.first_token.push_back(0);
+    d.tokens.push_back(300);
+    d.bytes.push_back(1000);
+    d.words.push_back(0);
+    d.base_nll.push_back(base);
+    d.tuned_nll.push_back(base * (1 + pct / 100 + wiggle));
+    d.kl.push_back(300 * (0.01 + pct / 1000));
+    d.agree.push_back(250);
+  }
+  b.documents = documents;
+  b.tokens = d.total_tokens();
+  b.bytes = d.total_bytes();
+  for (size_t i = 0; i < documents; ++i) b.nll += d.base_nll[i], t.nll += d.tuned_nll[i];
+  t.documents = b.documents, t.tokens = b.tokens, t.bytes = b.bytes;
+  t.docs = d;
+  return {b, t};
+}
+
+// A task of `examples` examples, 3 completion tokens each, base loss 2 nats per token and tuned
+// loss `tuned_loss`; exact match 0 -> `tuned_correct` of them.
+inline TaskResult task_result(double tuned_loss = 1.5, size_t examples = 10, size_t tuned_correct = 5) {
+  TaskResult task;
+  task.name = "arith";
+  for (size_t i = 0; i < examples; ++i) {
+    task.index.push_back(i);
+    task.tokens.push_back(3);
+    task.base_nll.push_back(6.0);
+    task.tuned_nll.push_back(3 * tuned_loss * (i % 2 ? 1.02 : 0.98));
+    task.base_correct.push_back(false);
+    task.tuned_correct.push_back(i < tuned_correct);
+  }
+  return task;
+}
+
+// A report with the given forgetting per domain, task loss 2 -> 1.5 (gain 25%).
+inline ForgettingReport report_with(const std::vector<std::pair<std::string, double>>& forgetting_pct,
+                                    double noise = 0.01, uint64_t seed = 0) {
+  EvalReport base, tuned;
+  for (const auto& [name, pct] : forgetting_pct) {
+    auto [b, t] = paired_domain(name, pct, 40, noise);
+    base.domains.push_back(b);
+    tuned.domains.push_back(t);
+  }
+  SampleInfo sample;
+  sample.seed = seed;
+  return make_forgetting_report({"run", "recipe", "lora"}, base, tuned, task_result(), std::nullopt, sample);
+}
+
+}  // namespace plinth::eval::testing
