@@ -11,6 +11,9 @@
 //   name: quickstart
 //   pretrain: ../pretrain/quickstart.yaml     # paths of recipes are relative to this file
 //   finetune: [../finetune/full.yaml, ../finetune/lora.yaml]
+//   seeds: [1, 2, 3]                          # optional: every fine-tune once per training seed,
+//                                             # into <run_dir>-seed<N>; the comparison shows
+//                                             # mean +- spread over the seeds
 //   report: runs/quickstart-comparison        # output paths are relative to the working directory
 #include <fmt/format.h>
 #include <signal.h>
@@ -18,7 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <filesystem>
 
 #include "command.h"
@@ -50,6 +55,7 @@ struct Pipeline {
   std::string name;
   fs::path pretrain;
   std::vector<fs::path> finetune;
+  std::vector<int64_t> seeds;  // empty: each fine-tune once, with its recipe's own train.seed
   fs::path report;
 };
 
@@ -75,6 +81,25 @@ Pipeline load_pipeline(const std::string& file) {
   std::vector<std::string> finetunes;
   root.read("finetune", finetunes);
   for (const auto& f : finetunes) p.finetune.push_back(recipe_path("finetune", f));
+  std::vector<std::string> seeds;
+  if (root.read("seeds", seeds)) {
+    if (seeds.empty())
+      root.error("seeds", "the list of seeds is empty",
+                 "list training seeds, e.g. seeds: [1, 2, 3], or remove seeds:");
+    for (const auto& text : seeds) {
+      int64_t seed = -1;
+      const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), seed);
+      if (err != std::errc() || end != text.data() + text.size() || seed < 0) {
+        root.error("seeds", fmt::format("'{}' is not a seed (an integer >= 0)", text),
+                   "write e.g. seeds: [1, 2, 3]");
+        continue;
+      }
+      if (std::find(p.seeds.begin(), p.seeds.end(), seed) != p.seeds.end())
+        root.error("seeds", fmt::format("seed {} is listed twice", seed),
+                   "each seed trains one run per fine-tune: list it once");
+      p.seeds.push_back(seed);
+    }
+  }
   std::string report;
   if (root.read("report", report)) p.report = report;
   root.finish();
@@ -113,7 +138,8 @@ int run_stage(const std::vector<std::string>& args, const RunArgs& run) {
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
   argv.push_back(nullptr);
-  struct sigaction sa {}, old_int{}, old_term{};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = forward_signal;
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, &old_int);
@@ -138,11 +164,14 @@ void stage(const std::vector<std::string>& args, const RunArgs& run) {
   std::fflush(stdout);
   std::fflush(stderr);
   // The stage printed its own error; stop with its code (2 bad input, 1 failure, 130/143 signal).
-  if (code == 2) throw BadInput(fmt::format("pipeline stopped: plinth {} failed (exit 2)", args.front()), "see the error above");
+  if (code == 2)
+    throw BadInput(fmt::format("pipeline stopped: plinth {} failed (exit 2)", args.front()),
+                   "see the error above");
   if (code >= 128)
-    throw StoppedBySignal(code - 128, fmt::format("pipeline stopped: plinth {} ended by signal {}; run the pipeline "
-                                                  "again to continue",
-                                                  args.front(), code - 128));
+    throw StoppedBySignal(code - 128,
+                          fmt::format("pipeline stopped: plinth {} ended by signal {}; run the pipeline "
+                                      "again to continue",
+                                      args.front(), code - 128));
   throw Failure(fmt::format("pipeline stopped: plinth {} failed (exit {})", args.front(), code));
 }
 
@@ -204,11 +233,32 @@ void run_pipeline(const RunArgs& args) {
   else
     stage({"pretrain", pre}, args);
 
-  std::vector<std::string> runs;
+  // Each fine-tune once, or once per seed: train.seed and the run directory overridden.
+  struct FinetuneRun {
+    std::string file;
+    std::vector<std::string> overrides;
+  };
+  std::vector<FinetuneRun> planned;
   for (const auto& ft : p.finetune) {
-    const std::string file = ft.string();
-    FinetuneRecipe f = bind_finetune_recipe(load_and_bind(file, {}), 0);
+    if (p.seeds.empty()) {
+      planned.push_back({ft.string(), {}});
+      continue;
+    }
+    const FinetuneRecipe plain = bind_finetune_recipe(load_and_bind(ft.string(), {}), 0);
+    for (int64_t seed : p.seeds)
+      planned.push_back({ft.string(),
+                         {fmt::format("train.seed={}", seed),
+                          fmt::format("train.run_dir={}-seed{}", plain.run_dir.string(), seed)}});
+  }
+
+  std::vector<std::string> runs;
+  for (const auto& [file, overrides] : planned) {
+    FinetuneRecipe f = bind_finetune_recipe(load_and_bind(file, overrides), 0);
     runs.push_back(f.run_dir.string());
+    auto with_overrides = [&overrides = overrides](std::vector<std::string> args) {
+      args.insert(args.begin() + 2, overrides.begin(), overrides.end());
+      return args;
+    };
     std::error_code ec;
     if (!args.dry_run) {
       if (const std::string why = finetune_stale_because(f); !why.empty()) {
@@ -219,9 +269,9 @@ void run_pipeline(const RunArgs& args) {
     if (fs::exists(tuned_checkpoint_path(f.run_dir), ec))
       log::info("{}: fine-tuned already ({})", file, tuned_checkpoint_path(f.run_dir).string());
     else if (train::latest_checkpoint(f.run_dir))
-      stage({"finetune", file, "--resume"}, args);
+      stage(with_overrides({"finetune", file, "--resume"}), args);
     else
-      stage({"finetune", file}, args);
+      stage(with_overrides({"finetune", file}), args);
 
     const fs::path stamp = f.run_dir / "report.inputs";
     const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(f));
@@ -231,7 +281,7 @@ void run_pipeline(const RunArgs& args) {
       log::info("{}: report up to date ({})", file, (f.run_dir / "report.json").string());
       continue;
     }
-    stage({"eval", file}, args);
+    stage(with_overrides({"eval", file}), args);
     if (!args.dry_run) write_file_atomic(stamp, want + "\n");
   }
   if (!p.report.empty()) {
@@ -249,10 +299,12 @@ void run_pipeline(const RunArgs& args) {
 }  // namespace
 
 void add_run_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("run", "Run a pipeline: tokenizer, prepare, pretrain, fine-tunes, evals, report");
+  auto* cmd =
+      app.add_subcommand("run", "Run a pipeline: tokenizer, prepare, pretrain, fine-tunes, evals, report");
   static RunArgs args;
   cmd->add_option("pipeline", args.pipeline, "Pipeline file (YAML)")->required();
-  cmd->add_option("--threads", args.threads, "Threads for every stage (default: $PLINTH_THREADS or all cores)")
+  cmd->add_option("--threads", args.threads,
+                  "Threads for every stage (default: $PLINTH_THREADS or all cores)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--dry-run", args.dry_run, "Print the stages without running them");
   cmd->footer(
@@ -262,6 +314,8 @@ void add_run_command(CLI::App& app) {
       "fine-tuning recipe: finetune (skipped when tuned.ckpt exists, resumed when it has checkpoints,\n"
       "redone when its recipe or base changed since: the old run dir is kept as <run_dir>.previous)\n"
       "and eval (skipped when its inputs are unchanged), then plinth report of all fine-tuned runs.\n"
+      "With seeds: [1, 2, 3] in the pipeline every fine-tune runs once per seed (train.seed, run dir\n"
+      "<run_dir>-seed<N>) and the comparison adds mean +- spread over the seeds per recipe.\n"
       "Run it again after an interruption: finished stages are skipped, interrupted ones resume.");
   cmd->callback([] { run_pipeline(args); });
 }

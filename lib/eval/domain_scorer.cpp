@@ -259,6 +259,7 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
   const uint64_t stop_seed = bootstrap_seed(options.seed, "domain:" + name);
   uint64_t done = 0;
   size_t next = 0;
+  if (progress && planned_tokens > 0) progress(name, 0, planned_tokens);  // the line's clock starts here
   while (next < planned.size()) {
     size_t end = next;
     uint64_t chunk = 0;

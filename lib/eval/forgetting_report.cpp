@@ -726,7 +726,7 @@ std::string report_markdown(const ForgettingReport& r) {
         num(d.base_bpb), num(d.tuned_bpb), num_with_interval(d.delta_bpb, d.delta_bpb_ci, 4, true),
         pct_with_interval(d.forgetting_pct, d.forgetting_ci), reached, num_with_interval(d.kl, d.kl_ci, 4),
         std::isfinite(d.top1_agreement)
-            ? pct_with_interval(100 * d.top1_agreement, scaled(d.agreement_ci, 100), 1).substr(1)
+            ? num_with_interval(100 * d.top1_agreement, scaled(d.agreement_ci, 100), 1) + "%"
             : "n/a");
   }
   out += fmt::format(

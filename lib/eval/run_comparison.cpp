@@ -29,6 +29,47 @@ fs::path run_dir_of(const fs::path& report_file) {
   return fs::absolute(report_file).lexically_normal().parent_path();
 }
 
+// "+44.5% ± 1.2": the mean of the values and their sample standard deviation.
+std::string mean_and_spread(const std::vector<double>& v) {
+  double mean = 0;
+  for (double x : v) mean += x / double(v.size());
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean) / double(v.size() - 1);
+  if (!std::isfinite(mean)) return "n/a";
+  return fmt::format("{:+.1f}% ± {:.1f}", mean, std::sqrt(var));
+}
+
+// Runs of the same recipe and method (a pipeline's seeds: each seed's run): mean and spread of
+// their figures, which says how much of a difference between methods training noise alone makes.
+std::string seed_spread_markdown(const std::vector<ComparedRun>& runs) {
+  std::vector<std::pair<std::string, std::string>> groups;  // (recipe, method), first seen first
+  for (const auto& r : runs) {
+    std::pair<std::string, std::string> key{r.report.recipe_name, r.report.method};
+    if (std::find(groups.begin(), groups.end(), key) == groups.end()) groups.push_back(key);
+  }
+  std::string out;
+  for (const auto& [recipe, method] : groups) {
+    std::vector<double> gain, mean, worst;
+    for (const auto& r : runs)
+      if (r.report.recipe_name == recipe && r.report.method == method) {
+        gain.push_back(r.report.task_gain_pct());
+        mean.push_back(r.report.mean_forgetting_pct);
+        worst.push_back(r.report.worst_forgetting_pct);
+      }
+    if (gain.size() < 2) continue;
+    out +=
+        fmt::format("| {} | {} | {} | {} | {} | {} |\n", cell(recipe), cell(method.empty() ? "n/a" : method),
+                    gain.size(), mean_and_spread(gain), mean_and_spread(mean), mean_and_spread(worst));
+  }
+  if (out.empty()) return out;
+  return "\n## Over training seeds\n\nRuns of the same recipe and method (one per seed): mean ± standard "
+         "deviation "
+         "over the runs. This spread is training noise, which the intervals above (over documents) do not "
+         "include.\n\n| recipe | method | runs | task gain | mean forgetting | worst domain's forgetting |\n"
+         "|---|---|---:|---:|---:|---:|\n" +
+         out;
+}
+
 }  // namespace
 
 std::vector<ComparedRun> load_runs(const std::vector<fs::path>& paths) {
@@ -91,6 +132,7 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
       "base bits per byte, lower = forgot less; mean: domains weighted equally. – : the run has no such "
       "domain. [brackets]: paired bootstrap intervals (each report's confidence); a run without them has a "
       "schema-1 report. mean KL: KL(base ‖ tuned) per token, nats, averaged over domains.\n";
+  out += seed_spread_markdown(runs);
   for (const auto& run : runs)
     for (const auto& f : run.report.flags)
       out += fmt::format("\n**Warning ({}):** {}.\n", cell(run.label), f);

@@ -23,7 +23,9 @@ struct ComparedRun {
 std::vector<ComparedRun> load_runs(const std::vector<std::filesystem::path>& paths);
 
 // Columns: run, method, task gain %, exact match base -> tuned, mean forgetting %, worst domain %,
-// then one forgetting % column per domain (the union of every run's domains, first seen first).
+// then one forgetting % column per domain (the union of every run's domains, first seen first),
+// each with its interval; then, for runs of the same recipe and method (a pipeline's seeds), their
+// mean +- standard deviation.
 std::string comparison_markdown(const std::vector<ComparedRun>& runs);
 // x = mean forgetting %, y = task gain %; a run without task results is left out of the plot.
 std::string comparison_svg(const std::vector<ComparedRun>& runs);

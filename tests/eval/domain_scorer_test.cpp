@@ -177,6 +177,105 @@ TEST_CASE("a long document is scored on a seeded span of whole windows", "[eval]
   }
 }
 
+TEST_CASE("eval is deterministic: bit-identical across runs, within 1e-6 across batch sizes and threads",
+          "[eval]") {
+  test::TempDir dir;
+  std::vector<Doc> docs;
+  for (int i = 0; i < 24; ++i) docs.push_back(make_doc(static_cast<size_t>(1 + (i * 7) % 30), 100 + i));
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama base = tiny_model(8, 1), tuned = tiny_model(8, 2);
+  ScoreOptions o = options_for(base, 4);
+  o.max_tokens = 200;  // a sample, not every document
+  auto score = [&](int64_t batch) {
+    ScoreOptions b = o;
+    b.batch_size = batch;
+    return score_documents(*base, tuned.get(), shard, "d", b);
+  };
+  const DocumentScores first = score(4), again = score(4);
+  REQUIRE(first.size() > 3);
+  CHECK(first.index == again.index);
+  CHECK(first.base_nll == again.base_nll);  // bit for bit
+  CHECK(first.tuned_nll == again.tuned_nll);
+  CHECK(first.kl == again.kl);
+  CHECK(first.agree == again.agree);
+
+  // NLL within 1e-6 relative per document. KL is a small difference of two log-softmaxes, each
+  // rounded in float32: within 1e-6 nats per scored token.
+  auto close = [&first](const std::vector<double>& a, const std::vector<double>& b, bool is_kl = false) {
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      CHECK(std::abs(a[i] - b[i]) <= (is_kl ? 1e-6 * double(first.tokens[i]) : 1e-6 * std::abs(a[i])));
+  };
+  for (int64_t batch : {1, 3, 16}) {
+    CAPTURE(batch);
+    const DocumentScores other = score(batch);
+    CHECK(other.index == first.index);
+    close(first.base_nll, other.base_nll);
+    close(first.tuned_nll, other.tuned_nll);
+    close(first.kl, other.kl, true);
+    CHECK(other.agree == first.agree);
+  }
+  const int threads = at::get_num_threads();
+  at::set_num_threads(threads == 1 ? 2 : 1);
+  const DocumentScores other_threads = score(4);
+  at::set_num_threads(threads);
+  close(first.base_nll, other_threads.base_nll);
+  close(first.tuned_nll, other_threads.tuned_nll);
+  close(first.kl, other_threads.kl, true);
+}
+
+TEST_CASE("base and tuned in one pass: the same documents, KL 0 and full agreement for one model", "[eval]") {
+  test::TempDir dir;
+  std::vector<Doc> docs;
+  for (int i = 0; i < 10; ++i) docs.push_back(make_doc(static_cast<size_t>(3 + i * 2), 200 + i));
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama base = tiny_model(8, 1), same = tiny_model(8, 1), other = tiny_model(8, 2);
+  const ScoreOptions o = options_for(base);
+  const DocumentScores alone = score_documents(*base, nullptr, shard, "d", o);
+  const DocumentScores twin = score_documents(*base, same.get(), shard, "d", o);
+  CHECK_FALSE(alone.paired);
+  REQUIRE(twin.paired);
+  CHECK(twin.index == alone.index);
+  CHECK(twin.base_nll == alone.base_nll);
+  CHECK(twin.tuned_nll == twin.base_nll);
+  for (size_t i = 0; i < twin.size(); ++i) {
+    CHECK(twin.kl[i] == 0);
+    CHECK(twin.agree[i] == twin.tokens[i]);
+  }
+  const DocumentScores moved = score_documents(*base, other.get(), shard, "d", o);
+  double kl = 0;
+  uint64_t agree = 0;
+  for (size_t i = 0; i < moved.size(); ++i) kl += moved.kl[i], agree += moved.agree[i];
+  CHECK(kl > 0);
+  CHECK(agree < moved.total_tokens());
+  // The tuned side scores exactly what the tuned model alone scores.
+  const DocumentScores tuned_alone = score_documents(*other, nullptr, shard, "d", o);
+  for (size_t i = 0; i < moved.size(); ++i)
+    CHECK(moved.tuned_nll[i] == Approx(tuned_alone.base_nll[i]).epsilon(1e-9));
+}
+
+TEST_CASE("scoring stops once the forgetting interval is as narrow as target_ci asks", "[eval]") {
+  test::TempDir dir;
+  std::vector<Doc> docs;
+  for (int i = 0; i < 120; ++i) docs.push_back(make_doc(8, 300 + i));
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama base = tiny_model(8, 1), tuned = tiny_model(8, 2);
+  ScoreOptions o = options_for(base, 4);
+  o.min_documents = 20;
+  const DocumentScores all = score_documents(*base, tuned.get(), shard, "d", o);
+  CHECK(all.size() == 120);  // no target: up to the ceiling (here: every document)
+  const double full_width = forgetting_half_width(all, 0.95, 1000, 5);
+  o.target_ci = 2 * full_width / 100;  // twice as wide as 120 documents give: reached well before
+  const DocumentScores early = score_documents(*base, tuned.get(), shard, "d", o);
+  CHECK(early.size() >= 20);
+  CHECK(early.size() < 120);
+  CHECK(std::vector<uint64_t>(all.index.begin(), all.index.begin() + long(early.size())) == early.index);
+  CHECK(forgetting_half_width(early, 0.95, 1000, bootstrap_seed(0, "domain:d")) <= 100 * o.target_ci);
+}
+
 TEST_CASE("a context beyond the model's is refused", "[eval]") {
   test::TempDir dir;
   write_shard(dir / "val.bin", {make_doc(4, 1)});

@@ -173,4 +173,46 @@ TEST_CASE("the eval: section binds and validates", "[eval]") {
   CHECK(bad_diag.problems().size() == 4);
 }
 
+TEST_CASE("the eval: section's sampling keys: fractions in (0, 1), named when wrong", "[eval]") {
+  ConfigNode root = recipe::parse_yaml(
+      "eval:\n  seed: 7\n  target_ci: 2%\n  confidence: 0.9\n  min_documents: 50\n  max_document_tokens: "
+      "512\n"
+      "  resamples: 2000\n",
+      "r.yaml");
+  Diagnostics diag;
+  ConfigSection s(root.find("eval"), "eval", diag, Location{"r.yaml"});
+  EvalSpec spec;
+  bind(s, spec);
+  REQUIRE(diag.empty());
+  CHECK(spec.seed == 7);
+  CHECK(spec.target_ci == Approx(0.02));
+  CHECK(spec.confidence == Approx(0.9));
+  CHECK(spec.min_documents == 50);
+  CHECK(spec.max_document_tokens == 512);
+  CHECK(spec.resamples == 2000);
+
+  ConfigNode off = recipe::parse_yaml("eval:\n  target_ci: 0\n", "r.yaml");
+  Diagnostics off_diag;
+  ConfigSection os(off.find("eval"), "eval", off_diag, Location{"r.yaml"});
+  EvalSpec off_spec;
+  bind(os, off_spec);
+  CHECK(off_diag.empty());
+  CHECK(off_spec.target_ci == 0);  // no early stop
+
+  for (const char* bad :
+       {"eval:\n  target_ci: 1.5\n", "eval:\n  target_ci: 100%\n", "eval:\n  target_ci: -1%\n",
+        "eval:\n  confidence: 0\n", "eval:\n  confidence: 1\n", "eval:\n  confidence: lots\n"}) {
+    ConfigNode b = recipe::parse_yaml(bad, "r.yaml");
+    Diagnostics d;
+    ConfigSection bs(b.find("eval"), "eval", d, Location{"r.yaml"});
+    EvalSpec x;
+    bind(bs, x);
+    INFO(bad);
+    REQUIRE(d.problems().size() == 1);
+    CHECK_THROWS_WITH(d.throw_if_any(), Catch::Contains("is not a fraction between 0 and 1 (exclusive)") &&
+                                            Catch::Contains("r.yaml:2:") &&
+                                            Catch::Contains("hint: write e.g."));
+  }
+}
+
 }  // namespace plinth::eval
