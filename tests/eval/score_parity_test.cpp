@@ -21,6 +21,7 @@
 #include "eval/domain_scorer.h"
 #include "eval/task_metrics.h"
 #include "eval_test_support.h"
+#include "reference_peer.h"
 #include "test_support.h"
 
 namespace plinth::eval {
@@ -29,21 +30,7 @@ namespace {
 using namespace testing;
 namespace fs = std::filesystem;
 
-const char* kPython = "/usr/bin/python3";
 constexpr int kContext = 16;
-
-fs::path reference_script() {
-  return test::source_dir() / "tests" / "reference" / "ref_llama.py";
-}
-
-void require_reference() {
-  INFO("the parity test needs " << reference_script().string() << " and " << kPython
-                                << " with torch (Debian: apt-get install python3-torch)");
-  REQUIRE(fs::exists(reference_script()));
-  auto r = test::run_command(fmt::format("{} -c 'import torch'", kPython));
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-}
 
 // A tiny fp32 model far from uniform: larger matrices than the default init, and norm weights
 // away from 1 so that a swapped or missing norm would show.
@@ -75,25 +62,11 @@ bool relatively_close(double a, double b, double tolerance) {
 
 // Exports the model's weights, runs ref_llama.py score on `input`, and returns its JSON line.
 nlohmann::json reference_score(const model::Llama& m, const test::TempDir& dir, const nlohmann::json& input) {
-  const model::ModelConfig& c = m->config();
   model::export_hf(m, dir / "hf");
   const fs::path in = dir.write("score_input.json", input.dump());
-  const std::string cmd = fmt::format(
-      "{} {} score --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --threads 2 "
-      "--weights {} --input {}{}",
-      kPython, reference_script().string(), c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(),
-      c.resolved_ffn(), c.context, (dir / "hf" / "model.safetensors").string(), in.string(),
-      c.tie_embeddings ? "" : " --no-tie");
-  auto r = test::run_command(cmd);
-  INFO(cmd << "\n" << r.output);
-  REQUIRE(r.exit_code == 0);
-  // the JSON result is the last line; torch may print warnings before it
-  std::string line, last;
-  std::istringstream lines(r.output);
-  while (std::getline(lines, line))
-    if (!line.empty() && line[0] == '{') last = line;
-  REQUIRE_FALSE(last.empty());
-  return nlohmann::json::parse(last);
+  return test::run_reference(
+      "score", m->config(),
+      fmt::format("--weights {} --input {}", (dir / "hf" / "model.safetensors").string(), in.string()));
 }
 
 // Greedy continuation of `prompt` by full forward passes (no cache), ties to the lowest id.
@@ -118,7 +91,7 @@ std::string ids_text(const std::vector<int32_t>& ids) {
 }  // namespace
 
 TEST_CASE("plinth's rolling-window document NLL equals ref_llama.py's", "[eval][parity]") {
-  require_reference();
+  test::require_reference();
   for (bool tied : {false, true}) {
     CAPTURE(tied);
     model::Llama m = parity_model(tied, tied ? 31 : 32);
@@ -187,7 +160,7 @@ TEST_CASE("plinth's rolling-window document NLL equals ref_llama.py's", "[eval][
 }
 
 TEST_CASE("plinth's task completion NLL and greedy answers equal ref_llama.py's", "[eval][parity]") {
-  require_reference();
+  test::require_reference();
   model::Llama m = parity_model(false, 41);
   test::TempDir dir;
 

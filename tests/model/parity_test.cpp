@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "reference_peer.h"
 #include "test_support.h"
 
 using plinth::model::export_hf;
@@ -24,13 +25,6 @@ using plinth::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-const char* kPython = "/usr/bin/python3";
-
-// The project's Python peer, kept in the tree so that CI on a clean clone has it.
-fs::path reference_script() {
-  return plinth::test::source_dir() / "tests" / "reference" / "ref_llama.py";
-}
 
 // ref_llama.py's loss mode: windows of seq + 1 tokens stepping by seq, each window's mean
 // loss weighted by its number of targets.
@@ -52,37 +46,16 @@ double windowed_loss(Llama& model, const std::vector<int64_t>& ids, int seq) {
 }
 
 double reference_loss(const ModelConfig& c, const fs::path& weights, const fs::path& tokens) {
-  const std::string cmd = fmt::format(
-      "{} {} loss --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --threads 2 "
-      "--weights {} --tokens {}{}",
-      kPython, reference_script().string(), c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(),
-      c.resolved_ffn(), c.context, weights.string(), tokens.string(), c.tie_embeddings ? "" : " --no-tie");
-  auto r = run_command(cmd);
-  INFO(cmd << "\n" << r.output);
-  REQUIRE(r.exit_code == 0);
-  // the JSON result is the last line; torch may print warnings before it
-  std::string line, last;
-  std::istringstream lines(r.output);
-  while (std::getline(lines, line))
-    if (!line.empty() && line[0] == '{') last = line;
-  REQUIRE_FALSE(last.empty());
-  auto j = nlohmann::json::parse(last);
-  return j.at("loss").get<double>();
-}
-
-void require_reference() {
-  INFO("the parity test needs " << reference_script().string() << " and " << kPython
-                                << " with torch (Debian: apt-get install python3-torch)");
-  REQUIRE(fs::exists(reference_script()));
-  auto r = run_command(fmt::format("{} -c 'import torch'", kPython));
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
+  return plinth::test::run_reference(
+             "loss", c, fmt::format("--weights {} --tokens {}", weights.string(), tokens.string()))
+      .at("loss")
+      .get<double>();
 }
 
 }  // namespace
 
 TEST_CASE("plinth's loss equals ref_llama.py's on the same weights and tokens", "[model][parity]") {
-  require_reference();
+  plinth::test::require_reference();
   for (bool tied : {true, false}) {
     CAPTURE(tied);
     ModelConfig c;
