@@ -56,6 +56,13 @@ std::vector<double> Resamples::ratio(const std::vector<double>& num, const std::
   return out;
 }
 
+std::vector<double> Resamples::change_pct(const std::vector<double>& after,
+                                          const std::vector<double>& before) const {
+  std::vector<double> out = ratio(after, before);
+  for (double& v : out) v = 100.0 * (v - 1.0);
+  return out;
+}
+
 Interval percentile_interval(std::vector<double> r, double confidence) {
   if (r.empty() || !(confidence > 0 && confidence < 1)) return {};
   for (double v : r)

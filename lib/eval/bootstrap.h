@@ -35,6 +35,9 @@ class Resamples {
 
   // Per replicate: sum(w * num) / sum(w * den). NaN where the denominator is 0.
   std::vector<double> ratio(const std::vector<double>& num, const std::vector<double>& den) const;
+  // Per replicate: 100 * (sum(w * after) / sum(w * before) - 1), the relative change in percent
+  // (a domain's forgetting from tuned and base NLL).
+  std::vector<double> change_pct(const std::vector<double>& after, const std::vector<double>& before) const;
 
  private:
   size_t units_;

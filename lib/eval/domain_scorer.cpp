@@ -227,9 +227,7 @@ class EvalMode {
 double forgetting_half_width(const DocumentScores& docs, double confidence, int resamples, uint64_t seed) {
   if (!docs.paired || docs.size() == 0) return std::numeric_limits<double>::quiet_NaN();
   Resamples r(docs.size(), resamples, seed);
-  std::vector<double> f = r.ratio(docs.tuned_nll, docs.base_nll);
-  for (double& v : f) v = 100.0 * (v - 1.0);
-  return percentile_interval(std::move(f), confidence).half_width();
+  return percentile_interval(r.change_pct(docs.tuned_nll, docs.base_nll), confidence).half_width();
 }
 
 DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,

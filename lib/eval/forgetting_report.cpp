@@ -191,8 +191,7 @@ void derive_domain(DomainForgetting& d, const SampleInfo& sample) {
   std::vector<double> diff(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) diff[i] = docs.tuned_nll[i] - docs.base_nll[i];
   const std::vector<double> bytes_col = as_doubles(docs.bytes), tokens_col = as_doubles(docs.tokens);
-  d.forgetting_replicates = r.ratio(docs.tuned_nll, docs.base_nll);
-  for (double& v : d.forgetting_replicates) v = 100.0 * (v - 1.0);
+  d.forgetting_replicates = r.change_pct(docs.tuned_nll, docs.base_nll);
   d.forgetting_ci = percentile_interval(d.forgetting_replicates, sample.confidence);
   d.delta_bpb_ci = scaled(percentile_interval(r.ratio(diff, bytes_col), sample.confidence), 1 / ln2);
   d.kl_ci = percentile_interval(r.ratio(docs.kl, tokens_col), sample.confidence);

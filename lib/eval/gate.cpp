@@ -118,9 +118,7 @@ std::vector<double> forgetting_on(const DocumentScores& docs, const Pairs& pairs
     tuned.push_back(docs.tuned_nll[i]);
     base.push_back(docs.base_nll[i]);
   }
-  std::vector<double> f = r.ratio(tuned, base);
-  for (double& v : f) v = 100.0 * (v - 1.0);
-  return f;
+  return r.change_pct(tuned, base);
 }
 
 double point_forgetting(const DocumentScores& docs, const Pairs& pairs, bool baseline_side) {
