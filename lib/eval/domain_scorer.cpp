@@ -275,18 +275,24 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
   return docs;
 }
 
+DomainScore domain_score(const std::string& name, DocumentScores docs, const std::vector<double>& nll) {
+  DomainScore score;
+  score.name = name;
+  score.documents = docs.size();
+  score.tokens = docs.total_tokens();
+  score.bytes = docs.total_bytes();
+  score.words = docs.total_words();
+  for (double v : nll) score.nll += v;
+  score.docs = std::move(docs);
+  return score;
+}
+
 DomainScore score_domain(model::Llama& model, const data::ShardReader& shard, const std::string& name,
                          const ScoreOptions& options, const TextMeasure& measure,
                          const ScoreProgress& progress) {
-  DomainScore score;
-  score.name = name;
-  score.docs = score_documents(*model, nullptr, shard, name, options, measure, progress);
-  score.documents = score.docs.size();
-  score.tokens = score.docs.total_tokens();
-  score.bytes = score.docs.total_bytes();
-  score.words = score.docs.total_words();
-  for (double v : score.docs.base_nll) score.nll += v;
-  return score;
+  DocumentScores docs = score_documents(*model, nullptr, shard, name, options, measure, progress);
+  const std::vector<double> nll = docs.base_nll;
+  return domain_score(name, std::move(docs), nll);
 }
 
 }  // namespace plinth::eval

@@ -46,6 +46,10 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
                                const ScoreOptions& options, const TextMeasure& measure = {},
                                const ScoreProgress& progress = {});
 
+// A domain's totals from its document columns, with the NLL summed from `nll` (docs.base_nll, or
+// docs.tuned_nll for the tuned side of a pair); the columns are kept in DomainScore::docs.
+DomainScore domain_score(const std::string& name, DocumentScores docs, const std::vector<double>& nll);
+
 // One model, summed into a DomainScore (which keeps the document columns too).
 DomainScore score_domain(model::Llama& model, const data::ShardReader& shard, const std::string& name,
                          const ScoreOptions& options, const TextMeasure& measure = {},

@@ -136,18 +136,8 @@ PairedEval evaluate_pair(const EvalRequest& request, const fs::path& tuned_check
     data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
     DocumentScores docs =
         score_documents(*base, tuned.get(), shard, domain.name, options, request.measure, request.progress);
-    DomainScore b;
-    b.name = domain.name;
-    b.documents = docs.size();
-    b.tokens = docs.total_tokens();
-    b.bytes = docs.total_bytes();
-    b.words = docs.total_words();
-    DomainScore t = b;
-    for (size_t i = 0; i < docs.size(); ++i) b.nll += docs.base_nll[i], t.nll += docs.tuned_nll[i];
-    b.docs = docs;
-    t.docs = std::move(docs);
-    out.base.domains.push_back(std::move(b));
-    out.tuned.domains.push_back(std::move(t));
+    out.base.domains.push_back(domain_score(domain.name, docs, docs.base_nll));
+    out.tuned.domains.push_back(domain_score(domain.name, docs, docs.tuned_nll));
   }
   if (request.with_models) request.with_models(*base, tuned.get());
   return out;
