@@ -11,6 +11,7 @@
 #include "eval/word_count.h"
 #include "finetune_recipe.h"
 #include "tokenizer/tokenizer.h"
+#include "train/checkpoint_files.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -59,7 +60,7 @@ void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   fs::path checkpoint;
   if (!eval_args.checkpoint.empty()) {
     checkpoint = eval_args.checkpoint;
-  } else if (auto latest = eval::latest_checkpoint(run_dir)) {
+  } else if (auto latest = train::latest_checkpoint(run_dir)) {
     checkpoint = *latest;
   } else {
     throw BadInput(fmt::format("no checkpoint in {}", (run_dir / "checkpoints").string()),

@@ -4,6 +4,7 @@
 // metrics.jsonl and loss.svg (task validation loss), then tuned.ckpt (LoRA merged) and, for
 // LoRA, adapter.ckpt. `plinth eval` on the same recipe then measures what it forgot.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "eval/checkpoint_model.h"
 #include "finetune_recipe.h"
 #include "model/checkpoint_file.h"
+#include "model/device.h"
 #include "model/freezing.h"
 #include "model/lora.h"
 #include "model/token_nll.h"
@@ -64,38 +66,52 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
   };
 }
 
-// Loads the Fisher diagonal beside the base, estimating and storing it first when there is
-// none: on the base's pretraining validation shards, as EWC defines it.
+// The Fisher diagonal beside the base, estimated and stored first when there is none or the one
+// there does not fit (another base, another estimator, another sample size): on a seeded
+// sample of windows of the base's pretraining TRAINING shards, never the validation documents
+// that `plinth eval` measures forgetting on (train/fisher.h).
 train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_ckpt, model::LlamaImpl& base,
                                   const tokenizer::Tokenizer& tok, const torch::Device& device) {
   const fs::path file = train::fisher_path_for(base_ckpt);
+  constexpr uint64_t kSampleSeed = 0;  // one sample per base: every fine-tune of it shares the file
+  std::vector<std::string> names;
+  for (const auto& d : f.recipe.data.domains) names.push_back(d.name);
+  const std::string data = fmt::format("train shards of {}; seed {}", fmt::join(names, ", "), kSampleSeed);
   std::error_code ec;
-  if (!fs::exists(file, ec)) {
-    std::vector<std::string> names;
-    for (const auto& d : f.recipe.data.domains) names.push_back(d.name);
-    DomainShards val = open_domain_shards(
-        f.recipe, names, "val", tok.hash(),
-        fmt::format("EWC needs a Fisher diagonal of the base ({} does not exist) estimated on the base's "
-                    "pretraining validation data",
-                    file.string()));
-    std::vector<data::MixtureDomain> mixture;
-    for (const auto& d : f.recipe.data.domains)
-      for (const auto& [name, shard] : val.domains)
-        if (name == d.name) mixture.push_back({name, d.weight, shard});
-    data::DomainMixtureSampler sampler(mixture, base.config().context + 1, 0, 1.0);
-    train::MixtureBatches batches(std::move(sampler));
-    log::info("estimating the Fisher diagonal of {} on {} x {} validation windows", base_ckpt.string(),
-              f.finetune.ewc.fisher_batches, f.finetune.ewc.fisher_rows);
-    train::FisherDiagonal fisher =
-        train::estimate_fisher(base, batches, f.finetune.ewc.fisher_batches, f.finetune.ewc.fisher_rows, device);
-    fisher.base_checkpoint = base_ckpt.string();
-    fisher.tokenizer_hash = tok.hash();
-    train::write_fisher(file, fisher);
-    log::info("wrote {}", file.string());
+  if (fs::exists(file, ec)) {
+    try {
+      train::FisherDiagonal fisher = train::read_fisher(file);
+      train::check_fisher_fits(fisher, file, base, tok.hash());
+      if (fisher.sequences != f.finetune.ewc.fisher_sequences || fisher.data != data)
+        throw BadInput(fmt::format("{} averages {} sequences of {}, the recipe asks for {} of {}",
+                                   file.string(), fisher.sequences, fisher.data,
+                                   f.finetune.ewc.fisher_sequences, data));
+      return fisher;
+    } catch (const BadInput& e) {
+      log::warn("estimating the Fisher again: {}", e.what());
+    }
   }
-  train::FisherDiagonal fisher = train::read_fisher(file);
-  train::check_fisher_fits(fisher, file, base, tok.hash());
-  return fisher;
+  DomainShards train_shards = open_domain_shards(
+      f.recipe, names, "train", tok.hash(),
+      fmt::format(
+          "EWC needs a Fisher diagonal of the base ({}), estimated on the base's pretraining training data",
+          file.string()));
+  std::vector<data::MixtureDomain> mixture;
+  for (const auto& d : f.recipe.data.domains)
+    for (const auto& [name, shard] : train_shards.domains)
+      if (name == d.name) mixture.push_back({name, d.weight, shard});
+  data::DomainMixtureSampler sampler(mixture, base.config().context + 1, kSampleSeed, 1.0);
+  train::MixtureBatches windows(std::move(sampler));
+  log::info("estimating the Fisher diagonal of {} on {} training windows (one backward each)",
+            base_ckpt.string(), f.finetune.ewc.fisher_sequences);
+  train::FisherDiagonal fisher =
+      train::estimate_fisher(base, windows, f.finetune.ewc.fisher_sequences, device);
+  fisher.base_checkpoint = base_ckpt.string();
+  fisher.tokenizer_hash = tok.hash();
+  fisher.data = data;
+  train::write_fisher(file, fisher);
+  log::info("wrote {}", file.string());
+  return train::read_fisher(file);  // as every later fine-tune will see it
 }
 
 // The replay source: windows of the pretraining mixture as wide as the task's rows.
@@ -114,18 +130,19 @@ std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64
                      "name domains of the data: section (the base's pretraining domains)");
     names.push_back(name);
   }
-  keep = std::make_shared<DomainShards>(
-      open_domain_shards(f.recipe, names, "train", tok.hash(), "finetune.replay draws from the pretraining shards"));
+  keep = std::make_shared<DomainShards>(open_domain_shards(
+      f.recipe, names, "train", tok.hash(), "finetune.replay draws from the pretraining shards"));
   std::vector<data::MixtureDomain> mixture;
-  for (size_t i = 0; i < weights.size(); ++i) mixture.push_back({weights[i].first, weights[i].second, keep->domains[i].second});
+  for (size_t i = 0; i < weights.size(); ++i)
+    mixture.push_back({weights[i].first, weights[i].second, keep->domains[i].second});
   data::DomainMixtureSampler sampler(mixture, seq_len + 1, static_cast<uint64_t>(f.train.seed) + 1, 1.0);
   return std::make_unique<train::MixtureBatches>(std::move(sampler));
 }
 
 // tuned.ckpt (and adapter.ckpt): the trained weights as a plain model, LoRA merged, so every
 // command that reads checkpoints can use it.
-void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& base_ckpt, uint64_t tokenizer_hash,
-                 int64_t step) {
+void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& base_ckpt,
+                 uint64_t tokenizer_hash, int64_t step) {
   model::CheckpointContents c;
   c.meta["kind"] = "plinth-finetuned";
   c.meta["model_config"] = model::model_config_json(net->config());
@@ -139,7 +156,8 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& bas
   if (model::has_lora(*net)) {
     model::CheckpointContents adapter = c;
     adapter.meta["kind"] = "plinth-lora-adapter";
-    for (auto& [name, t] : model::lora_parameters(*net)) adapter.tensors.emplace_back(name, t.detach().to(torch::kCPU));
+    for (auto& [name, t] : model::lora_parameters(*net))
+      adapter.tensors.emplace_back(name, t.detach().to(torch::kCPU));
     model::write_checkpoint(adapter_checkpoint_path(f.run_dir), adapter);
     torch::NoGradGuard no_grad;
     model::merge_lora(*net);
@@ -160,6 +178,7 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
   const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
   const model::CheckpointContents base = model::read_checkpoint(base_ckpt);
   eval::check_tokenizer(base, base_ckpt, tok.hash(), f.recipe.tokenizer.model_file());
+  check_base_data(f.recipe, base, base_ckpt);
   model::Llama net = eval::model_from_checkpoint(base, base_ckpt);
   net->train();
   const auto& config = net->config();
@@ -180,12 +199,12 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
     seq_len = std::min<int64_t>(config.context, (static_cast<int64_t>(p99) - 1 + 7) / 8 * 8);
   }
   if (seq_len > config.context)
-    throw BadInput(fmt::format("task.seq_len {} is longer than the base model's context of {}", seq_len,
-                               config.context),
-                   fmt::format("set task.seq_len to at most {} (0 = fit the longest example)", config.context));
+    throw BadInput(
+        fmt::format("task.seq_len {} is longer than the base model's context of {}", seq_len, config.context),
+        fmt::format("set task.seq_len to at most {} (0 = fit the longest example)", config.context));
   const int64_t pad_id = tok.pad_id() >= 0 ? tok.pad_id() : tok.eos_id();
 
-  const torch::Device device = eval::resolve_device(spec.device);
+  const torch::Device device = model::resolve_device(spec.device, "train.device");
   net->to(device);
   torch::manual_seed(static_cast<uint64_t>(spec.seed));
   // Method: frozen parameters first, then adapters (which freeze everything else themselves).
@@ -215,9 +234,10 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
   options.extra_meta["base_hash"] = hex64(hash_file(base_ckpt));  // plinth run: is the base still the same?
   options.extra_meta["method"] = train::method_label(f.finetune);
   if (task.val.empty())
-    log::warn("task {}: the validation split is empty: no validation loss during training (raise "
-              "task.val_fraction)",
-              f.task.name);
+    log::warn(
+        "task {}: the validation split is empty: no validation loss during training (raise "
+        "task.val_fraction)",
+        f.task.name);
   else
     options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, "task " + f.task.name);
   if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
@@ -227,22 +247,24 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
   }
 
   auto task_batches = std::make_unique<train::TaskBatches>(task.train, seq_len, pad_id, f.task.loss_on_prompt,
-                                                          static_cast<uint64_t>(spec.seed));
-  log::info("task rows of {} tokens; {} of {} training examples cut to fit", seq_len, task_batches->truncated(),
-            task.train.size());
-  std::unique_ptr<train::BatchSource> batches = std::move(task_batches);
+                                                           static_cast<uint64_t>(spec.seed));
+  log::info("task rows of {} tokens; {} of {} training examples cut to fit", seq_len,
+            task_batches->truncated(), task.train.size());
+  std::unique_ptr<train::BatchSource> batches;
   std::shared_ptr<DomainShards> replay_shards;
-  if (f.finetune.replay_on())
-    batches = std::make_unique<train::ReplayBatches>(std::move(batches),
-                                                     replay_source(f, seq_len, tok, replay_shards),
-                                                     f.finetune.replay.fraction);
+  if (!f.finetune.replay_on())
+    batches = std::move(task_batches);
+  else
+    batches = std::make_unique<train::ReplayBatches>(
+        std::move(task_batches), replay_source(f, seq_len, tok, replay_shards), f.finetune.replay.fraction);
 
   std::optional<fs::path> resume_from;
   if (fargs.resume) {
     resume_from = train::latest_checkpoint(f.run_dir);
     if (!resume_from)
       throw BadInput(
-          fmt::format("--resume: {} holds no checkpoint to resume", train::checkpoint_dir(f.run_dir).string()),
+          fmt::format("--resume: {} holds no checkpoint to resume",
+                      train::checkpoint_dir(f.run_dir).string()),
           fmt::format("start the run without --resume: plinth finetune {}", f.recipe.loaded.file.string()));
   }
 
@@ -251,7 +273,8 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
   if (resume_from) trainer.resume(*resume_from);
   result = trainer.run();
   if (result.signal != 0)  // the checkpoint is written
-    throw StoppedBySignal(result.signal, fmt::format("stopped by signal {}; continue with --resume", result.signal));
+    throw StoppedBySignal(result.signal,
+                          fmt::format("stopped by signal {}; continue with --resume", result.signal));
   write_tuned(f, net, base_ckpt, tok.hash(), trainer.step());
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());
@@ -261,7 +284,8 @@ void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
 }  // namespace
 
 void add_finetune_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("finetune", "Fine-tune a pretrained base on a task (full, LoRA, freeze, replay, EWC, L2-SP)");
+  auto* cmd = app.add_subcommand(
+      "finetune", "Fine-tune a pretrained base on a task (full, LoRA, freeze, replay, EWC, L2-SP)");
   static RecipeArgs args;
   static FinetuneArgs fargs;
   add_recipe_args(*cmd, args, "plinth finetune recipes/finetune/lora.yaml train.steps=100");

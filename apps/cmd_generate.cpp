@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "eval/checkpoint_model.h"
+#include "model/device.h"
 #include "model/generation.h"
 #include "model/torch_runtime.h"
 #include "tokenizer/tokenizer.h"
@@ -61,7 +62,7 @@ void run_generate(const GenerateArgs& a) {
     tok.emplace(checkpoint_tokenizer(ckpt, checkpoint, a.tokenizer));
     net = eval::model_from_checkpoint(ckpt, checkpoint);
   }
-  net->to(eval::resolve_device(a.device), eval::resolve_precision(a.precision));
+  net->to(model::resolve_device(a.device, "--device"), model::resolve_precision(a.precision, "--precision"));
 
   // Training saw every document after the EOS of the one before, so a prompt starts there too.
   std::vector<int64_t> prompt = {tok->eos_id()};

@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
+#include <map>
+
 #include "data/prepare.h"
+#include "recipe/recipe_loader.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -73,14 +77,14 @@ TaskSet load_task_set(const data::TaskSpec& spec, const tokenizer::Tokenizer& to
   encode(s.data.train, s.train);
   encode(s.data.val, s.val);
   encode(s.data.test, s.test);
-  log::info("task {}: {} examples from {} ({} train, {} val, {} test){}", spec.name, s.data.examples(), spec.path,
-            s.train.size(), s.val.size(), s.test.size(),
+  log::info("task {}: {} examples from {} ({} train, {} val, {} test){}", spec.name, s.data.examples(),
+            spec.path, s.train.size(), s.val.size(), s.test.size(),
             s.data.skipped ? fmt::format(", {} bad lines skipped", s.data.skipped) : "");
   return s;
 }
 
-DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>& names, const std::string& split,
-                                uint64_t tokenizer_hash, const std::string& why) {
+DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>& names,
+                                const std::string& split, uint64_t tokenizer_hash, const std::string& why) {
   DomainShards out;
   std::vector<std::string> missing;
   std::error_code ec;
@@ -95,6 +99,74 @@ DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>&
     out.domains.emplace_back(name, &out.readers.back());
   }
   return out;
+}
+
+namespace {
+
+// A domain's recipe node without its mixture weight (which changes how often the base saw the
+// domain, not which of its documents are validation), as a hash.
+uint64_t domain_identity(ConfigNode domain) {
+  domain.erase("weight");
+  return recipe::content_hash(domain);
+}
+
+std::map<std::string, const ConfigNode*> domains_by_name(const ConfigNode& root) {
+  std::map<std::string, const ConfigNode*> out;
+  const ConfigNode* data = root.find("data");
+  const ConfigNode* domains = data ? data->find("domains") : nullptr;
+  if (domains && domains->is_sequence())
+    for (const ConfigNode& d : domains->items())
+      if (const ConfigNode* name = d.find("name"); name && name->is_scalar()) out[name->text()] = &d;
+  return out;
+}
+
+// data.<key> as a number, `fallback` (the binder's default) when absent.
+double data_number(const ConfigNode& root, const char* key, double fallback) {
+  const ConfigNode* data = root.find("data");
+  const ConfigNode* v = data ? data->find(key) : nullptr;
+  if (!v || !v->is_scalar()) return fallback;
+  try {
+    return std::stod(v->text());
+  } catch (const std::exception&) {
+    return std::nan("");
+  }
+}
+
+}  // namespace
+
+void check_base_data(const Recipe& r, const model::CheckpointContents& base, const fs::path& base_file) {
+  auto stored = base.meta.find("recipe");
+  if (stored == base.meta.end()) {
+    log::warn("{} stores no recipe: cannot check that this fine-tune's data: section is its base's",
+              base_file.string());
+    return;
+  }
+  const ConfigNode theirs = recipe::parse_yaml(stored->second, base_file.string() + " (stored recipe)");
+  const ConfigNode& ours = r.loaded.root;
+  std::vector<std::string> diffs;
+  const auto our_domains = domains_by_name(ours), their_domains = domains_by_name(theirs);
+  for (const auto& [name, node] : our_domains) {
+    auto it = their_domains.find(name);
+    if (it == their_domains.end())
+      diffs.push_back(fmt::format("domain '{}' is not one of the base's", name));
+    else if (domain_identity(*node) != domain_identity(*it->second))
+      diffs.push_back(fmt::format("domain '{}' has other sources or document rules than the base's", name));
+  }
+  for (const auto& [name, node] : their_domains)
+    if (!our_domains.count(name)) diffs.push_back(fmt::format("the base also trained on domain '{}'", name));
+  const data::DataSpec defaults;
+  for (const auto& [key, fallback] : {std::pair<const char*, double>{"val_fraction", defaults.val_fraction},
+                                      {"split_seed", static_cast<double>(defaults.split_seed)}}) {
+    const double a = data_number(ours, key, fallback), b = data_number(theirs, key, fallback);
+    if (!(a == b)) diffs.push_back(fmt::format("data.{} is {} here, {} in the base's", key, a, b));
+  }
+  if (!diffs.empty())
+    throw BadInput(
+        fmt::format("{}: this fine-tune's data: section is not the one its base {} was pretrained on: {}",
+                    r.loaded.file.string(), base_file.string(), fmt::join(diffs, "; ")),
+        "include the base's data recipe unchanged (e.g. include: ../pretrain/quickstart.yaml), so that the "
+        "documents the base trained on are never scored as validation; or fine-tune a base pretrained on "
+        "this data");
 }
 
 }  // namespace plinth

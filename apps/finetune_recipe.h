@@ -23,6 +23,7 @@
 #include "eval/eval_spec.h"
 #include "eval/evaluator.h"
 #include "eval/gate_spec.h"
+#include "model/checkpoint_file.h"
 #include "recipe_binding.h"
 #include "tokenizer/tokenizer.h"
 #include "train/finetune_spec.h"
@@ -54,6 +55,14 @@ std::filesystem::path adapter_checkpoint_path(const std::filesystem::path& run_d
 // The tokenizer the recipe names, loaded; BadInput with the command to make it when missing.
 tokenizer::Tokenizer load_recipe_tokenizer(const Recipe& r);
 
+// BadInput (naming each difference) when the recipe's data: section is not the one the base
+// checkpoint was pretrained on (its stored recipe): another set of domains, a domain with other
+// sources or document rules (weights may differ), another val_fraction or split_seed. Otherwise
+// the fine-tune's eval could score documents the base trained on as validation. A base that
+// stores no recipe is accepted with a warning.
+void check_base_data(const Recipe& r, const model::CheckpointContents& base,
+                     const std::filesystem::path& base_file);
+
 // The task's examples, split and tokenized with the recipe's tokenizer.
 struct TaskSet {
   data::TaskData data;
@@ -67,13 +76,14 @@ struct DomainShards {
   std::deque<data::ShardReader> readers;  // stable addresses
   std::vector<std::pair<std::string, const data::ShardReader*>> domains;
 };
-DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>& names, const std::string& split,
-                                uint64_t tokenizer_hash, const std::string& why);
+DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>& names,
+                                const std::string& split, uint64_t tokenizer_hash, const std::string& why);
 
 // What `plinth eval` scores for any checkpoint of this recipe's tokenizer: every domain's val
 // shard with the recipe's eval: options (BadInput naming missing shards), words counted in the
 // decoded text, a progress line per domain. `checkpoint` is left for the caller.
-eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenizer& tok, const eval::EvalSpec& spec);
+eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenizer& tok,
+                                      const eval::EvalSpec& spec);
 
 // `plinth eval` of a fine-tuned run: base and tuned on every domain and on the task's test
 // split -> <run_dir>/report.json, report.md, report.svg (eval/forgetting_report.h).

@@ -46,9 +46,7 @@ void bind(ConfigSection& s, DataSpec& spec) {
 }
 
 bool is_validation(std::string_view text, double val_fraction, uint64_t seed) {
-  // Top 53 bits of the hash as a uniform number in [0, 1).
-  double u = static_cast<double>(hash64(text, seed ^ 0x5eed5eed5eedull) >> 11) * (1.0 / 9007199254740992.0);
-  return u < val_fraction;
+  return hash_unit(text, seed ^ 0x5eed5eed5eedull) < val_fraction;
 }
 
 }  // namespace plinth::data

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "util/error.h"
+#include "util/hash.h"
 
 namespace plinth::data {
 
@@ -19,12 +20,10 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-double unit(uint64_t bits) { return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0); }
-
 }  // namespace
 
-DomainMixtureSampler::DomainMixtureSampler(std::vector<MixtureDomain> domains, int64_t window,
-                                           uint64_t seed, double temperature)
+DomainMixtureSampler::DomainMixtureSampler(std::vector<MixtureDomain> domains, int64_t window, uint64_t seed,
+                                           double temperature)
     : domains_(std::move(domains)), window_(window), seed_(seed) {
   if (window_ < 2) throw BadInput(fmt::format("sampling window of {} tokens is too short", window_));
   double total = 0;
@@ -53,8 +52,8 @@ void DomainMixtureSampler::next_batch(int64_t rows, int64_t* out, std::vector<in
   if (domain_of_row) domain_of_row->assign(static_cast<size_t>(rows), 0);
   for (int64_t r = 0; r < rows; ++r, ++draws_) {
     uint64_t a = mix(seed_ ^ mix(2 * draws_)), b = mix(seed_ ^ mix(2 * draws_ + 1));
-    size_t d = static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), unit(a)) -
-                                   cumulative_.begin());
+    size_t d = static_cast<size_t>(
+        std::upper_bound(cumulative_.begin(), cumulative_.end(), unit_interval(a)) - cumulative_.begin());
     d = std::min(d, domains_.size() - 1);
     while (probabilities_[d] == 0) d = (d + 1) % domains_.size();  // a zero-width bin at the edge
     const ShardReader& shard = *domains_[d].shard;

@@ -31,10 +31,6 @@ void cut_sentences(const std::string& doc, size_t max_bytes, std::vector<std::st
   }
 }
 
-double uniform(std::string_view text, uint64_t seed) {
-  return static_cast<double>(hash64(text, seed) >> 11) * (1.0 / 9007199254740992.0);
-}
-
 }  // namespace
 
 TokenizerTrainingReport train_tokenizer(const tokenizer::TokenizerSpec& spec, const DataSpec& data,
@@ -59,7 +55,7 @@ TokenizerTrainingReport train_tokenizer(const tokenizer::TokenizerSpec& spec, co
     double share = total_weight > 0 ? spec.sample_bytes * domain.weight / total_weight : 0;
     double keep = sample.available_bytes ? std::min(1.0, share / sample.available_bytes) : 0;
     for (const auto& doc : docs) {
-      if (keep < 1.0 && uniform(doc, 0x70c0) >= keep) continue;
+      if (keep < 1.0 && hash_unit(doc, 0x70c0) >= keep) continue;
       sample.sampled_bytes += doc.size();
       ++sample.documents;
       cut_sentences(doc, static_cast<size_t>(spec.max_sentence_bytes), sentences);

@@ -21,31 +21,6 @@ std::string shape_str(const torch::Tensor& t) {
 
 }  // namespace
 
-torch::Device resolve_device(const std::string& device) {
-  if (device == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
-  if (device == "cpu") return torch::kCPU;
-  if (device == "cuda" || starts_with(device, "cuda:")) {
-    if (!torch::cuda::is_available())
-      throw BadInput(fmt::format("device '{}': this LibTorch has no CUDA device", device),
-                     "use device cpu (or auto), or run on a CUDA machine with a CUDA LibTorch build");
-    try {
-      torch::Device d(device);
-      if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count()))
-        throw BadInput(
-            fmt::format("device '{}': there are only {} CUDA devices", device, torch::cuda::device_count()));
-      return d;
-    } catch (const c10::Error&) {
-    }
-  }
-  throw BadInput(fmt::format("'{}' is not a device", device), "use auto, cpu, cuda or cuda:N");
-}
-
-torch::Dtype resolve_precision(const std::string& precision) {
-  if (precision == "fp32") return torch::kFloat32;
-  if (precision == "bf16") return torch::kBFloat16;
-  throw BadInput(fmt::format("'{}' is not a precision", precision), "use fp32 or bf16");
-}
-
 std::string checkpoint_tokenizer_hash(const model::CheckpointContents& ckpt) {
   auto it = ckpt.meta.find("tokenizer_hash");
   return it == ckpt.meta.end() ? std::string() : it->second;

@@ -12,12 +12,6 @@
 
 namespace plinth::eval {
 
-// "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N". BadInput for anything else
-// or for CUDA on a machine without it.
-torch::Device resolve_device(const std::string& device);
-// "fp32" | "bf16".
-torch::Dtype resolve_precision(const std::string& precision);
-
 // The "tokenizer_hash" meta, "" when the checkpoint has none.
 std::string checkpoint_tokenizer_hash(const model::CheckpointContents& ckpt);
 

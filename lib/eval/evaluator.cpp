@@ -2,11 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <cctype>
-#include <tuple>
-
 #include "eval/checkpoint_model.h"
 #include "eval/domain_scorer.h"
+#include "model/device.h"
 #include "util/error.h"
 #include "util/hash.h"
 
@@ -33,35 +31,6 @@ fs::path recipe_run_dir(const ConfigNode& root, const std::string& recipe_name) 
   return fs::path("runs") / recipe_name;
 }
 
-std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
-  std::error_code ec;
-  const fs::path dir = run_dir / "checkpoints";
-  if (!fs::is_directory(dir, ec)) return std::nullopt;
-  // (has a number, the number, modification time): the largest wins.
-  using Rank = std::tuple<bool, uint64_t, fs::file_time_type>;
-  std::optional<fs::path> best;
-  Rank best_rank{};
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file(ec) || entry.path().extension() != ".ckpt") continue;
-    const std::string stem = entry.path().stem().string();
-    size_t end = stem.find_last_of("0123456789");
-    bool numbered = end != std::string::npos;
-    uint64_t step = 0;
-    if (numbered) {
-      size_t begin = end;
-      while (begin > 0 && std::isdigit(static_cast<unsigned char>(stem[begin - 1]))) --begin;
-      // More than 19 digits would overflow uint64_t: no run takes that many steps.
-      step = std::stoull(stem.substr(begin, std::min<size_t>(end + 1 - begin, 19)));
-    }
-    Rank rank{numbered, step, entry.last_write_time(ec)};
-    if (!best || rank > best_rank) {
-      best = entry.path();
-      best_rank = rank;
-    }
-  }
-  return best;
-}
-
 namespace {
 
 // One checkpoint read, checked and built; its report's header filled in.
@@ -84,9 +53,9 @@ model::Llama load_model(const EvalRequest& request, const fs::path& checkpoint, 
         "the checkpoint's model ({}) has another shape than the recipe's model ({}); it was evaluated with "
         "the checkpoint's own model_config",
         describe_shape(report.model), describe_shape(*request.recipe_model)));
-  const torch::Device device = resolve_device(request.spec.device);
+  const torch::Device device = model::resolve_device(request.spec.device, "eval.device");
   report.options.device = device.str();
-  net->to(device, resolve_precision(request.spec.precision));
+  net->to(device, model::resolve_precision(request.spec.precision, "eval.precision"));
   return net;
 }
 

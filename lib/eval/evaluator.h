@@ -75,11 +75,6 @@ PairedEval evaluate_pair(const EvalRequest& request, const std::filesystem::path
 // Where a recipe's run writes: `train.run_dir`, default runs/<recipe name>.
 std::filesystem::path recipe_run_dir(const ConfigNode& recipe_root, const std::string& recipe_name);
 
-// The checkpoint of the highest step in <run_dir>/checkpoints/*.ckpt, the step read from the
-// last number in the file name (step_00001200.ckpt -> 1200); a name without a number ranks
-// below numbered ones, and among equals the newest file wins. nullopt when there is none.
-std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
-
 // "d256 L4 H4 KV4 ffn768 ctx256 V8192 tied": the shape in one line, for notes and logs.
 std::string describe_shape(const model::ModelConfig& config);
 // False when the two describe models of another shape (vocab_size 0 in `recipe` = any).

@@ -18,6 +18,9 @@ class BatchSource {
   virtual void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) = 0;
   virtual uint64_t cursor() const = 0;
   virtual void restore(uint64_t cursor) = 0;
+  // Of the last batch's scored targets, how many came from replayed pretraining rows
+  // (ReplayBatches); -1 for a source that does not replay. Logged as the realised replay share.
+  virtual int64_t last_replayed_targets() const { return -1; }
 };
 
 // Windows of T + 1 tokens from the mixture sampler: x = window[:-1], y = window[1:].

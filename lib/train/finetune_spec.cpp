@@ -31,7 +31,8 @@ void bind_lora(ConfigSection& s, model::LoraOptions& lora) {
   s.read("dropout", lora.dropout, Range<double>::between(0.0, 1.0));
   s.read("targets", lora.targets);
   s.finish();
-  if (lora.dropout >= 1.0) s.error("dropout", fmt::format("{} must be below 1", lora.dropout), "0 or 0.05 are usual");
+  if (lora.dropout >= 1.0)
+    s.error("dropout", fmt::format("{} must be below 1", lora.dropout), "0 or 0.05 are usual");
   if (lora.targets.empty())
     s.error("targets", "no projection to adapt", "list projections such as [q_proj, v_proj]");
   check_regexes(s, "targets", lora.targets);
@@ -74,8 +75,13 @@ void bind_replay(ConfigSection& s, ReplaySpec& replay) {
 
 void bind_ewc(ConfigSection& s, EwcSpec& ewc) {
   s.read("lambda", ewc.lambda, Range<double>::at_least(0.0));
-  s.read("fisher_batches", ewc.fisher_batches, Range<int64_t>::between(1, 1 << 20));
-  s.read("fisher_rows", ewc.fisher_rows, Range<int64_t>::between(1, 1 << 16));
+  s.read("fisher_sequences", ewc.fisher_sequences, Range<int64_t>::between(1, 1 << 24));
+  for (const char* old : {"fisher_batches", "fisher_rows"})
+    if (s.has(old)) {
+      s.ignore(old);
+      s.error(old, "is gone: the Fisher is now the mean over single sequences (per-example gradients)",
+              "set finetune.ewc.fisher_sequences (batches x rows of before; default 128)");
+    }
   s.finish();
 }
 
@@ -130,9 +136,10 @@ fs::path resolve_base_checkpoint(const std::string& base) {
   if (fs::is_directory(p, ec)) {
     if (fs::exists(best_checkpoint_path(p), ec)) return best_checkpoint_path(p);
     if (auto latest = latest_checkpoint(p)) return *latest;
-    throw BadInput(fmt::format("finetune.base: the directory {} holds no checkpoints/best.ckpt nor step checkpoints",
-                               base),
-                   fmt::format("pretrain it first (plinth pretrain), or {}", usage));
+    throw BadInput(
+        fmt::format("finetune.base: the directory {} holds no checkpoints/best.ckpt nor step checkpoints",
+                    base),
+        fmt::format("pretrain it first (plinth pretrain), or {}", usage));
   }
   throw BadInput(fmt::format("finetune.base: {} does not exist", base),
                  fmt::format("pretrain the base first (plinth pretrain), or {}", usage));

@@ -8,10 +8,10 @@
 //     lora: {rank: 8, alpha: 16, dropout: 0, targets: [q_proj, v_proj]}   # method lora only
 //     freeze: {embeddings: false, first_layers: 0, patterns: []}           # method full only
 //     replay:
-//       fraction: 0.25             # share of each batch's rows drawn from pretraining data; 0 = off
+//       fraction: 0.25             # share of each batch's scored targets from pretraining data; 0 = off
 //       domains:                   # absent = the pretraining mixture's own weights
 //         - {name: literature, weight: 1}
-//     ewc: {lambda: 0, fisher_batches: 16, fisher_rows: 8}                 # lambda 0 = off
+//     ewc: {lambda: 0, fisher_sequences: 128}                              # lambda 0 = off
 //     l2sp: {alpha: 0}                                                      # alpha 0 = off
 #pragma once
 
@@ -27,15 +27,17 @@
 namespace plinth::train {
 
 struct ReplaySpec {
-  double fraction = 0.0;  // [0, 1): share of the rows that replay pretraining data; 0 = off
+  // [0, 1): share of each batch's scored targets (of its loss and gradient) that replays
+  // pretraining data (train/task_batches.h, ReplayBatches); 0 = off.
+  double fraction = 0.0;
   // Domain name -> weight (>= 0, not all 0), in recipe order; empty = the pretraining weights.
   std::vector<std::pair<std::string, double>> domains;
 };
 
 struct EwcSpec {
-  double lambda = 0.0;          // >= 0; 0 = off
-  int64_t fisher_batches = 16;  // micro-batches of the base's validation data for the Fisher
-  int64_t fisher_rows = 8;      // sequences per such micro-batch
+  double lambda = 0.0;  // >= 0; 0 = off
+  // Sequences of the base's training shards the Fisher averages (train/fisher.h).
+  int64_t fisher_sequences = 128;
 };
 
 struct L2spSpec {
@@ -43,9 +45,9 @@ struct L2spSpec {
 };
 
 struct FinetuneSpec {
-  std::string base;            // required: a run directory or a checkpoint file
+  std::string base;             // required: a run directory or a checkpoint file
   std::string method = "full";  // full | lora
-  model::LoraOptions lora;     // method lora
+  model::LoraOptions lora;      // method lora
   model::FreezeOptions freeze;  // method full
   ReplaySpec replay;
   EwcSpec ewc;

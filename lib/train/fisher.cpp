@@ -20,6 +20,10 @@ namespace {
 
 constexpr const char* kKind = "plinth-fisher";
 constexpr const char* kPrefix = "fisher/";
+// Files of another estimator (an older plinth squared whole-batch gradients) are refused, so the
+// fine-tune estimates the Fisher again.
+constexpr const char* kEstimator =
+    "empirical Fisher: mean over sequences of the squared gradient of the sequence's mean token loss";
 
 bool is_adapter(const std::string& name) {
   return name.find("lora_") != std::string::npos;
@@ -49,12 +53,11 @@ int64_t parse_count(const std::string& text, const char* key, const fs::path& fi
 
 }  // namespace
 
-FisherDiagonal estimate_fisher(model::LlamaImpl& model, BatchSource& val_batches, int64_t batches, int64_t rows,
+FisherDiagonal estimate_fisher(model::LlamaImpl& model, BatchSource& source, int64_t sequences,
                                torch::Device device) {
-  if (batches < 1 || rows < 1)
-    throw BadInput(fmt::format("a Fisher estimate needs at least one batch of one row (got {} batches of {} rows)",
-                               batches, rows),
-                   "set finetune.ewc.fisher_batches and finetune.ewc.fisher_rows to 1 or more");
+  if (sequences < 1)
+    throw BadInput(fmt::format("a Fisher estimate needs at least one sequence (got {})", sequences),
+                   "set finetune.ewc.fisher_sequences to 1 or more");
   model.to(device);
   std::vector<std::pair<std::string, torch::Tensor>> params;  // the estimated ones
   for (const auto& item : model.named_parameters())
@@ -83,30 +86,39 @@ FisherDiagonal estimate_fisher(model::LlamaImpl& model, BatchSource& val_batches
     sums.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat32)));
     p.mutable_grad() = torch::Tensor();
   }
-  for (int64_t b = 0; b < batches; ++b) {
-    torch::Tensor x, y;  // (rows, T) each
-    val_batches.next(rows, x, y);
+  int64_t done = 0, empty = 0;
+  while (done < sequences) {
+    torch::Tensor x, y;  // (1, T) each: one example
+    source.next(1, x, y);
+    if ((y >= 0).sum().item<int64_t>() == 0) {
+      if (++empty > 16 * sequences)
+        throw BadInput(
+            "the base's pretraining shards give no sequence with a target to estimate the Fisher on",
+            "check the shards (plinth inspect), or set finetune.ewc.lambda: 0");
+      continue;
+    }
     x = x.to(device);
     y = y.to(device);
-    torch::Tensor hidden = model.hidden_states(x);  // (rows, T, C)
-    torch::Tensor loss = linear_cross_entropy(hidden, model.lm_head_weight(), y, torch::kFloat32);
+    torch::Tensor hidden = model.hidden_states(x);  // (1, T, C)
+    torch::Tensor loss =
+        linear_cross_entropy(hidden, model.lm_head_weight(), y, torch::kFloat32);  // mean over T
     const double value = loss.item<double>();
     if (!std::isfinite(value))
-      throw BadInput(fmt::format("the base's loss on its validation data is {} in Fisher batch {}", value, b + 1),
-                     "the base checkpoint is broken (diverged?) or its validation shards hold no targets; "
-                     "use another base checkpoint");
+      throw BadInput(
+          fmt::format("the base's loss on its pretraining data is {} in Fisher sequence {}", value, done + 1),
+          "the base checkpoint is broken (diverged?); use another base checkpoint");
     loss.backward();
     for (size_t i = 0; i < params.size(); ++i) {
       torch::Tensor& g = params[i].second.mutable_grad();
       if (g.defined()) sums[i].add_(g.detach().to(torch::kFloat32).square());
       g = torch::Tensor();
     }
+    ++done;
   }
 
   FisherDiagonal f;
-  for (size_t i = 0; i < params.size(); ++i) f.values.emplace(params[i].first, sums[i].div_(batches));
-  f.batches = batches;
-  f.rows = rows;
+  for (size_t i = 0; i < params.size(); ++i) f.values.emplace(params[i].first, sums[i].div_(sequences));
+  f.sequences = sequences;
   f.base_weights_hash = weights_hash(model);
   return f;
 }
@@ -129,9 +141,9 @@ void write_fisher(const fs::path& file, const FisherDiagonal& fisher) {
   c.meta["base_checkpoint"] = fisher.base_checkpoint;
   c.meta["base_weights_hash"] = hex64(fisher.base_weights_hash);
   c.meta["tokenizer_hash"] = hex64(fisher.tokenizer_hash);
-  c.meta["batches"] = std::to_string(fisher.batches);
-  c.meta["rows"] = std::to_string(fisher.rows);
-  c.meta["estimator"] = "empirical Fisher: mean over batches of the squared gradient of the batch's mean token loss";
+  c.meta["sequences"] = std::to_string(fisher.sequences);
+  c.meta["data"] = fisher.data;
+  c.meta["estimator"] = kEstimator;
   c.meta["torch_version"] = model::torch_version();
   for (const auto& [name, v] : fisher.values)
     c.tensors.emplace_back(kPrefix + name, v.detach().to(torch::kCPU, torch::kFloat32).contiguous());
@@ -144,23 +156,30 @@ FisherDiagonal read_fisher(const fs::path& file) {
   if (!fs::exists(file, ec))
     throw BadInput(
         fmt::format("EWC needs a Fisher diagonal of the base, and {} does not exist", file.string()),
-        fmt::format("estimate it once on the base's pretraining validation data (plinth finetune does so when "
-                    "finetune.ewc.lambda > 0 and the file is missing; it writes {}), or set "
-                    "finetune.ewc.lambda: 0 to fine-tune without EWC",
-                    file.string()));
+        fmt::format(
+            "estimate it once on the base's pretraining validation data (plinth finetune does so when "
+            "finetune.ewc.lambda > 0 and the file is missing; it writes {}), or set "
+            "finetune.ewc.lambda: 0 to fine-tune without EWC",
+            file.string()));
   model::CheckpointContents c = model::read_checkpoint(file);
   auto kind = c.meta.find("kind");
   if (kind == c.meta.end() || kind->second != kKind)
-    throw BadInput(fmt::format("{} is not a Fisher file (kind '{}', expected '{}')", file.string(),
-                               kind == c.meta.end() ? "" : kind->second, kKind),
-                   "point EWC at the .fisher.ckpt file beside the base checkpoint, or delete this one so that "
-                   "it is estimated again");
+    throw BadInput(
+        fmt::format("{} is not a Fisher file (kind '{}', expected '{}')", file.string(),
+                    kind == c.meta.end() ? "" : kind->second, kKind),
+        "point EWC at the .fisher.ckpt file beside the base checkpoint, or delete this one so that "
+        "it is estimated again");
+  auto estimator = c.meta.find("estimator");
+  if (estimator == c.meta.end() || estimator->second != kEstimator)
+    throw BadInput(fmt::format("Fisher file {} was estimated by another rule ('{}'; this plinth uses '{}')",
+                               file.string(), estimator == c.meta.end() ? "" : estimator->second, kEstimator),
+                   fmt::format("delete {} so that it is estimated again", file.string()));
   FisherDiagonal f;
   f.base_checkpoint = c.meta_or_throw("base_checkpoint", file);
   f.base_weights_hash = parse_hex(c.meta_or_throw("base_weights_hash", file), "base_weights_hash", file);
   f.tokenizer_hash = parse_hex(c.meta_or_throw("tokenizer_hash", file), "tokenizer_hash", file);
-  f.batches = parse_count(c.meta_or_throw("batches", file), "batches", file);
-  f.rows = parse_count(c.meta_or_throw("rows", file), "rows", file);
+  f.sequences = parse_count(c.meta_or_throw("sequences", file), "sequences", file);
+  f.data = c.meta_or_throw("data", file);
   const std::string prefix = kPrefix;
   for (auto& [name, t] : c.tensors)
     if (name.compare(0, prefix.size(), prefix) == 0) f.values.emplace(name.substr(prefix.size()), t);
@@ -190,13 +209,15 @@ void check_fisher_fits(const FisherDiagonal& fisher, const fs::path& file, const
                                   fmt::join(p->sizes(), ", ")));
   }
   if (!diffs.empty())
-    throw BadInput(fmt::format("Fisher file {} does not fit the model: {}", file.string(), fmt::join(diffs, ", ")),
-                   hint);
+    throw BadInput(
+        fmt::format("Fisher file {} does not fit the model: {}", file.string(), fmt::join(diffs, ", ")),
+        hint);
   if (fisher.base_weights_hash != 0 && fisher.base_weights_hash != weights_hash(base_model))
-    throw BadInput(fmt::format("Fisher file {} was estimated for other weights than the base's (weights hash {}, "
-                               "the base has {})",
-                               file.string(), hex64(fisher.base_weights_hash), hex64(weights_hash(base_model))),
-                   hint);
+    throw BadInput(
+        fmt::format("Fisher file {} was estimated for other weights than the base's (weights hash {}, "
+                    "the base has {})",
+                    file.string(), hex64(fisher.base_weights_hash), hex64(weights_hash(base_model))),
+        hint);
 }
 
 fs::path fisher_path_for(const fs::path& base_checkpoint) {

@@ -1,17 +1,23 @@
 // The diagonal Fisher information of a base model, for EWC (regularizers.h): how much the base's
-// loss on its own pretraining data depends on each weight. Estimated once per base on its
-// pretraining validation data and stored beside the base checkpoint, so every fine-tune of that
-// base reuses it:
+// loss on its own pretraining data depends on each weight. Estimated once per base and stored
+// beside the base checkpoint, so every fine-tune of that base reuses it:
 //   runs/quickstart/checkpoints/best.ckpt  ->  runs/quickstart/checkpoints/best.fisher.ckpt
 // The file is a checkpoint file (model/checkpoint_file.h): tensors "fisher/<HF name>" (float32,
 // the parameter's shape), meta "kind" = "plinth-fisher", "base_checkpoint", "base_weights_hash",
-// "tokenizer_hash", "batches", "rows", "estimator".
+// "tokenizer_hash", "sequences", "data" (where the sequences came from), "estimator".
 //
-// Estimator: the empirical Fisher of mini-batches, F = mean over batches of g*g, where g is the
-// gradient of one batch's mean token loss against the data's own next tokens (not tokens
-// sampled from the model). Squaring batch gradients rather than per-token ones costs one
-// backward per batch instead of one per token; it changes F's overall scale (noise averages
-// out inside a batch), which the EWC lambda absorbs, while keeping which weights matter.
+// Estimator: the empirical Fisher as EWC defines it, the mean over examples of the squared
+// per-example gradient, F = (1/N) sum_s g_s * g_s, with one example = one sequence of the base's
+// pretraining data and g_s the gradient of that sequence's mean token loss against its own next
+// tokens (not tokens sampled from the model). Computed exactly, by one forward and backward pass
+// per sequence (N passes of one row: no per-example-gradient trick, the simple loop is exact and
+// the tiny models here make it cheap). F does not depend on the batch size (there is none) nor,
+// in expectation, on N; it does depend on the sequence length T (a mean over more tokens has
+// less noise), so a lambda carries over between bases of the same context.
+//
+// Data: the sequences are a seeded random sample of windows of the base's TRAINING shards, never
+// the validation shards that `plinth eval` scores forgetting on, so the regulariser has not seen
+// the documents that test it (the data split puts each document in one split only).
 #pragma once
 
 #include <cstdint>
@@ -28,18 +34,18 @@ struct FisherDiagonal {
   std::map<std::string, torch::Tensor> values;  // parameter name -> F >= 0, float32, its shape
   std::string base_checkpoint;                  // the checkpoint the base weights came from
   uint64_t tokenizer_hash = 0;                  // the base's tokenizer; 0 = unknown
-  int64_t batches = 0;                          // micro-batches averaged
-  int64_t rows = 0;                             // sequences per micro-batch
+  int64_t sequences = 0;                        // sequences averaged (N)
+  std::string data;                             // where they came from, e.g. "train shards of a, b; seed 0"
   uint64_t base_weights_hash = 0;               // weights_hash() of the base; 0 = unknown
 };
 
 // Estimates F for every parameter but LoRA adapters ("lora_"), frozen ones included (their
 // requires_grad is switched on for the estimate and restored after), so one file serves every
-// fine-tune of the base whatever it freezes. Moves the model to `device`; runs in float32 with
-// the model in eval mode (restored after) and leaves no gradients behind. Draws `batches` micro-batches of `rows` sequences from
-// `val_batches`. Fills values, batches, rows and base_weights_hash; the caller sets
-// base_checkpoint and tokenizer_hash.
-FisherDiagonal estimate_fisher(model::LlamaImpl& model, BatchSource& val_batches, int64_t batches, int64_t rows,
+// fine-tune of the base whatever it freezes. Draws `sequences` rows from `source` one at a time
+// (a row with no scored target is skipped and another drawn). Moves the model to `device`; runs
+// in float32 with the model in eval mode (restored after) and leaves no gradients behind. Fills
+// values, sequences and base_weights_hash; the caller sets base_checkpoint, tokenizer_hash, data.
+FisherDiagonal estimate_fisher(model::LlamaImpl& model, BatchSource& source, int64_t sequences,
                                torch::Device device);
 
 // XXH3 over the names and float32 bytes of the parameters, LoRA adapters excepted: tells

@@ -33,6 +33,7 @@ std::string MetricsRecord::to_json() const {
   };
   put("loss", loss);
   put("penalty", penalty);
+  put("replay_share", replay_share);
   put("lr", lr);
   put("grad_norm", grad_norm);
   put("tokens_per_s", tokens_per_s);
@@ -62,6 +63,7 @@ std::vector<MetricsRecord> read_metrics(const fs::path& file) {
     r.step = j["step"].get<int64_t>();
     r.loss = number_or_none(j, "loss");
     r.penalty = number_or_none(j, "penalty");
+    r.replay_share = number_or_none(j, "replay_share");
     r.lr = number_or_none(j, "lr");
     r.grad_norm = number_or_none(j, "grad_norm");
     r.tokens_per_s = number_or_none(j, "tokens_per_s");

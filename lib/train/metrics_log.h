@@ -3,8 +3,10 @@
 //    "elapsed_s": 93.2, "val_loss": {"code": 4.5, "legal": 3.9}, "val_loss_mean": 4.2}
 // "loss" is the mean training loss of the steps since the previous line; val_loss appears on
 // evaluation steps only. Fine-tunes with regularizers add "penalty" (their mean penalty over the
-// same steps, not included in "loss"). A line for step 0 (before training) holds only the validation loss.
-// <run_dir>/loss.svg draws the file.
+// same steps, not included in "loss"); fine-tunes with replay add "replay_share" (of the scored
+// targets of those steps, the share from replayed pretraining rows: the share of the gradient
+// that replay carries, which finetune.replay.fraction sets). A line for step 0 (before training) holds only
+// the validation loss. <run_dir>/loss.svg draws the file.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,8 @@ struct MetricsRecord {
   static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
   int64_t step = 0;
   double loss = kNone, lr = kNone, grad_norm = kNone, tokens_per_s = kNone, elapsed_s = kNone;
-  double penalty = kNone;  // regularizers' mean penalty (fine-tuning); kNone without any
+  double penalty = kNone;       // regularizers' mean penalty (fine-tuning); kNone without any
+  double replay_share = kNone;  // replayed share of the scored targets (fine-tuning); kNone without replay
   std::vector<std::pair<std::string, double>> val_loss;  // per domain; empty off evaluation steps
 
   std::string to_json() const;  // one line, no newline; NaN fields are left out

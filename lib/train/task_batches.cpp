@@ -47,6 +47,10 @@ TaskBatches::TaskBatches(std::vector<data::TokenizedExample> examples, int64_t s
                     "and left with nothing to score)",
                     seq_len, dropped_, examples.size()),
         "raise task.seq_len (or the model's context), or shorten the prompts");
+  double scored = 0;
+  for (const Row& row : rows_)
+    scored += static_cast<double>(row.tokens.size()) - static_cast<double>(row.first_scored);
+  mean_scored_ = scored / static_cast<double>(rows_.size());
 }
 
 size_t TaskBatches::example_of(uint64_t i) {
@@ -84,7 +88,7 @@ void TaskBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   }
 }
 
-ReplayBatches::ReplayBatches(std::unique_ptr<BatchSource> task, std::unique_ptr<BatchSource> replay,
+ReplayBatches::ReplayBatches(std::unique_ptr<TaskBatches> task, std::unique_ptr<BatchSource> replay,
                              double fraction)
     : task_(std::move(task)), replay_(std::move(replay)), fraction_(fraction) {
   if (!task_ || !replay_) throw Failure("ReplayBatches: needs a task source and a replay source");
@@ -92,9 +96,18 @@ ReplayBatches::ReplayBatches(std::unique_ptr<BatchSource> task, std::unique_ptr<
     throw Failure(fmt::format("ReplayBatches: replay fraction {} is outside [0, 1)", fraction));
 }
 
+int64_t ReplayBatches::replay_targets(int64_t task_targets) const {
+  return std::llround(fraction_ / (1.0 - fraction_) * static_cast<double>(task_targets));
+}
+
 int64_t ReplayBatches::replay_rows(int64_t rows) const {
   if (fraction_ <= 0.0 || rows <= 1) return 0;
-  int64_t r = std::llround(fraction_ * static_cast<double>(rows));
+  // R rows of T targets hold what (rows - R) average task rows need, a targets each:
+  // R * T >= a * (rows - R)  <=>  R >= a * rows / (T + a); 25% headroom for batches whose task
+  // rows score more than the average.
+  const double a = fraction_ / (1.0 - fraction_) * task_->mean_scored_targets();
+  const double T = static_cast<double>(task_->seq_len());
+  const auto r = static_cast<int64_t>(std::ceil(1.25 * a * static_cast<double>(rows) / (T + a)));
   return std::clamp<int64_t>(r, 1, rows - 1);
 }
 
@@ -102,6 +115,7 @@ void ReplayBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   const int64_t replayed = replay_rows(rows);
   torch::Tensor xt, yt;
   task_->next(rows - replayed, xt, yt);  // (B - R, T)
+  last_replayed_ = 0;
   if (replayed == 0) {
     x = std::move(xt);
     y = std::move(yt);
@@ -112,8 +126,19 @@ void ReplayBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   if (xr.size(1) != xt.size(1))
     throw Failure(
         fmt::format("ReplayBatches: task rows have {} tokens but replay rows {}", xt.size(1), xr.size(1)));
-  x = torch::cat({xt, xr}, 0);  // (B, T)
-  y = torch::cat({yt, yr}, 0);  // (B, T)
+  const int64_t T = xr.size(1);
+  const int64_t task_targets = (yt >= 0).sum().item<int64_t>();
+  const int64_t wanted = std::min(replay_targets(task_targets), replayed * T);
+  // Row r keeps its last `keep` targets: wanted / R each, one more for the first wanted % R rows.
+  yr = yr.contiguous();
+  int64_t* yp = yr.data_ptr<int64_t>();
+  for (int64_t r = 0; r < replayed; ++r) {
+    const int64_t keep = wanted / replayed + (r < wanted % replayed ? 1 : 0);
+    for (int64_t t = 0; t < T - keep; ++t) yp[r * T + t] = -1;
+  }
+  last_replayed_ = (yr >= 0).sum().item<int64_t>();  // == wanted for pretraining windows
+  x = torch::cat({xt, xr}, 0);                       // (B, T)
+  y = torch::cat({yt, yr}, 0);                       // (B, T)
 }
 
 uint64_t ReplayBatches::cursor() const {

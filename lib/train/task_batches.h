@@ -38,6 +38,8 @@ class TaskBatches : public BatchSource {
   void restore(uint64_t cursor) override { drawn_ = cursor; }
 
   int64_t size() const { return static_cast<int64_t>(rows_.size()); }  // examples in use
+  // Mean scored targets per row over the examples in use (what replay sizes itself by).
+  double mean_scored_targets() const { return mean_scored_; }
   int64_t seq_len() const { return seq_len_; }
   int64_t truncated() const { return truncated_; }  // examples longer than T + 1 tokens, cut at the end
   int64_t dropped() const { return dropped_; }      // of those, the ones left with nothing to score
@@ -57,35 +59,55 @@ class TaskBatches : public BatchSource {
   uint64_t seed_;
   uint64_t drawn_ = 0;
   int64_t truncated_ = 0, dropped_ = 0;
+  double mean_scored_ = 0;
   std::vector<uint32_t> order_;  // the permutation of epoch order_epoch_
   uint64_t order_epoch_ = UINT64_MAX;
 };
 
 // Replay: each batch mixes task rows with rows of another source (the pretraining
 // MixtureBatches, window = T + 1), so the model keeps seeing its old domains while it learns
-// the task. Rows [0, rows - replay_rows(rows)) come from the task, the rest from replay.
+// the task.
+//
+// `fraction` is the share of each batch's SCORED TARGETS that come from replay, i.e. the share
+// of the step's loss and gradient, not of its rows: a task row scores only its completion
+// (a few tokens) while a pretraining window scores all T, so a quarter of the rows would be
+// most of the gradient. A batch of B rows is built as:
+//   1. R = replay_rows(B) rows are set aside for replay, enough to hold the replay targets a
+//      batch of average task rows needs (with headroom), the rest are task rows;
+//   2. the task rows are drawn and their scored targets S_t counted;
+//   3. the replay rows keep round(fraction / (1 - fraction) * S_t) targets (at most R * T),
+//      spread evenly over the R rows, each row scoring its LAST targets (those with the longest
+//      context, all of it real pretraining text); their other targets are -1.
+// So replayed / (replayed + S_t) equals `fraction` up to one target per batch (less only when a
+// batch's task rows are far longer than average and R * T cannot hold the share).
+// last_replayed_targets() gives the count for the metrics' "replay_share".
 class ReplayBatches : public BatchSource {
  public:
-  // fraction in [0, 1): the share of each batch's rows replayed. Both sources must give rows
-  // of the same width T. Throws Failure for a fraction outside [0, 1).
-  ReplayBatches(std::unique_ptr<BatchSource> task, std::unique_ptr<BatchSource> replay, double fraction);
+  // fraction in [0, 1). Both sources must give rows of the same width T. Throws Failure for a
+  // fraction outside [0, 1).
+  ReplayBatches(std::unique_ptr<TaskBatches> task, std::unique_ptr<BatchSource> replay, double fraction);
 
   // x, y: (rows, T) int64; task rows first, then replay rows.
   void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) override;
   // task cursor << 32 | replay cursor; Failure when either no longer fits 32 bits.
   uint64_t cursor() const override;
   void restore(uint64_t cursor) override;
+  int64_t last_replayed_targets() const override { return last_replayed_; }
 
-  // round(fraction * rows), at least 1 when fraction > 0 and rows > 1, at most rows - 1
-  // (so with rows == 1 every row is a task row).
+  // Rows of a batch of `rows` set aside for replay: 0 when fraction is 0 or rows is 1, else
+  // between 1 and rows - 1.
   int64_t replay_rows(int64_t rows) const;
+  // Replayed targets wanted next to `task_targets` scored task targets.
+  int64_t replay_targets(int64_t task_targets) const;
   double fraction() const { return fraction_; }
-  BatchSource& task() { return *task_; }
+  TaskBatches& task() { return *task_; }
   BatchSource& replay() { return *replay_; }
 
  private:
-  std::unique_ptr<BatchSource> task_, replay_;
+  std::unique_ptr<TaskBatches> task_;
+  std::unique_ptr<BatchSource> replay_;
   double fraction_;
+  int64_t last_replayed_ = 0;
 };
 
 }  // namespace plinth::train

@@ -9,13 +9,13 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "model/device.h"
 #include "model/torch_runtime.h"
-#include "train/autocast_guard.h"
-#include "train/fused_adamw.h"
 #include "train/checkpoint_files.h"
-#include "train/linear_cross_entropy.h"
+#include "train/fused_adamw.h"
 #include "train/metrics_log.h"
 #include "train/param_groups.h"
+#include "train/step_gradients.h"
 #include "train/stop_signal.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -34,17 +34,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-torch::Device resolve_device(const std::string& choice) {
-  if (choice == "cuda" && !torch::cuda::is_available())
-    throw BadInput(
-        "train.device is cuda, but no CUDA device is available to this LibTorch (" + model::torch_version() +
-            ")",
-        "use train.device=auto or cpu, or build plinth against a CUDA LibTorch (README: LibTorch 2.x)");
-  if (choice == "cuda" || (choice == "auto" && torch::cuda::is_available()))
-    return torch::Device(torch::kCUDA);
-  return torch::Device(torch::kCPU);
 }
 
 std::string format_count(double v) {
@@ -128,9 +117,9 @@ struct Trainer::Impl {
   // Every parameter, trainable or not, in named_parameters order: index i is "optim/<i>" in
   // checkpoints, so indices stay stable whatever is frozen.
   std::vector<std::pair<std::string, torch::Tensor>> params;
-  std::vector<bool> group_decays;                             // per optimizer group
+  std::vector<bool> group_decays;              // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optim;  // a FusedAdamW
-  int64_t step = 0;  // optimizer steps done
+  int64_t step = 0;                            // optimizer steps done
   bool resumed = false;
   double best_val = kInf;
   int64_t best_step = -1;
@@ -139,7 +128,7 @@ struct Trainer::Impl {
       : model(std::move(m)),
         batches(std::move(b)),
         opt(std::move(o)),
-        device(resolve_device(opt.spec.device)) {
+        device(model::resolve_device(opt.spec.device, "train.device")) {
     if (opt.spec.run_dir.empty()) throw Failure("Trainer: spec.run_dir is empty");
     for (const char* key : {"kind", "model_config", "step", "tokenizer_hash", "recipe", "sampler_cursor",
                             "precision", "torch_version", "best_val_loss", "best_step"})
@@ -311,31 +300,16 @@ struct Trainer::Impl {
     return total.item<double>();
   }
 
-  // One optimizer step over grad_accum micro-batches; returns the mean loss (penalty excluded).
-  double train_step(double& grad_norm, double& penalty) {
+  // One optimizer step over grad_accum micro-batches (step_gradients.h); returns the mean token
+  // loss over the step's scored targets (penalty excluded) and their counts.
+  StepLoss train_step(double& grad_norm, double& penalty) {
     const TrainSpec& s = opt.spec;
     set_lr(learning_rate(s, step));
     // Gradients as "none" instead of zero-filled: the first backward writes them, no fill pass.
     for (auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
-    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
-    for (int micro = 0; micro < s.grad_accum; ++micro) {
-      torch::Tensor x, y;  // (B, T) each
-      batches->next(s.batch_size, x, y);
-      x = x.to(device);
-      y = y.to(device);
-      const bool bf16 = s.precision == "bf16";
-      torch::Tensor loss;
-      {
-        AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
-        torch::Tensor hidden = model->hidden_states(x);  // (B, T, C)
-        loss = linear_cross_entropy(hidden, model->lm_head_weight(), y,
-                                    bf16 ? torch::kBFloat16 : torch::kFloat32);
-      }
-      // Equal-sized micro-batches, so the mean of their means is the mean over all tokens.
-      (loss / s.grad_accum).backward();
-      loss_sum += loss.detach();
-    }
-    const double loss = loss_sum.item<double>() / s.grad_accum;
+    const StepLoss step_loss =
+        accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device, s.precision == "bf16");
+    const double loss = step_loss.loss;
     penalty = apply_penalty();
     grad_norm = clip_gradients();
     if (!std::isfinite(loss) || !std::isfinite(penalty) || !std::isfinite(grad_norm))
@@ -348,7 +322,7 @@ struct Trainer::Impl {
     synchronize_gradients();
     optim->step();
     ++step;
-    return loss;
+    return step_loss;
   }
 
   // The seam for data parallelism: an all-reduce of the gradients goes here. One process now.
@@ -425,7 +399,8 @@ TrainResult Trainer::run() {
   const std::string trainable_text =
       trainable < total_params ? fmt::format(" ({} trainable)", format_count(trainable)) : "";
   std::string regularizer_names;
-  for (const auto& r : t.opt.regularizers) regularizer_names += (regularizer_names.empty() ? "" : ", ") + r->name();
+  for (const auto& r : t.opt.regularizers)
+    regularizer_names += (regularizer_names.empty() ? "" : ", ") + r->name();
   log::info("{}: {} parameters{}, {} tokens per step, {} steps, {} on {}, run dir {}{}", t.opt.label,
             format_count(total_params), trainable_text, format_count(tokens_per_step), s.steps, s.precision,
             t.device.str(), run_dir.string(),
@@ -444,8 +419,10 @@ TrainResult Trainer::run() {
   }
 
   const bool regularized = !t.opt.regularizers.empty();
+  const bool replaying = t.batches->last_replayed_targets() >= 0;
   double window_loss = 0, window_penalty = 0, window_seconds = 0, total_seconds = 0;
   int64_t window_steps = 0, steps_this_run = 0;
+  int64_t window_scored = 0, window_replayed = 0;  // scored targets, and of those replayed ones
   Clock::time_point last_line = Clock::now() - std::chrono::seconds(1);
   bool line_open = false;  // a live progress line is on the terminal, without its newline
   auto throughput = [&](double tokens_per_s) {
@@ -465,7 +442,10 @@ TrainResult Trainer::run() {
     const auto step_start = Clock::now();
     const double lr = learning_rate(s, t.step);
     double grad_norm = 0, penalty = 0;
-    const double loss = t.train_step(grad_norm, penalty);
+    const StepLoss step_loss = t.train_step(grad_norm, penalty);
+    const double loss = step_loss.loss;
+    window_scored += step_loss.scored;
+    if (step_loss.replayed >= 0) window_replayed += step_loss.replayed;
     const double dt = seconds_since(step_start);
     ++steps_this_run;
     total_seconds += dt;
@@ -485,8 +465,8 @@ TrainResult Trainer::run() {
 
     if (tty && (Clock::now() - last_line > std::chrono::milliseconds(200) || line_now)) {
       last_line = Clock::now();
-      fmt::print(stderr, "\r\033[K{} step {}/{} | loss {:.4f}{} | lr {:.2e} | {} | ETA {}", t.opt.label, t.step,
-                 s.steps, loss, regularized ? fmt::format(" | penalty {:.4g}", penalty) : "", lr,
+      fmt::print(stderr, "\r\033[K{} step {}/{} | loss {:.4f}{} | lr {:.2e} | {} | ETA {}", t.opt.label,
+                 t.step, s.steps, loss, regularized ? fmt::format(" | penalty {:.4g}", penalty) : "", lr,
                  throughput(tokens_per_step / dt), eta());
       std::fflush(stderr);
       line_open = true;
@@ -512,6 +492,8 @@ TrainResult Trainer::run() {
       r.step = t.step;
       r.loss = window_loss / window_steps;
       if (regularized) r.penalty = window_penalty / window_steps;
+      if (replaying && window_scored > 0)
+        r.replay_share = static_cast<double>(window_replayed) / static_cast<double>(window_scored);
       r.lr = lr;
       r.grad_norm = grad_norm;
       r.tokens_per_s = tokens_per_step * window_steps / window_seconds;
@@ -523,6 +505,7 @@ TrainResult Trainer::run() {
                   grad_norm, throughput(r.tokens_per_s), eta());
       window_loss = window_penalty = window_seconds = 0;
       window_steps = 0;
+      window_scored = window_replayed = 0;
     }
     if (checkpoint_now) {
       result.last_checkpoint = t.save_checkpoint();

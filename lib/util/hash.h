@@ -15,6 +15,18 @@ inline uint64_t hash64(std::string_view s, uint64_t seed = 0) {
   return hash64(s.data(), s.size(), seed);
 }
 
+// The top 53 bits of a 64-bit hash as a uniform number in [0, 1): every double of the form
+// k / 2^53 is equally likely. The one mapping behind every seeded split and draw (which
+// documents are validation, which task prompts are test, which domain a window comes from), so
+// they all change together or not at all.
+inline double unit_interval(uint64_t bits) {
+  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
+}
+// unit_interval of hash64(text, seed).
+inline double hash_unit(std::string_view text, uint64_t seed) {
+  return unit_interval(hash64(text, seed));
+}
+
 // 16 lowercase hex digits.
 std::string hex64(uint64_t h);
 

@@ -15,14 +15,15 @@ namespace {
 std::string data_recipe() {
   std::string r = CliFixture::base_recipe();
   const std::string key = "  sample_bytes: 1MiB\n";
-  r.insert(r.find(key) + key.size(), "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
+  r.insert(r.find(key) + key.size(),
+           "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
   return r;
 }
 
 // Twelve word pairs: enough for train / val / test splits of a few examples each.
 std::string task_tsv() {
   std::string out;
-  const char* pairs[][2] = {{"Haus", "house"},  {"Baum", "tree"},    {"Hund", "dog"},   {"Katze", "cat"},
+  const char* pairs[][2] = {{"Haus", "house"},   {"Baum", "tree"},   {"Hund", "dog"},   {"Katze", "cat"},
                             {"Wasser", "water"}, {"Feuer", "fire"},  {"Brot", "bread"}, {"Milch", "milk"},
                             {"Buch", "book"},    {"Stadt", "town"},  {"Weg", "way"},    {"Licht", "light"},
                             {"Stein", "stone"},  {"Nacht", "night"}, {"Tag", "day"},    {"Hand", "hand"}};
@@ -31,8 +32,7 @@ std::string task_tsv() {
 }
 
 std::string finetune_recipe(const std::string& name, const std::string& method_lines) {
-  return "include: data.yaml\nname: " + name +
-         "\nfinetune:\n  base: runs/base\n" + method_lines +
+  return "include: data.yaml\nname: " + name + "\nfinetune:\n  base: runs/base\n" + method_lines +
          "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
          "train:\n  steps: 4\n  warmup_steps: 1\n  batch_size: 4\n  eval_every: 2\n  checkpoint_every: 2\n"
          "  precision: fp32\n  device: cpu\n"
@@ -45,13 +45,15 @@ struct FinetuneFixture : CliFixture {
     recipe(data_recipe(), "data.yaml");
     recipe(
         "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 1, heads: 2, context: 32}\n"
-        "train: {steps: 4, warmup_steps: 1, batch_size: 2, eval_every: 2, eval_tokens: 256, checkpoint_every: 2}\n",
+        "train: {steps: 4, warmup_steps: 1, batch_size: 2, eval_every: 2, eval_tokens: 256, "
+        "checkpoint_every: 2}\n",
         "base.yaml");
     dir().write("task.tsv", task_tsv());
   }
   // tokenizer, shards and the tiny base, once per test case
   void make_base() const {
-    for (const char* cmd : {"tokenizer train base.yaml", "prepare base.yaml", "pretrain base.yaml --threads 2"}) {
+    for (const char* cmd :
+         {"tokenizer train base.yaml", "prepare base.yaml", "pretrain base.yaml --threads 2"}) {
       auto r = plinth(cmd);
       INFO(cmd << "\n" << r.output);
       REQUIRE(r.exit_code == 0);
@@ -61,7 +63,8 @@ struct FinetuneFixture : CliFixture {
 
 }  // namespace
 
-TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison and the gate", "[cli][finetune]") {
+TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison and the gate",
+          "[cli][finetune]") {
   FinetuneFixture f;
   f.make_base();
   f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
@@ -103,6 +106,49 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   CHECK_THAT(breach.output, Catch::Contains("alpha"));
 }
 
+TEST_CASE("replay and EWC: the realised replay share, the Fisher from the training shards, reused",
+          "[cli][finetune]") {
+  FinetuneFixture f;
+  f.make_base();
+  f.recipe(finetune_recipe("ft-both",
+                           "  method: full\n  replay: {fraction: 0.25}\n"
+                           "  ewc: {lambda: 10, fisher_sequences: 6}\n"),
+           "both.yaml");
+  auto ft = f.plinth("finetune both.yaml --threads 2");
+  INFO(ft.output);
+  REQUIRE(ft.exit_code == 0);
+  CHECK_THAT(ft.output,
+             Catch::Contains("estimating the Fisher diagonal") && Catch::Contains("6 training windows"));
+  // The Fisher file says where its sequences came from: the training shards, never val.
+  std::ifstream fisher(f.dir() / "runs/base/checkpoints/best.fisher.ckpt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(fisher)), std::istreambuf_iterator<char>());
+  CHECK(bytes.find("train shards of alpha, beta; seed 0") != std::string::npos);
+  CHECK(bytes.find("val shards") == std::string::npos);
+  // metrics.jsonl: the realised replay share of the scored targets, near the recipe's 25%.
+  std::ifstream metrics(f.dir() / "runs/ft-both/metrics.jsonl");
+  int lines_with_share = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const size_t at = line.find("\"replay_share\":");
+    if (at == std::string::npos) continue;
+    ++lines_with_share;
+    const double share = std::stod(line.substr(at + 15));
+    CHECK(share == Approx(0.25).margin(0.1));
+  }
+  CHECK(lines_with_share > 0);
+
+  // Another fine-tune of the same base reuses the file; another sample size re-estimates it.
+  auto again = f.plinth("finetune both.yaml --threads 2 train.run_dir=runs/ft-both-2");
+  INFO(again.output);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.output, !Catch::Contains("estimating the Fisher"));
+  auto more =
+      f.plinth("finetune both.yaml --threads 2 train.run_dir=runs/ft-both-3 finetune.ewc.fisher_sequences=7");
+  INFO(more.output);
+  REQUIRE(more.exit_code == 0);
+  CHECK_THAT(more.output,
+             Catch::Contains("estimating the Fisher again") && Catch::Contains("7 training windows"));
+}
+
 TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fine-tune", "[cli][finetune]") {
   FinetuneFixture f;
   f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
@@ -126,8 +172,9 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   auto third = f.plinth("run pipeline.yaml --threads 2");
   INFO(third.output);
   REQUIRE(third.exit_code == 0);
-  CHECK_THAT(third.output, Catch::Contains("another version of the recipe") && Catch::Contains("fine-tuning again") &&
-                               !Catch::Contains("fine-tuned already") && !Catch::Contains("report up to date"));
+  CHECK_THAT(third.output,
+             Catch::Contains("another version of the recipe") && Catch::Contains("fine-tuning again") &&
+                 !Catch::Contains("fine-tuned already") && !Catch::Contains("report up to date"));
   CHECK(fs::exists(f.dir() / "runs/ft-full.previous/tuned.ckpt"));
   CHECK(fs::exists(f.dir() / "runs/ft-full/tuned.ckpt"));
   CHECK(fs::exists(f.dir() / "runs/ft-full/checkpoints/step-000006.ckpt"));
@@ -151,20 +198,26 @@ TEST_CASE("fine-tuning bad input: a clear message and exit 2", "[cli][finetune]"
   };
   const std::string full = finetune_recipe("ft", "  method: full\n");
 
-  SECTION("base checkpoint missing") { expect_bad(full, "finetune.base=runs/nowhere", "runs/nowhere"); }
+  SECTION("base checkpoint missing") {
+    expect_bad(full, "finetune.base=runs/nowhere", "runs/nowhere");
+  }
   SECTION("base made with another tokenizer") {
     f.recipe(full, "ft.yaml");
-    REQUIRE(f.plinth("tokenizer train ft.yaml tokenizer.model=tok/other tokenizer.vocab_size=500").exit_code == 0);
+    REQUIRE(
+        f.plinth("tokenizer train ft.yaml tokenizer.model=tok/other tokenizer.vocab_size=500").exit_code ==
+        0);
     auto r = f.plinth("finetune ft.yaml tokenizer.model=tok/other tokenizer.vocab_size=500");
     INFO(r.output);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("was trained with tokenizer"));
   }
   SECTION("malformed JSONL: fail names the line; skip counts it") {
-    f.dir().write("task.jsonl",
-                  "{\"prompt\": \"Haus\", \"completion\": \"house\"}\n{\"prompt\": \"Baum\", \n"
-                  "{\"prompt\": \"Hund\", \"completion\": \"dog\"}\n{\"prompt\": \"Katze\", \"completion\": \"cat\"}\n"
-                  "{\"prompt\": \"Wasser\", \"completion\": \"water\"}\n{\"prompt\": \"Feuer\", \"completion\": \"fire\"}\n");
+    f.dir().write(
+        "task.jsonl",
+        "{\"prompt\": \"Haus\", \"completion\": \"house\"}\n{\"prompt\": \"Baum\", \n"
+        "{\"prompt\": \"Hund\", \"completion\": \"dog\"}\n{\"prompt\": \"Katze\", \"completion\": \"cat\"}\n"
+        "{\"prompt\": \"Wasser\", \"completion\": \"water\"}\n{\"prompt\": \"Feuer\", \"completion\": "
+        "\"fire\"}\n");
     std::string jsonl = full;
     jsonl.replace(jsonl.find("format: tsv\n  path: task.tsv"), 28, "format: jsonl\n  path: task.jsonl");
     expect_bad(jsonl, "", "task.jsonl:2");
@@ -191,7 +244,14 @@ TEST_CASE("fine-tuning bad input: a clear message and exit 2", "[cli][finetune]"
                "replay");
   }
   SECTION("EWC without Fisher data") {
-    expect_bad(finetune_recipe("ft", "  method: full\n  ewc: {lambda: 10}\n"), "data.shards=no-shards", "Fisher");
+    expect_bad(finetune_recipe("ft", "  method: full\n  ewc: {lambda: 10}\n"), "data.shards=no-shards",
+               "Fisher");
   }
-  SECTION("--resume with nothing to resume") { expect_bad(full, "--resume", "no checkpoint to resume"); }
+  SECTION("a base pretrained on another split of the data") {
+    expect_bad(full, "data.val_fraction=0.3", "data.val_fraction is 0.3 here, 0.2 in the base's");
+    expect_bad(full, "data.split_seed=4", "split_seed");
+  }
+  SECTION("--resume with nothing to resume") {
+    expect_bad(full, "--resume", "no checkpoint to resume");
+  }
 }

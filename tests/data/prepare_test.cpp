@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <vector>
 
 #include "data/prepare.h"
 #include "data/shard.h"
@@ -89,6 +91,21 @@ TEST_CASE("tokenizer training shares text by weight, then prepare writes matchin
     std::vector<int32_t> ids;
     for (uint64_t i = first; i + 1 < last; ++i) ids.push_back(static_cast<int32_t>(train.token(i)));
     CHECK(tok.decode(ids).size() == train.document_bytes(0));
+    // No document is in both splits: what trains the base, replays, and estimates EWC's Fisher
+    // (all drawn from train shards) is never what `plinth eval` scores (val shards).
+    auto documents = [](const data::ShardReader& shard) {
+      std::set<std::vector<int64_t>> out;
+      for (uint64_t d = 0; d < shard.info().documents; ++d) {
+        auto [begin, end] = shard.document_range(d);
+        std::vector<int64_t> doc(end - begin);
+        shard.read(begin, doc.size(), doc.data());
+        out.insert(doc);
+      }
+      return out;
+    };
+    const auto train_docs = documents(train), val_docs = documents(val);
+    CHECK(val_docs.size() > 0);
+    for (const auto& doc : val_docs) CHECK(train_docs.count(doc) == 0);
   }
   // Unchanged inputs: nothing redone. --force: redone, same bytes.
   auto again = data::prepare_shards(spec, tok);

@@ -132,18 +132,6 @@ TEST_CASE("eval.context and eval.max_documents shape the run", "[eval]") {
   CHECK_THROWS_AS(evaluate_checkpoint(f.request), BadInput);
 }
 
-TEST_CASE("latest_checkpoint picks the highest step", "[eval]") {
-  test::TempDir dir;
-  CHECK_FALSE(latest_checkpoint(dir.path()).has_value());
-  dir.write("checkpoints/step_900.ckpt", "x");
-  dir.write("checkpoints/step_1200.ckpt", "x");
-  dir.write("checkpoints/step_00000300.ckpt", "x");
-  dir.write("checkpoints/notes.txt", "x");
-  auto best = latest_checkpoint(dir.path());
-  REQUIRE(best.has_value());
-  CHECK(best->filename() == "step_1200.ckpt");
-}
-
 TEST_CASE("recipe_run_dir reads train.run_dir, default runs/<name>", "[eval]") {
   ConfigNode without = recipe::parse_yaml("data: {}\n", "r.yaml");
   CHECK(recipe_run_dir(without, "quick") == fs::path("runs") / "quick");

@@ -225,3 +225,18 @@ TEST_CASE("prune never deletes the protected checkpoint", "[train]") {
                                                                  "step-000006.ckpt.tmp.123"});
   CHECK(train::latest_checkpoint(dir.path())->filename() == "step-000005.ckpt");
 }
+
+TEST_CASE("latest_checkpoint: the highest step-N.ckpt, never a Fisher file or another checkpoint",
+          "[train]") {
+  test::TempDir dir;
+  CHECK_FALSE(train::latest_checkpoint(dir.path()).has_value());
+  dir.write("checkpoints/step-000900.ckpt", "x");
+  dir.write("checkpoints/step-001200.ckpt", "x");
+  dir.write("checkpoints/step-000300.ckpt", "x");
+  // Not model checkpoints of this run, whatever number they carry.
+  dir.write("checkpoints/step-001200.fisher.ckpt", "x");
+  dir.write("checkpoints/best.fisher.ckpt", "x");
+  dir.write("checkpoints/step_99999.ckpt", "x");
+  dir.write("checkpoints/step-002000.ckpt.tmp.7", "partial");
+  CHECK(train::latest_checkpoint(dir.path())->filename() == "step-001200.ckpt");
+}

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 
 #include "model/checkpoint_file.h"
 #include "train/fisher.h"
@@ -19,12 +20,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Batches of the fixture's validation shards, as a fine-tune draws them from the base's val data.
-std::unique_ptr<train::MixtureBatches> val_batches(const test::TinyRun& run) {
-  std::vector<data::MixtureDomain> domains;
-  for (const auto& d : run.val_domains) domains.push_back({d.name, 1.0, d.shard});
+// Windows of the fixture's training shards, as a fine-tune draws them from the base's train data.
+std::unique_ptr<train::MixtureBatches> train_windows(const test::TinyRun& run) {
   return std::make_unique<train::MixtureBatches>(
-      data::DomainMixtureSampler(domains, run.config.context + 1, /*seed=*/5));
+      data::DomainMixtureSampler(run.train_domains, run.config.context + 1, /*seed=*/5));
 }
 
 model::Llama seeded_model(const model::ModelConfig& config, uint64_t seed = 7) {
@@ -43,17 +42,17 @@ std::string bad_input_text(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("the Fisher estimate: one non-negative finite entry per parameter, frozen ones too", "[train][finetune]") {
+TEST_CASE("the Fisher estimate: one non-negative finite entry per parameter, frozen ones too",
+          "[train][finetune]") {
   test::TinyRun run;
   model::Llama m = seeded_model(run.config);
   m->named_parameters().find("model.embed_tokens.weight")->requires_grad_(false);
   m->train();
-  auto batches = val_batches(run);
-  train::FisherDiagonal f = train::estimate_fisher(*m, *batches, 3, 4, torch::kCPU);
+  auto batches = train_windows(run);
+  train::FisherDiagonal f = train::estimate_fisher(*m, *batches, 12, torch::kCPU);
 
-  CHECK(f.batches == 3);
-  CHECK(f.rows == 4);
-  CHECK(batches->cursor() == 12);  // drew 3 batches of 4 rows
+  CHECK(f.sequences == 12);
+  CHECK(batches->cursor() == 12);  // drew 12 windows, one at a time
   CHECK(f.base_weights_hash == train::weights_hash(*m));
   std::vector<std::string> expected;
   for (const auto& item : m->named_parameters()) expected.push_back(item.key());
@@ -78,17 +77,39 @@ TEST_CASE("the Fisher estimate: one non-negative finite entry per parameter, fro
   CHECK_FALSE(m->named_parameters().find("model.embed_tokens.weight")->requires_grad());
   CHECK(m->named_parameters().find("model.norm.weight")->requires_grad());
 
-  SECTION("it is the mean of the squared batch gradients") {
-    // One batch by hand: the same first 4 rows the estimate drew.
-    auto again = val_batches(run);
+  SECTION("it is the mean of the squared per-sequence gradients (a direct loop), for every parameter") {
+    m->named_parameters().find("model.embed_tokens.weight")->requires_grad_(true);  // the loop needs its grad
+    auto again = train_windows(run);
+    std::map<std::string, torch::Tensor> direct;
+    for (int s = 0; s < 5; ++s) {
+      torch::Tensor x, y;
+      again->next(1, x, y);  // one sequence: (1, T)
+      // The plain model's loss (full logits, PyTorch's cross-entropy), not the estimator's path.
+      torch::Tensor logits = torch::matmul(m->hidden_states(x), m->lm_head_weight().t());  // (1, T, V)
+      torch::Tensor loss =
+          torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape(-1));
+      loss.backward();
+      for (const auto& item : m->named_parameters()) {
+        torch::Tensor g2 =
+            item.value().grad().defined() ? item.value().grad().square() : torch::zeros_like(item.value());
+        auto [it, fresh] = direct.emplace(item.key(), g2.clone());
+        if (!fresh) it->second.add_(g2);
+        item.value().mutable_grad() = torch::Tensor();
+      }
+    }
+    train::FisherDiagonal five = train::estimate_fisher(*m, *train_windows(run), 5, torch::kCPU);
+    for (const auto& [name, sum] : direct) {
+      INFO(name);
+      CHECK(torch::allclose(five.values.at(name), sum / 5, 1e-4, 1e-10));
+    }
+    // Not the squared gradient of the 5-sequence batch's mean loss (what an older plinth stored).
+    auto batch = train_windows(run);
     torch::Tensor x, y;
-    again->next(4, x, y);
-    torch::Tensor loss = m->loss(x, y);
-    loss.backward();
-    const torch::Tensor norm = *m->named_parameters().find("model.norm.weight");
-    torch::Tensor g2 = norm.grad().square();
-    train::FisherDiagonal one = train::estimate_fisher(*m, *val_batches(run), 1, 4, torch::kCPU);
-    CHECK(torch::allclose(one.values.at("model.norm.weight"), g2, 1e-4, 1e-9));
+    batch->next(5, x, y);
+    m->loss(x, y).backward();
+    const torch::Tensor& norm = *m->named_parameters().find("model.norm.weight");
+    CHECK_FALSE(torch::allclose(five.values.at("model.norm.weight"), norm.grad().square(), 1e-2, 1e-10));
+    for (const auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
   }
 }
 
@@ -100,7 +121,8 @@ TEST_CASE("a Fisher file round-trips beside its base checkpoint", "[train][finet
 
   test::TinyRun run;
   model::Llama m = seeded_model(run.config);
-  train::FisherDiagonal f = train::estimate_fisher(*m, *val_batches(run), 2, 2, torch::kCPU);
+  train::FisherDiagonal f = train::estimate_fisher(*m, *train_windows(run), 4, torch::kCPU);
+  f.data = "train shards of a, b; seed 0";
   f.base_checkpoint = (run.dir / "base/checkpoints/best.ckpt").string();
   f.tokenizer_hash = test::TinyRun::kTokenizerHash;
   const fs::path file = train::fisher_path_for(f.base_checkpoint);
@@ -112,8 +134,8 @@ TEST_CASE("a Fisher file round-trips beside its base checkpoint", "[train][finet
   CHECK(back.base_checkpoint == f.base_checkpoint);
   CHECK(back.tokenizer_hash == f.tokenizer_hash);
   CHECK(back.base_weights_hash == f.base_weights_hash);
-  CHECK(back.batches == 2);
-  CHECK(back.rows == 2);
+  CHECK(back.sequences == 4);
+  CHECK(back.data == f.data);
   REQUIRE(back.values.size() == f.values.size());
   for (const auto& [name, v] : f.values) {
     INFO(name);
@@ -148,7 +170,7 @@ TEST_CASE("EWC without Fisher data, or with another base's, is bad input", "[tra
     CHECK_THAT(bad_input_text([&] { train::read_fisher(file); }), Catch::Contains("is not a Fisher file"));
   }
 
-  train::FisherDiagonal f = train::estimate_fisher(*m, *val_batches(run), 1, 2, torch::kCPU);
+  train::FisherDiagonal f = train::estimate_fisher(*m, *train_windows(run), 2, torch::kCPU);
   f.base_checkpoint = "runs/base/checkpoints/best.ckpt";
   f.tokenizer_hash = test::TinyRun::kTokenizerHash;
   const fs::path file = run.dir / "best.fisher.ckpt";
@@ -169,7 +191,8 @@ TEST_CASE("EWC without Fisher data, or with another base's, is bad input", "[tra
   }
   SECTION("other weights of the same shape") {
     model::Llama other = seeded_model(run.config, 8);
-    CHECK_THAT(bad_input_text([&] { train::check_fisher_fits(f, file, *other, test::TinyRun::kTokenizerHash); }),
-               Catch::Contains("other weights"));
+    CHECK_THAT(
+        bad_input_text([&] { train::check_fisher_fits(f, file, *other, test::TinyRun::kTokenizerHash); }),
+        Catch::Contains("other weights"));
   }
 }

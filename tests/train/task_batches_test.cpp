@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <set>
 
 #include "data/mixture_sampler.h"
@@ -202,28 +203,31 @@ TEST_CASE("TaskBatches: a seeded order per epoch, and restore(cursor) reproduces
   CHECK_FALSE(torch::equal(x, torch::cat(xs, 0).narrow(0, 0, 10)));
 }
 
-TEST_CASE("ReplayBatches: rows split between task and replay, one cursor for both", "[train][task]") {
-  test::TinyRun run;  // real pretraining shards
-  const int64_t T = run.config.context;
+TEST_CASE("ReplayBatches: task rows, then replay rows scoring their last targets; one cursor for both",
+          "[train][task]") {
+  test::TinyRun run;                     // real pretraining shards
+  const int64_t T = run.config.context;  // 16
   auto mixture = [&] { return data::DomainMixtureSampler(run.train_domains, T + 1, 9); };
+  // Each example scores 3 targets (completion of 3 tokens after a 2-token prompt).
   auto task = [&] { return std::make_unique<TaskBatches>(numbered_examples(12), T, 0, false, 4); };
+  auto with = [&](double f) { return ReplayBatches(task(), std::make_unique<MixtureBatches>(mixture()), f); };
 
-  SECTION("replay_rows") {
-    auto with = [&](double f) {
-      return ReplayBatches(task(), std::make_unique<MixtureBatches>(mixture()), f);
-    };
-    CHECK(with(0.25).replay_rows(8) == 2);
-    CHECK(with(0.25).replay_rows(2) == 1);
-    CHECK(with(0.25).replay_rows(1) == 0);
-    CHECK(with(0.01).replay_rows(4) == 1);
-    CHECK(with(0.9).replay_rows(4) == 3);
+  SECTION("replay_rows and replay_targets") {
+    CHECK(task()->mean_scored_targets() == 3.0);
     CHECK(with(0.0).replay_rows(8) == 0);
+    CHECK(with(0.25).replay_rows(1) == 0);
+    // a = 0.25 / 0.75 * 3 = 1 replay target per task row: ceil(1.25 * 8 / 17) = 1 row holds them.
+    CHECK(with(0.25).replay_rows(8) == 1);
+    CHECK(with(0.25).replay_targets(21) == 7);  // 7 / (7 + 21) = 25%
+    CHECK(with(0.5).replay_targets(9) == 9);
+    // a = 27: ceil(1.25 * 27 * 4 / 43) = 4, clamped to rows - 1.
+    CHECK(with(0.9).replay_rows(4) == 3);
     CHECK_THROWS_AS(with(1.0), Failure);
     CHECK_THROWS_AS(with(-0.1), Failure);
   }
 
-  SECTION("task rows first, then replay rows; cursor round trip") {
-    ReplayBatches replay(task(), std::make_unique<MixtureBatches>(mixture()), 0.25);
+  SECTION("the exact layout; cursor round trip") {
+    ReplayBatches replay = with(0.25);
     TaskBatches task_alone(numbered_examples(12), T, 0, false, 4);
     MixtureBatches replay_alone(mixture());
 
@@ -231,20 +235,22 @@ TEST_CASE("ReplayBatches: rows split between task and replay, one cursor for bot
     replay.next(8, x, y);
     REQUIRE(x.sizes() == torch::IntArrayRef{8, T});
     REQUIRE(y.sizes() == torch::IntArrayRef{8, T});
-    task_alone.next(6, tx, ty);
-    replay_alone.next(2, rx, ry);
-    CHECK(torch::equal(x.narrow(0, 0, 6), tx));
-    CHECK(torch::equal(y.narrow(0, 0, 6), ty));
-    CHECK(torch::equal(x.narrow(0, 6, 2), rx));
-    CHECK(torch::equal(y.narrow(0, 6, 2), ry));
-    CHECK((ry >= 0).all().item<bool>());  // replay rows score every token
-    CHECK(replay.cursor() == (uint64_t{6} << 32 | 2));
+    task_alone.next(7, tx, ty);
+    replay_alone.next(1, rx, ry);
+    CHECK(torch::equal(x.narrow(0, 0, 7), tx));
+    CHECK(torch::equal(y.narrow(0, 0, 7), ty));
+    CHECK(torch::equal(x.narrow(0, 7, 1), rx));
+    // 21 task targets -> 7 replayed ones: the window's last 7, the rest ignored.
+    CHECK(torch::equal(y[7].narrow(0, T - 7, 7), ry[0].narrow(0, T - 7, 7)));
+    CHECK((y[7].narrow(0, 0, T - 7) == -1).all().item<bool>());
+    CHECK(replay.last_replayed_targets() == 7);
+    CHECK(replay.cursor() == (uint64_t{7} << 32 | 1));
 
     const uint64_t saved = replay.cursor();
     torch::Tensor x2, y2;
     replay.next(8, x2, y2);
     replay.next(8, x, y);  // move on, then come back
-    ReplayBatches resumed(task(), std::make_unique<MixtureBatches>(mixture()), 0.25);
+    ReplayBatches resumed = with(0.25);
     resumed.restore(saved);
     CHECK(resumed.cursor() == saved);
     torch::Tensor x3, y3;
@@ -255,10 +261,34 @@ TEST_CASE("ReplayBatches: rows split between task and replay, one cursor for bot
     // A batch of one row is all task.
     replay.next(1, x, y);
     CHECK(x.size(0) == 1);
-    CHECK(replay.cursor() == (uint64_t{19} << 32 | 6));
+    CHECK(replay.last_replayed_targets() == 0);
+    CHECK(replay.cursor() == (uint64_t{22} << 32 | 3));
 
     replay.task().restore(uint64_t{1} << 32);
     CHECK_THROWS_AS(replay.cursor(), Failure);
+  }
+
+  SECTION("the realised share of scored targets is the recipe's, within 2 points over 100 steps") {
+    // Completions of 1 to 9 tokens: task rows score different numbers of targets.
+    std::vector<TokenizedExample> varied;
+    for (int i = 0; i < 40; ++i) {
+      TokenizedExample e{{4, 10 + i % 40}, {}};
+      for (int k = 0; k <= i % 9; ++k) e.completion.push_back(20 + (i + k) % 40);
+      varied.push_back(e);
+    }
+    for (double f : {0.1, 0.25, 0.5}) {
+      ReplayBatches replay(std::make_unique<TaskBatches>(varied, T, 0, false, 5),
+                           std::make_unique<MixtureBatches>(mixture()), f);
+      int64_t replayed = 0, scored = 0;
+      for (int step = 0; step < 100; ++step) {
+        torch::Tensor x, y;
+        replay.next(8, x, y);
+        replayed += replay.last_replayed_targets();
+        scored += (y >= 0).sum().item<int64_t>();
+      }
+      CAPTURE(f);
+      CHECK(std::abs(static_cast<double>(replayed) / static_cast<double>(scored) - f) < 0.02);
+    }
   }
 
   SECTION("rows of different widths are refused") {

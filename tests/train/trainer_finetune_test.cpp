@@ -226,8 +226,7 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
     CHECK(spec.method == "full");
     CHECK(spec.lora.rank == 8);
     CHECK(spec.lora.targets == std::vector<std::string>{"q_proj", "v_proj"});
-    CHECK(spec.ewc.fisher_batches == 16);
-    CHECK(spec.ewc.fisher_rows == 8);
+    CHECK(spec.ewc.fisher_sequences == 128);
     CHECK(train::method_label(spec) == "full");
   }
   SECTION("every key") {
@@ -240,7 +239,7 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
                       "    domains:\n"
                       "      - {name: alpha, weight: 2}\n"
                       "      - {name: beta}\n"
-                      "  ewc: {lambda: 100, fisher_batches: 4, fisher_rows: 2}\n"
+                      "  ewc: {lambda: 100, fisher_sequences: 8}\n"
                       "  l2sp: {alpha: 0.01}\n",
                       spec) == "");
     CHECK(spec.freeze.embeddings);
@@ -249,7 +248,7 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
     CHECK(spec.replay.fraction == 0.25);
     CHECK(spec.replay.domains == std::vector<std::pair<std::string, double>>{{"alpha", 2.0}, {"beta", 1.0}});
     CHECK(spec.ewc.lambda == 100);
-    CHECK(spec.ewc.fisher_batches == 4);
+    CHECK(spec.ewc.fisher_sequences == 8);
     CHECK(spec.l2sp.alpha == 0.01);
     CHECK(train::method_label(spec) == "full+freeze+replay+ewc+l2sp");
   }
@@ -269,7 +268,8 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
 TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
   train::FinetuneSpec spec;
   SECTION("base is required") {
-    CHECK_THAT(bind_errors("finetune:\n  method: full\n", spec), Catch::Contains("finetune.base: missing required key"));
+    CHECK_THAT(bind_errors("finetune:\n  method: full\n", spec),
+               Catch::Contains("finetune.base: missing required key"));
   }
   SECTION("lora settings with method full") {
     std::string e = bind_errors("finetune:\n  base: b\n  lora: {rank: 4}\n", spec);
@@ -278,8 +278,8 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
     CHECK_THAT(e, Catch::Contains("method: lora"));
   }
   SECTION("EWC and L2-SP with method lora") {
-    std::string e = bind_errors("finetune:\n  base: b\n  method: lora\n  ewc: {lambda: 10}\n  l2sp: {alpha: 1}\n",
-                                spec);
+    std::string e =
+        bind_errors("finetune:\n  base: b\n  method: lora\n  ewc: {lambda: 10}\n  l2sp: {alpha: 1}\n", spec);
     CHECK_THAT(e, Catch::Contains("finetune.ewc: EWC with method lora"));
     CHECK_THAT(e, Catch::Contains("finetune.l2sp: L2-SP with method lora"));
     CHECK_THAT(e, Catch::Contains("the adapters start at zero; EWC/L2-SP pull full weights toward the base"));
@@ -292,19 +292,20 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
                Catch::Contains("finetune.freeze"));
   }
   SECTION("ranges, regexes and unknown keys, all at once") {
-    std::string e = bind_errors("finetune:\n  base: b\n  method: lora\n"
-                                "  lora: {rank: 0, alpha: 0, dropout: 1, targets: ['q_proj(']}\n"
-                                "  replay:\n    fraction: 1\n    domains:\n      - {name: a, weight: -1}\n"
-                                "      - {weight: 1}\n      - {name: c, wieght: 1}\n"
-                                "  ewc: {lambda: -1, fisher_batches: 0}\n"
-                                "  l2sp: {alpha: -2}\n"
-                                "  methd: lora\n",
-                                spec);
-    for (const char* key : {"finetune.lora.rank", "finetune.lora.alpha", "finetune.lora.dropout",
-                            "finetune.lora.targets", "finetune.replay.fraction", "finetune.replay.domains[0].weight",
-                            "finetune.replay.domains[1].name", "finetune.replay.domains[2].wieght",
-                            "finetune.ewc.lambda", "finetune.ewc.fisher_batches", "finetune.l2sp.alpha",
-                            "finetune.methd"}) {
+    std::string e = bind_errors(
+        "finetune:\n  base: b\n  method: lora\n"
+        "  lora: {rank: 0, alpha: 0, dropout: 1, targets: ['q_proj(']}\n"
+        "  replay:\n    fraction: 1\n    domains:\n      - {name: a, weight: -1}\n"
+        "      - {weight: 1}\n      - {name: c, wieght: 1}\n"
+        "  ewc: {lambda: -1, fisher_sequences: 0}\n"
+        "  l2sp: {alpha: -2}\n"
+        "  methd: lora\n",
+        spec);
+    for (const char* key :
+         {"finetune.lora.rank", "finetune.lora.alpha", "finetune.lora.dropout", "finetune.lora.targets",
+          "finetune.replay.fraction", "finetune.replay.domains[0].weight", "finetune.replay.domains[1].name",
+          "finetune.replay.domains[2].wieght", "finetune.ewc.lambda", "finetune.ewc.fisher_sequences",
+          "finetune.l2sp.alpha", "finetune.methd"}) {
       INFO(key);
       CHECK_THAT(e, Catch::Contains(key));
     }
@@ -322,8 +323,16 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
                            spec),
                Catch::Contains("weight 0"));
   }
+  SECTION("the Fisher's old batch keys name their replacement") {
+    std::string e =
+        bind_errors("finetune:\n  base: b\n  ewc: {lambda: 1, fisher_batches: 16, fisher_rows: 8}\n", spec);
+    CHECK_THAT(e, Catch::Contains("finetune.ewc.fisher_batches: is gone"));
+    CHECK_THAT(e, Catch::Contains("finetune.ewc.fisher_rows: is gone"));
+    CHECK_THAT(e, Catch::Contains("fisher_sequences"));
+  }
   SECTION("method must be full or lora") {
-    CHECK_THAT(bind_errors("finetune:\n  base: b\n  method: adapter\n", spec), Catch::Contains("finetune.method"));
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  method: adapter\n", spec),
+               Catch::Contains("finetune.method"));
   }
 }
 

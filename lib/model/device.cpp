@@ -1,0 +1,40 @@
+#include "model/device.h"
+
+#include <fmt/format.h>
+
+#include "model/torch_runtime.h"
+#include "util/error.h"
+
+namespace plinth::model {
+
+torch::Device resolve_device(const std::string& choice, const std::string& key) {
+  if (choice == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
+  if (choice == "cpu") return torch::kCPU;
+  if (choice == "cuda" || choice.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw BadInput(
+          fmt::format("{} is {}, but no CUDA device is available to this LibTorch ({})", key, choice,
+                      torch_version()),
+          fmt::format("use {}=auto or cpu, or build plinth against a CUDA LibTorch on a CUDA machine "
+                      "(README: LibTorch 2.x)",
+                      key));
+    try {
+      torch::Device d(choice);
+      if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count()))
+        throw BadInput(fmt::format("{} is {}, but there are only {} CUDA devices", key, choice,
+                                   torch::cuda::device_count()),
+                       fmt::format("use cuda:0 to cuda:{}", torch::cuda::device_count() - 1));
+      return d;
+    } catch (const c10::Error&) {
+    }
+  }
+  throw BadInput(fmt::format("{}: '{}' is not a device", key, choice), "use auto, cpu, cuda or cuda:N");
+}
+
+torch::Dtype resolve_precision(const std::string& precision, const std::string& key) {
+  if (precision == "fp32") return torch::kFloat32;
+  if (precision == "bf16") return torch::kBFloat16;
+  throw BadInput(fmt::format("{}: '{}' is not a precision", key, precision), "use fp32 or bf16");
+}
+
+}  // namespace plinth::model

@@ -1,0 +1,50 @@
+#include "train/step_gradients.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "train/autocast_guard.h"
+#include "train/linear_cross_entropy.h"
+
+namespace plinth::train {
+
+StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int64_t rows, int grad_accum,
+                              const torch::Device& device, bool bf16) {
+  struct Micro {
+    torch::Tensor x, y;  // (B, T) each, on the CPU
+    int64_t scored = 0;
+  };
+  std::vector<Micro> micros(static_cast<size_t>(grad_accum));
+  StepLoss out;
+  for (Micro& m : micros) {
+    batches.next(rows, m.x, m.y);
+    m.scored = (m.y >= 0).sum().item<int64_t>();
+    out.scored += m.scored;
+    const int64_t replayed = batches.last_replayed_targets();
+    if (replayed >= 0) out.replayed = (out.replayed < 0 ? 0 : out.replayed) + replayed;
+  }
+  if (out.scored == 0) {
+    out.loss = std::numeric_limits<double>::quiet_NaN();  // the caller reports it as divergence
+    return out;
+  }
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device).dtype(torch::kFloat64));
+  for (Micro& m : micros) {
+    if (m.scored == 0) continue;  // its mean is NaN and its weight 0
+    const torch::Tensor x = m.x.to(device), y = m.y.to(device);
+    torch::Tensor loss;  // mean over this micro-batch's scored targets, float32
+    {
+      AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
+      torch::Tensor hidden = model.hidden_states(x);  // (B, T, C)
+      loss =
+          linear_cross_entropy(hidden, model.lm_head_weight(), y, bf16 ? torch::kBFloat16 : torch::kFloat32);
+    }
+    const double weight = static_cast<double>(m.scored) / static_cast<double>(out.scored);
+    (loss * weight).backward();
+    loss_sum += loss.detach().to(torch::kFloat64) * weight;
+  }
+  out.loss = loss_sum.item<double>();
+  return out;
+}
+
+}  // namespace plinth::train
