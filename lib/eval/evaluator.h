@@ -1,7 +1,9 @@
 // `plinth eval`: a checkpoint scored on every domain's validation shard, with the
 // lm-evaluation-harness definitions (rolling_windows.h): per domain the summed NLL of every
-// text token, hence loss (nats/token), token perplexity, bits per UTF-8 byte and word
-// perplexity. No torch in this header, so apps/ include it cheaply.
+// text token of the sampled documents (a span of a long one; document_sample.h), hence loss
+// (nats/token), token perplexity, bits per UTF-8 byte and word perplexity (words as
+// word_count.h counts them, not always the harness's count). No torch in this header, so apps/
+// include it cheaply.
 #pragma once
 
 #include <cstdint>
@@ -76,8 +78,9 @@ PairedEval evaluate_pair(const EvalRequest& request, const std::filesystem::path
 std::filesystem::path recipe_run_dir(const ConfigNode& recipe_root, const std::string& recipe_name);
 
 // The checkpoint of the highest step in <run_dir>/checkpoints/*.ckpt, the step read from the
-// last number in the file name (step_00001200.ckpt -> 1200); a name without a number ranks
-// below numbered ones, and among equals the newest file wins. nullopt when there is none.
+// last number in the file name (step-001200.ckpt, as the trainer names them, -> 1200); a name
+// without a number (best.ckpt) ranks below numbered ones, and among equals the newest file wins.
+// nullopt when there is none.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
 
 // "d256 L4 H4 KV4 ffn768 ctx256 V8192 tied": the shape in one line, for notes and logs.
