@@ -94,7 +94,7 @@ void add_eval_command(CLI::App& app) {
       "Example:\n"
       "  plinth eval recipes/pretrain/quickstart.yaml eval.max_tokens=200000\n"
       "  plinth eval recipes/pretrain/quickstart.yaml --checkpoint "
-      "runs/quickstart/checkpoints/step_1000.ckpt\n"
+      "runs/quickstart/checkpoints/step-001000.ckpt\n"
       "Writes <train.run_dir>/eval.json and eval.md. Each document of a domain's val shard is scored\n"
       "with lm-evaluation-harness's rolling windows, its first token predicted from the EOS before it.\n"
       "Each domain is scored on a seeded random sample of its validation documents (eval.seed), taken\n"

@@ -81,7 +81,7 @@ void add_export_command(CLI::App& app) {
                   "Tokenizer .model (default: the one named by the recipe stored in the checkpoint)");
   cmd->footer(
       "Example:\n"
-      "  plinth export runs/quickstart/checkpoints/step_1000.ckpt --format safetensors exports/quickstart\n"
+      "  plinth export runs/quickstart/checkpoints/step-001000.ckpt --format safetensors exports/quickstart\n"
       "Writes model.safetensors, config.json, tokenizer.model and export.json (plinth version, step,\n"
       "tokenizer hash). Load with transformers: "
       "AutoModelForCausalLM.from_pretrained(\"exports/quickstart\").");

@@ -120,7 +120,7 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   cmd->footer(
       "Example:\n"
-      "  plinth generate --checkpoint runs/quickstart/checkpoints/step_1000.ckpt --prompt 'def main(' \\\n"
+      "  plinth generate --checkpoint runs/quickstart/checkpoints/step-001000.ckpt --prompt 'def main(' \\\n"
       "      --max-new-tokens 80 --temperature 0.8 --top-p 0.95 --stop $'\\n\\n'\n"
       "The prompt is preceded by the EOS token, as every document was in training. Generation ends at\n"
       "--max-new-tokens, at EOS, at a --stop text, or when the model's context is full.");

@@ -30,8 +30,13 @@ eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenize
   req.tokenizer_hash = tok.hash();
   req.tokenizer_file = r.tokenizer.model_file();
   req.eos_id = tok.eos_id();
-  // Bytes and words are counted in the decoded text, as lm-evaluation-harness counts words in the
-  // document (a whole document's bytes are the shard's count of its source text).
+  // Bytes and words are counted in the decoded text of the scored tokens; the tokenizer keeps
+  // text exactly, so a whole document decodes to its source text (whose bytes the scorer then
+  // takes from the shard). Words as word_count.h counts them: for a whole document that is
+  // lm-evaluation-harness's count, except that the harness counts one more when the text starts
+  // with whitespace (an indented first line) or ends with whitespace prepare did not trim (it
+  // trims ASCII whitespace only). A long document scored on a span counts the span's words only;
+  // the harness has no such case, it scores whole documents.
   req.measure = [&tok](const std::vector<int32_t>& text) {
     const std::string decoded = tok.decode(text);
     return eval::TextSize{decoded.size(), eval::count_words(decoded)};

@@ -41,8 +41,11 @@ struct TaskSpec {
   double val_fraction = 0.05;        // shares held out by a stable hash of each example
   double test_fraction = 0.05;
   uint64_t split_seed = 0;  // seed of that hash; change it to draw another split
-  int64_t seq_len = 0;      // tokens per training row; 0 = the model's context. Longer examples are cut.
-  Location where;           // the recipe section, for messages
+  // Tokens per training row (T); longer examples are cut at the end. 0 = wide enough for 99% of
+  // the training examples (the 99th percentile of their lengths, less the one token x lacks,
+  // rounded up to a multiple of 8), at most the base model's context.
+  int64_t seq_len = 0;
+  Location where;  // the recipe section, for messages
 };
 
 // Problems reported: missing format/path, a path that does not exist, a regex missing for

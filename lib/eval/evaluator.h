@@ -1,7 +1,9 @@
 // `plinth eval`: a checkpoint scored on every domain's validation shard, with the
 // lm-evaluation-harness definitions (rolling_windows.h): per domain the summed NLL of every
-// text token, hence loss (nats/token), token perplexity, bits per UTF-8 byte and word
-// perplexity. No torch in this header, so apps/ include it cheaply.
+// text token of the sampled documents (a span of a long one; document_sample.h), hence loss
+// (nats/token), token perplexity, bits per UTF-8 byte and word perplexity (words as
+// word_count.h counts them, not always the harness's count). No torch in this header, so apps/
+// include it cheaply.
 #pragma once
 
 #include <cstdint>

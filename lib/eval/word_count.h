@@ -1,8 +1,14 @@
-// Words for word perplexity: maximal runs of non-whitespace, whitespace as Python's
-// str.isspace() (ASCII and Unicode White_Space, plus the separators U+001C..U+001F), since
-// lm-evaluation-harness splits on Python's \s. Unlike its len(re.split(r"\s+", doc)), leading
-// or trailing whitespace does not count an extra empty word: most files end with a newline,
-// and an empty field is not a word the model had to predict.
+// Words for word perplexity: maximal runs of non-whitespace, whitespace being what Python's
+// str.isspace(), and so lm-evaluation-harness's \s, matches (ASCII and Unicode White_Space, plus
+// the separators U+001C..U+001F).
+//
+// Not the harness's number in every case. The harness counts len(re.split(r"\s+", doc)) over the
+// whole document: whitespace runs + 1, which is this count for text that neither starts nor ends
+// with whitespace, one more for each end that does (an empty piece, not a word the model had to
+// predict, so not counted here), and 1 for empty text (0 here). And this counts whatever text it
+// is given: plinth eval passes the decoded text of the scored tokens (evaluator.h, TextMeasure),
+// which is a whole document, or only the scored span of a long one, where the harness always
+// scores and counts whole documents.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// The Llama-style decoder (DESIGN.md): RMSNorm, RoPE (rotate-half), grouped-query attention
-// through causal_attention(), SiLU-gated MLP, no biases, optional tied embeddings.
+// The Llama-style decoder (docs/architecture.md, "The model"): RMSNorm, RoPE (rotate-half),
+// grouped-query attention through causal_attention(), SiLU-gated MLP, no biases, optional tied
+// embeddings.
 // Submodules are registered so that named_parameters() gives the HF Llama names
 // ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", ..., "lm_head.weight"
 // only when untied). The seven attention / MLP projections are Projections (model/projection.h),

@@ -3,9 +3,9 @@
 // the same pass, while each chunk's logits are at hand, and kept for the backward (which only
 // scales them): no logits are saved or recomputed. At the quickstart's size the full-logits
 // path spends about half of a bf16 CPU step casting, log-softmaxing and zero-filling that
-// tensor (DESIGN.md, "Where the Python peer's time goes"); chunks that stay in cache cut most
-// of it, and computing the gradients in the same pass makes three head matmuls per step
-// instead of four (no recomputation). It also removes the largest activation on GPUs.
+// tensor (docs/architecture.md, "Where the Python peer's time goes"); chunks that stay in
+// cache cut most of it, and computing the gradients in the same pass makes three head matmuls
+// per step instead of four (no recomputation). It also removes the largest activation on GPUs.
 #pragma once
 
 #include <torch/torch.h>

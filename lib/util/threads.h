@@ -1,5 +1,5 @@
-// How many threads to use. Some environments start LibTorch at 1 thread (DESIGN.md), so
-// every stage sets its count explicitly from one rule.
+// How many threads to use. Some environments start LibTorch at 1 thread (docs/architecture.md,
+// "Platform traps"), so every stage sets its count explicitly from one rule.
 #pragma once
 
 namespace plinth {

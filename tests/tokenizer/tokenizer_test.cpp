@@ -1,5 +1,6 @@
 // The tokenizer in a process that also runs LibTorch: the sentencepiece/protobuf clash
-// (DESIGN.md) crashes exactly this combination unless the bridge isolates it.
+// (docs/architecture.md, "Platform traps") crashes exactly this combination unless the
+// bridge isolates it.
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
