@@ -132,13 +132,13 @@ void check_fractions(const TaskSpec& spec) {
 
 }  // namespace
 
-TaskSplit task_split(const std::string& prompt, const std::string& completion, double val_fraction,
-                     double test_fraction, uint64_t seed) {
-  std::string key;
-  key.reserve(prompt.size() + 1 + completion.size());
-  key.append(prompt).append(1, '\t').append(completion);
-  // Top 53 bits of the hash as a uniform number in [0, 1).
-  double u = static_cast<double>(hash64(key, seed ^ 0x7a5c5eed7a5cull) >> 11) * (1.0 / 9007199254740992.0);
+double task_split_point(const std::string& prompt, uint64_t seed) {
+  // Top 53 bits of the hash as a uniform number in [0, 1): exact in a double.
+  return static_cast<double>(hash64(prompt, seed ^ 0x7a5c5eed7a5cull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+TaskSplit task_split(const std::string& prompt, double val_fraction, double test_fraction, uint64_t seed) {
+  const double u = task_split_point(prompt, seed);
   if (u < val_fraction) return TaskSplit::Val;
   if (u < val_fraction + test_fraction) return TaskSplit::Test;
   return TaskSplit::Train;
@@ -197,8 +197,7 @@ TaskData load_task(const TaskSpec& spec) {
       continue;
     }
     ++kept;
-    TaskSplit split =
-        task_split(p.prompt, p.completion, spec.val_fraction, spec.test_fraction, spec.split_seed);
+    TaskSplit split = task_split(p.prompt, spec.val_fraction, spec.test_fraction, spec.split_seed);
     std::vector<TaskExample>& to = split == TaskSplit::Train ? data.train
                                    : split == TaskSplit::Val ? data.val
                                                              : data.test;

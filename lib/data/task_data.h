@@ -1,7 +1,7 @@
 // A fine-tuning task's examples: read from the file a TaskSpec names (JSONL fields, TSV
 // columns, or a regex with named groups over text lines), deduplicated, and split into
-// train / val / test by a stable hash of each example; and an example's tokens, with the
-// prompt and the completion kept apart so that training can score the completion only.
+// train / val / test by a stable hash of each example's prompt; and an example's tokens, with
+// the prompt and the completion kept apart so that training can score the completion only.
 #pragma once
 
 #include <cstdint>
@@ -36,11 +36,18 @@ struct TaskData {
 // val_fraction + test_fraction >= 1; a regex without its named groups; no training example.
 TaskData load_task(const TaskSpec& spec);
 
-// The split an example belongs to, from a hash of prompt + '\t' + completion and the seed
-// alone: adding or removing other examples never moves it.
+// The split an example belongs to, from a hash of its prompt and the seed alone:
+//   - all completions of one prompt land in the same split (a German word with two English
+//     senses is never in train with one sense and in test with the other: no leak);
+//   - adding or removing other examples never moves an example.
+// u = task_split_point(prompt, seed) in [0, 1): Val when u < val_fraction, Test when
+// u < val_fraction + test_fraction, else Train.
+// The hash (XXH3-64 of the prompt's bytes, seed ^ 0x7a5c5eed7a5c, top 53 bits) is part of the
+// file format of users' experiments: changing it reshuffles every split between versions, so
+// tests/data/task_data_test.cpp pins it with golden values. Change it only on purpose.
 enum class TaskSplit { Train, Val, Test };
-TaskSplit task_split(const std::string& prompt, const std::string& completion, double val_fraction,
-                     double test_fraction, uint64_t seed);
+TaskSplit task_split(const std::string& prompt, double val_fraction, double test_fraction, uint64_t seed);
+double task_split_point(const std::string& prompt, uint64_t seed);
 
 // The template with every {prompt} replaced by `prompt`.
 std::string render_prompt(const TaskSpec& spec, const std::string& prompt);

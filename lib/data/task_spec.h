@@ -38,7 +38,7 @@ struct TaskSpec {
   bool loss_on_prompt = false;                // also score the prompt tokens
   std::string on_bad_line = "fail";  // fail | skip: a malformed JSONL/TSV line or an empty completion
   int64_t max_examples = 0;          // 0 = all; the first N after filtering, in file order
-  double val_fraction = 0.05;        // shares held out by a stable hash of each example
+  double val_fraction = 0.05;        // shares held out by a stable hash of each prompt (task_split)
   double test_fraction = 0.05;
   uint64_t split_seed = 0;  // seed of that hash; change it to draw another split
   int64_t seq_len = 0;      // tokens per training row; 0 = the model's context. Longer examples are cut.
