@@ -236,10 +236,22 @@ std::string render_prompt(const TaskSpec& spec, const std::string& prompt) {
   return out;
 }
 
+std::vector<int32_t> task_prompt_tokens(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
+                                        const std::string& prompt) {
+  if (tokenizer.eos_id() < 0)
+    throw BadInput(fmt::format("the tokenizer {} has no EOS piece; task prompts start with it, as every "
+                               "pretraining document does",
+                               tokenizer.model_file().string()),
+                   "use a tokenizer trained by plinth tokenizer train (it always has one)", spec.where);
+  std::vector<int32_t> ids = {tokenizer.eos_id()};
+  tokenizer.encode(render_prompt(spec, prompt), ids);
+  return ids;
+}
+
 TokenizedExample tokenize_example(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
                                   const TaskExample& example) {
   TokenizedExample out;
-  tokenizer.encode(render_prompt(spec, example.prompt), out.prompt);
+  out.prompt = task_prompt_tokens(tokenizer, spec, example.prompt);
   tokenizer.encode(example.completion + spec.completion_suffix, out.completion);
   return out;
 }

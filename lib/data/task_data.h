@@ -52,8 +52,18 @@ double task_split_point(const std::string& prompt, uint64_t seed);
 // The template with every {prompt} replaced by `prompt`.
 std::string render_prompt(const TaskSpec& spec, const std::string& prompt);
 
+// One prompt format everywhere. Pretraining saw every document right after the EOS that ends the
+// document before it (prepare appends EOS to each document), so "after EOS" is where the model
+// has learned that a text begins. Every task sequence begins the same way: EOS, then the
+// templated prompt, e.g. [EOS] <|prompt|> Hund <|response|>. Training rows, the validation loss,
+// test scoring and `plinth generate` on a fine-tuned checkpoint all take their prompt from here,
+// so the model is asked at test time exactly as it was taught. BadInput when the tokenizer has
+// no EOS piece.
+std::vector<int32_t> task_prompt_tokens(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
+                                        const std::string& prompt);
+
 struct TokenizedExample {
-  std::vector<int32_t> prompt;      // encode(render_prompt(spec, example.prompt))
+  std::vector<int32_t> prompt;      // task_prompt_tokens(tokenizer, spec, example.prompt): EOS first
   std::vector<int32_t> completion;  // encode(example.completion + spec.completion_suffix)
 };
 

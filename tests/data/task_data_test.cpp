@@ -515,13 +515,65 @@ TEST_CASE("tokenize_example: template markers are single tokens, completion keep
   spec = TaskSpec{};
 
   TokenizedExample t = tokenize_example(tok, spec, TaskExample{"Aalfang", "eel fishing", 3});
-  REQUIRE(t.prompt.size() >= 3);
+  REQUIRE(t.prompt.size() >= 4);
   REQUIRE(t.completion.size() >= 2);
-  CHECK(t.prompt.front() == prompt_id);
+  CHECK(t.prompt[1] == prompt_id);
   CHECK(t.prompt.back() == response_id);
   CHECK(t.completion.back() == end_id);
-  CHECK(tok.decode(t.prompt) == "<|prompt|>Aalfang<|response|>");
+  CHECK(tok.decode(std::vector<int32_t>(t.prompt.begin() + 1, t.prompt.end())) ==
+        "<|prompt|>Aalfang<|response|>");
   CHECK(tok.decode(t.completion) == "eel fishing<|end|>");
   // No marker inside the text itself.
-  for (size_t i = 1; i + 1 < t.prompt.size(); ++i) CHECK(t.prompt[i] != response_id);
+  for (size_t i = 2; i + 1 < t.prompt.size(); ++i) CHECK(t.prompt[i] != response_id);
+}
+
+TEST_CASE("one prompt format: every task sequence starts with EOS, like a pretraining document",
+          "[data][task]") {
+  tokenizer::Tokenizer tok = debian_tokenizer();
+  TaskSpec spec;
+  // A pretraining document follows the EOS that ends the one before it (prepare appends EOS to
+  // each); a task example starts the same way, then the template.
+  std::vector<int32_t> want = {tok.eos_id()};
+  tok.encode("<|prompt|>Hund<|response|>", want);
+  CHECK(task_prompt_tokens(tok, spec, "Hund") == want);
+  CHECK(tokenize_example(tok, spec, TaskExample{"Hund", "dog", 1}).prompt == want);
+  CHECK(tokenize_example(tok, spec, TaskExample{"Hund", "dog", 1}).completion == tok.encode("dog<|end|>"));
+}
+
+TEST_CASE("task_format_from_recipe: a fine-tuned checkpoint's stored recipe gives its prompt format",
+          "[data][task]") {
+  tokenizer::Tokenizer tok = debian_tokenizer();
+  ConfigNode root = ConfigNode::map(at(1, 1));
+  CHECK_FALSE(task_format_from_recipe(root).has_value());  // a pretraining recipe: no task
+
+  ConfigNode task = ConfigNode::map(at(2, 1));
+  task.set("name", ConfigNode::scalar("de-en", at(3)));
+  task.set("format", ConfigNode::scalar("regex", at(4)));
+  task.set("path", ConfigNode::scalar("/nowhere/de-en", at(5)));  // not read: generate needs no task file
+  task.set("template", ConfigNode::scalar("Q: {prompt}\nA:", at(6)));
+  task.set("completion_suffix", ConfigNode::scalar("<|end|>", at(7)));
+  root.set("task", task);
+  std::optional<TaskSpec> spec = task_format_from_recipe(root);
+  REQUIRE(spec.has_value());
+  CHECK(spec->name == "de-en");
+  CHECK(spec->prompt_template == "Q: {prompt}\nA:");
+  CHECK(spec->completion_suffix == "<|end|>");
+  // The prompt `plinth generate` builds is the one training saw.
+  TaskSpec trained;
+  trained.prompt_template = "Q: {prompt}\nA:";
+  CHECK(task_prompt_tokens(tok, *spec, "Hund") ==
+        tokenize_example(tok, trained, TaskExample{"Hund", "dog", 1}).prompt);
+
+  // Absent keys: TaskSpec's defaults.
+  root.find("task")->erase("template");
+  root.find("task")->erase("completion_suffix");
+  spec = task_format_from_recipe(root);
+  REQUIRE(spec.has_value());
+  CHECK(spec->prompt_template == TaskSpec{}.prompt_template);
+  CHECK(spec->completion_suffix == TaskSpec{}.completion_suffix);
+
+  root.find("task")->set("template", ConfigNode::scalar("no slot", at(8)));
+  CHECK_THROWS_AS(task_format_from_recipe(root), BadInput);
+  CHECK_THROWS_WITH(task_format_from_recipe(root),
+                    Catch::Contains("task.template") && Catch::Contains("the template has no {prompt}"));
 }
