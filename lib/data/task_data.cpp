@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -253,6 +254,28 @@ TokenizedExample tokenize_example(const tokenizer::Tokenizer& tokenizer, const T
   TokenizedExample out;
   out.prompt = task_prompt_tokens(tokenizer, spec, example.prompt);
   tokenizer.encode(example.completion + spec.completion_suffix, out.completion);
+  return out;
+}
+
+std::vector<int32_t> fit_prompt(const std::vector<int32_t>& prompt, size_t completion_tokens, size_t limit) {
+  if (prompt.size() + completion_tokens <= limit) return prompt;
+  const size_t floor = std::min<size_t>(prompt.size(), 2);  // the EOS and the prompt's last token
+  const size_t room = limit > completion_tokens ? limit - completion_tokens : 0;
+  const size_t keep = std::min(limit, std::max(floor, room));  // < prompt.size() here
+  std::vector<int32_t> out;
+  if (keep == 0) return out;
+  out.reserve(keep);
+  out.push_back(prompt.front());
+  out.insert(out.end(), prompt.end() - static_cast<std::ptrdiff_t>(keep - 1), prompt.end());
+  return out;
+}
+
+TokenizedExample fit_example(const TokenizedExample& example, size_t limit) {
+  TokenizedExample out;
+  out.prompt = fit_prompt(example.prompt, example.completion.size(), limit);
+  const size_t room = std::min(example.completion.size(), limit - out.prompt.size());
+  out.completion.assign(example.completion.begin(),
+                        example.completion.begin() + static_cast<std::ptrdiff_t>(room));
   return out;
 }
 

@@ -70,4 +70,27 @@ struct TokenizedExample {
 TokenizedExample tokenize_example(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
                                   const TaskExample& example);
 
+// One truncation rule wherever a task example must fit a fixed number of tokens: training and
+// validation rows (limit T + 1, train/task_batches.h) and test scoring (limit context + 1,
+// eval/task_metrics.h). So the validation loss and the test loss of a long example are computed
+// on the same tokens. With limit L:
+//   1. prompt + completion <= L: unchanged.
+//   2. Otherwise the prompt loses tokens from its start, right after its first token (the EOS).
+//      The completion is what is scored and stays whole (cutting its end would drop the end
+//      marker: the model would never be taught to stop, and the loss would cover another
+//      answer). The prompt's end holds the marker the answer follows (<|response|>) and the
+//      words nearest to it; its start is the part the answer depends on least. The leading EOS
+//      stays, so every task sequence still begins as a pretraining document does
+//      (task_prompt_tokens).
+//   3. When even the EOS and the prompt's last token leave no room for the whole completion,
+//      the prompt keeps those two and the completion is cut at its end (training learns its
+//      start; test scoring refuses such a completion before it gets here).
+// Never more than L tokens (L = 1 leaves the EOS alone, L = 0 nothing).
+TokenizedExample fit_example(const TokenizedExample& example, size_t limit);
+
+// The prompt as fit_example keeps it beside a completion of `completion_tokens` tokens. Greedy
+// decoding uses it with the generation budget in place of the completion, so the prompt it sees
+// does not depend on the length of the reference answer.
+std::vector<int32_t> fit_prompt(const std::vector<int32_t>& prompt, size_t completion_tokens, size_t limit);
+
 }  // namespace plinth::data

@@ -577,3 +577,46 @@ TEST_CASE("task_format_from_recipe: a fine-tuned checkpoint's stored recipe give
   CHECK_THROWS_WITH(task_format_from_recipe(root),
                     Catch::Contains("task.template") && Catch::Contains("the template has no {prompt}"));
 }
+
+TEST_CASE("fit_example: the prompt's start goes first, the EOS and the completion stay", "[data][task]") {
+  // [EOS=2] 10 11 12 13 [marker=9] | 20 21 [end=3]
+  const TokenizedExample e{{2, 10, 11, 12, 13, 9}, {20, 21, 3}};
+  SECTION("fits: unchanged") {
+    for (size_t limit : {9, 10, 100}) {
+      TokenizedExample f = fit_example(e, limit);
+      CHECK(f.prompt == e.prompt);
+      CHECK(f.completion == e.completion);
+    }
+  }
+  SECTION("too long: tokens after the EOS go, the prompt's end stays") {
+    TokenizedExample f = fit_example(e, 7);
+    CHECK(f.prompt == std::vector<int32_t>{2, 12, 13, 9});
+    CHECK(f.completion == e.completion);
+    f = fit_example(e, 6);
+    CHECK(f.prompt == std::vector<int32_t>{2, 13, 9});
+    CHECK(f.completion == e.completion);
+    f = fit_example(e, 5);
+    CHECK(f.prompt == std::vector<int32_t>{2, 9});
+    CHECK(f.completion == e.completion);
+  }
+  SECTION("not even the EOS and the marker fit beside the completion: its end is cut") {
+    TokenizedExample f = fit_example(e, 4);
+    CHECK(f.prompt == std::vector<int32_t>{2, 9});
+    CHECK(f.completion == std::vector<int32_t>{20, 21});
+    f = fit_example(e, 2);
+    CHECK(f.prompt == std::vector<int32_t>{2, 9});
+    CHECK(f.completion.empty());
+    f = fit_example(e, 1);
+    CHECK(f.prompt == std::vector<int32_t>{2});
+    CHECK(f.completion.empty());
+  }
+  SECTION("never more than the limit") {
+    for (size_t limit = 0; limit < 12; ++limit) {
+      TokenizedExample f = fit_example(e, limit);
+      CHECK(f.prompt.size() + f.completion.size() <= limit);
+    }
+  }
+  // The prompt alone beside a generation budget of 4: the same rule.
+  CHECK(fit_prompt(e.prompt, 4, 7) == std::vector<int32_t>{2, 13, 9});
+  CHECK(fit_prompt(e.prompt, 1, 7) == e.prompt);
+}
