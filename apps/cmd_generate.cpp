@@ -1,5 +1,7 @@
 // plinth generate --checkpoint C --prompt TEXT: a continuation of the prompt, sampled from a
-// checkpoint with the tokenizer it was trained with.
+// checkpoint with the tokenizer it was trained with. A fine-tuned checkpoint (tuned.ckpt) is
+// asked as it was taught: the prompt goes into its task's template (data/task_data.h,
+// task_prompt_tokens) and only the completion, up to the task's end marker, is printed.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,10 +10,13 @@
 #include <vector>
 
 #include "command.h"
+#include "data/task_data.h"
+#include "data/task_spec.h"
 #include "eval/checkpoint_model.h"
 #include "model/device.h"
 #include "model/generation.h"
 #include "model/torch_runtime.h"
+#include "recipe/recipe_loader.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
 #include "util/error.h"
@@ -32,6 +37,7 @@ struct GenerateArgs {
   std::string device = "auto";
   std::string precision = "fp32";
   int threads = 0;
+  bool raw = false;  // a fine-tuned checkpoint: continue the prompt as given, without the task template
 };
 
 // --tokenizer, else the one the checkpoint's stored recipe names; its hash must match.
@@ -42,6 +48,18 @@ tokenizer::Tokenizer checkpoint_tokenizer(const model::CheckpointContents& ckpt,
   auto tok = tokenizer::Tokenizer::load(file);
   eval::check_tokenizer(ckpt, checkpoint, tok.hash(), file.string());
   return tok;
+}
+
+// The task a fine-tuned checkpoint was trained on (template, completion suffix), from the recipe
+// it stores; nullopt for any other checkpoint.
+std::optional<data::TaskSpec> checkpoint_task(const model::CheckpointContents& ckpt,
+                                              const fs::path& checkpoint) {
+  auto kind = ckpt.meta.find("kind");
+  auto recipe = ckpt.meta.find("recipe");
+  if (kind == ckpt.meta.end() || recipe == ckpt.meta.end()) return std::nullopt;
+  if (kind->second != "plinth-finetuned" && kind->second != "plinth-finetune") return std::nullopt;
+  const std::string name = checkpoint.string() + " (stored recipe)";
+  return data::task_format_from_recipe(recipe::parse_yaml(recipe->second, name), Location{name});
 }
 
 // Where the first stop string begins in `text`, or npos.
@@ -57,32 +75,49 @@ void run_generate(const GenerateArgs& a) {
   const fs::path checkpoint = a.checkpoint;
   model::Llama net{nullptr};
   std::optional<tokenizer::Tokenizer> tok;
+  std::optional<data::TaskSpec> task;
   {
     model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
     tok.emplace(checkpoint_tokenizer(ckpt, checkpoint, a.tokenizer));
     net = eval::model_from_checkpoint(ckpt, checkpoint);
+    if (!a.raw) task = checkpoint_task(ckpt, checkpoint);
   }
   net->to(model::resolve_device(a.device, "--device"), model::resolve_precision(a.precision, "--precision"));
 
-  // Training saw every document after the EOS of the one before, so a prompt starts there too.
-  std::vector<int64_t> prompt = {tok->eos_id()};
-  for (int32_t id : tok->encode(a.prompt)) prompt.push_back(id);
+  // Training saw every document after the EOS of the one before, so a prompt starts there too;
+  // a task's prompt also goes into the template it was fine-tuned with.
+  std::vector<int64_t> prompt;
+  int64_t end_id = -1;  // the task's completion suffix, when it is one token
+  if (task) {
+    for (int32_t id : data::task_prompt_tokens(*tok, *task, a.prompt)) prompt.push_back(id);
+    end_id = tok->piece_to_id(task->completion_suffix);
+    if (end_id == tok->unk_id()) end_id = -1;
+    log::info(
+        "{}: fine-tuned on task '{}': the prompt goes into its template \"{}\"{}; --raw continues the "
+        "prompt as given",
+        checkpoint.string(), task->name, task->prompt_template,
+        end_id >= 0 ? fmt::format(", and the completion ends at {}", task->completion_suffix) : "");
+  } else {
+    prompt.push_back(tok->eos_id());
+    for (int32_t id : tok->encode(a.prompt)) prompt.push_back(id);
+  }
   const int64_t context = net->config().context;
   if (static_cast<int64_t>(prompt.size()) >= context)
-    throw BadInput(fmt::format("the prompt is {} tokens (with the EOS before it); the model's context is {}",
-                               prompt.size(), context),
-                   fmt::format("shorten the prompt to at most {} tokens", context - 2));
+    throw BadInput(
+        fmt::format("the prompt is {} tokens (with the EOS before it{}); the model's context is {}",
+                    prompt.size(), task ? " and the task template" : "", context),
+        fmt::format("shorten the prompt to at most {} tokens", context - 2));
 
   const int64_t eos = tok->eos_id();
   std::vector<int32_t> ids;
   auto stop = [&](const std::vector<int64_t>& generated) {
-    if (generated.back() == eos) return true;
+    if (generated.back() == eos || generated.back() == end_id) return true;
     if (a.stop.empty()) return false;
     ids.assign(generated.begin(), generated.end());
     return first_stop(tok->decode(ids), a.stop) != std::string::npos;
   };
   std::vector<int64_t> generated = model::generate(net, prompt, a.options, stop);
-  if (!generated.empty() && generated.back() == eos) generated.pop_back();
+  if (!generated.empty() && (generated.back() == eos || generated.back() == end_id)) generated.pop_back();
   ids.assign(generated.begin(), generated.end());
   std::string text = tok->decode(ids);
   text = text.substr(0, first_stop(text, a.stop));
@@ -112,6 +147,8 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--stop", a.stop, "Stop at this text (repeatable); it is not printed");
   cmd->add_option("--tokenizer", a.tokenizer,
                   "Tokenizer .model (default: the one named by the recipe stored in the checkpoint)");
+  cmd->add_flag("--raw", a.raw,
+                "A fine-tuned checkpoint: continue the prompt as given, not wrapped in its task template");
   cmd->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--precision", a.precision, "fp32 or bf16")
       ->capture_default_str()
@@ -122,8 +159,12 @@ void add_generate_command(CLI::App& app) {
       "Example:\n"
       "  plinth generate --checkpoint runs/quickstart/checkpoints/step-001000.ckpt --prompt 'def main(' \\\n"
       "      --max-new-tokens 80 --temperature 0.8 --top-p 0.95 --stop $'\\n\\n'\n"
+      "  plinth generate --checkpoint runs/ft-lora/tuned.ckpt --prompt Hund --temperature 0\n"
       "The prompt is preceded by the EOS token, as every document was in training. Generation ends at\n"
-      "--max-new-tokens, at EOS, at a --stop text, or when the model's context is full.");
+      "--max-new-tokens, at EOS, at a --stop text, or when the model's context is full.\n"
+      "A fine-tuned checkpoint wraps the prompt in its task's template (e.g. <|prompt|>Hund<|response|>),\n"
+      "stops at the task's completion suffix (e.g. <|end|>) and prints the completion only; --raw\n"
+      "continues the prompt as given.");
   cmd->callback([] { run_generate(a); });
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -132,13 +133,13 @@ void check_fractions(const TaskSpec& spec) {
 
 }  // namespace
 
-TaskSplit task_split(const std::string& prompt, const std::string& completion, double val_fraction,
-                     double test_fraction, uint64_t seed) {
-  std::string key;
-  key.reserve(prompt.size() + 1 + completion.size());
-  key.append(prompt).append(1, '\t').append(completion);
-  // Top 53 bits of the hash as a uniform number in [0, 1).
-  double u = static_cast<double>(hash64(key, seed ^ 0x7a5c5eed7a5cull) >> 11) * (1.0 / 9007199254740992.0);
+double task_split_point(const std::string& prompt, uint64_t seed) {
+  // Top 53 bits of the hash as a uniform number in [0, 1): exact in a double.
+  return static_cast<double>(hash64(prompt, seed ^ 0x7a5c5eed7a5cull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+TaskSplit task_split(const std::string& prompt, double val_fraction, double test_fraction, uint64_t seed) {
+  const double u = task_split_point(prompt, seed);
   if (u < val_fraction) return TaskSplit::Val;
   if (u < val_fraction + test_fraction) return TaskSplit::Test;
   return TaskSplit::Train;
@@ -197,8 +198,7 @@ TaskData load_task(const TaskSpec& spec) {
       continue;
     }
     ++kept;
-    TaskSplit split =
-        task_split(p.prompt, p.completion, spec.val_fraction, spec.test_fraction, spec.split_seed);
+    TaskSplit split = task_split(p.prompt, spec.val_fraction, spec.test_fraction, spec.split_seed);
     std::vector<TaskExample>& to = split == TaskSplit::Train ? data.train
                                    : split == TaskSplit::Val ? data.val
                                                              : data.test;
@@ -237,11 +237,45 @@ std::string render_prompt(const TaskSpec& spec, const std::string& prompt) {
   return out;
 }
 
+std::vector<int32_t> task_prompt_tokens(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
+                                        const std::string& prompt) {
+  if (tokenizer.eos_id() < 0)
+    throw BadInput(fmt::format("the tokenizer {} has no EOS piece; task prompts start with it, as every "
+                               "pretraining document does",
+                               tokenizer.model_file().string()),
+                   "use a tokenizer trained by plinth tokenizer train (it always has one)", spec.where);
+  std::vector<int32_t> ids = {tokenizer.eos_id()};
+  tokenizer.encode(render_prompt(spec, prompt), ids);
+  return ids;
+}
+
 TokenizedExample tokenize_example(const tokenizer::Tokenizer& tokenizer, const TaskSpec& spec,
                                   const TaskExample& example) {
   TokenizedExample out;
-  tokenizer.encode(render_prompt(spec, example.prompt), out.prompt);
+  out.prompt = task_prompt_tokens(tokenizer, spec, example.prompt);
   tokenizer.encode(example.completion + spec.completion_suffix, out.completion);
+  return out;
+}
+
+std::vector<int32_t> fit_prompt(const std::vector<int32_t>& prompt, size_t completion_tokens, size_t limit) {
+  if (prompt.size() + completion_tokens <= limit) return prompt;
+  const size_t floor = std::min<size_t>(prompt.size(), 2);  // the EOS and the prompt's last token
+  const size_t room = limit > completion_tokens ? limit - completion_tokens : 0;
+  const size_t keep = std::min(limit, std::max(floor, room));  // < prompt.size() here
+  std::vector<int32_t> out;
+  if (keep == 0) return out;
+  out.reserve(keep);
+  out.push_back(prompt.front());
+  out.insert(out.end(), prompt.end() - static_cast<std::ptrdiff_t>(keep - 1), prompt.end());
+  return out;
+}
+
+TokenizedExample fit_example(const TokenizedExample& example, size_t limit) {
+  TokenizedExample out;
+  out.prompt = fit_prompt(example.prompt, example.completion.size(), limit);
+  const size_t room = std::min(example.completion.size(), limit - out.prompt.size());
+  out.completion.assign(example.completion.begin(),
+                        example.completion.begin() + static_cast<std::ptrdiff_t>(room));
   return out;
 }
 

@@ -29,6 +29,19 @@ const char* kRegexHint =
     "mark the two parts of a line with named groups, e.g. '^(?<prompt>.+?) :: (?<completion>.+)$' "
     "(in YAML, single quotes keep '\\' as is)";
 
+// The keys that fix what the model sees of an example, shared by bind() and
+// task_format_from_recipe() so that both read and check them alike.
+void read_prompt_format(ConfigSection& s, TaskSpec& spec) {
+  s.read("template", spec.prompt_template);
+  s.read("completion_suffix", spec.completion_suffix);
+}
+
+void check_prompt_format(ConfigSection& s, const TaskSpec& spec) {
+  if (spec.prompt_template.find("{prompt}") == std::string::npos)
+    s.error("template", "the template has no {prompt}",
+            "write where the prompt goes, e.g. template: \"<|prompt|>{prompt}<|response|>\"");
+}
+
 }  // namespace
 
 TaskRegex translate_task_regex(const std::string& pattern, const Location& where) {
@@ -115,8 +128,7 @@ void bind(ConfigSection& s, TaskSpec& spec) {
   s.read("prompt_column", spec.prompt_column, Range<int64_t>::between(0, 1 << 16));
   s.read("completion_column", spec.completion_column, Range<int64_t>::between(0, 1 << 16));
   bool have_regex = s.read("regex", spec.regex);
-  s.read("template", spec.prompt_template);
-  s.read("completion_suffix", spec.completion_suffix);
+  read_prompt_format(s, spec);
   s.read("loss_on_prompt", spec.loss_on_prompt);
   s.read_choice("on_bad_line", spec.on_bad_line, {"fail", "skip"});
   s.read("max_examples", spec.max_examples, Range<int64_t>::at_least(0));
@@ -154,14 +166,26 @@ void bind(ConfigSection& s, TaskSpec& spec) {
     s.error("regex", fmt::format("a regex is only used with format: regex, not {}", spec.format),
             "set format: regex, or remove the regex");
   }
-  if (spec.prompt_template.find("{prompt}") == std::string::npos)
-    s.error("template", "the template has no {prompt}",
-            "write where the prompt goes, e.g. template: \"<|prompt|>{prompt}<|response|>\"");
+  check_prompt_format(s, spec);
   if (spec.val_fraction + spec.test_fraction >= 1.0)
     s.error("test_fraction",
             fmt::format("val_fraction {} + test_fraction {} leave nothing to train on", spec.val_fraction,
                         spec.test_fraction),
             "hold out a few percent each, e.g. 0.05");
+}
+
+std::optional<TaskSpec> task_format_from_recipe(const ConfigNode& recipe_root, const Location& where) {
+  if (!recipe_root.is_map() || !recipe_root.find("task")) return std::nullopt;
+  Diagnostics diag;
+  ConfigSection root(&recipe_root, "", diag, where);
+  ConfigSection s = root.child("task");
+  TaskSpec spec;
+  spec.where = s.where();
+  s.read("name", spec.name);
+  read_prompt_format(s, spec);
+  check_prompt_format(s, spec);
+  diag.throw_if_any();
+  return spec;
 }
 
 }  // namespace plinth::data

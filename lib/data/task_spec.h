@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "util/config_section.h"
@@ -38,7 +39,7 @@ struct TaskSpec {
   bool loss_on_prompt = false;                // also score the prompt tokens
   std::string on_bad_line = "fail";  // fail | skip: a malformed JSONL/TSV line or an empty completion
   int64_t max_examples = 0;          // 0 = all; the first N after filtering, in file order
-  double val_fraction = 0.05;        // shares held out by a stable hash of each example
+  double val_fraction = 0.05;        // shares held out by a stable hash of each prompt (task_split)
   double test_fraction = 0.05;
   uint64_t split_seed = 0;  // seed of that hash; change it to draw another split
   // Tokens per training row (T); longer examples are cut at the end. 0 = wide enough for 99% of
@@ -53,6 +54,14 @@ struct TaskSpec {
 // group, a template without {prompt}, the same column for prompt and completion,
 // val_fraction + test_fraction >= 1, unknown keys.
 void bind(ConfigSection& s, TaskSpec& spec);
+
+// How a model fine-tuned on a task was asked: the `task:` section's name, template and
+// completion_suffix, read from the recipe tree that its checkpoint stores ("recipe" meta), with
+// TaskSpec's defaults for absent keys. `plinth generate` wraps a prompt in this template and stops
+// at the suffix. Other keys are not read: the task file need not exist where the checkpoint is
+// used. nullopt when the recipe has no task: section. BadInput naming the key for a template
+// without {prompt} or a value that is not text.
+std::optional<TaskSpec> task_format_from_recipe(const ConfigNode& recipe_root, const Location& where = {});
 
 // std::regex (ECMAScript) has no named groups. A task regex is written with
 // (?<prompt>...) and (?<completion>...) (Python's (?P<name>...) is accepted too); this

@@ -24,16 +24,16 @@ TaskBatches::TaskBatches(std::vector<data::TokenizedExample> examples, int64_t s
   const size_t max_tokens = static_cast<size_t>(seq_len) + 1;  // x and y are each T of them
   rows_.reserve(examples.size());
   for (data::TokenizedExample& e : examples) {
+    // The one rule of data::fit_example (the prompt's start goes first, the completion stays
+    // whole): a validation row holds exactly the tokens test scoring reads of the same example.
+    const data::TokenizedExample fit = data::fit_example(e, max_tokens);
     Row row;
-    row.tokens.reserve(std::min(max_tokens, e.prompt.size() + e.completion.size()));
-    for (const auto* part : {&e.prompt, &e.completion})
+    row.tokens.reserve(fit.prompt.size() + fit.completion.size());
+    for (const auto* part : {&fit.prompt, &fit.completion})
       for (int32_t id : *part) row.tokens.push_back(id);
-    if (row.tokens.size() > max_tokens) {
-      row.tokens.resize(max_tokens);
-      ++truncated_;
-    }
+    if (row.tokens.size() < e.prompt.size() + e.completion.size()) ++truncated_;
     // Token k is the target at position k - 1; token 0 is never a target.
-    row.first_scored = loss_on_prompt ? 1 : std::max<int64_t>(1, static_cast<int64_t>(e.prompt.size()));
+    row.first_scored = loss_on_prompt ? 1 : std::max<int64_t>(1, static_cast<int64_t>(fit.prompt.size()));
     e = data::TokenizedExample{};  // free as we go: a task may be large
     if (static_cast<int64_t>(row.tokens.size()) <= row.first_scored) {
       ++dropped_;  // the cut left no completion token: a row that scores nothing

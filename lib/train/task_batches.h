@@ -22,8 +22,9 @@ namespace plinth::train {
 
 class TaskBatches : public BatchSource {
  public:
-  // seq_len: tokens per row (T). An example longer than T + 1 tokens is cut at the end
-  // (counted by truncated()); one left with no scored target is dropped (dropped()).
+  // seq_len: tokens per row (T). An example longer than T + 1 tokens is cut by
+  // data::fit_example, the rule test scoring uses too (counted by truncated()); one left with
+  // no scored target is dropped (dropped()).
   // pad_id fills x after an example (any valid id: its targets are -1). seed draws the order:
   // a fresh permutation of the examples per epoch. Throws BadInput when `examples` is empty
   // or no example is left.
@@ -41,7 +42,7 @@ class TaskBatches : public BatchSource {
   // Mean scored targets per row over the examples in use (what replay sizes itself by).
   double mean_scored_targets() const { return mean_scored_; }
   int64_t seq_len() const { return seq_len_; }
-  int64_t truncated() const { return truncated_; }  // examples longer than T + 1 tokens, cut at the end
+  int64_t truncated() const { return truncated_; }  // examples longer than T + 1 tokens, cut to fit
   int64_t dropped() const { return dropped_; }      // of those, the ones left with nothing to score
   uint64_t epoch() const { return drawn_ / rows_.size(); }
 

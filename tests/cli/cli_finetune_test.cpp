@@ -88,10 +88,20 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     for (const char* file : {"report.json", "report.md", "report.svg"}) CHECK(fs::exists(run / file));
   }
 
-  // The tuned model is a plain checkpoint: generate and export read it.
+  // The tuned model is a plain checkpoint: generate and export read it. Asked as it was taught:
+  // the prompt in the task's template, the answer up to the end marker, nothing else printed.
   auto gen = f.plinth("generate --checkpoint runs/ft-lora/tuned.ckpt --prompt 'Haus' --max-new-tokens 3");
   INFO(gen.output);
   CHECK(gen.exit_code == 0);
+  CHECK_THAT(gen.output,
+             Catch::Contains("fine-tuned on task 'task': the prompt goes into its template "
+                             "\"<|prompt|>{prompt}<|response|>\", and the completion ends at <|end|>"));
+  CHECK_THAT(gen.output, !Catch::Contains("<|end|>\n") && !Catch::Contains("Haus<|response|>"));
+  auto raw =
+      f.plinth("generate --checkpoint runs/ft-lora/tuned.ckpt --prompt 'Haus' --max-new-tokens 3 --raw");
+  INFO(raw.output);
+  CHECK(raw.exit_code == 0);
+  CHECK_THAT(raw.output, !Catch::Contains("template"));
 
   auto cmp = f.plinth("report runs/ft-full runs/ft-lora --out cmp");
   INFO(cmp.output);

@@ -2,10 +2,12 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "data/task_spec.h"
+#include "recipe/recipe_loader.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 
@@ -268,7 +270,7 @@ TEST_CASE("load_task: the trans-de-en regex over dictionary lines", "[data][task
   CHECK(d.skipped == 0);
 }
 
-TEST_CASE("load_task: splits come from a stable hash of each example", "[data][task]") {
+TEST_CASE("load_task: splits come from a stable hash of each prompt", "[data][task]") {
   TempDir dir;
   std::string small, large;
   for (int i = 0; i < 200; ++i) {
@@ -307,7 +309,86 @@ TEST_CASE("load_task: splits come from a stable hash of each example", "[data][t
   spec.split_seed = 1;
   TaskData c = load_task(spec);
   CHECK(pairs(c.val) != pairs(b.val));
-  CHECK(task_split("Wort1", "word 1", 0.2, 0.1, 0) == task_split("Wort1", "word 1", 0.2, 0.1, 0));
+  CHECK(task_split("Wort1", 0.2, 0.1, 0) == task_split("Wort1", 0.2, 0.1, 0));
+}
+
+TEST_CASE("task_split: golden values pin the hash, so users' splits stay put between versions",
+          "[data][task]") {
+  // If this fails, the hash behind the splits changed: every user's train/val/test would be
+  // redrawn. Restore the old hash, or, when the change is intended, say so in the release notes
+  // and update these values.
+  CHECK(task_split_point("Hund", 0) == 0.85035364794050239);
+  CHECK(task_split_point("Bank", 0) == 0.070694230082459342);
+  CHECK(task_split_point("Bank", 7) == 0.78368950724722319);
+  CHECK(task_split_point("", 0) == 0.03394906697023381);
+  CHECK(task_split_point("12+30=", 0) == 0.13765167328620243);
+
+  const char* prompts[] = {"Aalfang", "Abendbrot", "Bank", "Breite", "Haus",    "Hund",
+                           "Katze",   "Schloss",   "Tag",  "Wasser", "Zeitung", "12+30="};
+  std::string splits;  // one letter per prompt: t(rain), v(al), s (test)
+  for (const char* p : prompts) {
+    TaskSplit sp = task_split(p, 0.2, 0.2, 0);
+    splits += sp == TaskSplit::Train ? 't' : sp == TaskSplit::Val ? 'v' : 's';
+  }
+  CHECK(splits == "vtvtvtvvttsv");
+}
+
+TEST_CASE("load_task: every completion of a prompt goes to the prompt's split", "[data][task]") {
+  // 100 words with three senses each: a hash of (prompt, completion) would put some senses of
+  // a word in train and others in test (about 1 - 0.6^3 - 0.2^3 - 0.2^3 = 77% of the words).
+  TempDir dir;
+  std::string lines;
+  for (int i = 0; i < 100; ++i)
+    for (const char* sense : {"one", "two", "three"})
+      lines += "Wort" + std::to_string(i) + "\t" + sense + " " + std::to_string(i) + "\n";
+  TaskSpec spec = spec_for(dir.write("senses.tsv", lines), "tsv");
+  spec.val_fraction = 0.2;
+  spec.test_fraction = 0.2;
+  TaskData d = load_task(spec);
+  REQUIRE(d.examples() == 300);
+  std::map<std::string, std::set<std::string>> splits_of;
+  for (const auto& e : d.train) splits_of[e.prompt].insert("train");
+  for (const auto& e : d.val) splits_of[e.prompt].insert("val");
+  for (const auto& e : d.test) splits_of[e.prompt].insert("test");
+  REQUIRE(splits_of.size() == 100);
+  for (const auto& [prompt, splits] : splits_of) {
+    INFO(prompt);
+    CHECK(splits.size() == 1);
+  }
+  CHECK_FALSE(d.val.empty());
+  CHECK_FALSE(d.test.empty());
+  // Each word's three senses sit together, in file order.
+  CHECK(d.train.size() % 3 == 0);
+}
+
+TEST_CASE("the repo's task recipes: no prompt is in two splits", "[data][task]") {
+  for (const char* recipe : {"recipes/finetune/task-de-en.yaml", "tests/data/forgetting/task.yaml"}) {
+    INFO(recipe);
+    recipe::LoadedRecipe loaded = recipe::load_recipe(plinth::test::source_dir() / recipe);
+    Diagnostics diag;
+    ConfigSection root(&loaded.root, "", diag, Location{loaded.file.string()});
+    ConfigSection section = root.child("task", Need::Required);
+    TaskSpec spec;
+    bind(section, spec);
+    diag.throw_if_any();
+    TaskData d = load_task(spec);
+    std::map<std::string, char> split_of;
+    uint64_t shared = 0, multi_sense = 0;
+    std::map<std::string, int> senses;
+    auto record = [&](const std::vector<TaskExample>& examples, char split) {
+      for (const auto& e : examples) {
+        auto [it, fresh] = split_of.emplace(e.prompt, split);
+        if (!fresh && it->second != split) ++shared;
+        if (++senses[e.prompt] == 2) ++multi_sense;
+      }
+    };
+    record(d.train, 't');
+    record(d.val, 'v');
+    record(d.test, 's');
+    CHECK(shared == 0);
+    CHECK_FALSE(d.test.empty());
+    CHECK(multi_sense > 0);  // the data does hold words with several senses: the check has teeth
+  }
 }
 
 TEST_CASE("load_task: duplicates dropped, max_examples taken in file order", "[data][task]") {
@@ -434,13 +515,108 @@ TEST_CASE("tokenize_example: template markers are single tokens, completion keep
   spec = TaskSpec{};
 
   TokenizedExample t = tokenize_example(tok, spec, TaskExample{"Aalfang", "eel fishing", 3});
-  REQUIRE(t.prompt.size() >= 3);
+  REQUIRE(t.prompt.size() >= 4);
   REQUIRE(t.completion.size() >= 2);
-  CHECK(t.prompt.front() == prompt_id);
+  CHECK(t.prompt[1] == prompt_id);
   CHECK(t.prompt.back() == response_id);
   CHECK(t.completion.back() == end_id);
-  CHECK(tok.decode(t.prompt) == "<|prompt|>Aalfang<|response|>");
+  CHECK(tok.decode(std::vector<int32_t>(t.prompt.begin() + 1, t.prompt.end())) ==
+        "<|prompt|>Aalfang<|response|>");
   CHECK(tok.decode(t.completion) == "eel fishing<|end|>");
   // No marker inside the text itself.
-  for (size_t i = 1; i + 1 < t.prompt.size(); ++i) CHECK(t.prompt[i] != response_id);
+  for (size_t i = 2; i + 1 < t.prompt.size(); ++i) CHECK(t.prompt[i] != response_id);
+}
+
+TEST_CASE("one prompt format: every task sequence starts with EOS, like a pretraining document",
+          "[data][task]") {
+  tokenizer::Tokenizer tok = debian_tokenizer();
+  TaskSpec spec;
+  // A pretraining document follows the EOS that ends the one before it (prepare appends EOS to
+  // each); a task example starts the same way, then the template.
+  std::vector<int32_t> want = {tok.eos_id()};
+  tok.encode("<|prompt|>Hund<|response|>", want);
+  CHECK(task_prompt_tokens(tok, spec, "Hund") == want);
+  CHECK(tokenize_example(tok, spec, TaskExample{"Hund", "dog", 1}).prompt == want);
+  CHECK(tokenize_example(tok, spec, TaskExample{"Hund", "dog", 1}).completion == tok.encode("dog<|end|>"));
+}
+
+TEST_CASE("task_format_from_recipe: a fine-tuned checkpoint's stored recipe gives its prompt format",
+          "[data][task]") {
+  tokenizer::Tokenizer tok = debian_tokenizer();
+  ConfigNode root = ConfigNode::map(at(1, 1));
+  CHECK_FALSE(task_format_from_recipe(root).has_value());  // a pretraining recipe: no task
+
+  ConfigNode task = ConfigNode::map(at(2, 1));
+  task.set("name", ConfigNode::scalar("de-en", at(3)));
+  task.set("format", ConfigNode::scalar("regex", at(4)));
+  task.set("path", ConfigNode::scalar("/nowhere/de-en", at(5)));  // not read: generate needs no task file
+  task.set("template", ConfigNode::scalar("Q: {prompt}\nA:", at(6)));
+  task.set("completion_suffix", ConfigNode::scalar("<|end|>", at(7)));
+  root.set("task", task);
+  std::optional<TaskSpec> spec = task_format_from_recipe(root);
+  REQUIRE(spec.has_value());
+  CHECK(spec->name == "de-en");
+  CHECK(spec->prompt_template == "Q: {prompt}\nA:");
+  CHECK(spec->completion_suffix == "<|end|>");
+  // The prompt `plinth generate` builds is the one training saw.
+  TaskSpec trained;
+  trained.prompt_template = "Q: {prompt}\nA:";
+  CHECK(task_prompt_tokens(tok, *spec, "Hund") ==
+        tokenize_example(tok, trained, TaskExample{"Hund", "dog", 1}).prompt);
+
+  // Absent keys: TaskSpec's defaults.
+  root.find("task")->erase("template");
+  root.find("task")->erase("completion_suffix");
+  spec = task_format_from_recipe(root);
+  REQUIRE(spec.has_value());
+  CHECK(spec->prompt_template == TaskSpec{}.prompt_template);
+  CHECK(spec->completion_suffix == TaskSpec{}.completion_suffix);
+
+  root.find("task")->set("template", ConfigNode::scalar("no slot", at(8)));
+  CHECK_THROWS_AS(task_format_from_recipe(root), BadInput);
+  CHECK_THROWS_WITH(task_format_from_recipe(root),
+                    Catch::Contains("task.template") && Catch::Contains("the template has no {prompt}"));
+}
+
+TEST_CASE("fit_example: the prompt's start goes first, the EOS and the completion stay", "[data][task]") {
+  // [EOS=2] 10 11 12 13 [marker=9] | 20 21 [end=3]
+  const TokenizedExample e{{2, 10, 11, 12, 13, 9}, {20, 21, 3}};
+  SECTION("fits: unchanged") {
+    for (size_t limit : {9, 10, 100}) {
+      TokenizedExample f = fit_example(e, limit);
+      CHECK(f.prompt == e.prompt);
+      CHECK(f.completion == e.completion);
+    }
+  }
+  SECTION("too long: tokens after the EOS go, the prompt's end stays") {
+    TokenizedExample f = fit_example(e, 7);
+    CHECK(f.prompt == std::vector<int32_t>{2, 12, 13, 9});
+    CHECK(f.completion == e.completion);
+    f = fit_example(e, 6);
+    CHECK(f.prompt == std::vector<int32_t>{2, 13, 9});
+    CHECK(f.completion == e.completion);
+    f = fit_example(e, 5);
+    CHECK(f.prompt == std::vector<int32_t>{2, 9});
+    CHECK(f.completion == e.completion);
+  }
+  SECTION("not even the EOS and the marker fit beside the completion: its end is cut") {
+    TokenizedExample f = fit_example(e, 4);
+    CHECK(f.prompt == std::vector<int32_t>{2, 9});
+    CHECK(f.completion == std::vector<int32_t>{20, 21});
+    f = fit_example(e, 2);
+    CHECK(f.prompt == std::vector<int32_t>{2, 9});
+    CHECK(f.completion.empty());
+    f = fit_example(e, 1);
+    CHECK(f.prompt == std::vector<int32_t>{2});
+    CHECK(f.completion.empty());
+  }
+  SECTION("never more than the limit") {
+    for (size_t limit = 0; limit < 12; ++limit) {
+      TokenizedExample f = fit_example(e, limit);
+      CHECK(f.prompt.size() + f.completion.size() <= limit);
+    }
+  }
+  // The prompt alone beside a generation budget of 4: the same rule.
+  CHECK(fit_prompt(e.prompt, 4, 7) == std::vector<int32_t>{2, 13, 9});
+  CHECK(fit_prompt(e.prompt, 1, 7) == e.prompt);
 }

@@ -132,26 +132,34 @@ TEST_CASE("TaskBatches: one example per row, only completion tokens scored, righ
                                                "insulating tape<|end|>"});
   }
 
-  SECTION("long examples are cut at the end and counted; nothing left to score drops them") {
-    std::vector<TokenizedExample> cut = examples;
-    const int64_t short_T = static_cast<int64_t>(cut[0].prompt.size());  // T + 1 tokens: one completion token
-    TaskBatches batches({cut[0]}, short_T, pad, false, 0);
+  SECTION("long examples lose the prompt's start (data::fit_example) and are counted") {
+    // The EOS and the prompt's end (the <|response|> marker) stay, and the whole completion.
+    TokenizedExample long_prompt = examples[1];
+    const int32_t word = long_prompt.prompt[2];
+    long_prompt.prompt.insert(long_prompt.prompt.begin() + 1, 30, word);
+    REQUIRE(long_prompt.prompt.front() == tok.eos_id());
+    TaskBatches batches({examples[0], long_prompt}, T, pad, false, 0);
+    CHECK(batches.size() == 2);
     CHECK(batches.truncated() == 1);
     CHECK(batches.dropped() == 0);
     torch::Tensor x, y;
-    batches.next(1, x, y);
-    CHECK((y >= 0).sum().item<int64_t>() == 1);
-    CHECK(y[0][short_T - 1].item<int64_t>() == cut[0].completion[0]);
-    CHECK(x[0][short_T - 1].item<int64_t>() == response_id);
+    batches.next(2, x, y);
+    const data::TokenizedExample fit = data::fit_example(long_prompt, T + 1);
+    CHECK(fit.completion == long_prompt.completion);
+    REQUIRE(fit.prompt.size() + fit.completion.size() == size_t(T) + 1);
+    std::vector<int64_t> tokens(fit.prompt.begin(), fit.prompt.end());
+    tokens.insert(tokens.end(), fit.completion.begin(), fit.completion.end());
+    const std::vector<int64_t> want(tokens.begin(), tokens.end() - 1);
+    const int64_t b = row_of(x, 0) == want ? 0 : 1;  // the long example's row
+    CHECK(row_of(x, b) == want);
+    CHECK(row_of(x, b)[0] == tok.eos_id());
+    CHECK(row_of(x, b)[fit.prompt.size() - 1] == response_id);
+    CHECK((y[b] >= 0).sum().item<int64_t>() == static_cast<int64_t>(long_prompt.completion.size()));
+    CHECK(y[b][T - 1].item<int64_t>() == long_prompt.completion.back());  // the end marker is learned
 
-    TokenizedExample long_prompt = cut[1];
-    long_prompt.prompt.resize(40, long_prompt.prompt[1]);
-    TaskBatches mixed({cut[0], long_prompt}, T, pad, false, 0);
-    CHECK(mixed.size() == 1);
-    CHECK(mixed.dropped() == 1);
-    CHECK(mixed.truncated() == 1);
-    CHECK_THROWS_AS(TaskBatches({long_prompt}, T, pad, false, 0), BadInput);
-    CHECK_THROWS_WITH(TaskBatches({long_prompt}, T, pad, false, 0), Catch::Contains("raise task.seq_len"));
+    // A row too short for any completion token after the EOS and the marker: nothing to score.
+    CHECK_THROWS_AS(TaskBatches({long_prompt}, 1, pad, false, 0), BadInput);
+    CHECK_THROWS_WITH(TaskBatches({long_prompt}, 1, pad, false, 0), Catch::Contains("raise task.seq_len"));
     CHECK_THROWS_WITH(TaskBatches({}, T, pad, false, 0), Catch::Contains("no task examples"));
   }
 }
