@@ -134,8 +134,7 @@ void check_fractions(const TaskSpec& spec) {
 }  // namespace
 
 double task_split_point(const std::string& prompt, uint64_t seed) {
-  // Top 53 bits of the hash as a uniform number in [0, 1): exact in a double.
-  return static_cast<double>(hash64(prompt, seed ^ 0x7a5c5eed7a5cull) >> 11) * (1.0 / 9007199254740992.0);
+  return hash_unit(prompt, seed ^ 0x7a5c5eed7a5cull);
 }
 
 TaskSplit task_split(const std::string& prompt, double val_fraction, double test_fraction, uint64_t seed) {
