@@ -9,7 +9,8 @@
 #include "data/prepare.h"
 #include "eval/evaluator.h"
 #include "eval/word_count.h"
-#include "finetune_recipe.h"
+#include "finetune/finetune_eval.h"
+#include "finetune/finetune_recipe.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint_files.h"
 #include "util/error.h"
@@ -30,13 +31,13 @@ struct EvalArgs {
 void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   Recipe r;
   if (!load_recipe_args(args, r)) return;
-  if (is_finetune_recipe(r)) {
+  if (finetune::is_finetune_recipe(r)) {
     if (!eval_args.checkpoint.empty())
       throw BadInput("--checkpoint: a fine-tuning recipe evaluates its base and its tuned model",
                      "leave out --checkpoint (or evaluate a checkpoint with a pretraining recipe)");
-    FinetuneRecipe f = bind_finetune_recipe(std::move(r), args.threads);
+    finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(std::move(r), args.threads);
     const auto tok = load_recipe_tokenizer(f.recipe);
-    run_finetune_eval(f, tok);
+    finetune::run_finetune_eval(f, tok);
     return;
   }
 
@@ -69,7 +70,7 @@ void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   }
 
   const auto tok = load_recipe_tokenizer(r);
-  eval::EvalRequest req = domain_eval_request(r, tok, spec);
+  eval::EvalRequest req = finetune::domain_eval_request(r, tok, spec);
   req.checkpoint = checkpoint;
   req.recipe_model = recipe_model;
   log::info("evaluating {} on {} domains", req.checkpoint.string(), req.domains.size());

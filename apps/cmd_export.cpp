@@ -6,7 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "eval/checkpoint_model.h"
+#include "eval/checkpoint_tokenizer.h"
+#include "model/checkpoint_model.h"
 #include "model/hf_export.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
@@ -38,8 +39,8 @@ void run_export(const ExportArgs& a) {
   const fs::path tok_file =
       eval::checkpoint_tokenizer_file(ckpt, checkpoint, a.tokenizer, tokenizer::TokenizerSpec{}.model);
   auto tok = tokenizer::Tokenizer::load(tok_file);
-  eval::check_tokenizer(ckpt, checkpoint, tok.hash(), tok_file.string());
-  model::Llama net = eval::model_from_checkpoint(ckpt, checkpoint);
+  model::check_tokenizer(ckpt, checkpoint, tok.hash(), tok_file.string());
+  model::Llama net = model::model_from_checkpoint(ckpt, checkpoint);
 
   model::HfTokenIds ids;
   ids.bos = tok.bos_id();
@@ -47,7 +48,7 @@ void run_export(const ExportArgs& a) {
   model::export_hf(net, out, ids);
   write_file_atomic(out / "tokenizer.model", read_file(tok_file));
 
-  const int64_t step = eval::checkpoint_step(ckpt);
+  const int64_t step = model::checkpoint_step(ckpt);
   nlohmann::json info;
   info["plinth_version"] = PLINTH_VERSION;
   info["format"] = a.format;

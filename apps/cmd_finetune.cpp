@@ -1,295 +1,20 @@
-// plinth finetune RECIPE [--resume]: a pretrained base specialised on a task, by full
-// fine-tuning or LoRA, optionally with frozen parameters, replay of the pretraining mixture,
-// EWC or L2-SP (recipes/finetune/). Writes <train.run_dir>: the trainer's checkpoints,
-// metrics.jsonl and loss.svg (task validation loss), then tuned.ckpt (LoRA merged) and, for
-// LoRA, adapter.ckpt. `plinth eval` on the same recipe then measures what it forgot.
+// plinth finetune RECIPE [--resume]: parses the arguments and runs the fine-tune
+// (finetune/finetune_run.h). `plinth eval` on the same recipe then measures what it forgot.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <torch/torch.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "command.h"
-#include "data/mixture_sampler.h"
-#include "eval/checkpoint_model.h"
-#include "finetune_recipe.h"
-#include "model/checkpoint_file.h"
-#include "model/device.h"
-#include "model/freezing.h"
-#include "model/lora.h"
-#include "model/token_nll.h"
-#include "model/torch_runtime.h"
-#include "train/batch_source.h"
-#include "train/checkpoint_files.h"
-#include "train/fisher.h"
-#include "train/regularizers.h"
-#include "train/task_batches.h"
-#include "train/trainer.h"
-#include "util/error.h"
-#include "util/hash.h"
-#include "util/log.h"
-#include "util/progress.h"
+#include "finetune/finetune_recipe.h"
+#include "finetune/finetune_run.h"
 
 namespace plinth {
-
-namespace {
-
-namespace fs = std::filesystem;
-
-struct FinetuneArgs {
-  bool resume = false;
-};
-
-// Mean loss over the scored (completion) tokens of every validation example, in a fixed order.
-train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq_len, int64_t pad_id,
-                            int64_t batch_rows, const std::string& name) {
-  auto batches = std::make_shared<train::TaskBatches>(std::move(val), seq_len, pad_id, false, 0);
-  return [batches, batch_rows, name](model::Llama& m) {
-    torch::NoGradGuard no_grad;
-    const torch::Device device = m->parameters().front().device();
-    batches->restore(0);  // the same examples, in the same order, every time
-    double nll = 0;
-    int64_t count = 0;
-    for (int64_t done = 0; done < batches->size(); done += batch_rows) {
-      const int64_t rows = std::min(batch_rows, batches->size() - done);
-      torch::Tensor x, y;  // (rows, T)
-      batches->next(rows, x, y);
-      x = x.to(device);
-      y = y.to(device);
-      const auto [sum, scored] = model::masked_nll(*m, x, y);
-      nll += sum;
-      count += scored;
-    }
-    return train::DomainLosses{{name, count ? nll / count : std::nan("")}};
-  };
-}
-
-// The Fisher diagonal beside the base, estimated and stored first when there is none or the one
-// there does not fit (another base, another estimator, another sample size): on a seeded
-// sample of windows of the base's pretraining TRAINING shards, never the validation documents
-// that `plinth eval` measures forgetting on (train/fisher.h).
-train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_ckpt, model::LlamaImpl& base,
-                                  const tokenizer::Tokenizer& tok, const torch::Device& device) {
-  const fs::path file = train::fisher_path_for(base_ckpt);
-  constexpr uint64_t kSampleSeed = 0;  // one sample per base: every fine-tune of it shares the file
-  std::vector<std::string> names;
-  for (const auto& d : f.recipe.data.domains) names.push_back(d.name);
-  const std::string data = fmt::format("train shards of {}; seed {}", fmt::join(names, ", "), kSampleSeed);
-  std::error_code ec;
-  if (fs::exists(file, ec)) {
-    try {
-      train::FisherDiagonal fisher = train::read_fisher(file);
-      train::check_fisher_fits(fisher, file, base, tok.hash());
-      if (fisher.sequences != f.finetune.ewc.fisher_sequences || fisher.data != data)
-        throw BadInput(fmt::format("{} averages {} sequences of {}, the recipe asks for {} of {}",
-                                   file.string(), fisher.sequences, fisher.data,
-                                   f.finetune.ewc.fisher_sequences, data));
-      return fisher;
-    } catch (const BadInput& e) {
-      log::warn("estimating the Fisher again: {}", e.what());
-    }
-  }
-  DomainShards train_shards = open_domain_shards(
-      f.recipe, names, "train", tok.hash(),
-      fmt::format(
-          "EWC needs a Fisher diagonal of the base ({}), estimated on the base's pretraining training data",
-          file.string()));
-  std::vector<data::MixtureDomain> mixture;
-  for (const auto& d : f.recipe.data.domains)
-    for (const auto& [name, shard] : train_shards.domains)
-      if (name == d.name) mixture.push_back({name, d.weight, shard});
-  data::DomainMixtureSampler sampler(mixture, base.config().context + 1, kSampleSeed, 1.0);
-  train::MixtureBatches windows(std::move(sampler));
-  log::info("estimating the Fisher diagonal of {} on {} training windows (one backward each)",
-            base_ckpt.string(), f.finetune.ewc.fisher_sequences);
-  train::FisherDiagonal fisher =
-      train::estimate_fisher(base, windows, f.finetune.ewc.fisher_sequences, device);
-  fisher.base_checkpoint = base_ckpt.string();
-  fisher.tokenizer_hash = tok.hash();
-  fisher.data = data;
-  train::write_fisher(file, fisher);
-  log::info("wrote {}", file.string());
-  return train::read_fisher(file);  // as every later fine-tune will see it
-}
-
-// The replay source: windows of the pretraining mixture as wide as the task's rows.
-std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64_t seq_len,
-                                                  const tokenizer::Tokenizer& tok,
-                                                  std::shared_ptr<DomainShards>& keep) {
-  std::vector<std::pair<std::string, double>> weights = f.finetune.replay.domains;
-  if (weights.empty())
-    for (const auto& d : f.recipe.data.domains) weights.emplace_back(d.name, d.weight);
-  std::vector<std::string> names;
-  for (const auto& [name, w] : weights) {
-    bool known = false;
-    for (const auto& d : f.recipe.data.domains) known = known || d.name == name;
-    if (!known)
-      throw BadInput(fmt::format("finetune.replay.domains: '{}' is not a domain of this recipe's data", name),
-                     "name domains of the data: section (the base's pretraining domains)");
-    names.push_back(name);
-  }
-  keep = std::make_shared<DomainShards>(open_domain_shards(
-      f.recipe, names, "train", tok.hash(), "finetune.replay draws from the pretraining shards"));
-  std::vector<data::MixtureDomain> mixture;
-  for (size_t i = 0; i < weights.size(); ++i)
-    mixture.push_back({weights[i].first, weights[i].second, keep->domains[i].second});
-  data::DomainMixtureSampler sampler(mixture, seq_len + 1, static_cast<uint64_t>(f.train.seed) + 1, 1.0);
-  return std::make_unique<train::MixtureBatches>(std::move(sampler));
-}
-
-// tuned.ckpt (and adapter.ckpt): the trained weights as a plain model, LoRA merged, so every
-// command that reads checkpoints can use it.
-void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& base_ckpt,
-                 uint64_t tokenizer_hash, int64_t step) {
-  model::CheckpointContents c;
-  c.meta["kind"] = "plinth-finetuned";
-  c.meta["model_config"] = model::model_config_json(net->config());
-  c.meta["step"] = std::to_string(step);
-  c.meta["tokenizer_hash"] = hex64(tokenizer_hash);
-  c.meta["recipe"] = recipe::to_yaml(f.recipe.loaded.root);
-  c.meta["base_checkpoint"] = base_ckpt.string();
-  c.meta["base_hash"] = hex64(hash_file(base_ckpt));
-  c.meta["method"] = train::method_label(f.finetune);
-  c.meta["torch_version"] = model::torch_version();
-  if (model::has_lora(*net)) {
-    model::CheckpointContents adapter = c;
-    adapter.meta["kind"] = "plinth-lora-adapter";
-    for (auto& [name, t] : model::lora_parameters(*net))
-      adapter.tensors.emplace_back(name, t.detach().to(torch::kCPU));
-    model::write_checkpoint(adapter_checkpoint_path(f.run_dir), adapter);
-    torch::NoGradGuard no_grad;
-    model::merge_lora(*net);
-  }
-  for (const auto& item : net->named_parameters())
-    c.tensors.emplace_back("model/" + item.key(), item.value().detach().to(torch::kCPU).contiguous());
-  model::write_checkpoint(tuned_checkpoint_path(f.run_dir), c);
-}
-
-void run_finetune(const RecipeArgs& args, const FinetuneArgs& fargs) {
-  Recipe r;
-  if (!load_recipe_args(args, r)) return;
-  FinetuneRecipe f = bind_finetune_recipe(std::move(r), args.threads);
-  const train::TrainSpec& spec = f.train;
-  const auto tok = load_recipe_tokenizer(f.recipe);
-
-  // The base: weights, shape and tokenizer.
-  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
-  const model::CheckpointContents base = model::read_checkpoint(base_ckpt);
-  eval::check_tokenizer(base, base_ckpt, tok.hash(), f.recipe.tokenizer.model_file());
-  check_base_data(f.recipe, base, base_ckpt);
-  model::Llama net = eval::model_from_checkpoint(base, base_ckpt);
-  net->train();
-  const auto& config = net->config();
-  log::info("base {} (step {}), {} parameters", base_ckpt.string(), eval::checkpoint_step(base),
-            config.parameter_count());
-
-  // The task. Rows as wide as the longest example needs (up to the context): short examples
-  // are not padded to the full context.
-  TaskSet task = load_task_set(f.task, tok);
-  int64_t seq_len = f.task.seq_len;
-  if (seq_len <= 0) {
-    // Rows as wide as 99% of the examples need (x is one token shorter than an example), in
-    // multiples of 8: a few long entries should not make every row long. Longer ones are cut.
-    std::vector<size_t> lengths;
-    for (const auto& e : task.train) lengths.push_back(e.prompt.size() + e.completion.size());
-    std::sort(lengths.begin(), lengths.end());
-    const size_t p99 = lengths.empty() ? 2 : lengths[lengths.size() * 99 / 100];
-    seq_len = std::min<int64_t>(config.context, (static_cast<int64_t>(p99) - 1 + 7) / 8 * 8);
-  }
-  if (seq_len > config.context)
-    throw BadInput(
-        fmt::format("task.seq_len {} is longer than the base model's context of {}", seq_len, config.context),
-        fmt::format("set task.seq_len to at most {} (0 = fit the longest example)", config.context));
-  const int64_t pad_id = tok.pad_id() >= 0 ? tok.pad_id() : tok.eos_id();
-
-  const torch::Device device = model::resolve_device(spec.device, "train.device");
-  net->to(device);
-  torch::manual_seed(static_cast<uint64_t>(spec.seed));
-  // Method: frozen parameters first, then adapters (which freeze everything else themselves).
-  if (f.finetune.freeze_on()) {
-    const int64_t frozen = model::freeze_parameters(*net, f.finetune.freeze);
-    log::info("froze {} parameter tensors", frozen);
-  }
-  if (f.finetune.lora_on()) {
-    auto adapted = model::attach_lora(*net, f.finetune.lora, static_cast<uint64_t>(spec.seed));
-    net->to(device);
-    log::info("LoRA rank {} on {} projections", f.finetune.lora.rank, adapted.size());
-  }
-  int64_t trainable = 0;
-  for (const auto& p : net->parameters())
-    if (p.requires_grad()) trainable += p.numel();
-  log::info("{}: {} of {} parameters trainable", train::method_label(f.finetune), trainable,
-            config.parameter_count());
-
-  train::TrainerOptions options;
-  options.spec = spec;
-  options.label = "finetune";
-  options.row_tokens = seq_len;
-  options.tokenizer_hash = tok.hash();
-  options.recipe_yaml = recipe::to_yaml(f.recipe.loaded.root);
-  options.checkpoint_kind = "plinth-finetune";
-  options.extra_meta["base_checkpoint"] = base_ckpt.string();
-  options.extra_meta["base_hash"] = hex64(hash_file(base_ckpt));  // plinth run: is the base still the same?
-  options.extra_meta["method"] = train::method_label(f.finetune);
-  if (task.val.empty())
-    log::warn(
-        "task {}: the validation split is empty: no validation loss during training (raise "
-        "task.val_fraction)",
-        f.task.name);
-  else
-    options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, "task " + f.task.name);
-  if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
-  if (f.finetune.ewc_on()) {
-    const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device);
-    options.regularizers.push_back(train::make_ewc(fisher, *net, f.finetune.ewc.lambda));
-  }
-
-  auto task_batches = std::make_unique<train::TaskBatches>(task.train, seq_len, pad_id, f.task.loss_on_prompt,
-                                                           static_cast<uint64_t>(spec.seed));
-  log::info("task rows of {} tokens; {} of {} training examples cut to fit", seq_len,
-            task_batches->truncated(), task.train.size());
-  std::unique_ptr<train::BatchSource> batches;
-  std::shared_ptr<DomainShards> replay_shards;
-  if (!f.finetune.replay_on())
-    batches = std::move(task_batches);
-  else
-    batches = std::make_unique<train::ReplayBatches>(
-        std::move(task_batches), replay_source(f, seq_len, tok, replay_shards), f.finetune.replay.fraction);
-
-  std::optional<fs::path> resume_from;
-  if (fargs.resume) {
-    resume_from = train::latest_checkpoint(f.run_dir);
-    if (!resume_from)
-      throw BadInput(
-          fmt::format("--resume: {} holds no checkpoint to resume",
-                      train::checkpoint_dir(f.run_dir).string()),
-          fmt::format("start the run without --resume: plinth finetune {}", f.recipe.loaded.file.string()));
-  }
-
-  train::TrainResult result;
-  train::Trainer trainer(net, std::move(batches), std::move(options));
-  if (resume_from) trainer.resume(*resume_from);
-  result = trainer.run();
-  if (result.signal != 0)  // the checkpoint is written
-    throw StoppedBySignal(result.signal,
-                          fmt::format("stopped by signal {}; continue with --resume", result.signal));
-  write_tuned(f, net, base_ckpt, tok.hash(), trainer.step());
-  log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
-            tuned_checkpoint_path(f.run_dir).string());
-  fmt::print("{}\n", f.run_dir.string());
-}
-
-}  // namespace
 
 void add_finetune_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "finetune", "Fine-tune a pretrained base on a task (full, LoRA, freeze, replay, EWC, L2-SP)");
   static RecipeArgs args;
-  static FinetuneArgs fargs;
+  static bool resume = false;
   add_recipe_args(*cmd, args, "plinth finetune recipes/finetune/lora.yaml train.steps=100");
-  cmd->add_flag("--resume", fargs.resume, "Continue from the newest checkpoint in the run directory");
+  cmd->add_flag("--resume", resume, "Continue from the newest checkpoint in the run directory");
   cmd->footer(
       "Example:\n"
       "  plinth finetune recipes/finetune/full.yaml\n"
@@ -298,7 +23,13 @@ void add_finetune_command(CLI::App& app) {
       "Writes <train.run_dir> (default runs/<recipe name>): checkpoints/, metrics.jsonl, loss.svg,\n"
       "tuned.ckpt (the tuned model, LoRA merged) and adapter.ckpt (LoRA only).\n"
       "Then: plinth eval <recipe> measures base vs tuned on every pretraining domain and the task.");
-  cmd->callback([] { run_finetune(args, fargs); });
+  cmd->callback([] {
+    Recipe r;
+    if (!load_recipe_args(args, r)) return;
+    const finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(std::move(r), args.threads);
+    finetune::run_finetune(f, resume);
+    fmt::print("{}\n", f.run_dir.string());
+  });
 }
 
 }  // namespace plinth

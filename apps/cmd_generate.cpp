@@ -12,7 +12,8 @@
 #include "command.h"
 #include "data/task_data.h"
 #include "data/task_spec.h"
-#include "eval/checkpoint_model.h"
+#include "eval/checkpoint_tokenizer.h"
+#include "model/checkpoint_model.h"
 #include "model/device.h"
 #include "model/generation.h"
 #include "model/torch_runtime.h"
@@ -46,7 +47,7 @@ tokenizer::Tokenizer checkpoint_tokenizer(const model::CheckpointContents& ckpt,
   fs::path file =
       eval::checkpoint_tokenizer_file(ckpt, checkpoint, tokenizer_arg, tokenizer::TokenizerSpec{}.model);
   auto tok = tokenizer::Tokenizer::load(file);
-  eval::check_tokenizer(ckpt, checkpoint, tok.hash(), file.string());
+  model::check_tokenizer(ckpt, checkpoint, tok.hash(), file.string());
   return tok;
 }
 
@@ -79,7 +80,7 @@ void run_generate(const GenerateArgs& a) {
   {
     model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
     tok.emplace(checkpoint_tokenizer(ckpt, checkpoint, a.tokenizer));
-    net = eval::model_from_checkpoint(ckpt, checkpoint);
+    net = model::model_from_checkpoint(ckpt, checkpoint);
     if (!a.raw) task = checkpoint_task(ckpt, checkpoint);
   }
   net->to(model::resolve_device(a.device, "--device"), model::resolve_precision(a.precision, "--precision"));

@@ -12,14 +12,6 @@ namespace plinth {
 
 namespace {
 
-tokenizer::Tokenizer load_recipe_tokenizer(const Recipe& r) {
-  std::error_code ec;
-  if (!std::filesystem::exists(r.tokenizer.model_file(), ec))
-    throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
-                   fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
-  return tokenizer::Tokenizer::load(r.tokenizer.model_file());
-}
-
 void run_prepare(const RecipeArgs& args, const data::PrepareOptions& options) {
   Recipe r;
   if (!load_recipe_args(args, r)) return;

@@ -27,7 +27,8 @@
 #include <filesystem>
 
 #include "command.h"
-#include "finetune_recipe.h"
+#include "finetune/finetune_eval.h"
+#include "finetune/finetune_recipe.h"
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
 #include "train/finetune_spec.h"
@@ -178,9 +179,9 @@ void stage(const std::vector<std::string>& args, const RunArgs& run) {
 // Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
 // newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and the
 // hash of the base it started from.
-std::string finetune_stale_because(const FinetuneRecipe& f) {
+std::string finetune_stale_because(const finetune::FinetuneRecipe& f) {
   std::error_code ec;
-  fs::path newest = tuned_checkpoint_path(f.run_dir);
+  fs::path newest = finetune::tuned_checkpoint_path(f.run_dir);
   if (!fs::exists(newest, ec)) {
     auto latest = train::latest_checkpoint(f.run_dir);
     if (!latest) return "";
@@ -210,9 +211,9 @@ void set_aside(const fs::path& run_dir) {
 }
 
 // The eval of a fine-tuned run is redone only when what it reads changed.
-uint64_t eval_inputs_hash(const FinetuneRecipe& f) {
+uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f) {
   Hasher h;
-  h.field(hash_file(tuned_checkpoint_path(f.run_dir)));
+  h.field(hash_file(finetune::tuned_checkpoint_path(f.run_dir)));
   h.field(hash_file(train::resolve_base_checkpoint(f.finetune.base)));
   h.field(recipe::to_yaml(f.recipe.loaded.root));
   return h.digest();
@@ -244,7 +245,7 @@ void run_pipeline(const RunArgs& args) {
       planned.push_back({ft.string(), {}});
       continue;
     }
-    const FinetuneRecipe plain = bind_finetune_recipe(load_and_bind(ft.string(), {}), 0);
+    const finetune::FinetuneRecipe plain = finetune::bind_finetune_recipe(load_and_bind(ft.string(), {}), 0);
     for (int64_t seed : p.seeds)
       planned.push_back({ft.string(),
                          {fmt::format("train.seed={}", seed),
@@ -253,7 +254,7 @@ void run_pipeline(const RunArgs& args) {
 
   std::vector<std::string> runs;
   for (const auto& [file, overrides] : planned) {
-    FinetuneRecipe f = bind_finetune_recipe(load_and_bind(file, overrides), 0);
+    finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(load_and_bind(file, overrides), 0);
     runs.push_back(f.run_dir.string());
     auto with_overrides = [&overrides = overrides](std::vector<std::string> args) {
       args.insert(args.begin() + 2, overrides.begin(), overrides.end());
@@ -266,8 +267,8 @@ void run_pipeline(const RunArgs& args) {
         set_aside(f.run_dir);
       }
     }
-    if (fs::exists(tuned_checkpoint_path(f.run_dir), ec))
-      log::info("{}: fine-tuned already ({})", file, tuned_checkpoint_path(f.run_dir).string());
+    if (fs::exists(finetune::tuned_checkpoint_path(f.run_dir), ec))
+      log::info("{}: fine-tuned already ({})", file, finetune::tuned_checkpoint_path(f.run_dir).string());
     else if (train::latest_checkpoint(f.run_dir))
       stage(with_overrides({"finetune", file, "--resume"}), args);
     else

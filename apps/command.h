@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "recipe_binding.h"
+#include "recipe/recipe.h"
 
 namespace plinth {
 

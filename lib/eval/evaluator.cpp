@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "eval/checkpoint_model.h"
 #include "eval/domain_scorer.h"
+#include "model/checkpoint_model.h"
 #include "model/device.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -41,10 +41,10 @@ model::Llama load_model(const EvalRequest& request, const fs::path& checkpoint, 
   {
     // Scoped: the file may also hold optimizer state, twice the weights again.
     model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
-    check_tokenizer(ckpt, checkpoint, request.tokenizer_hash, request.tokenizer_file);
-    net = model_from_checkpoint(ckpt, checkpoint);
-    report.step = checkpoint_step(ckpt);
-    report.tokenizer_hash = checkpoint_tokenizer_hash(ckpt);
+    model::check_tokenizer(ckpt, checkpoint, request.tokenizer_hash, request.tokenizer_file);
+    net = model::model_from_checkpoint(ckpt, checkpoint);
+    report.step = model::checkpoint_step(ckpt);
+    report.tokenizer_hash = model::checkpoint_tokenizer_hash(ckpt);
   }
   if (report.tokenizer_hash.empty()) report.tokenizer_hash = hex64(request.tokenizer_hash);
   report.model = net->config();

@@ -1,6 +1,5 @@
-// `plinth eval` of a fine-tuned run (finetune_recipe.h): base and tuned scored on the same
-// documents and windows of every pretraining domain, and on the task's test split; the
-// forgetting report (eval/forgetting_report.h) written into the run directory.
+#include "finetune/finetune_eval.h"
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -11,7 +10,6 @@
 #include "eval/forgetting_report.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
-#include "finetune_recipe.h"
 #include "model/llama.h"
 #include "train/finetune_spec.h"
 #include "util/error.h"
@@ -19,7 +17,7 @@
 #include "util/progress.h"
 #include "util/text.h"
 
-namespace plinth {
+namespace plinth::finetune {
 
 namespace fs = std::filesystem;
 
@@ -157,4 +155,4 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
   log::info("wrote {}, report.md and report.svg", (f.run_dir / "report.json").string());
 }
 
-}  // namespace plinth
+}  // namespace plinth::finetune

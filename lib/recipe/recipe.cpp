@@ -1,5 +1,10 @@
-#include "recipe_binding.h"
+#include "recipe/recipe.h"
 
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "util/error.h"
 #include "util/hash.h"
 
 namespace plinth {
@@ -41,6 +46,14 @@ Recipe load_and_bind(const std::string& file, const std::vector<std::string>& ov
   root.finish();
   diag.throw_if_any();
   return r;
+}
+
+tokenizer::Tokenizer load_recipe_tokenizer(const Recipe& r) {
+  std::error_code ec;
+  if (!std::filesystem::exists(r.tokenizer.model_file(), ec))
+    throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
+                   fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
+  return tokenizer::Tokenizer::load(r.tokenizer.model_file());
 }
 
 }  // namespace plinth

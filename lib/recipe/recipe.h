@@ -7,6 +7,7 @@
 
 #include "data/data_spec.h"
 #include "recipe/recipe_loader.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
 
 namespace plinth {
@@ -24,5 +25,8 @@ struct Recipe {
 
 // Loads, merges, applies overrides and binds. Throws BadInput listing every problem.
 Recipe load_and_bind(const std::string& file, const std::vector<std::string>& overrides);
+
+// The tokenizer the recipe names, loaded; BadInput with the command to make it when missing.
+tokenizer::Tokenizer load_recipe_tokenizer(const Recipe& r);
 
 }  // namespace plinth

@@ -1,6 +1,8 @@
-// A fine-tuning recipe bound whole, and what `plinth finetune` and `plinth eval` (of a
-// fine-tuned run) share: the base checkpoint, the task's examples split and tokenized, and the
-// pretraining shards the base was trained on (replay, EWC's Fisher, the forgetting eval).
+// A fine-tuning recipe bound whole, and what `plinth finetune` (finetune_run.h) and `plinth
+// eval` of a fine-tuned run (finetune_eval.h) share: the base checkpoint and its data check, the
+// task's examples split and tokenized, and the pretraining shards the base was trained on
+// (replay, EWC's Fisher, the forgetting eval). lib/finetune sits above lib/train and lib/eval;
+// the apps only parse arguments and call it.
 //
 // A fine-tuning recipe includes the data recipe of its base (tokenizer + domains) and adds
 //   finetune:  base run / checkpoint and the method (train/finetune_spec.h)
@@ -21,15 +23,14 @@
 #include "data/task_data.h"
 #include "data/task_spec.h"
 #include "eval/eval_spec.h"
-#include "eval/evaluator.h"
 #include "eval/gate_spec.h"
 #include "model/checkpoint_file.h"
-#include "recipe_binding.h"
+#include "recipe/recipe.h"
 #include "tokenizer/tokenizer.h"
 #include "train/finetune_spec.h"
 #include "train/train_spec.h"
 
-namespace plinth {
+namespace plinth::finetune {
 
 struct FinetuneRecipe {
   Recipe recipe;  // tokenizer + data: the base's domains
@@ -52,9 +53,6 @@ FinetuneRecipe bind_finetune_recipe(Recipe r, int threads);
 std::filesystem::path tuned_checkpoint_path(const std::filesystem::path& run_dir);
 std::filesystem::path adapter_checkpoint_path(const std::filesystem::path& run_dir);
 
-// The tokenizer the recipe names, loaded; BadInput with the command to make it when missing.
-tokenizer::Tokenizer load_recipe_tokenizer(const Recipe& r);
-
 // BadInput (naming each difference) when the recipe's data: section is not the one the base
 // checkpoint was pretrained on (its stored recipe): another set of domains, a domain with other
 // sources or document rules (weights may differ), another val_fraction or split_seed. Otherwise
@@ -70,6 +68,12 @@ struct TaskSet {
 };
 TaskSet load_task_set(const data::TaskSpec& spec, const tokenizer::Tokenizer& tok);
 
+// Tokens per task row (T): task.seq_len when set, else wide enough for 99% of the training
+// examples (x is one token shorter than an example), rounded up to a multiple of 8, at most
+// `context`; longer examples are cut (data::fit_example). BadInput when task.seq_len exceeds
+// the base's context.
+int64_t task_row_tokens(const data::TaskSpec& spec, const TaskSet& task, int64_t context);
+
 // Opened shards of some of the recipe's domains, checked against the tokenizer; BadInput
 // naming the missing ones and `why` (e.g. "replay draws from the pretraining shards").
 struct DomainShards {
@@ -79,14 +83,4 @@ struct DomainShards {
 DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>& names,
                                 const std::string& split, uint64_t tokenizer_hash, const std::string& why);
 
-// What `plinth eval` scores for any checkpoint of this recipe's tokenizer: every domain's val
-// shard with the recipe's eval: options (BadInput naming missing shards), words counted in the
-// decoded text, a progress line per domain. `checkpoint` is left for the caller.
-eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenizer& tok,
-                                      const eval::EvalSpec& spec);
-
-// `plinth eval` of a fine-tuned run: base and tuned on every domain and on the task's test
-// split -> <run_dir>/report.json, report.md, report.svg (eval/forgetting_report.h).
-void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok);
-
-}  // namespace plinth
+}  // namespace plinth::finetune

@@ -1,15 +1,14 @@
-#include "eval/checkpoint_model.h"
+#include "model/checkpoint_model.h"
 
 #include <fmt/format.h>
 
 #include <set>
 
-#include "recipe/recipe_loader.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/text.h"
 
-namespace plinth::eval {
+namespace plinth::model {
 
 namespace {
 
@@ -21,12 +20,12 @@ std::string shape_str(const torch::Tensor& t) {
 
 }  // namespace
 
-std::string checkpoint_tokenizer_hash(const model::CheckpointContents& ckpt) {
+std::string checkpoint_tokenizer_hash(const CheckpointContents& ckpt) {
   auto it = ckpt.meta.find("tokenizer_hash");
   return it == ckpt.meta.end() ? std::string() : it->second;
 }
 
-void check_tokenizer(const model::CheckpointContents& ckpt, const std::filesystem::path& checkpoint,
+void check_tokenizer(const CheckpointContents& ckpt, const std::filesystem::path& checkpoint,
                      uint64_t tokenizer_hash, const std::string& tokenizer_file) {
   std::string stored = checkpoint_tokenizer_hash(ckpt);
   if (stored.empty() || stored == hex64(tokenizer_hash)) return;
@@ -36,30 +35,7 @@ void check_tokenizer(const model::CheckpointContents& ckpt, const std::filesyste
                  "trained with this tokenizer");
 }
 
-std::filesystem::path checkpoint_tokenizer_file(const model::CheckpointContents& ckpt,
-                                                const std::filesystem::path& checkpoint,
-                                                const std::string& explicit_file,
-                                                const std::string& default_prefix) {
-  if (!explicit_file.empty()) return explicit_file;
-  auto it = ckpt.meta.find("recipe");
-  if (it == ckpt.meta.end())
-    throw BadInput(fmt::format("{} stores no recipe naming its tokenizer", checkpoint.string()),
-                   "name it: --tokenizer PATH.model");
-  ConfigNode root = recipe::parse_yaml(it->second, checkpoint.string() + " (stored recipe)");
-  std::string prefix = default_prefix;
-  if (const ConfigNode* tok = root.find("tokenizer"))
-    if (const ConfigNode* model = tok->find("model"))
-      if (model->is_scalar() && !model->text().empty()) prefix = model->text();
-  std::filesystem::path file = prefix + ".model";
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec))
-    throw BadInput(fmt::format("the tokenizer {} named by the recipe stored in {} does not exist",
-                               file.string(), checkpoint.string()),
-                   "run from the directory the model was trained in, or name it: --tokenizer PATH.model");
-  return file;
-}
-
-int64_t checkpoint_step(const model::CheckpointContents& ckpt) {
+int64_t checkpoint_step(const CheckpointContents& ckpt) {
   auto it = ckpt.meta.find("step");
   if (it == ckpt.meta.end()) return -1;
   try {
@@ -71,9 +47,9 @@ int64_t checkpoint_step(const model::CheckpointContents& ckpt) {
   }
 }
 
-model::Llama model_from_checkpoint(const model::CheckpointContents& ckpt, const std::filesystem::path& file) {
-  model::ModelConfig config = model::model_config_from_json(ckpt.meta_or_throw("model_config", file), file);
-  model::Llama net(config);
+Llama model_from_checkpoint(const CheckpointContents& ckpt, const std::filesystem::path& file) {
+  ModelConfig config = model_config_from_json(ckpt.meta_or_throw("model_config", file), file);
+  Llama net(config);
   net->eval();
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
@@ -99,4 +75,4 @@ model::Llama model_from_checkpoint(const model::CheckpointContents& ckpt, const 
   return net;
 }
 
-}  // namespace plinth::eval
+}  // namespace plinth::model

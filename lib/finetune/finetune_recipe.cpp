@@ -1,8 +1,9 @@
-#include "finetune_recipe.h"
+#include "finetune/finetune_recipe.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -11,7 +12,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
-namespace plinth {
+namespace plinth::finetune {
 
 namespace fs = std::filesystem;
 
@@ -59,14 +60,6 @@ fs::path adapter_checkpoint_path(const fs::path& run_dir) {
   return run_dir / "adapter.ckpt";
 }
 
-tokenizer::Tokenizer load_recipe_tokenizer(const Recipe& r) {
-  std::error_code ec;
-  if (!fs::exists(r.tokenizer.model_file(), ec))
-    throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
-                   fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
-  return tokenizer::Tokenizer::load(r.tokenizer.model_file());
-}
-
 TaskSet load_task_set(const data::TaskSpec& spec, const tokenizer::Tokenizer& tok) {
   TaskSet s;
   s.data = data::load_task(spec);
@@ -81,6 +74,22 @@ TaskSet load_task_set(const data::TaskSpec& spec, const tokenizer::Tokenizer& to
             spec.path, s.train.size(), s.val.size(), s.test.size(),
             s.data.skipped ? fmt::format(", {} bad lines skipped", s.data.skipped) : "");
   return s;
+}
+
+int64_t task_row_tokens(const data::TaskSpec& spec, const TaskSet& task, int64_t context) {
+  int64_t seq_len = spec.seq_len;
+  if (seq_len <= 0) {
+    std::vector<size_t> lengths;
+    for (const auto& e : task.train) lengths.push_back(e.prompt.size() + e.completion.size());
+    std::sort(lengths.begin(), lengths.end());
+    const size_t p99 = lengths.empty() ? 2 : lengths[lengths.size() * 99 / 100];
+    seq_len = std::min<int64_t>(context, (static_cast<int64_t>(p99) - 1 + 7) / 8 * 8);
+  }
+  if (seq_len > context)
+    throw BadInput(
+        fmt::format("task.seq_len {} is longer than the base model's context of {}", seq_len, context),
+        fmt::format("set task.seq_len to at most {} (0 = fit 99% of the training examples)", context));
+  return seq_len;
 }
 
 DomainShards open_domain_shards(const Recipe& r, const std::vector<std::string>& names,
@@ -169,4 +178,4 @@ void check_base_data(const Recipe& r, const model::CheckpointContents& base, con
         "this data");
 }
 
-}  // namespace plinth
+}  // namespace plinth::finetune
