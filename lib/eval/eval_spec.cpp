@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "eval/gate_spec.h"
 #include "util/text.h"
 
@@ -26,6 +28,11 @@ bool parse_fraction(const std::string& text, double& out) {
   if (!(v > 0 && v < 1)) return false;
   out = v;
   return true;
+}
+
+int64_t answer_budget(const EvalSpec& spec, size_t longest_training_completion) {
+  if (spec.max_new_tokens > 0) return spec.max_new_tokens;
+  return std::max<int64_t>(1, static_cast<int64_t>(longest_training_completion));
 }
 
 namespace {
@@ -72,6 +79,7 @@ void bind(ConfigSection& s, EvalSpec& spec) {
   s.read_choice("precision", spec.precision, {"fp32", "bf16"});
   read_count(s, "task_examples", spec.task_examples);
   s.read("task_samples", spec.task_samples, Range<int64_t>::between(0, 1000));
+  s.read("max_new_tokens", spec.max_new_tokens, Range<int64_t>::between(0, 1 << 20));
   s.finish();
 }
 

@@ -31,11 +31,20 @@ struct EvalSpec {
   // tuned (loss and exact match of greedy generations).
   uint64_t task_examples = 200;  // test examples scored; 0 = all
   int task_samples = 8;          // example generations kept in the report
+  // Greedy tokens per answer for exact match (the end marker included), the same for every
+  // example; 0 = enough for the longest completion of the task's TRAINING split. Never the
+  // reference's own length: that would tell the model when to stop.
+  int64_t max_new_tokens = 0;
 };
 
 // An absent section keeps the defaults. target_ci and confidence are fractions in (0, 1) or
 // percentages ("1%", "95%"); target_ci may also be 0 (no early stop).
 void bind(ConfigSection& s, EvalSpec& spec);
+
+// Greedy tokens per answer for exact match: spec.max_new_tokens, or (0) the longest completion
+// of the task's training split in tokens, end marker included: enough for any answer the
+// fine-tune was taught, the same for every test example, blind to the test references.
+int64_t answer_budget(const EvalSpec& spec, size_t longest_training_completion);
 
 // A fraction in (0, 1) given as "0.95", "95%" or "1%". False for anything else.
 bool parse_fraction(const std::string& text, double& out);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "data/task_data.h"
 #include "model/generation.h"
 #include "model/llama.h"
 #include "model/token_nll.h"
@@ -27,10 +28,12 @@ class EvalModeGuard {
   bool was_training_;
 };
 
-// How many prompt tokens example i keeps: the last ones, so prompt + completion fit the context
-// (and greedy decoding has room for every completion token, the end marker included).
-size_t kept_prompt(const TaskItem& item, int64_t context) {
-  return std::min(item.prompt.size(), static_cast<size_t>(context) - item.completion.size());
+// The tokens the loss reads of one item: data::fit_example's rule at context + 1 tokens (inputs
+// are all but the last, so at most context positions), as a validation row of T = context holds.
+// check_items keeps completions shorter than the context, so only the prompt's start is ever cut.
+data::TokenizedExample fitted(const TaskItem& item, int64_t context) {
+  return data::fit_example(data::TokenizedExample{item.prompt, item.completion},
+                           static_cast<size_t>(context) + 1);
 }
 
 void check_items(const std::vector<TaskItem>& items, const model::ModelConfig& c) {
@@ -71,24 +74,24 @@ void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items,
                     const torch::Device& device, TaskScore& score) {
   const int64_t context = model.config().context;
   const auto rows = static_cast<int64_t>(end - begin);
+  std::vector<data::TokenizedExample> fits;
   int64_t width = 1;
-  for (size_t i = begin; i < end; ++i)
-    width =
-        std::max<int64_t>(width, int64_t(kept_prompt(items[i], context) + items[i].completion.size()) - 1);
+  for (size_t i = begin; i < end; ++i) {
+    fits.push_back(fitted(items[i], context));
+    width = std::max<int64_t>(width, int64_t(fits.back().prompt.size() + fits.back().completion.size()) - 1);
+  }
   auto input = torch::zeros({rows, width}, torch::kInt64);       // (B, T), right-padded with id 0
   auto targets = torch::full({rows, width}, -1, torch::kInt64);  // (B, T), -1 = not scored
   auto in = input.accessor<int64_t, 2>();
   auto tg = targets.accessor<int64_t, 2>();
-  for (size_t i = begin; i < end; ++i) {
-    const TaskItem& it = items[i];
-    const size_t keep = kept_prompt(it, context);
-    std::vector<int64_t> seq(it.prompt.end() - static_cast<std::ptrdiff_t>(keep), it.prompt.end());
-    seq.insert(seq.end(), it.completion.begin(), it.completion.end());
-    const auto row = static_cast<int64_t>(i - begin);
+  for (int64_t row = 0; row < rows; ++row) {
+    const data::TokenizedExample& fit = fits[size_t(row)];
+    std::vector<int64_t> seq(fit.prompt.begin(), fit.prompt.end());
+    seq.insert(seq.end(), fit.completion.begin(), fit.completion.end());
     for (size_t t = 0; t + 1 < seq.size(); ++t) in[row][int64_t(t)] = seq[t];
-    // Position t predicts seq[t + 1]; the completion starts at seq[keep].
-    for (size_t t = keep - 1; t + 1 < seq.size(); ++t) tg[row][int64_t(t)] = seq[t + 1];
-    score.example_tokens.push_back(it.completion.size());
+    // Position t predicts seq[t + 1]; the completion starts at seq[prompt size].
+    for (size_t t = fit.prompt.size() - 1; t + 1 < seq.size(); ++t) tg[row][int64_t(t)] = seq[t + 1];
+    score.example_tokens.push_back(fit.completion.size());
   }
   const torch::Tensor rows_nll = model::masked_nll_rows(model, input.to(device), targets.to(device));  // (B)
   for (int64_t r = 0; r < rows; ++r) score.example_nll.push_back(rows_nll[r].item<double>());
@@ -96,8 +99,31 @@ void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items,
 
 }  // namespace
 
+std::string normalize_answer(std::string_view text) {
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  };
+  std::string out;
+  out.reserve(text.size());
+  bool gap = false;  // whitespace seen since the last kept character
+  for (char c : text) {
+    if (space(c)) {
+      gap = true;
+      continue;
+    }
+    if (gap && !out.empty()) out += ' ';
+    gap = false;
+    out += c;
+  }
+  return out;
+}
+
 TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
-                     int64_t max_new_tokens, c10::Device device, int64_t batch_rows) {
+                     int64_t max_new_tokens, const TokenDecoder& decode, c10::Device device,
+                     int64_t batch_rows) {
+  if (max_new_tokens < 1)
+    throw Failure(fmt::format("score_task: max_new_tokens {} must be at least 1", max_new_tokens));
+  if (!decode) throw Failure("score_task: exact match needs a decode function");
   const model::ModelConfig& c = model.config();
   check_items(items, c);
   EvalModeGuard eval_mode(model);
@@ -117,13 +143,14 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
   // generate() takes the holder; every LlamaImpl lives in one (TORCH_MODULE), so this shares it.
   model::Llama holder(std::dynamic_pointer_cast<model::LlamaImpl>(model.shared_from_this()));
   uint64_t correct = 0;
+  const auto budget = static_cast<size_t>(std::min<int64_t>(max_new_tokens, c.context));
   for (const TaskItem& it : items) {
-    const size_t keep = kept_prompt(it, c.context);
-    std::vector<int64_t> prompt(it.prompt.end() - static_cast<std::ptrdiff_t>(keep), it.prompt.end());
+    // The prompt's start gives way to the budget, never to the reference's own length.
+    std::vector<int32_t> kept = data::fit_prompt(it.prompt, budget, static_cast<size_t>(c.context));
+    std::vector<int64_t> prompt(kept.begin(), kept.end());
     model::GenerateOptions options;
     options.temperature = 0;  // greedy
-    options.max_new_tokens = static_cast<int>(
-        max_new_tokens > 0 ? std::min<int64_t>(max_new_tokens, c.context) : int64_t(it.completion.size()));
+    options.max_new_tokens = static_cast<int>(budget);
     auto out = model::generate(holder, prompt, options,
                                [end_id](const std::vector<int64_t>& g) { return g.back() == end_id; });
     std::vector<int32_t> answer;
@@ -133,7 +160,7 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
     }
     std::vector<int32_t> reference = it.completion;
     if (!reference.empty() && reference.back() == end_id) reference.pop_back();
-    bool ok = answer == reference;
+    const bool ok = normalize_answer(decode(answer)) == normalize_answer(decode(reference));
     correct += ok;
     score.generated.push_back(std::move(answer));
     score.correct.push_back(ok);

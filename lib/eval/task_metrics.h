@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eval/forgetting_report.h"
@@ -22,9 +23,18 @@ namespace plinth::eval {
 
 // One example: what the model sees, and what it should answer.
 struct TaskItem {
-  std::vector<int32_t> prompt;      // rendered template, e.g. "<|prompt|>12+30=<|response|>" as ids
+  std::vector<int32_t> prompt;      // EOS, then the rendered template (data::task_prompt_tokens), e.g.
+                                    // [EOS] "<|prompt|>12+30=<|response|>" as ids
   std::vector<int32_t> completion;  // the answer's ids, ending with the end marker (e.g. <|end|>)
 };
+
+using TokenDecoder = std::function<std::string(const std::vector<int32_t>& ids)>;
+
+// Exact match compares answers as text, not as token ids, so one answer tokenized two ways
+// ("dog" as one piece, or as "d" + "og") counts once. Both the greedy answer and the reference
+// are decoded and then normalised: whitespace (space, tab, newline, CR, FF, VT) trimmed at both
+// ends and every run of it inside made one space. Case and punctuation still count.
+std::string normalize_answer(std::string_view text);
 
 struct TaskScore {
   uint64_t examples = 0;
@@ -33,8 +43,8 @@ struct TaskScore {
   double loss = std::numeric_limits<double>::quiet_NaN();         // nll / completion_tokens
   double exact_match = std::numeric_limits<double>::quiet_NaN();  // fraction of examples answered exactly
   // Per example, in item order: the completion's summed NLL (nats) and token count, the greedy
-  // output up to (not including) the first end_id, and whether it equals the completion without
-  // its end marker. The report's task interval is a bootstrap over these.
+  // output up to (not including) the first end_id, and whether its normalised text equals the
+  // reference's (normalize_answer). The report's task interval is a bootstrap over these.
   std::vector<double> example_nll;
   std::vector<uint64_t> example_tokens;
   std::vector<std::vector<int32_t>> generated;
@@ -44,17 +54,20 @@ struct TaskScore {
 // Scores every item on `model`, which must already sit on `device` (and be owned by a
 // model::Llama holder, as every plinth model is: greedy decoding goes through model/generation.h).
 // Loss: teacher-forced, batch_rows examples per forward pass (right-padded; the causal mask keeps
-// padding out of the scored positions); NLL of the completion tokens given the prompt.
+// padding out of the scored positions); NLL of the completion tokens given the prompt. A long
+// example is cut by data::fit_example to context + 1 tokens, the rule (and, for task.seq_len =
+// the context, the very tokens) of the fine-tune's validation rows.
 // Exact match: greedy decoding with the KV cache from the prompt until end_id or max_new_tokens
-// (<= 0: the completion's length, which is all a correct answer needs).
-// A prompt too long for the model's context is cut on the left so prompt + completion fit.
+// (>= 1; the same for every item: a budget sized by the reference would tell the model how long
+// its answer is), then decode(answer) and decode(reference without end_id) compared after
+// normalize_answer. The prompt is cut by data::fit_prompt to leave room for max_new_tokens.
 // The model runs in eval mode and is put back in its previous mode afterwards.
 // BadInput (naming the example's index) for no items, an empty prompt or completion, a
-// completion of context tokens or more, or an id outside the vocabulary.
+// completion of context tokens or more, or an id outside the vocabulary. Failure for
+// max_new_tokens < 1 or no decode function (caller bugs).
 TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
-                     int64_t max_new_tokens, c10::Device device, int64_t batch_rows);
-
-using TokenDecoder = std::function<std::string(const std::vector<int32_t>& ids)>;
+                     int64_t max_new_tokens, const TokenDecoder& decode, c10::Device device,
+                     int64_t batch_rows);
 
 // The report's task section from the same items scored on the base and the tuned model: the
 // per-example columns (`indices`: each item's index in the test split) from which derive()

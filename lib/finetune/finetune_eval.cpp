@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "data/prepare.h"
@@ -83,11 +84,19 @@ std::vector<uint64_t> task_sample(const TaskSet& task, const eval::EvalSpec& spe
   return order;
 }
 
+// eval::answer_budget from the longest training completion (end marker included).
+int64_t answer_budget(const TaskSet& task, const eval::EvalSpec& spec) {
+  size_t longest = 0;
+  for (const auto& e : task.train) longest = std::max(longest, e.completion.size());
+  return eval::answer_budget(spec, longest);
+}
+
 eval::TaskScore score_task_on(model::LlamaImpl& m, const std::vector<eval::TaskItem>& items, int end_id,
+                              int64_t max_new_tokens, const eval::TokenDecoder& decode,
                               const eval::EvalSpec& spec, const char* which) {
   const torch::Device device = m.parameters().front().device();
   Progress progress(fmt::format("task ({})", which), 0);
-  eval::TaskScore s = eval::score_task(m, items, end_id, 0, device, spec.batch_size);
+  eval::TaskScore s = eval::score_task(m, items, end_id, max_new_tokens, decode, device, spec.batch_size);
   progress.finish(
       fmt::format("{} examples, loss {:.3f}, exact match {:.1f}%", s.examples, s.loss, 100 * s.exact_match));
   return s;
@@ -111,6 +120,8 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
   std::vector<eval::TaskItem> items;
   std::vector<uint64_t> indices;
   int end_id = -1;
+  const int64_t max_new_tokens = answer_budget(task, f.eval);
+  const eval::TokenDecoder decode = [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); };
   if (task.test.empty()) {
     log::warn("task {}: the test split is empty; the report has no task section", f.task.name);
   } else {
@@ -122,6 +133,8 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
           "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
     indices = task_sample(task, f.eval, f.task.name);
     for (uint64_t i : indices) items.push_back({task.test[i].prompt, task.test[i].completion});
+    log::info("task {}: exact match of greedy answers of up to {} tokens ({})", f.task.name, max_new_tokens,
+              f.eval.max_new_tokens > 0 ? "eval.max_new_tokens" : "the longest training completion");
   }
 
   // Both checkpoints are read once and held together: every window goes through both in one
@@ -131,8 +144,8 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
   req.checkpoint = base_ckpt;
   req.with_models = [&](model::LlamaImpl& base, model::LlamaImpl* tuned) {
     if (items.empty()) return;
-    task_base = score_task_on(base, items, end_id, f.eval, "base");
-    task_tuned = score_task_on(*tuned, items, end_id, f.eval, "tuned");
+    task_base = score_task_on(base, items, end_id, max_new_tokens, decode, f.eval, "base");
+    task_tuned = score_task_on(*tuned, items, end_id, max_new_tokens, decode, f.eval, "tuned");
   };
   log::info("base {} and tuned {}: {} domains, sample seed {}", base_ckpt.string(), tuned_ckpt.string(),
             req.domains.size(), f.eval.seed);
@@ -141,10 +154,8 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
 
   std::optional<eval::TaskResult> task_result;
   if (!items.empty())
-    task_result = eval::make_task_result(
-        f.task.name, items, indices, end_id, task_base, task_tuned,
-        [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); },
-        static_cast<size_t>(f.eval.task_samples));
+    task_result = eval::make_task_result(f.task.name, items, indices, end_id, task_base, task_tuned, decode,
+                                         static_cast<size_t>(f.eval.task_samples));
 
   eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
   eval::ForgettingReport report =

@@ -85,6 +85,9 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     REQUIRE(ev.exit_code == 0);
     CHECK_THAT(ev.output, Catch::Contains("| alpha |") && Catch::Contains("forgetting") &&
                               Catch::Contains("exact match"));
+    // The answer budget comes from the training completions, not from each test reference.
+    CHECK_THAT(ev.output, Catch::Contains("greedy answers of up to") &&
+                              Catch::Contains("(the longest training completion)"));
     for (const char* file : {"report.json", "report.md", "report.svg"}) CHECK(fs::exists(run / file));
   }
 

@@ -141,7 +141,9 @@ TEST_CASE("recipe_run_dir reads train.run_dir, default runs/<name>", "[eval]") {
 
 TEST_CASE("the eval: section binds and validates", "[eval]") {
   ConfigNode root = recipe::parse_yaml(
-      "eval:\n  max_tokens: 1000\n  batch_size: 2\n  device: cuda:1\n  precision: bf16\n", "r.yaml");
+      "eval:\n  max_tokens: 1000\n  batch_size: 2\n  device: cuda:1\n  precision: bf16\n  max_new_tokens: "
+      "12\n",
+      "r.yaml");
   Diagnostics diag;
   ConfigSection s(root.find("eval"), "eval", diag, Location{"r.yaml"});
   EvalSpec spec;
@@ -151,14 +153,25 @@ TEST_CASE("the eval: section binds and validates", "[eval]") {
   CHECK(spec.batch_size == 2);
   CHECK(spec.device == "cuda:1");
   CHECK(spec.precision == "bf16");
+  CHECK(spec.max_new_tokens == 12);
+  // 0: as long as the longest training completion, whatever the test references' lengths.
+  CHECK(EvalSpec{}.max_new_tokens == 0);
+  CHECK(answer_budget(EvalSpec{}, 7) == 7);
+  CHECK(answer_budget(spec, 7) == 12);
 
   ConfigNode bad = recipe::parse_yaml(
-      "eval:\n  device: gpu\n  precision: fp8\n  batch_size: 0\n  max_tokns: 3\n", "r.yaml");
+      "eval:\n  device: gpu\n  precision: fp8\n  batch_size: 0\n  max_tokns: 3\n  max_new_tokens: -1\n",
+      "r.yaml");
   Diagnostics bad_diag;
   ConfigSection bs(bad.find("eval"), "eval", bad_diag, Location{"r.yaml"});
   EvalSpec bad_spec;
   bind(bs, bad_spec);
-  CHECK(bad_diag.problems().size() == 4);
+  CHECK(bad_diag.problems().size() == 5);
+  const Problem* p = nullptr;
+  for (const auto& q : bad_diag.problems())
+    if (q.key == "eval.max_new_tokens") p = &q;
+  REQUIRE(p != nullptr);
+  CHECK(p->where.line == 6);
 }
 
 TEST_CASE("the eval: section's sampling keys: fractions in (0, 1), named when wrong", "[eval]") {

@@ -192,7 +192,7 @@ TEST_CASE("plinth's task completion NLL and greedy answers equal ref_llama.py's"
     it.completion.push_back(end_id);
     items.push_back(it);
   }
-  {  // a prompt too long for the context: both sides keep its last context - 4 tokens
+  {  // a prompt too long for the context: both sides keep its first token and its last context - 4
     TaskItem it;
     it.prompt = make_doc(15, 600).text;
     for (int32_t id : make_doc(3, 601).text) it.completion.push_back(not_end(id));
@@ -200,7 +200,7 @@ TEST_CASE("plinth's task completion NLL and greedy answers equal ref_llama.py's"
     items.push_back(it);
   }
 
-  TaskScore ours = score_task(*m, items, end_id, 0, torch::kCPU, 4);
+  TaskScore ours = score_task(*m, items, end_id, 3, ids_text, torch::kCPU, 4);
 
   nlohmann::json task_items = nlohmann::json::array();
   for (const auto& it : items)
@@ -208,7 +208,7 @@ TEST_CASE("plinth's task completion NLL and greedy answers equal ref_llama.py's"
   nlohmann::json input = {{"eos", kEos},
                           {"context", kContext},
                           {"documents", nlohmann::json::array()},
-                          {"task", {{"end_id", end_id}, {"max_new_tokens", 0}, {"items", task_items}}}};
+                          {"task", {{"end_id", end_id}, {"max_new_tokens", 3}, {"items", task_items}}}};
   nlohmann::json theirs = reference_score(m, dir, input);
   const auto& ref = theirs.at("task");
   REQUIRE(ref.size() == items.size());

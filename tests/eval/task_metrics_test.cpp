@@ -4,9 +4,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "data/task_data.h"
 #include "eval/task_metrics.h"
 #include "eval_test_support.h"
 #include "model/generation.h"
+#include "model/token_nll.h"
+#include "train/task_batches.h"
 
 namespace plinth::eval {
 namespace {
@@ -16,14 +19,24 @@ using Catch::Matchers::Contains;
 
 constexpr int kContext = 16;
 
-// Mean NLL of the completion tokens, one example at a time, straight from forward().
+// Token ids as text, one word per id: exact match on ids, for tests that need nothing more.
+std::string ids_text(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+// Mean NLL of the completion tokens, one example at a time, straight from forward(), on the
+// tokens data::fit_example keeps at context + 1.
 double direct_loss(model::Llama& m, const std::vector<TaskItem>& items) {
   torch::NoGradGuard no_grad;
   double nll = 0;
   size_t count = 0;
   for (const auto& it : items) {
-    size_t keep = std::min(it.prompt.size(), size_t(kContext) - it.completion.size());
-    std::vector<int64_t> seq(it.prompt.end() - long(keep), it.prompt.end());
+    data::TokenizedExample fit = data::fit_example({it.prompt, it.completion}, kContext + 1);
+    REQUIRE(fit.completion == it.completion);
+    const size_t keep = fit.prompt.size();
+    std::vector<int64_t> seq(fit.prompt.begin(), fit.prompt.end());
     seq.insert(seq.end(), it.completion.begin(), it.completion.end());
     auto input = torch::tensor(std::vector<int64_t>(seq.begin(), seq.end() - 1)).unsqueeze(0);  // (1, T)
     auto logp = m->forward(input).log_softmax(-1)[0];                                           // (T, V)
@@ -55,7 +68,7 @@ TEST_CASE("score_task: loss is the mean NLL of completion tokens", "[eval][task]
   items.push_back({{11, 12}, {40, 41, 42, 43, 44, kEos}});  // a longer completion than the others
   const double expected = direct_loss(m, items);
   for (int64_t rows : {1, 2, 64}) {  // padded batches give the same numbers
-    TaskScore s = score_task(*m, items, kEos, 0, torch::kCPU, rows);
+    TaskScore s = score_task(*m, items, kEos, 4, ids_text, torch::kCPU, rows);
     CHECK(s.examples == items.size());
     CHECK(s.completion_tokens == 4 * 3 + 6);
     CHECK(std::isfinite(s.loss));
@@ -66,13 +79,48 @@ TEST_CASE("score_task: loss is the mean NLL of completion tokens", "[eval][task]
   }
 }
 
-TEST_CASE("score_task: a prompt longer than the context is cut on the left", "[eval][task]") {
+TEST_CASE("score_task: a prompt longer than the context loses its start, not its first token",
+          "[eval][task]") {
   model::Llama m = tiny_model(kContext);
-  std::vector<int32_t> long_prompt;
+  std::vector<int32_t> long_prompt = {kEos};
   for (int t = 0; t < 30; ++t) long_prompt.push_back(3 + (t * 7) % 50);
   std::vector<TaskItem> items = {{long_prompt, {12, 13, kEos}}};
-  TaskScore s = score_task(*m, items, kEos, 0, torch::kCPU, 4);
+  TaskScore s = score_task(*m, items, kEos, 4, ids_text, torch::kCPU, 4);
   CHECK(s.loss == Approx(direct_loss(m, items)).epsilon(1e-5));
+  CHECK(s.example_tokens[0] == 3);
+}
+
+TEST_CASE("validation loss and test scoring cut an over-long example to the same tokens", "[eval][task]") {
+  // The fine-tune's validation loss (apps/cmd_finetune.cpp: TaskBatches rows of T tokens, then
+  // masked_nll) and the report's test loss (score_task) once cut a long example differently: the
+  // first cut the completion's end, the second the prompt's start. Both now use fit_example.
+  model::Llama m = tiny_model(kContext);
+  std::vector<int32_t> prompt = {kEos};
+  for (int t = 0; t < 20; ++t) prompt.push_back(3 + (t * 11) % 50);
+  const TaskItem item{prompt, {12, 13, 14, 15, kEos}};  // 21 + 5 tokens > context + 1 = 17
+
+  train::TaskBatches val({data::TokenizedExample{item.prompt, item.completion}}, kContext, 0, false, 0);
+  CHECK(val.truncated() == 1);
+  torch::Tensor x, y;  // (1, T)
+  val.next(1, x, y);
+  // The row holds exactly fit_example's tokens: the EOS, the prompt's end, the whole completion.
+  data::TokenizedExample fit = data::fit_example({item.prompt, item.completion}, kContext + 1);
+  std::vector<int64_t> tokens(fit.prompt.begin(), fit.prompt.end());
+  tokens.insert(tokens.end(), fit.completion.begin(), fit.completion.end());
+  REQUIRE(tokens.size() == size_t(kContext) + 1);
+  CHECK(tokens.front() == kEos);
+  CHECK(fit.completion == item.completion);
+  for (int64_t t = 0; t < kContext; ++t) {
+    CHECK(x[0][t].item<int64_t>() == tokens[size_t(t)]);
+    const bool scored = t + 1 >= int64_t(fit.prompt.size());
+    CHECK(y[0][t].item<int64_t>() == (scored ? tokens[size_t(t) + 1] : -1));
+  }
+
+  torch::NoGradGuard no_grad;
+  const auto [val_nll, val_scored] = model::masked_nll(*m, x, y);
+  TaskScore test = score_task(*m, {item}, kEos, 5, ids_text, torch::kCPU, 1);
+  CHECK(test.example_tokens[0] == uint64_t(val_scored));
+  CHECK(test.example_nll[0] == Approx(val_nll).epsilon(1e-6));
 }
 
 TEST_CASE("score_task: exact match of greedy answers", "[eval][task]") {
@@ -97,15 +145,15 @@ TEST_CASE("score_task: exact match of greedy answers", "[eval][task]") {
     wrong.push_back({prompts()[i], c});
   }
   // max_new_tokens 2: the answer's length, so generation stops right after it.
-  TaskScore s = score_task(*m, right, end_id, 2, torch::kCPU, 8);
+  TaskScore s = score_task(*m, right, end_id, 2, ids_text, torch::kCPU, 8);
   CHECK(s.exact_match == 1.0);
   for (size_t i = 0; i < answers.size(); ++i) CHECK(s.generated[i] == answers[i]);
-  TaskScore w = score_task(*m, wrong, end_id, 2, torch::kCPU, 8);
+  TaskScore w = score_task(*m, wrong, end_id, 2, ids_text, torch::kCPU, 8);
   CHECK(w.exact_match == 0.0);
   for (bool ok : w.correct) CHECK_FALSE(ok);
   CHECK(w.loss > s.loss);  // the model's own answers are more likely, token by token
 
-  // Without a length limit an answer counts only when the model then says the end marker itself:
+  // With room for more, an answer counts only when the model then says the end marker itself:
   // make the end id the model's third greedy token. (A tied tiny model mostly repeats its last
   // token; an untied one says more varied things.)
   torch::manual_seed(11);
@@ -119,36 +167,106 @@ TEST_CASE("score_task: exact match of greedy answers", "[eval][task]") {
     std::vector<int32_t> g = greedy(m, p, 3);
     if (g.size() < 3 || g[0] == g[2] || g[1] == g[2]) continue;
     found = true;
-    TaskScore stop = score_task(*m, {{p, {g[0], g[1], g[2]}}}, g[2], 0, torch::kCPU, 1);
+    TaskScore stop = score_task(*m, {{p, {g[0], g[1], g[2]}}}, g[2], 3, ids_text, torch::kCPU, 1);
     CHECK(stop.exact_match == 1.0);
     CHECK(stop.generated[0] == std::vector<int32_t>{g[0], g[1]});
     // With another end id the model runs on past the answer: no match.
     int other = (g[2] + 1) % kVocab;
     while (other == g[0] || other == g[1]) other = (other + 1) % kVocab;
-    TaskScore runs_on = score_task(*m, {{p, {g[0], g[1], other}}}, other, 0, torch::kCPU, 1);
+    TaskScore runs_on = score_task(*m, {{p, {g[0], g[1], other}}}, other, 3, ids_text, torch::kCPU, 1);
     CHECK(runs_on.exact_match == 0.0);
     CHECK(runs_on.generated[0].size() == 3);
   }
   CHECK(found);
 }
 
+TEST_CASE("normalize_answer: whitespace trimmed and collapsed, nothing else", "[eval][task]") {
+  CHECK(normalize_answer("  eel \t fishing\n\n") == "eel fishing");
+  CHECK(normalize_answer("eel fishing") == "eel fishing");
+  CHECK(normalize_answer(" \r\n\f\v ") == "");
+  CHECK(normalize_answer("") == "");
+  CHECK(normalize_answer("Eel") != normalize_answer("eel"));   // case counts
+  CHECK(normalize_answer("eel.") != normalize_answer("eel"));  // punctuation counts
+  CHECK(normalize_answer("eelfishing") != normalize_answer("eel fishing"));
+}
+
+TEST_CASE("score_task: exact match compares text, so one answer tokenized two ways counts", "[eval][task]") {
+  model::Llama m = tiny_model(kContext);
+  const std::vector<int32_t> p = prompts()[1];
+  const std::vector<int32_t> g = greedy(m, p, 2);  // the model's answer: two tokens
+  std::vector<bool> used(kVocab, false);
+  for (int32_t id : g) used[size_t(id)] = true;
+  int32_t end_id = 0, whole = 0;  // an end id the model does not say, and a third id
+  while (used[size_t(end_id)]) ++end_id;
+  used[size_t(end_id)] = true;
+  while (used[size_t(whole)]) ++whole;
+
+  // A tokenizer-like decoder: g[0] g[1] spell "do" + "g " and `whole` spells " dog" in one
+  // piece, so the answer and the reference differ as ids but not as (normalised) text.
+  auto decode = [&](const std::vector<int32_t>& ids) {
+    std::string text;
+    for (int32_t id : ids) {
+      if (id == whole)
+        text += " dog";
+      else if (id == g[0] && g[0] != g[1])
+        text += "do";
+      else if (id == g[1] && g[0] != g[1])
+        text += "g ";
+      else if (id == g[0])
+        text += "dog ";  // a model that repeats itself: "dog dog"
+      else
+        text += "#" + std::to_string(id);
+    }
+    return text;
+  };
+  const std::vector<int32_t> reference =
+      g[0] != g[1] ? std::vector<int32_t>{whole, end_id} : std::vector<int32_t>{whole, whole, end_id};
+  TaskScore s = score_task(*m, {{p, reference}}, end_id, 2, decode, torch::kCPU, 1);
+  CHECK(s.generated[0] == g);
+  CHECK(s.exact_match == 1.0);
+  // As ids they differ: the old comparison counted this answer wrong.
+  CHECK(s.generated[0] != std::vector<int32_t>(reference.begin(), reference.end() - 1));
+  // Another text is still wrong.
+  TaskScore other = score_task(*m, {{p, {kVocab - 1, end_id}}}, end_id, 2, decode, torch::kCPU, 1);
+  CHECK(other.exact_match == 0.0);
+}
+
+TEST_CASE("score_task: the generation budget does not depend on the reference's length", "[eval][task]") {
+  model::Llama m = tiny_model(kContext);
+  const std::vector<int32_t> p = prompts()[0];
+  const std::vector<int32_t> g = greedy(m, p, 6);
+  std::vector<bool> used(kVocab, false);
+  for (int32_t id : g) used[size_t(id)] = true;
+  int32_t end_id = 0;  // never said: every answer runs to the budget
+  while (used[size_t(end_id)]) ++end_id;
+  // References of 1 and of 5 tokens: the model gets the same 4 tokens to answer either.
+  std::vector<TaskItem> items = {{p, {g[0], end_id}}, {p, {g[0], g[1], g[2], g[3], g[4], end_id}}};
+  TaskScore s = score_task(*m, items, end_id, 4, ids_text, torch::kCPU, 2);
+  REQUIRE(s.generated.size() == 2);
+  CHECK(s.generated[0].size() == 4);
+  CHECK(s.generated[0] == s.generated[1]);
+  CHECK(s.generated[0] == std::vector<int32_t>(g.begin(), g.begin() + 4));
+  // The reference's length is no fallback: a budget must be given.
+  CHECK_THROWS_AS(score_task(*m, items, end_id, 0, ids_text, torch::kCPU, 2), Failure);
+}
+
 TEST_CASE("score_task leaves the model in its mode", "[eval][task]") {
   model::Llama m = tiny_model(kContext);
   m->train();
-  score_task(*m, {{{5, 6}, {7, kEos}}}, kEos, 0, torch::kCPU, 1);
+  score_task(*m, {{{5, 6}, {7, kEos}}}, kEos, 2, ids_text, torch::kCPU, 1);
   CHECK(m->is_training());
 }
 
 TEST_CASE("score_task: bad examples", "[eval][task]") {
   model::Llama m = tiny_model(kContext);
-  CHECK_THROWS_AS(score_task(*m, {}, kEos, 0, torch::kCPU, 1), BadInput);
-  CHECK_THROWS_WITH(score_task(*m, {}, kEos, 0, torch::kCPU, 1), Contains("no examples"));
+  CHECK_THROWS_AS(score_task(*m, {}, kEos, 2, ids_text, torch::kCPU, 1), BadInput);
+  CHECK_THROWS_WITH(score_task(*m, {}, kEos, 2, ids_text, torch::kCPU, 1), Contains("no examples"));
   std::vector<int32_t> too_long(kContext, 5);
   std::vector<TaskItem> bad = {
       {{5}, {6, kEos}}, {{}, {6, kEos}}, {{5}, {}}, {{5}, too_long}, {{5, 99}, {6, kEos}}};
-  CHECK_THROWS_AS(score_task(*m, bad, kEos, 0, torch::kCPU, 1), BadInput);
+  CHECK_THROWS_AS(score_task(*m, bad, kEos, 2, ids_text, torch::kCPU, 1), BadInput);
   CHECK_THROWS_WITH(
-      score_task(*m, bad, kEos, 0, torch::kCPU, 1),
+      score_task(*m, bad, kEos, 2, ids_text, torch::kCPU, 1),
       Contains("task example 1: the prompt has no tokens") &&
           Contains("task example 2: the completion has no tokens") &&
           Contains("task example 3: the completion has 16 tokens, the model's context only 16") &&
