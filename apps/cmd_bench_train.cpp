@@ -2,6 +2,9 @@
 // architecture in PyTorch Python) on the same config, dtype, batch, sequence length and
 // threads, in one invocation; plus achieved GFLOP/s against the matmul peak measured for
 // that dtype on this machine. Ratios, not absolute times, are what compare across runs.
+// Equal settings: the peer gets plinth's thread count (--threads -> torch.set_num_threads,
+// checked in its result) and plinth's allocator settings (GLIBC_TUNABLES = the mallopt calls
+// of util/allocator.h, which plinth makes at start-up).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -9,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -20,6 +24,7 @@
 #include "train/autocast_guard.h"
 #include "train/fused_adamw.h"
 #include "train/linear_cross_entropy.h"
+#include "util/allocator.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
@@ -45,7 +50,8 @@ struct TrainBenchArgs {
   bool no_reference = false;
   bool compile = false;  // the peer runs under torch.compile
   std::string profile;   // chrome trace of plinth's timed steps; "" = none
-  int rounds = 3;         // plinth and the peer take turns; the best round of each is compared
+  int rounds = 3;        // plinth and the peer take turns; the best round of each is compared
+  bool dry_run = false;  // print what each side runs with, time nothing
 };
 
 double seconds(Clock::time_point t0) {
@@ -99,8 +105,10 @@ void print_profile_summary(const std::string& trace_file, int steps) {
     std::vector<std::pair<double, std::string>> open;  // (end time, name) of the enclosing ops
     for (const auto& e : events) {
       while (!open.empty() && open.back().first <= e.ts) open.pop_back();
-      if (open.empty()) total += e.dur;
-      else self[open.back().second] -= e.dur;
+      if (open.empty())
+        total += e.dur;
+      else
+        self[open.back().second] -= e.dur;
       self[e.name] += e.dur;
       open.emplace_back(e.ts + e.dur, e.name);
     }
@@ -164,14 +172,28 @@ Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
   return out;
 }
 
-nlohmann::json bench_reference(const TrainBenchArgs& a, int threads) {
+// `s` in single quotes for /bin/sh.
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+// The peer's command line: the same shape, batch, steps, dtype and device as plinth, `threads`
+// threads, and `tunables` as its GLIBC_TUNABLES ("" leaves the environment's).
+std::string reference_command(const TrainBenchArgs& a, int threads, const std::string& tunables) {
   const auto& c = a.config;
-  std::string cmd = fmt::format(
-      "'{}' '{}' bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
+  return fmt::format(
+      "{}{} {} bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
       "--steps {} --warmup {} --threads {} --device {} --dtype {}{} 2>&1",
-      a.python, a.reference, c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(), c.resolved_ffn(),
-      c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype,
+      tunables.empty() ? "" : "GLIBC_TUNABLES=" + shell_quote(tunables) + " ", shell_quote(a.python),
+      shell_quote(a.reference), c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(),
+      c.resolved_ffn(), c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype,
       std::string(c.tie_embeddings ? "" : " --no-tie") + (a.compile ? " --compile" : ""));
+}
+
+nlohmann::json bench_reference(const TrainBenchArgs& a, int threads, const std::string& tunables) {
+  const std::string cmd = reference_command(a, threads, tunables);
   log::info("running the peer: {}", cmd);
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) throw Failure("cannot start " + a.python);
@@ -184,7 +206,11 @@ nlohmann::json bench_reference(const TrainBenchArgs& a, int threads) {
   std::string line = out.substr(brace == std::string::npos ? out.find('{') : brace + 1);
   if (status != 0 || line.empty() || line[0] != '{')
     throw Failure(fmt::format("the peer failed (status {}):\n{}", status, out));
-  return nlohmann::json::parse(line);
+  auto result = nlohmann::json::parse(line);
+  if (result.value("threads", 0) != threads)
+    throw Failure(fmt::format("the peer ran on {} threads, plinth on {}: not the same work",
+                              result.value("threads", 0), threads));
+  return result;
 }
 
 void run_bench_train(TrainBenchArgs a) {
@@ -202,13 +228,22 @@ void run_bench_train(TrainBenchArgs a) {
   if (device.is_cuda() && !torch::cuda::is_available())
     throw BadInput("--device cuda, but this LibTorch sees no CUDA device", "use --device cpu");
   if (a.reference.empty())
-    a.reference =
-        (std::filesystem::path(PLINTH_SOURCE_DIR) / "tests/reference/ref_llama.py").string();
+    a.reference = (std::filesystem::path(PLINTH_SOURCE_DIR) / "tests/reference/ref_llama.py").string();
 
   const auto& c = a.config;
   fmt::print("config: V={} d={} L={} H={} kv={} ffn={} T={} B={} {} {} threads={}\n", c.vocab_size, c.dim,
              c.layers, c.heads, c.resolved_kv_heads(), c.resolved_ffn(), c.context, a.batch, a.dtype,
              a.device, threads);
+  const std::string tunables =
+      merge_glibc_tunables(std::getenv("GLIBC_TUNABLES"), keep_freed_memory_tunables());
+  fmt::print("plinth: {} threads (at::set_num_threads); allocator: {}\n", threads,
+             keep_freed_memory_mallopts());
+  if (!a.no_reference) {
+    fmt::print("peer:   {} threads (--threads: torch.set_num_threads); allocator: GLIBC_TUNABLES={}\n",
+               threads, tunables.empty() ? "(none)" : tunables);
+    fmt::print("peer command: {}\n", reference_command(a, threads, tunables));
+  }
+  if (a.dry_run) return;
   double peak = matmul_peak_gflops(a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
   double flops = c.flops_per_token();
   fmt::print("{} matmul peak here: {:.0f} GFLOP/s\n", a.dtype, peak);
@@ -232,7 +267,7 @@ void run_bench_train(TrainBenchArgs a) {
     print_line(ours_name, ours.tokens_per_s, ours.step_ms);
     if (ours.tokens_per_s > best_ours) best_ours = ours.tokens_per_s, best_ours_ms = ours.step_ms;
     if (a.no_reference) continue;
-    auto ref = bench_reference(a, threads);
+    auto ref = bench_reference(a, threads, tunables);
     const double ref_tps = ref.value("tokens_per_s", 0.0);
     ref_name = fmt::format("ref_llama.py (torch {}{}):", ref.value("torch", std::string("?")),
                            a.compile ? ", compiled" : "");
@@ -275,6 +310,8 @@ void add_bench_train_command(CLI::App& bench) {
   cmd->add_flag("--no-reference", a.no_reference, "Measure plinth only");
   cmd->add_option("--rounds", a.rounds, "Turns each (plinth, then the peer); the best of each is compared")
       ->check(CLI::Range(1, 100));
+  cmd->add_flag("--dry-run", a.dry_run,
+                "Print what each side runs with (threads, allocator, command); time nothing");
   cmd->add_flag("--compile", a.compile, "Run the peer under torch.compile (torch 2.x)");
   cmd->add_option("--profile", a.profile,
                   "Write a chrome trace of plinth's timed steps to this file and print where the time goes");

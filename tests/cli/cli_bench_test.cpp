@@ -1,0 +1,107 @@
+// The benchmarks compare equal work: the same text and threads for plinth prepare and
+// spm_encode, the same threads and allocator settings for plinth and ref_llama.py. Checked
+// from what the commands print and write; no test here looks at a time.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli_fixture.h"
+
+using plinth::test::CliFixture;
+using plinth::test::plinth_binary;
+using plinth::test::run_command;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kMallopts = "mallopt(M_MMAP_THRESHOLD, 33554432), mallopt(M_TRIM_THRESHOLD, 1073741824)";
+const std::string kTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// `plinth args` in the fixture's directory, with `glibc_tunables` as the only GLIBC_TUNABLES.
+plinth::test::CommandResult plinth_with_tunables(const CliFixture& f, const std::string& glibc_tunables,
+                                                 const std::string& args) {
+  return run_command("cd '" + f.dir().path().string() + "' && env -u GLIBC_TUNABLES " +
+                     (glibc_tunables.empty() ? "" : "GLIBC_TUNABLES=" + glibc_tunables + " ") + "'" +
+                     plinth_binary() + "' " + args);
+}
+
+}  // namespace
+
+TEST_CASE("bench prepare: spm_encode at plinth's threads, on slices that hold every line once",
+          "[cli][bench]") {
+  CliFixture f;
+  REQUIRE(f.plinth("tokenizer train recipe.yaml").exit_code == 0);
+
+  auto r = plinth_with_tunables(f, "", "bench prepare recipe.yaml --threads 3 --dry-run --work-dir bench");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(
+      r.output,
+      Catch::Contains("plinth: prepare, corpora -> shards, data.threads = 1 and 3; allocator: " + kMallopts));
+  CHECK_THAT(r.output,
+             Catch::Contains("1 process on the whole text and 3 processes at once, one per slice") &&
+                 Catch::Contains("allocator: GLIBC_TUNABLES=" + kTunables + "\n"));
+  CHECK_FALSE(fs::exists(f.dir() / "bench/shards-1t"));  // a dry run times nothing
+
+  const std::string text = read_file(f.dir() / "bench/corpus.txt");
+  REQUIRE(text.size() > 10000);
+  std::string joined;
+  for (int k = 1; k <= 3; ++k) {
+    const fs::path slice = f.dir() / "bench" / ("corpus.slice-" + std::to_string(k) + "-of-3.txt");
+    INFO(slice);
+    REQUIRE(fs::exists(slice));
+    const std::string part = read_file(slice);
+    CHECK(part.size() > text.size() / 6);  // about a third each
+    CHECK(part.size() < text.size() / 2);
+    CHECK(part.back() == '\n');  // cut at a line end
+    joined += part;
+  }
+  CHECK(joined == text);  // no line lost, none twice, the order kept
+  CHECK_FALSE(fs::exists(f.dir() / "bench/corpus.slice-4-of-3.txt"));
+
+  SECTION("a real run times both sides at 1 thread and at 2") {
+    auto run = f.plinth("bench prepare recipe.yaml --threads 2");
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK_THAT(run.output, Catch::Contains("spm_encode, 2 processes on 2 slices") &&
+                               Catch::Contains("plinth prepare, 2 threads") &&
+                               Catch::Contains("ratio per thread (1 vs 1)") &&
+                               Catch::Contains("ratio all cores (2 vs 2)"));
+  }
+  SECTION("a missing spm_encode is a failure with a hint") {
+    auto run = f.plinth("bench prepare recipe.yaml --threads 2 --spm-encode /no/such/spm_encode");
+    CHECK(run.exit_code == 1);
+    CHECK_THAT(run.output,
+               Catch::Contains("cannot start /no/such/spm_encode") && Catch::Contains("sentencepiece"));
+  }
+}
+
+TEST_CASE("bench train: the peer runs on plinth's threads with plinth's allocator settings", "[cli][bench]") {
+  CliFixture f;
+  const std::string shape = "--threads 3 --vocab 256 --dim 64 --layers 1 --heads 2 --seq 32 --batch 2";
+  auto r = plinth_with_tunables(f, "", "bench train --dry-run " + shape);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("plinth: 3 threads (at::set_num_threads); allocator: " + kMallopts) &&
+                           Catch::Contains("peer:   3 threads (--threads: torch.set_num_threads); allocator: "
+                                           "GLIBC_TUNABLES=" +
+                                           kTunables));
+  CHECK_THAT(r.output, Catch::Contains("peer command: GLIBC_TUNABLES='" + kTunables + "' ") &&
+                           Catch::Contains(" --threads 3 ") && Catch::Contains("ref_llama.py' bench "));
+  CHECK_THAT(r.output, !Catch::Contains("tokens/s"));  // a dry run times nothing
+
+  SECTION("tunables from the environment reach the peer too, ours after them (so ours win)") {
+    auto inherited = plinth_with_tunables(f, "glibc.malloc.arena_max=4", "bench train --dry-run " + shape);
+    INFO(inherited.output);
+    CHECK_THAT(inherited.output,
+               Catch::Contains("peer command: GLIBC_TUNABLES='glibc.malloc.arena_max=4:" + kTunables + "' "));
+  }
+}
