@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "data/prepare.h"
 #include "recipe/recipe_loader.h"
@@ -163,10 +164,12 @@ void check_base_data(const Recipe& r, const model::CheckpointContents& base, con
   }
   for (const auto& [name, node] : their_domains)
     if (!our_domains.count(name)) diffs.push_back(fmt::format("the base also trained on domain '{}'", name));
+  // Ours are bound already; the base's are read from its stored tree, the binder's default when absent.
   const data::DataSpec defaults;
-  for (const auto& [key, fallback] : {std::pair<const char*, double>{"val_fraction", defaults.val_fraction},
-                                      {"split_seed", static_cast<double>(defaults.split_seed)}}) {
-    const double a = data_number(ours, key, fallback), b = data_number(theirs, key, fallback);
+  for (const auto& [key, a, fallback] :
+       {std::tuple<const char*, double, double>{"val_fraction", r.data.val_fraction, defaults.val_fraction},
+        {"split_seed", static_cast<double>(r.data.split_seed), static_cast<double>(defaults.split_seed)}}) {
+    const double b = data_number(theirs, key, fallback);
     if (!(a == b)) diffs.push_back(fmt::format("data.{} is {} here, {} in the base's", key, a, b));
   }
   if (!diffs.empty())

@@ -5,8 +5,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "data/mixture_sampler.h"
 #include "model/checkpoint_file.h"
@@ -133,7 +131,7 @@ std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64
 // tuned.ckpt (and adapter.ckpt): the trained weights as a plain model, LoRA merged, so every
 // command that reads checkpoints can use it.
 void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& base_ckpt,
-                 uint64_t tokenizer_hash, int64_t step) {
+                 const std::string& base_hash, uint64_t tokenizer_hash, int64_t step) {
   model::CheckpointContents c;
   c.meta["kind"] = "plinth-finetuned";
   c.meta["model_config"] = model::model_config_json(net->config());
@@ -141,7 +139,7 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& bas
   c.meta["tokenizer_hash"] = hex64(tokenizer_hash);
   c.meta["recipe"] = recipe::to_yaml(f.recipe.loaded.root);
   c.meta["base_checkpoint"] = base_ckpt.string();
-  c.meta["base_hash"] = hex64(hash_file(base_ckpt));
+  c.meta["base_hash"] = base_hash;
   c.meta["method"] = train::method_label(f.finetune);
   c.meta["torch_version"] = model::torch_version();
   if (model::has_lora(*net)) {
@@ -208,7 +206,9 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
   options.recipe_yaml = recipe::to_yaml(f.recipe.loaded.root);
   options.checkpoint_kind = "plinth-finetune";
   options.extra_meta["base_checkpoint"] = base_ckpt.string();
-  options.extra_meta["base_hash"] = hex64(hash_file(base_ckpt));  // plinth run: is the base still the same?
+  // plinth run: is the base still the same? Hashed once, for the step checkpoints and tuned.ckpt.
+  const std::string base_hash = hex64(hash_file(base_ckpt));
+  options.extra_meta["base_hash"] = base_hash;
   options.extra_meta["method"] = train::method_label(f.finetune);
   if (task.val.empty())
     log::warn(
@@ -252,7 +252,7 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
   if (result.signal != 0)  // the checkpoint is written
     throw StoppedBySignal(result.signal,
                           fmt::format("stopped by signal {}; continue with --resume", result.signal));
-  write_tuned(f, net, base_ckpt, tok.hash(), trainer.step());
+  write_tuned(f, net, base_ckpt, base_hash, tok.hash(), trainer.step());
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());
 }
