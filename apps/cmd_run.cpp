@@ -37,6 +37,7 @@
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/shipped.h"
 
 extern char** environ;
 
@@ -118,9 +119,8 @@ void forward_signal(int sig) {
 }
 
 std::string self_binary() {
-  std::error_code ec;
-  fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? "plinth" : p.string();
+  const fs::path exe = executable_path();
+  return exe.empty() ? "plinth" : exe.string();
 }
 
 // Runs `plinth <args...>` and waits; SIGINT/SIGTERM received meanwhile are passed to it.

@@ -15,6 +15,8 @@ namespace {
 void run_train(const RecipeArgs& args, bool force) {
   Recipe r;
   if (!load_recipe_args(args, r)) return;
+  // --force writes the recipe's own path, never over a shipped tokenizer (util/shipped.h).
+  if (force && !r.tokenizer_local_model.empty()) r.tokenizer.model = r.tokenizer_local_model;
   const auto& spec = r.tokenizer;
   uint64_t recipe_hash = r.tokenizer_recipe_hash();
   std::error_code ec;

@@ -38,5 +38,6 @@ void add_report_command(CLI::App& app);
 void add_gate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_recipes_command(CLI::App& app);
 
 }  // namespace plinth

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
       "  plinth report runs/ft-full runs/ft-lora         # compare methods\n"
       "  plinth gate runs/ft-lora/report.json --max-forgetting 5%\n"
       "  plinth run recipes/pipelines/quickstart.yaml    # all of it, resumable\n"
+      "  plinth recipes                                  # what an installed plinth ships\n"
       "Each stage: plinth <command> RECIPE.yaml [key.path=value ...]; see plinth <command> --help.");
   plinth::add_tokenizer_command(app);
   plinth::add_prepare_command(app);
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
   plinth::add_report_command(app);
   plinth::add_gate_command(app);
   plinth::add_run_command(app);
+  plinth::add_recipes_command(app);
 
   try {
     app.parse(argc, argv);

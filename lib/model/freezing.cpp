@@ -1,6 +1,7 @@
 #include "model/freezing.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <regex>
 #include <string>

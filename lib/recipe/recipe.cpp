@@ -3,9 +3,14 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <set>
+
+#include "data/tokenizer_training.h"
 
 #include "util/error.h"
 #include "util/hash.h"
+#include "util/log.h"
+#include "util/shipped.h"
 
 namespace plinth {
 
@@ -28,6 +33,30 @@ uint64_t Recipe::tokenizer_recipe_hash() const {
   return h.digest();
 }
 
+namespace {
+
+// A tokenizer missing from the working directory is read from an installed plinth's shipped
+// copy (util/shipped.h), but only when that copy is exactly what this recipe would train (its
+// provenance records the same recipe hash); otherwise the path stays, and `plinth tokenizer
+// train` writes a new one there.
+void use_shipped_tokenizer_if_missing(Recipe& r) {
+  std::error_code ec;
+  if (std::filesystem::exists(r.tokenizer.model_file(), ec)) return;
+  const auto shipped = shipped_file(r.tokenizer.model_file());
+  if (!shipped) return;
+  tokenizer::TokenizerSpec candidate = r.tokenizer;
+  candidate.model = shipped->parent_path() / shipped->stem();
+  if (data::provenance_recipe_hash(candidate) != r.tokenizer_recipe_hash()) return;
+  static std::set<std::string> told;
+  if (told.insert(candidate.model).second)
+    log::info("{}: not in the working directory; using the shipped {} (made by this recipe)",
+              r.tokenizer.model_file(), candidate.model_file());
+  r.tokenizer_local_model = r.tokenizer.model;
+  r.tokenizer.model = candidate.model;
+}
+
+}  // namespace
+
 Recipe load_and_bind(const std::string& file, const std::vector<std::string>& overrides) {
   Recipe r;
   r.loaded = recipe::load_recipe(file, overrides);
@@ -45,6 +74,7 @@ Recipe load_and_bind(const std::string& file, const std::vector<std::string>& ov
   data::bind(data, r.data);
   root.finish();
   diag.throw_if_any();
+  use_shipped_tokenizer_if_missing(r);
   return r;
 }
 

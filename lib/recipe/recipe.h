@@ -16,6 +16,9 @@ struct Recipe {
   recipe::LoadedRecipe loaded;
   std::string name;  // `name:`; defaults to the recipe file's stem
   tokenizer::TokenizerSpec tokenizer;
+  // The recipe's own tokenizer.model when an installed plinth's shipped copy stands in for it
+  // (tokenizer.model then names the shipped one); a retrained tokenizer is written here.
+  std::string tokenizer_local_model;
   data::DataSpec data;
 
   // Identifies what shapes the tokenizer (its options, the domains, the split; not its output

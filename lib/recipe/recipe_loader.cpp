@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
 #include "util/hash.h"
+#include "util/log.h"
+#include "util/shipped.h"
 #include "util/text.h"
 
 namespace plinth::recipe {
@@ -414,8 +417,14 @@ ConfigNode parse_yaml(const std::string& text, const std::string& name) {
 
 LoadedRecipe load_recipe(const fs::path& file, const std::vector<std::string>& overrides) {
   LoadedRecipe out;
-  out.file = file;
-  out.root = IncludeResolver(out.files).load(file, Location{});
+  // A recipe not in the working directory may be one an installed plinth ships (util/shipped.h).
+  out.file = existing_or_shipped(file);
+  if (out.file != file) {
+    static std::set<fs::path> told;
+    if (told.insert(file).second)
+      log::info("{}: not in the working directory; using the shipped {}", file.string(), out.file.string());
+  }
+  out.root = IncludeResolver(out.files).load(out.file, Location{});
   for (const std::string& assignment : overrides) apply_override(out.root, assignment);
   return out;
 }

@@ -12,6 +12,7 @@
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/shipped.h"
 
 namespace plinth::tokenizer {
 
@@ -34,19 +35,13 @@ struct Bridge {
   plinth_spm_version_fn version;
 };
 
-fs::path executable_dir() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : exe.parent_path();
-}
-
 // Where the bridge may be: $PLINTH_SPM_BRIDGE, beside the executable (build tree, container),
 // an installed lib/ folder, and the build tree this library was compiled in.
 std::vector<fs::path> bridge_candidates() {
   std::vector<fs::path> out;
   if (const char* env = std::getenv("PLINTH_SPM_BRIDGE")) out.emplace_back(env);
-  fs::path dir = executable_dir();
-  if (!dir.empty()) {
+  if (fs::path exe = executable_path(); !exe.empty()) {
+    const fs::path dir = exe.parent_path();
     out.push_back(dir / "libplinth_spm.so");
     out.push_back(dir.parent_path() / "libplinth_spm.so");
     out.push_back(dir.parent_path() / "lib" / "plinth" / "libplinth_spm.so");

@@ -15,7 +15,7 @@ TEST_CASE("help and version", "[cli]") {
   CHECK_THAT(top.output,
              Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
   for (const char* cmd : {"tokenizer train", "prepare", "inspect", "pretrain", "finetune", "eval", "generate",
-                          "export", "report", "gate", "run", "bench prepare", "bench train"}) {
+                          "export", "report", "gate", "run", "recipes", "bench prepare", "bench train"}) {
     auto r = f.plinth(std::string(cmd) + " --help");
     INFO(cmd << "\n" << r.output);
     CHECK(r.exit_code == 0);
@@ -134,8 +134,9 @@ TEST_CASE("SIGTERM during pretraining: a checkpoint, exit 143, and --resume cont
       " train.batch_size=2 train.eval_every=0 train.checkpoint_every=1000000 --threads 1";
   // The trainer's header line is printed once its signal handlers are in place.
   auto stopped = plinth::test::run_command(
-      "cd '" + f.dir().path().string() + "' && ('" + plinth::test::plinth_binary() + "' pretrain recipe.yaml" +
-      endless + " > out.txt 2>&1 & pid=$!; until grep -q 'parameters' out.txt; do sleep 0.1; done; sleep 0.5; " +
+      "cd '" + f.dir().path().string() + "' && ('" + plinth::test::plinth_binary() +
+      "' pretrain recipe.yaml" + endless +
+      " > out.txt 2>&1 & pid=$!; until grep -q 'parameters' out.txt; do sleep 0.1; done; sleep 0.5; " +
       "kill -TERM $pid; wait $pid; echo \"exit=$?\"); cat out.txt");
   INFO(stopped.output);
   CHECK_THAT(stopped.output, Catch::Contains("exit=143") && Catch::Contains("stopped by signal 15"));
