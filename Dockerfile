@@ -27,24 +27,37 @@ RUN apt-get update -q \
 FROM deps AS build
 ARG PLINTH_VARIANT=cpu
 ARG PLINTH_TORCH_SPEC=torch==2.15.0
-# cpu: nothing to add (Debian's LibTorch came with deps); cuda: the wheel in /opt/torch.
-RUN mkdir -p /opt/torch && touch /opt/torch/cmake-prefix \
+# cpu: nothing to add (Debian's LibTorch came with deps). cuda: the torch wheel in /opt/torch,
+# with NVIDIA's CUDA toolkit wheels of the same CUDA version, which torch's CMake package needs
+# at configure time (plinth compiles no CUDA code). Behind a TLS-intercepting proxy, give pip
+# its CA bundle as the build secret `ca` (--secret id=ca,src=/etc/ssl/certs/ca-certificates.crt).
+COPY scripts/torch-wheel-cmake-args /src/scripts/
+RUN --mount=type=secret,id=ca \
+    mkdir -p /opt/torch && : > /opt/torch/cmake-args \
  && if [ "$PLINTH_VARIANT" = cuda ]; then \
-      apt-get update -q && apt-get install -y -q --no-install-recommends python3-venv \
+      if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+      && apt-get update -q && apt-get install -y -q --no-install-recommends python3-venv \
       && rm -rf /var/lib/apt/lists/* \
       && python3 -m venv /opt/torch \
       && /opt/torch/bin/pip install --no-cache-dir -q "$PLINTH_TORCH_SPEC" \
-      && /opt/torch/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)' > /opt/torch/cmake-prefix; \
+      && cuda="$(/opt/torch/bin/python -c 'import torch; print(torch.version.cuda)' 2>/dev/null)" \
+      && /opt/torch/bin/pip install --no-cache-dir -q "cuda-toolkit[nvcc,crt,cudart,nvrtc,cccl,nvvm]==$cuda.*" \
+      && bash /src/scripts/torch-wheel-cmake-args /opt/torch > /opt/torch/cmake-args; \
     elif [ "$PLINTH_VARIANT" != cpu ]; then echo "PLINTH_VARIANT must be cpu or cuda" >&2; exit 2; fi
 COPY . /src
 # ccache through a cache mount: a rebuild after a source change recompiles only what changed.
 RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLINTH_BUILD_TESTS=OFF \
-          -DCMAKE_PREFIX_PATH="$(cat /opt/torch/cmake-prefix)" \
+          $(cat /opt/torch/cmake-args) \
  && CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime \
     cmake --build /build -j "$(nproc)" \
  && cd /build && cpack -G DEB \
- && mkdir /out && mv /build/plinth_*.deb /out/
+ && mkdir /out && mv /build/plinth_*.deb /out/ \
+ && mkdir -p /opt/torch-runtime \
+ && if [ -x /opt/torch/bin/python ]; then \
+      cd /opt/torch && for lib in lib/python3*/site-packages/torch/lib lib/python3*/site-packages/nvidia/*/lib; do \
+        mkdir -p "/opt/torch-runtime/$(dirname "$lib")" && mv "$lib" "/opt/torch-runtime/$lib"; done; \
+    fi
 
 FROM debian:bookworm-slim AS runtime-base
 ENV DEBIAN_FRONTEND=noninteractive
@@ -71,8 +84,9 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends /tmp/plin
 USER plinth
 
 FROM runtime-base AS runtime
-# The cuda variant's LibTorch and CUDA libraries (empty for cpu), at the path the binary's RPATH names.
-COPY --from=build /opt/torch /opt/torch
+# The cuda variant's LibTorch and CUDA libraries (nothing for cpu), at the paths the binary's
+# and libtorch's RPATHs name; the rest of the build venv (Python, headers, triton, nvcc) stays behind.
+COPY --from=build /opt/torch-runtime /opt/torch
 COPY --from=build /out/ /tmp/plinth-deb/
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends /tmp/plinth-deb/plinth_*.deb \
  && rm -rf /var/lib/apt/lists/* /tmp/plinth-deb
