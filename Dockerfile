@@ -73,7 +73,9 @@ RUN apt-get update -q \
 # /usr/share/plinth (`plinth recipes`).
 WORKDIR /work
 # tini forwards `docker stop`'s SIGTERM to plinth, which saves a checkpoint and exits 143;
-# the same command started again resumes.
+# the same command started again resumes. As a subreaper it also reaps the stage processes
+# `plinth run` starts when it is not PID 1 (`docker run --init`, buildah's chroot isolation).
+ENV TINI_SUBREAPER=1
 ENTRYPOINT ["/usr/bin/tini", "--", "plinth"]
 CMD ["--help"]
 
