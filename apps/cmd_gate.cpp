@@ -3,7 +3,9 @@
 // 1 when a check fails (the breaches listed on stderr), 2 on bad input.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <optional>
+#include <string>
 
 #include "command.h"
 #include "eval/eval_spec.h"
@@ -18,7 +20,7 @@ namespace {
 struct GateArgs {
   std::string report;
   std::string max_forgetting, max_mean_forgetting, tolerance, min_task_gain, confidence;
-  double max_kl = -1;  // < 0: not given
+  std::string max_kl;  // "" = not given
   bool strict = false;
   std::vector<std::string> domains;
   std::string baseline;
@@ -45,7 +47,19 @@ void run_gate(const GateArgs& a) {
     flags.set_domain(name, pct);
   }
   flags.baseline = a.baseline;
-  if (a.max_kl >= 0) flags.max_kl = a.max_kl;
+  if (!a.max_kl.empty()) {
+    double kl = -1;
+    size_t used = 0;
+    try {
+      kl = std::stod(a.max_kl, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != a.max_kl.size() || !(std::isfinite(kl) && kl >= 0))
+      throw BadInput(fmt::format("--max-kl {} is not a KL budget (nats per token, 0 or more)", a.max_kl),
+                     "write e.g. --max-kl 0.05");
+    flags.max_kl = kl;
+  }
   if (!a.confidence.empty()) {
     double c = 0;
     if (!eval::parse_fraction(a.confidence, c))

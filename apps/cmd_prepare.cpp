@@ -4,6 +4,7 @@
 #include "command.h"
 #include "data/prepare.h"
 #include "tokenizer/tokenizer.h"
+#include "util/dir_lock.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -23,6 +24,7 @@ void run_prepare(const RecipeArgs& args, const data::PrepareOptions& options) {
                      did_you_mean(name, names));
     }
   auto tok = load_recipe_tokenizer(r);
+  const DirLock lock(r.data.shards, "prepare");  // one process per shards directory
   auto results = data::prepare_shards(r.data, tok, options);
   uint64_t bytes = 0, tokens = 0;
   size_t reused = 0;

@@ -17,7 +17,9 @@
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint_files.h"
 #include "train/trainer.h"
+#include "util/dir_lock.h"
 #include "util/error.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/text.h"
@@ -127,6 +129,7 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
                                      spec.temperature);
 
   const fs::path run_dir = spec.run_dir;
+  const DirLock lock(run_dir, "pretrain");  // one process per run directory
   std::optional<fs::path> resume_from;
   if (pargs.resume) {
     resume_from = train::latest_checkpoint(run_dir);
@@ -140,6 +143,8 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   options.spec = spec;
   options.tokenizer_hash = tok.hash();
   options.recipe_yaml = recipe::to_yaml(r.loaded.root);
+  // What the shards were made from: `plinth run` redoes a pretraining whose data changed since.
+  options.extra_meta["shards_hash"] = hex64(data::shards_fingerprint(r.data));
   options.peak_flops = pargs.peak_tflops * 1e12;
   options.evaluate = train::make_val_loss_evaluator(
       validation, train::ValLossOptions{spec.eval_tokens, spec.batch_size, spec.precision == "bf16"});
@@ -151,7 +156,7 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
     model::Llama net(config);
     train::Trainer trainer(net, std::make_unique<train::MixtureBatches>(std::move(sampler)),
                            std::move(options));
-    if (resume_from) trainer.resume(*resume_from);
+    if (resume_from) trainer.resume_latest();  // falls back past a damaged newest checkpoint
     result = trainer.run();
   }
   if (!result.last_val.empty()) {
@@ -164,7 +169,8 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
             format_duration(result.seconds), result.tokens_per_s, result.last_checkpoint.string());
   fmt::print("{}\n", run_dir.string());
   if (result.signal != 0)  // the checkpoint is written
-    throw StoppedBySignal(result.signal, fmt::format("stopped by signal {}; continue with --resume", result.signal));
+    throw StoppedBySignal(result.signal,
+                          fmt::format("stopped by signal {}; continue with --resume", result.signal));
 }
 
 }  // namespace

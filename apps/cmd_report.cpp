@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "eval/run_comparison.h"
+#include "util/error.h"
 #include "util/log.h"
 
 namespace plinth {
@@ -22,6 +23,12 @@ void run_report(const ReportArgs& a) {
   std::vector<std::filesystem::path> paths(a.runs.begin(), a.runs.end());
   std::vector<eval::ComparedRun> runs = eval::load_runs(paths);
   const std::filesystem::path out = a.out.empty() ? eval::common_parent(runs) : std::filesystem::path(a.out);
+  std::error_code ec;
+  if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
+    throw BadInput(fmt::format("--out {} is a file, but a directory is expected (comparison.md and .svg go "
+                               "into it)",
+                               out.string()),
+                   "name a directory, new or existing");
   eval::write_comparison(runs, out);
   fmt::print("{}", eval::comparison_markdown(runs));
   log::info("wrote {} and {}", (out / "comparison.md").string(), (out / "comparison.svg").string());

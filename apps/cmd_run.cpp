@@ -18,17 +18,25 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
+#include <string_view>
 
 #include "command.h"
+#include "data/prepare.h"
 #include "finetune/finetune_eval.h"
 #include "finetune/finetune_recipe.h"
+#include "finetune/finetune_run.h"
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
 #include "train/finetune_spec.h"
@@ -112,9 +120,16 @@ Pipeline load_pipeline(const std::string& file) {
   return p;
 }
 
+// Stop signals while a stage runs. The stage runs in a process group of its own, so a
+// terminal's Ctrl-C (sent to the foreground group) reaches only this process, which passes it
+// on once: the stage sees one SIGINT per Ctrl-C, checkpoints on the first and would take a
+// second as "stop now". g_received also remembers a signal that came when no stage was
+// running (between the stage's exit and the handlers' removal) so it still stops the pipeline.
 std::atomic<pid_t> g_child{0};
+volatile std::sig_atomic_t g_received = 0;
 
 void forward_signal(int sig) {
+  g_received = sig;
   if (pid_t c = g_child.load()) ::kill(c, sig);
 }
 
@@ -139,28 +154,57 @@ int run_stage(const std::vector<std::string>& args, const RunArgs& run) {
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The stage learns its parent's pid: it asks the kernel for SIGTERM when this process dies
+  // (plinth.cpp), so a pipeline killed with -9 does not leave its stage training on alone.
+  std::vector<std::string> env_strings{fmt::format("{}={}", kPipelineParentEnv, ::getpid())};
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind(std::string(kPipelineParentEnv) + "=", 0) != 0) env_strings.push_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  // SIGINT/SIGTERM stay blocked from before the handlers go in until the child's pid is
+  // recorded: one arriving meanwhile waits, then is passed on instead of being lost.
+  sigset_t stop_signals, old_mask;
+  ::sigemptyset(&stop_signals);
+  ::sigaddset(&stop_signals, SIGINT);
+  ::sigaddset(&stop_signals, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
   struct sigaction sa {
   }, old_int{}, old_term{};
   sa.sa_handler = forward_signal;
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, &old_int);
   ::sigaction(SIGTERM, &sa, &old_term);
+  posix_spawnattr_t attr;
+  ::posix_spawnattr_init(&attr);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  ::posix_spawnattr_setpgroup(&attr, 0);  // a group of its own (see g_child)
+  ::posix_spawnattr_setsigmask(&attr, &old_mask);
+  ::posix_spawnattr_setsigdefault(&attr, &stop_signals);
   pid_t pid = 0;
-  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-    throw Failure(fmt::format("cannot start {}", full[0]));
-  g_child = pid;
+  const int spawned = ::posix_spawn(&pid, argv[0], nullptr, &attr, argv.data(), envp.data());
+  ::posix_spawnattr_destroy(&attr);
+  if (spawned == 0) g_child = pid;
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  if (spawned == 0)
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
   g_child = 0;
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
+  if (spawned != 0) throw Failure(fmt::format("cannot start {}: {}", full[0], std::strerror(spawned)));
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 void stage(const std::vector<std::string>& args, const RunArgs& run) {
   const int code = run_stage(args, run);
+  if (code == 0 && g_received)
+    throw StoppedBySignal(g_received, fmt::format("pipeline stopped by signal {} after plinth {} finished; "
+                                                  "run the pipeline again to continue",
+                                                  static_cast<int>(g_received), args.front()));
   if (code == 0) return;
   std::fflush(stdout);
   std::fflush(stderr);
@@ -176,46 +220,86 @@ void stage(const std::vector<std::string>& args, const RunArgs& run) {
   throw Failure(fmt::format("pipeline stopped: plinth {} failed (exit {})", args.front(), code));
 }
 
-// Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
-// newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and the
-// hash of the base it started from.
-std::string finetune_stale_because(const finetune::FinetuneRecipe& f) {
+// The meta of a run's newest output: `preferred` when it exists, else the newest step checkpoint
+// that reads (a damaged one is skipped here; resuming sets it aside). Empty when there is none.
+std::map<std::string, std::string> newest_meta(const fs::path& preferred, const fs::path& run_dir,
+                                               fs::path& newest) {
+  std::vector<fs::path> candidates;
   std::error_code ec;
-  fs::path newest = finetune::tuned_checkpoint_path(f.run_dir);
-  if (!fs::exists(newest, ec)) {
-    auto latest = train::latest_checkpoint(f.run_dir);
-    if (!latest) return "";
-    newest = *latest;
+  if (!preferred.empty() && fs::exists(preferred, ec)) candidates.push_back(preferred);
+  const auto steps = train::list_step_checkpoints(run_dir);
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) candidates.push_back(it->second);
+  for (const auto& file : candidates) {
+    try {
+      newest = file;
+      return model::read_checkpoint_meta(file);
+    } catch (const model::DamagedCheckpoint&) {
+    }
   }
-  const model::CheckpointContents c = model::read_checkpoint(newest);
-  auto meta = [&](const char* key) {
-    auto it = c.meta.find(key);
-    return it == c.meta.end() ? std::string() : it->second;
-  };
-  if (meta("recipe") != recipe::to_yaml(f.recipe.loaded.root))
+  return {};
+}
+
+// "" when the recorded value is absent (a run from an older plinth) or equal to `now`.
+std::string differs(const std::map<std::string, std::string>& meta, const char* key, const std::string& now,
+                    const std::string& what) {
+  auto it = meta.find(key);
+  return it == meta.end() || it->second == now ? "" : what;
+}
+
+// Why a pretraining run no longer belongs to its data, or "" when it does: its newest
+// checkpoint records what the shards were made from.
+std::string pretrain_stale_because(const Recipe& r, const fs::path& run_dir) {
+  fs::path newest;
+  const auto meta = newest_meta({}, run_dir, newest);
+  return differs(
+      meta, "shards_hash", hex64(data::shards_fingerprint(r.data)),
+      fmt::format("the shards changed (a corpus or the data section) since {} was made", newest.string()));
+}
+
+// Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
+// newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and what it
+// was made from (finetune_provenance: the base, the task file, the shards).
+std::string finetune_stale_because(const finetune::FinetuneRecipe& f) {
+  fs::path newest;
+  const auto meta = newest_meta(finetune::tuned_checkpoint_path(f.run_dir), f.run_dir, newest);
+  if (meta.empty()) return "";
+  if (auto recipe = meta.find("recipe");
+      recipe == meta.end() || recipe->second != recipe::to_yaml(f.recipe.loaded.root))
     return fmt::format("{} was made with another version of the recipe", newest.string());
-  const std::string base_hash = meta("base_hash");
-  if (!base_hash.empty() && base_hash != hex64(hash_file(train::resolve_base_checkpoint(f.finetune.base))))
-    return fmt::format("its base {} changed since {} was made", f.finetune.base, newest.string());
+  const auto now = finetune::finetune_provenance(f, train::resolve_base_checkpoint(f.finetune.base));
+  for (const auto& [key, what] : std::vector<std::pair<const char*, std::string>>{
+           {"base_hash", fmt::format("its base {} changed", f.finetune.base)},
+           {"task_hash", fmt::format("the task file {} changed", f.task.path)},
+           {"shards_hash", "the shards changed (a corpus or the data section)"}})
+    if (const std::string why = differs(meta, key, now.at(key), what); !why.empty())
+      return fmt::format("{} since {} was made", why, newest.string());
   return "";
 }
 
-// A stale run directory is kept, renamed to <run_dir>.previous (replacing an older one), so
-// that starting again neither resumes from nor mixes with results of another recipe.
-void set_aside(const fs::path& run_dir) {
+// A stale run directory is kept, renamed to <run_dir>.previous, so that starting again neither
+// resumes from nor mixes with results made from other inputs. One generation is kept: an older
+// .previous is deleted, and the warning says so.
+void set_aside(const fs::path& run_dir, const std::string& redo) {
   fs::path previous = run_dir;
   previous += ".previous";
-  fs::remove_all(previous);
+  std::error_code ec;
+  if (fs::exists(previous, ec)) {
+    fs::remove_all(previous);
+    log::warn("deleted {} (set aside by an earlier run) to make room", previous.string());
+  }
   fs::rename(run_dir, previous);
-  log::warn("{} moved to {}; fine-tuning again", run_dir.string(), previous.string());
+  log::warn("{} moved to {}; {} again", run_dir.string(), previous.string(), redo);
 }
 
-// The eval of a fine-tuned run is redone only when what it reads changed.
+// The eval of a fine-tuned run is redone only when what it reads changed: the checkpoints, the
+// recipe, the task file (its test split) and the shards (their validation documents).
 uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f) {
   Hasher h;
   h.field(hash_file(finetune::tuned_checkpoint_path(f.run_dir)));
   h.field(hash_file(train::resolve_base_checkpoint(f.finetune.base)));
   h.field(recipe::to_yaml(f.recipe.loaded.root));
+  h.field(hash_file(f.task.path));
+  h.field(data::shards_fingerprint(f.recipe.data));
   return h.digest();
 }
 
@@ -229,6 +313,11 @@ void run_pipeline(const RunArgs& args) {
   stage({"prepare", pre}, args);
   Recipe pre_recipe = load_and_bind(pre, {});
   const fs::path pre_run = eval::recipe_run_dir(pre_recipe.loaded.root, pre_recipe.name);
+  if (!args.dry_run)
+    if (const std::string why = pretrain_stale_because(pre_recipe, pre_run); !why.empty()) {
+      log::warn("{}: {}", pre, why);
+      set_aside(pre_run, "pretraining");
+    }
   if (train::latest_checkpoint(pre_run))
     stage({"pretrain", pre, "--resume"}, args);
   else
@@ -264,7 +353,7 @@ void run_pipeline(const RunArgs& args) {
     if (!args.dry_run) {
       if (const std::string why = finetune_stale_because(f); !why.empty()) {
         log::warn("{}: {}", file, why);
-        set_aside(f.run_dir);
+        set_aside(f.run_dir, "fine-tuning");
       }
     }
     if (fs::exists(finetune::tuned_checkpoint_path(f.run_dir), ec))
@@ -298,6 +387,16 @@ void run_pipeline(const RunArgs& args) {
 }
 
 }  // namespace
+
+void stop_with_pipeline_parent() {
+  const char* value = std::getenv(kPipelineParentEnv);
+  if (!value) return;
+  const pid_t parent = static_cast<pid_t>(std::atol(value));
+  ::unsetenv(kPipelineParentEnv);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The parent may have died before the request was in place: then nobody will send it.
+  if (::getppid() != parent) ::raise(SIGTERM);
+}
 
 void add_run_command(CLI::App& app) {
   auto* cmd =

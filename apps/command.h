@@ -38,6 +38,13 @@ void add_report_command(CLI::App& app);
 void add_gate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+
+// `plinth run` starts each stage with this variable naming its own pid.
+inline constexpr const char* kPipelineParentEnv = "PLINTH_PIPELINE_PARENT";
+// In a stage started by `plinth run`: SIGTERM (checkpoint and stop) when the pipeline process
+// dies, however it died. The stage runs in a process group of its own, so nothing else would
+// tell it. Does nothing in a plinth started otherwise.
+void stop_with_pipeline_parent();
 void add_recipes_command(CLI::App& app);
 
 }  // namespace plinth

@@ -2,9 +2,12 @@
 // messages and exit codes: 0 ok, 1 failure, 2 bad input (recipe, corpus, shard, argument),
 // 128 + N stopped by signal N after saving (130 Ctrl-C, 143 SIGTERM).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string_view>
+#include <vector>
 
 #include "command.h"
 #include "model/torch_runtime.h"
@@ -12,6 +15,7 @@
 #include "util/allocator.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace {
 
@@ -26,10 +30,43 @@ std::string version_text() {
                      plinth::model::torch_version(), spm);
 }
 
+// CLI11 answers `plinth frobnicate x.yaml` and `plinth tokenizer x.yaml` with "A subcommand is
+// required", naming nothing: say which word is not a command, and which commands there are.
+void check_command_words(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    for (const char* flag : {"-h", "--help", "--help-all", "--version"})
+      if (std::string_view(argv[i]) == flag) return;
+  const CLI::App* level = &app;
+  std::string path = "plinth";
+  int i = 1;
+  while (level->get_require_subcommand_min() > 0) {
+    while (i < argc && argv[i][0] == '-') ++i;  // the top level's flags take no values
+    std::vector<std::string> names;
+    for (const CLI::App* sub : level->get_subcommands({})) names.push_back(sub->get_name());
+    if (i == argc)
+      throw plinth::BadInput(fmt::format("{}: which command? one of: {}", path, fmt::join(names, ", ")),
+                             fmt::format("see {} --help", path));
+    const std::string word = argv[i];
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : level->get_subcommands({}))
+      if (sub->check_name(word)) next = sub;
+    if (!next) {
+      std::string hint = plinth::did_you_mean(word, names);
+      throw plinth::BadInput(
+          fmt::format("{}: '{}' is not a command; the commands are: {}", path, word, fmt::join(names, ", ")),
+          hint.empty() ? fmt::format("see {} --help", path) : hint);
+    }
+    level = next;
+    path += " " + word;
+    ++i;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   plinth::keep_freed_memory_for_reuse();
+  plinth::stop_with_pipeline_parent();
   CLI::App app{
       "plinth: train a tokenizer, pretrain on a mixture of domains, fine-tune, and measure "
       "what the fine-tune forgot."};
@@ -70,6 +107,7 @@ int main(int argc, char** argv) {
   plinth::add_recipes_command(app);
 
   try {
+    check_command_words(app, argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

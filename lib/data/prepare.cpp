@@ -3,11 +3,9 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <chrono>
 #include <future>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "data/shard.h"
 #include "util/atomic_file.h"
@@ -49,9 +47,11 @@ std::vector<FileStamp> stamp_files(const DomainSpec& domain, const json* previou
       bool known = false;
       if (previous && previous->contains("files"))
         for (const auto& old : (*previous)["files"])
-          if (old.value("path", "") == f.path && old.value("size", 0ull) == f.size &&
+          if (old.is_object() && old.value("path", "") == f.path && old.value("size", 0ull) == f.size &&
               old.value("mtime_ns", 0ll) == f.mtime_ns) {
-            f.hash = std::stoull(old.value("hash", std::string("0")), nullptr, 16);
+            const auto recorded = parse_hex64(old.value("hash", std::string()));
+            if (!recorded) break;  // a damaged entry: hash the file
+            f.hash = *recorded;
             known = true;
             break;
           }
@@ -88,6 +88,32 @@ SplitStats split_from(const json& j) {
   return {j.value("documents", 0ull), j.value("bytes", 0ull), j.value("tokens", 0ull)};
 }
 
+// A manifest's record of a domain; nullopt for another version or a missing hash. Throws
+// json::exception for values of the wrong type.
+std::optional<DomainShards> manifest_from(const json& m, const std::string& domain) {
+  if (!m.is_object() || m.value("version", 0) != kManifestVersion) return std::nullopt;
+  DomainShards d;
+  d.name = domain;
+  d.train = split_from(m.at("train"));
+  d.val = split_from(m.at("val"));
+  const auto fingerprint = parse_hex64(m.value("fingerprint", std::string()));
+  const auto tokenizer_hash = parse_hex64(m.value("tokenizer_hash", std::string()));
+  if (!fingerprint || !tokenizer_hash) return std::nullopt;
+  d.fingerprint = *fingerprint;
+  d.tokenizer_hash = *tokenizer_hash;
+  const json& r = m.at("read");
+  d.read.files = r.value("files", 0ull);
+  d.read.documents = r.value("documents", 0ull);
+  d.read.bytes = r.value("bytes", 0ull);
+  d.read.invalid_utf8 = r.value("invalid_utf8", 0ull);
+  d.read.nul_bytes = r.value("nul_bytes", 0ull);
+  d.read.binary_files_skipped = r.value("binary_files_skipped", 0ull);
+  d.read.bad_records_skipped = r.value("bad_records_skipped", 0ull);
+  d.read.empty_documents = r.value("empty_documents", 0ull);
+  d.read.capped = r.value("capped", false);
+  return d;
+}
+
 json read_json(const fs::path& p) {
   std::error_code ec;
   if (!fs::exists(p, ec)) return json();
@@ -120,14 +146,7 @@ void encode_batch(const tokenizer::Tokenizer& tok, const std::vector<Document>& 
     units.push_back({d, text});
   }
   std::vector<std::vector<int32_t>> unit_ids(units.size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < units.size();) tok.encode(units[i].text, unit_ids[i]);
-  };
-  std::vector<std::thread> pool;
-  for (int w = 1; w < threads; ++w) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  parallel_for(units.size(), threads, [&](size_t i) { tok.encode(units[i].text, unit_ids[i]); });
 
   ids.assign(docs.size(), {});
   for (size_t i = 0; i < units.size(); ++i) {
@@ -165,24 +184,25 @@ uint32_t resolve_token_width(const DataSpec& data, int vocab_size) {
 
 std::optional<DomainShards> read_manifest(const DataSpec& data, const std::string& domain) {
   json m = read_json(domain_dir(data, domain) / "manifest.json");
-  if (!m.is_object() || m.value("version", 0) != kManifestVersion) return std::nullopt;
-  DomainShards d;
-  d.name = domain;
-  d.train = split_from(m["train"]);
-  d.val = split_from(m["val"]);
-  d.fingerprint = std::stoull(m.value("fingerprint", std::string("0")), nullptr, 16);
-  d.tokenizer_hash = std::stoull(m.value("tokenizer_hash", std::string("0")), nullptr, 16);
-  const json& r = m["read"];
-  d.read.files = r.value("files", 0ull);
-  d.read.documents = r.value("documents", 0ull);
-  d.read.bytes = r.value("bytes", 0ull);
-  d.read.invalid_utf8 = r.value("invalid_utf8", 0ull);
-  d.read.nul_bytes = r.value("nul_bytes", 0ull);
-  d.read.binary_files_skipped = r.value("binary_files_skipped", 0ull);
-  d.read.bad_records_skipped = r.value("bad_records_skipped", 0ull);
-  d.read.empty_documents = r.value("empty_documents", 0ull);
-  d.read.capped = r.value("capped", false);
-  return d;
+  // A value of the wrong type (a damaged manifest) throws json::type_error: as if not prepared.
+  try {
+    return manifest_from(m, domain);
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+uint64_t shards_fingerprint(const DataSpec& data) {
+  Hasher h;
+  for (const DomainSpec& d : data.domains) {
+    h.field(d.name);
+    const auto m = read_manifest(data, d.name);
+    if (m)
+      h.field(m->fingerprint);
+    else
+      h.field("missing");
+  }
+  return h.digest();
 }
 
 std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::Tokenizer& tok,
@@ -198,6 +218,12 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
     auto start = std::chrono::steady_clock::now();
     fs::path dir = domain_dir(data, domain.name);
     json previous = read_json(dir / "manifest.json");
+    try {  // a manifest with values of the wrong type counts as none: the domain is redone
+      if (previous.is_object())
+        (void)manifest_from(previous, domain.name), (void)previous.value("fingerprint", "");
+    } catch (const json::exception&) {
+      previous = json();
+    }
     std::vector<FileStamp> files = stamp_files(domain, previous.is_object() ? &previous : nullptr);
     uint64_t fp = fingerprint(data, domain, files, tok.hash(), width);
 
@@ -236,9 +262,12 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
     std::vector<Document> batch;
     size_t batch_bytes = 0;
     uint64_t bytes_done = 0;
-    std::future<void> pending;
+    // The vectors the pending encode works on are declared before its future: when reading
+    // throws while a batch is encoding, the future (declared last, destroyed first) waits for
+    // the encode before the vectors go.
     std::vector<Document> pending_docs;
     std::vector<std::vector<int32_t>> pending_ids;
+    std::future<void> pending;
     auto drain = [&] {
       if (!pending.valid()) return;
       pending.get();

@@ -49,4 +49,9 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
 // What a previous prepare recorded for a domain; nullopt when it has not been prepared.
 std::optional<DomainShards> read_manifest(const DataSpec& data, const std::string& domain);
 
+// One hash of what every domain's shards were made from (the manifests' fingerprints: file
+// contents, source options, tokenizer, split), recorded in checkpoints so that `plinth run`
+// notices a run made from other data. A domain not prepared yet counts as "missing".
+uint64_t shards_fingerprint(const DataSpec& data);
+
 }  // namespace plinth::data

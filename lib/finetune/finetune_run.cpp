@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "data/mixture_sampler.h"
+#include "data/prepare.h"
 #include "model/checkpoint_file.h"
 #include "model/checkpoint_model.h"
 #include "model/device.h"
@@ -20,6 +21,7 @@
 #include "train/regularizers.h"
 #include "train/task_batches.h"
 #include "train/trainer.h"
+#include "util/dir_lock.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -55,14 +57,14 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
   };
 }
 
-// The Fisher diagonal beside the base, estimated and stored first when there is none or the one
-// there does not fit (another base, another estimator, another sample size): on a seeded
+// The base's Fisher diagonal from <run_dir>/fisher.ckpt, estimated and stored first when there is
+// none or the one there does not fit (another base, another estimator, another sample size): on a seeded
 // sample of windows of the base's pretraining TRAINING shards, never the validation documents
 // that `plinth eval` measures forgetting on (train/fisher.h).
 train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_ckpt, model::LlamaImpl& base,
                                   const tokenizer::Tokenizer& tok, const torch::Device& device) {
-  const fs::path file = train::fisher_path_for(base_ckpt);
-  constexpr uint64_t kSampleSeed = 0;  // one sample per base: every fine-tune of it shares the file
+  const fs::path file = train::fisher_path(f.run_dir);
+  constexpr uint64_t kSampleSeed = 0;  // one sample per base: every fine-tune of it draws the same
   std::vector<std::string> names;
   for (const auto& d : f.recipe.data.domains) names.push_back(d.name);
   const std::string data = fmt::format("train shards of {}; seed {}", fmt::join(names, ", "), kSampleSeed);
@@ -100,7 +102,7 @@ train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_
   fisher.data = data;
   train::write_fisher(file, fisher);
   log::info("wrote {}", file.string());
-  return train::read_fisher(file);  // as every later fine-tune will see it
+  return train::read_fisher(file);  // as a resumed run will see it
 }
 
 // The replay source: windows of the pretraining mixture as wide as the task's rows.
@@ -130,17 +132,16 @@ std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64
 
 // tuned.ckpt (and adapter.ckpt): the trained weights as a plain model, LoRA merged, so every
 // command that reads checkpoints can use it.
-void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& base_ckpt,
-                 const std::string& base_hash, uint64_t tokenizer_hash, int64_t step) {
+void write_tuned(const FinetuneRecipe& f, model::Llama& net,
+                 const std::map<std::string, std::string>& provenance, uint64_t tokenizer_hash,
+                 int64_t step) {
   model::CheckpointContents c;
+  c.meta = provenance;
   c.meta["kind"] = "plinth-finetuned";
   c.meta["model_config"] = model::model_config_json(net->config());
   c.meta["step"] = std::to_string(step);
   c.meta["tokenizer_hash"] = hex64(tokenizer_hash);
   c.meta["recipe"] = recipe::to_yaml(f.recipe.loaded.root);
-  c.meta["base_checkpoint"] = base_ckpt.string();
-  c.meta["base_hash"] = base_hash;
-  c.meta["method"] = train::method_label(f.finetune);
   c.meta["torch_version"] = model::torch_version();
   if (model::has_lora(*net)) {
     model::CheckpointContents adapter = c;
@@ -158,8 +159,17 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net, const fs::path& bas
 
 }  // namespace
 
+std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, const fs::path& base_ckpt) {
+  return {{"base_checkpoint", base_ckpt.string()},
+          {"base_hash", hex64(hash_file(base_ckpt))},
+          {"method", train::method_label(f.finetune)},
+          {"task_hash", hex64(hash_file(f.task.path))},
+          {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}};
+}
+
 void run_finetune(const FinetuneRecipe& f, bool resume) {
   const train::TrainSpec& spec = f.train;
+  const DirLock lock(f.run_dir, "finetune");  // one process per run directory
   const auto tok = load_recipe_tokenizer(f.recipe);
 
   // The base: weights, shape and tokenizer.
@@ -205,11 +215,10 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
   options.tokenizer_hash = tok.hash();
   options.recipe_yaml = recipe::to_yaml(f.recipe.loaded.root);
   options.checkpoint_kind = "plinth-finetune";
-  options.extra_meta["base_checkpoint"] = base_ckpt.string();
-  // plinth run: is the base still the same? Hashed once, for the step checkpoints and tuned.ckpt.
-  const std::string base_hash = hex64(hash_file(base_ckpt));
-  options.extra_meta["base_hash"] = base_hash;
-  options.extra_meta["method"] = train::method_label(f.finetune);
+  // What the run was made from, in every step checkpoint and in tuned.ckpt: `plinth run` compares
+  // it with what the recipe names now (finetune_provenance) to tell a stale run.
+  const std::map<std::string, std::string> provenance = finetune_provenance(f, base_ckpt);
+  for (const auto& [key, value] : provenance) options.extra_meta[key] = value;
   if (task.val.empty())
     log::warn(
         "task {}: the validation split is empty: no validation loss during training (raise "
@@ -247,12 +256,12 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
 
   train::TrainResult result;
   train::Trainer trainer(net, std::move(batches), std::move(options));
-  if (resume_from) trainer.resume(*resume_from);
+  if (resume_from) trainer.resume_latest();  // falls back past a damaged newest checkpoint
   result = trainer.run();
   if (result.signal != 0)  // the checkpoint is written
     throw StoppedBySignal(result.signal,
                           fmt::format("stopped by signal {}; continue with --resume", result.signal));
-  write_tuned(f, net, base_ckpt, base_hash, tok.hash(), trainer.step());
+  write_tuned(f, net, provenance, tok.hash(), trainer.step());
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());
 }

@@ -4,9 +4,19 @@
 // loss.svg (task validation loss), then tuned.ckpt (LoRA merged) and, for LoRA, adapter.ckpt.
 #pragma once
 
+#include <filesystem>
+#include <map>
+#include <string>
+
 #include "finetune/finetune_recipe.h"
 
 namespace plinth::finetune {
+
+// What a fine-tune is made from, as checkpoint meta: base_checkpoint, base_hash (its file's
+// hash), method, task_hash (the task file's), shards_hash (data::shards_fingerprint). Every step
+// checkpoint and tuned.ckpt carry it; `plinth run` redoes a run whose record differs from now.
+std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f,
+                                                       const std::filesystem::path& base_ckpt);
 
 // Runs the fine-tune (continuing from the newest checkpoint when `resume`). BadInput for a
 // missing base, another tokenizer or data: section than the base's, a bad task, --resume with

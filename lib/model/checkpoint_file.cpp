@@ -53,8 +53,8 @@ const char* dtype_name(torch::ScalarType t) {
   throw Failure(fmt::format("checkpoint: tensors of type {} cannot be stored", c10::toString(t)));
 }
 
-BadInput damaged(const fs::path& path, const std::string& what) {
-  return BadInput(
+DamagedCheckpoint damaged(const fs::path& path, const std::string& what) {
+  return DamagedCheckpoint(
       fmt::format("checkpoint {} is damaged: {}", path.string(), what),
       fmt::format("the file was cut short or altered (an interrupted copy?); use another checkpoint "
                   "from {}",
@@ -67,6 +67,37 @@ bool read_hashed(std::FILE* f, void* out, uint64_t size, Hasher& h) {
   if (std::fread(out, 1, size, f) != size) return false;
   h.update(out, size);
   return true;
+}
+
+// The magic, version and JSON header at the start of an open checkpoint, fed to `h`.
+json read_header(std::FILE* f, const fs::path& path, uint64_t file_size, Hasher& h, uint64_t& header_bytes) {
+  char magic[8];
+  uint32_t version = 0;
+  // Too short for even the prefix, or another magic: what sits under a checkpoint's name in a
+  // run directory is damaged; a file passed by hand may just be the wrong file (the hint).
+  if (file_size < kPrefixBytes + 8 || !read_hashed(f, magic, sizeof magic, h) ||
+      std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+    throw DamagedCheckpoint(fmt::format("{} is not a plinth checkpoint", path.string()),
+                            "pass a .ckpt file written by `plinth pretrain` (<run_dir>/checkpoints/)");
+  read_hashed(f, &version, sizeof version, h);
+  read_hashed(f, &header_bytes, sizeof header_bytes, h);
+  if (version > kVersion)
+    throw BadInput(fmt::format("checkpoint {} has format version {}; this plinth reads up to {}",
+                               path.string(), version, kVersion),
+                   "use a newer plinth to read it");
+  if (version == 0) throw damaged(path, "format version 0");
+  if (header_bytes > file_size - kPrefixBytes - 8)
+    throw damaged(path, "the header runs past the end of the file");
+
+  std::string header(header_bytes, '\0');
+  read_hashed(f, header.data(), header_bytes, h);
+  try {
+    json j = json::parse(header);
+    if (!j.is_object()) throw damaged(path, "the header is not a JSON object");
+    return j;
+  } catch (const json::exception& e) {
+    throw damaged(path, "the header is not valid JSON");
+  }
 }
 
 }  // namespace
@@ -128,41 +159,44 @@ void write_checkpoint(const fs::path& path, const CheckpointContents& contents) 
   out.commit();
 }
 
-CheckpointContents read_checkpoint(const fs::path& path) {
+namespace {
+
+using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
+
+FilePtr open_checkpoint(const fs::path& path, uint64_t& file_size) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
     throw BadInput(fmt::format("checkpoint {} does not exist", path.string()),
                    "check the path; `plinth pretrain RECIPE` writes checkpoints to <run_dir>/checkpoints/");
-  uint64_t file_size = fs::file_size(path, ec);
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  file_size = fs::file_size(path, ec);
+  FilePtr f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw Failure(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+  return f;
+}
 
-  Hasher h;
-  char magic[8];
-  uint32_t version = 0;
+}  // namespace
+
+std::map<std::string, std::string> read_checkpoint_meta(const fs::path& path) {
+  uint64_t file_size = 0;
+  FilePtr f = open_checkpoint(path, file_size);
+  Hasher unused;
   uint64_t header_bytes = 0;
-  if (file_size < kPrefixBytes + 8 || !read_hashed(f.get(), magic, sizeof magic, h) ||
-      std::memcmp(magic, kMagic, sizeof kMagic) != 0)
-    throw BadInput(fmt::format("{} is not a plinth checkpoint", path.string()),
-                   "pass a .ckpt file written by `plinth pretrain` (<run_dir>/checkpoints/)");
-  read_hashed(f.get(), &version, sizeof version, h);
-  read_hashed(f.get(), &header_bytes, sizeof header_bytes, h);
-  if (version > kVersion)
-    throw BadInput(fmt::format("checkpoint {} has format version {}; this plinth reads up to {}",
-                               path.string(), version, kVersion),
-                   "use a newer plinth to read it");
-  if (version == 0) throw damaged(path, "format version 0");
-  if (header_bytes > file_size - kPrefixBytes - 8)
-    throw damaged(path, "the header runs past the end of the file");
-
-  std::string header(header_bytes, '\0');
-  read_hashed(f.get(), header.data(), header_bytes, h);
-  json j;
+  const json j = read_header(f.get(), path, file_size, unused, header_bytes);
+  std::map<std::string, std::string> meta;
   try {
-    j = json::parse(header);
+    for (const auto& [k, v] : j.at("meta").items()) meta[k] = v.get<std::string>();
   } catch (const json::exception& e) {
-    throw damaged(path, "the header is not valid JSON");
+    throw damaged(path, fmt::format("the header is malformed ({})", e.what()));
   }
+  return meta;
+}
+
+CheckpointContents read_checkpoint(const fs::path& path) {
+  uint64_t file_size = 0;
+  FilePtr f = open_checkpoint(path, file_size);
+  Hasher h;
+  uint64_t header_bytes = 0;
+  json j = read_header(f.get(), path, file_size, h, header_bytes);
 
   CheckpointContents out;
   struct Entry {

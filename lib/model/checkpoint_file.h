@@ -21,8 +21,17 @@
 #include <torch/torch.h>
 
 #include "model/model_config.h"
+#include "util/error.h"
 
 namespace plinth::model {
+
+// The file is not a whole, intact checkpoint (cut short, checksum mismatch, malformed header,
+// not a checkpoint at all): resuming can fall back to an older one. A BadInput, so everything
+// else reports it as bad input (exit 2).
+class DamagedCheckpoint : public BadInput {
+ public:
+  using BadInput::BadInput;
+};
 
 struct CheckpointContents {
   std::map<std::string, std::string> meta;
@@ -36,6 +45,9 @@ void write_checkpoint(const std::filesystem::path& path, const CheckpointContent
 // BadInput naming the file: missing, not a checkpoint, truncated, checksum mismatch,
 // newer version. Hint: which checkpoint to use instead / how to make one.
 CheckpointContents read_checkpoint(const std::filesystem::path& path);
+// Only the meta entries, from the header (no tensor is read and the checksum is not verified):
+// cheap, for deciding whether a run is stale. The same errors as read_checkpoint for the part read.
+std::map<std::string, std::string> read_checkpoint_meta(const std::filesystem::path& path);
 
 std::string model_config_json(const ModelConfig& config);
 ModelConfig model_config_from_json(const std::string& json, const std::filesystem::path& file);

@@ -56,6 +56,24 @@ void resolve(void* lib, const char* name, Fn& fn, const fs::path& path) {
   if (!fn) throw Failure(fmt::format("{} lacks {}: rebuild plinth", path.string(), name));
 }
 
+// dlopen(RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND). AddressSanitizer's dlopen interceptor refuses
+// RTLD_DEEPBIND (a deep-bound library would call libc's allocator, not the sanitizer's), so a
+// sanitizer build opens the bridge with libc's own dlopen, out of the interceptor's sight. That
+// is safe here: the bridge's C interface keeps each allocation on the side that made it
+// (plinth_spm_free_string, the id sinks), so the two allocators never meet. The bridge itself
+// is built without the sanitizers (lib/tokenizer/CMakeLists.txt).
+void* open_deep_bound(const char* path) {
+#if defined(__SANITIZE_ADDRESS__)
+  using DlopenFn = void* (*)(const char*, int);
+  static const DlopenFn libc_dlopen = [] {
+    void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    return libc ? reinterpret_cast<DlopenFn>(::dlsym(libc, "dlopen")) : nullptr;
+  }();
+  if (libc_dlopen) return libc_dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
+  return ::dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+}
+
 const Bridge& bridge() {
   static Bridge b;
   static std::once_flag once;
@@ -69,7 +87,7 @@ const Bridge& bridge() {
       }
       // RTLD_DEEPBIND: the bridge and libsentencepiece resolve their own (protobuf) symbols
       // first; RTLD_LOCAL: none of them leak into the global scope torch uses.
-      void* lib = ::dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      void* lib = open_deep_bound(p.c_str());
       if (!lib) {
         tried += "\n  " + p.string() + ": " + ::dlerror();
         continue;

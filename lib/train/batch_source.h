@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -21,6 +24,23 @@ class BatchSource {
   // Of the last batch's scored targets, how many came from replayed pretraining rows
   // (ReplayBatches); -1 for a source that does not replay. Logged as the realised replay share.
   virtual int64_t last_replayed_targets() const { return -1; }
+  // What the batches since the last call drew from (domain names, "task"), sorted, and forgets
+  // them: a diverged step is reported with the domains that fed it.
+  std::vector<std::string> take_sources() {
+    std::vector<std::string> out(sources_.begin(), sources_.end());
+    sources_.clear();
+    return out;
+  }
+
+ protected:
+  void note_source(const std::string& name) { sources_.insert(name); }
+  // Sources noted by a wrapped source (ReplayBatches) become this one's.
+  void adopt_sources(BatchSource& inner) {
+    for (auto& s : inner.take_sources()) sources_.insert(std::move(s));
+  }
+
+ private:
+  std::set<std::string> sources_;
 };
 
 // Windows of T + 1 tokens from the mixture sampler: x = window[:-1], y = window[1:].

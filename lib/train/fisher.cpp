@@ -37,7 +37,7 @@ uint64_t parse_hex(const std::string& text, const char* key, const fs::path& fil
   } catch (const std::exception&) {
   }
   throw BadInput(fmt::format("Fisher file {}: '{}' is not a hex number ({})", file.string(), key, text),
-                 fmt::format("delete {} so that it is estimated again", file.string()));
+                 "plinth finetune estimates it again and replaces the file");
 }
 
 int64_t parse_count(const std::string& text, const char* key, const fs::path& file) {
@@ -48,7 +48,7 @@ int64_t parse_count(const std::string& text, const char* key, const fs::path& fi
   } catch (const std::exception&) {
   }
   throw BadInput(fmt::format("Fisher file {}: '{}' is not a count ({})", file.string(), key, text),
-                 fmt::format("delete {} so that it is estimated again", file.string()));
+                 "plinth finetune estimates it again and replaces the file");
 }
 
 }  // namespace
@@ -156,24 +156,21 @@ FisherDiagonal read_fisher(const fs::path& file) {
   if (!fs::exists(file, ec))
     throw BadInput(
         fmt::format("EWC needs a Fisher diagonal of the base, and {} does not exist", file.string()),
-        fmt::format(
-            "estimate it once on the base's pretraining validation data (plinth finetune does so when "
-            "finetune.ewc.lambda > 0 and the file is missing; it writes {}), or set "
-            "finetune.ewc.lambda: 0 to fine-tune without EWC",
-            file.string()));
+        fmt::format("plinth finetune estimates it on the base's pretraining training shards when "
+                    "finetune.ewc.lambda > 0 and the file is missing (it writes {}), or set "
+                    "finetune.ewc.lambda: 0 to fine-tune without EWC",
+                    file.string()));
   model::CheckpointContents c = model::read_checkpoint(file);
   auto kind = c.meta.find("kind");
   if (kind == c.meta.end() || kind->second != kKind)
-    throw BadInput(
-        fmt::format("{} is not a Fisher file (kind '{}', expected '{}')", file.string(),
-                    kind == c.meta.end() ? "" : kind->second, kKind),
-        "point EWC at the .fisher.ckpt file beside the base checkpoint, or delete this one so that "
-        "it is estimated again");
+    throw BadInput(fmt::format("{} is not a Fisher file (kind '{}', expected '{}')", file.string(),
+                               kind == c.meta.end() ? "" : kind->second, kKind),
+                   "plinth finetune estimates the Fisher again and replaces the file");
   auto estimator = c.meta.find("estimator");
   if (estimator == c.meta.end() || estimator->second != kEstimator)
     throw BadInput(fmt::format("Fisher file {} was estimated by another rule ('{}'; this plinth uses '{}')",
                                file.string(), estimator == c.meta.end() ? "" : estimator->second, kEstimator),
-                   fmt::format("delete {} so that it is estimated again", file.string()));
+                   "plinth finetune estimates it again and replaces the file");
   FisherDiagonal f;
   f.base_checkpoint = c.meta_or_throw("base_checkpoint", file);
   f.base_weights_hash = parse_hex(c.meta_or_throw("base_weights_hash", file), "base_weights_hash", file);
@@ -185,15 +182,15 @@ FisherDiagonal read_fisher(const fs::path& file) {
     if (name.compare(0, prefix.size(), prefix) == 0) f.values.emplace(name.substr(prefix.size()), t);
   if (f.values.empty())
     throw BadInput(fmt::format("Fisher file {} holds no values", file.string()),
-                   fmt::format("delete {} so that it is estimated again", file.string()));
+                   "plinth finetune estimates it again and replaces the file");
   return f;
 }
 
 void check_fisher_fits(const FisherDiagonal& fisher, const fs::path& file, const model::LlamaImpl& base_model,
                        uint64_t tokenizer_hash) {
-  const std::string hint = fmt::format(
-      "it was estimated for another base ({}): delete {} so that it is estimated again for this one",
-      fisher.base_checkpoint.empty() ? "unknown" : fisher.base_checkpoint, file.string());
+  const std::string hint =
+      fmt::format("it was estimated for another base ({}): plinth finetune estimates it again for this one",
+                  fisher.base_checkpoint.empty() ? "unknown" : fisher.base_checkpoint);
   if (tokenizer_hash != 0 && fisher.tokenizer_hash != 0 && tokenizer_hash != fisher.tokenizer_hash)
     throw BadInput(fmt::format("Fisher file {} was made with another tokenizer (hash {}; the base has {})",
                                file.string(), hex64(fisher.tokenizer_hash), hex64(tokenizer_hash)),
@@ -220,11 +217,8 @@ void check_fisher_fits(const FisherDiagonal& fisher, const fs::path& file, const
         hint);
 }
 
-fs::path fisher_path_for(const fs::path& base_checkpoint) {
-  const fs::path ext = base_checkpoint.extension();
-  const std::string name = ext.empty() ? base_checkpoint.filename().string() + ".fisher.ckpt"
-                                       : base_checkpoint.stem().string() + ".fisher" + ext.string();
-  return base_checkpoint.parent_path() / name;
+fs::path fisher_path(const fs::path& run_dir) {
+  return run_dir / "fisher.ckpt";
 }
 
 }  // namespace plinth::train

@@ -1,7 +1,9 @@
 // The diagonal Fisher information of a base model, for EWC (regularizers.h): how much the base's
-// loss on its own pretraining data depends on each weight. Estimated once per base and stored
-// beside the base checkpoint, so every fine-tune of that base reuses it:
-//   runs/quickstart/checkpoints/best.ckpt  ->  runs/quickstart/checkpoints/best.fisher.ckpt
+// loss on its own pretraining data depends on each weight. Estimated by the fine-tune that needs
+// it and kept in that fine-tune's run directory (<run_dir>/fisher.ckpt): a fine-tune writes only
+// into its own directory (the base's may be read-only, mounted into a container, or in use by
+// another run), a resumed fine-tune reuses the file, and one whose base, estimator or sample size
+// changed estimates it again (the file records the base's weights hash).
 // The file is a checkpoint file (model/checkpoint_file.h): tensors "fisher/<HF name>" (float32,
 // the parameter's shape), meta "kind" = "plinth-fisher", "base_checkpoint", "base_weights_hash",
 // "tokenizer_hash", "sequences", "data" (where the sequences came from), "estimator".
@@ -65,7 +67,7 @@ FisherDiagonal read_fisher(const std::filesystem::path& file);
 void check_fisher_fits(const FisherDiagonal& fisher, const std::filesystem::path& file,
                        const model::LlamaImpl& base_model, uint64_t tokenizer_hash);
 
-// The base checkpoint's path with ".fisher" before its extension: best.ckpt -> best.fisher.ckpt.
-std::filesystem::path fisher_path_for(const std::filesystem::path& base_checkpoint);
+// <run_dir>/fisher.ckpt: where a fine-tune keeps the Fisher of its base.
+std::filesystem::path fisher_path(const std::filesystem::path& fine_tune_run_dir);
 
 }  // namespace plinth::train

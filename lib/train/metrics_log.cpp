@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -34,6 +37,8 @@ std::string MetricsRecord::to_json() const {
   put("loss", loss);
   put("penalty", penalty);
   put("replay_share", replay_share);
+  put("skipped_steps", skipped_steps);
+  put("lr_scale", lr_scale);
   put("lr", lr);
   put("grad_norm", grad_norm);
   put("tokens_per_s", tokens_per_s);
@@ -64,6 +69,8 @@ std::vector<MetricsRecord> read_metrics(const fs::path& file) {
     r.loss = number_or_none(j, "loss");
     r.penalty = number_or_none(j, "penalty");
     r.replay_share = number_or_none(j, "replay_share");
+    r.skipped_steps = number_or_none(j, "skipped_steps");
+    r.lr_scale = number_or_none(j, "lr_scale");
     r.lr = number_or_none(j, "lr");
     r.grad_norm = number_or_none(j, "grad_norm");
     r.tokens_per_s = number_or_none(j, "tokens_per_s");
@@ -81,17 +88,27 @@ MetricsLog::MetricsLog(fs::path file, int64_t keep_through_step) : file_(std::mo
   if (keep_through_step >= 0 && fs::exists(file_, ec))
     for (auto& r : read_metrics(file_))
       if (r.step <= keep_through_step) records_.push_back(std::move(r));
+  rewrite();
+}
+
+void MetricsLog::rewind(int64_t keep_through_step) {
+  while (!records_.empty() && records_.back().step > keep_through_step) records_.pop_back();
+  rewrite();
+}
+
+void MetricsLog::rewrite() {
+  if (out_.is_open()) out_.close();
   std::string kept;
   for (const auto& r : records_) kept += r.to_json() + "\n";
   write_file_atomic(file_, kept);
   out_.open(file_, std::ios::app);
-  if (!out_) throw Failure(fmt::format("cannot append to {}", file_.string()));
+  if (!out_) throw Failure(fmt::format("cannot append to {}: {}", file_.string(), std::strerror(errno)));
 }
 
 void MetricsLog::append(const MetricsRecord& record) {
   out_ << record.to_json() << '\n';
   out_.flush();
-  if (!out_) throw Failure(fmt::format("cannot append to {}", file_.string()));
+  if (!out_) throw Failure(fmt::format("cannot append to {}: {}", file_.string(), std::strerror(errno)));
   records_.push_back(record);
 }
 

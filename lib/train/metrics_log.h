@@ -23,8 +23,10 @@ struct MetricsRecord {
   static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
   int64_t step = 0;
   double loss = kNone, lr = kNone, grad_norm = kNone, tokens_per_s = kNone, elapsed_s = kNone;
-  double penalty = kNone;       // regularizers' mean penalty (fine-tuning); kNone without any
-  double replay_share = kNone;  // replayed share of the scored targets (fine-tuning); kNone without replay
+  double penalty = kNone;        // regularizers' mean penalty (fine-tuning); kNone without any
+  double replay_share = kNone;   // replayed share of the scored targets (fine-tuning); kNone without replay
+  double skipped_steps = kNone;  // diverged steps skipped so far (train.on_divergence: skip); kNone: none
+  double lr_scale = kNone;       // learning-rate factor after rollbacks (on_divergence: rollback); kNone: 1
   std::vector<std::pair<std::string, double>> val_loss;  // per domain; empty off evaluation steps
 
   std::string to_json() const;  // one line, no newline; NaN fields are left out
@@ -41,10 +43,14 @@ class MetricsLog {
   // Appends a line and flushes it (a crash loses at most the line being written).
   void append(const MetricsRecord& record);
   const std::vector<MetricsRecord>& records() const { return records_; }
+  // Drops the records after `keep_through_step` (a rollback to that step's checkpoint).
+  void rewind(int64_t keep_through_step);
   // Training loss and each domain's validation loss against step.
   void write_plot(const std::filesystem::path& svg, const std::string& title) const;
 
  private:
+  void rewrite();  // the file := records_, atomically; then appends continue
+
   std::filesystem::path file_;
   std::vector<MetricsRecord> records_;
   std::ofstream out_;

@@ -74,6 +74,7 @@ void TaskBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   const int64_t T = seq_len_;
   x = torch::full({rows, T}, pad_id_, torch::kInt64);  // (B, T)
   y = torch::full({rows, T}, -1, torch::kInt64);       // (B, T)
+  note_source("task");
   int64_t* xp = x.data_ptr<int64_t>();
   int64_t* yp = y.data_ptr<int64_t>();
   for (int64_t b = 0; b < rows; ++b) {
@@ -115,6 +116,7 @@ void ReplayBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   const int64_t replayed = replay_rows(rows);
   torch::Tensor xt, yt;
   task_->next(rows - replayed, xt, yt);  // (B - R, T)
+  adopt_sources(*task_);
   last_replayed_ = 0;
   if (replayed == 0) {
     x = std::move(xt);
@@ -123,6 +125,7 @@ void ReplayBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   }
   torch::Tensor xr, yr;
   replay_->next(replayed, xr, yr);  // (R, T)
+  adopt_sources(*replay_);
   if (xr.size(1) != xt.size(1))
     throw Failure(
         fmt::format("ReplayBatches: task rows have {} tokens but replay rows {}", xt.size(1), xr.size(1)));

@@ -32,6 +32,7 @@ void bind(ConfigSection& s, TrainSpec& spec) {
   s.read("run_dir", spec.run_dir);
   s.read("threads", spec.threads, Range<int64_t>::between(0, 1024));
   s.read("temperature", spec.temperature, Range<double>{0.0, 1000.0, true});
+  s.read_choice("on_divergence", spec.on_divergence, {"stop", "skip", "rollback"});
   s.finish();
 
   // beta == 1 would freeze the moment estimates; Range cannot say "< 1", so check here.

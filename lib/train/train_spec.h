@@ -34,11 +34,21 @@ struct TrainSpec {
   std::string run_dir;             // "" = runs/<recipe name>
   int threads = 0;                 // 0 = $PLINTH_THREADS or all cores
   double temperature = 1.0;        // domain mixture: p ∝ weight^(1/temperature)
+  // A step whose loss, penalty or gradient norm is NaN/Inf (never applied to the weights):
+  //   stop      end the run (exit 1), naming the step and the domains its batch drew from
+  //   skip      drop the step and go on with the next batch (counted: skipped_steps in
+  //             metrics.jsonl); stops after kMaxConsecutiveSkips in a row
+  //   rollback  reload the newest step checkpoint and go on at half the learning rate
+  //             (lr_scale in metrics.jsonl); stops after kMaxRollbacks
+  std::string on_divergence = "stop";
 
   int64_t tokens_per_step(int context) const {
     return static_cast<int64_t>(batch_size) * grad_accum * context;
   }
 };
+
+constexpr int kMaxConsecutiveSkips = 10;
+constexpr int kMaxRollbacks = 3;
 
 // Reads every key of the section (all optional), checks ranges and cross-field rules
 // (min_lr <= lr, warmup_steps < steps), and reports unknown keys.

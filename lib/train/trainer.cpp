@@ -6,8 +6,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
 
 #include "model/device.h"
 #include "model/torch_runtime.h"
@@ -48,6 +51,42 @@ double mean_finite(const DomainLosses& losses) {
   for (const auto& [name, v] : losses)
     if (std::isfinite(v)) sum += v, ++n;
   return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
+}
+
+// A test failpoint: PLINTH_INJECT_NAN_AT_STEP=5,9 makes the first attempt of steps 5 and 9
+// diverge (first since the variable took this value, in this process), to test
+// train.on_divergence without a model that really blows up.
+bool inject_nan_at(int64_t step) {
+  static std::string parsed;         // the value `pending` was made from
+  static std::set<int64_t> pending;  // its steps not yet poisoned
+  const char* env = std::getenv("PLINTH_INJECT_NAN_AT_STEP");
+  if (!env || !*env) return false;
+  if (parsed != env) {
+    parsed = env;
+    pending.clear();
+    for (std::string_view s(env); !s.empty();) {
+      const size_t comma = std::min(s.find(','), s.size());
+      pending.insert(std::atoll(std::string(s.substr(0, comma)).c_str()));
+      s.remove_prefix(std::min(comma + 1, s.size()));
+    }
+  }
+  return pending.erase(step) > 0;
+}
+
+// A checkpoint's meta value as a number; BadInput naming the file and key otherwise.
+double meta_number(const model::CheckpointContents& c, const char* key, const fs::path& file) {
+  const std::string& v = c.meta_or_throw(key, file);
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size())
+    throw BadInput(fmt::format("checkpoint {}: '{}' is not a number ({})", file.string(), key, v),
+                   "the file is damaged: use another checkpoint");
+  return x;
 }
 
 std::string format_val(const DomainLosses& losses) {
@@ -123,6 +162,9 @@ struct Trainer::Impl {
   bool resumed = false;
   double best_val = kInf;
   int64_t best_step = -1;
+  double lr_scale = 1.0;      // halved by each rollback (train.on_divergence); kept in checkpoints
+  int64_t skipped_steps = 0;  // diverged steps skipped; kept in checkpoints
+  std::vector<std::string> step_sources;  // what the last step's batches drew from
 
   Impl(model::Llama m, std::unique_ptr<BatchSource> b, TrainerOptions o)
       : model(std::move(m)),
@@ -130,8 +172,9 @@ struct Trainer::Impl {
         opt(std::move(o)),
         device(model::resolve_device(opt.spec.device, "train.device")) {
     if (opt.spec.run_dir.empty()) throw Failure("Trainer: spec.run_dir is empty");
-    for (const char* key : {"kind", "model_config", "step", "tokenizer_hash", "recipe", "sampler_cursor",
-                            "precision", "torch_version", "best_val_loss", "best_step"})
+    for (const char* key :
+         {"kind", "model_config", "step", "tokenizer_hash", "recipe", "sampler_cursor", "precision",
+          "torch_version", "best_val_loss", "best_step", "lr_scale", "skipped_steps"})
       if (opt.extra_meta.count(key)) throw Failure(fmt::format("Trainer: extra_meta may not set '{}'", key));
     model->to(device);
     for (auto& item : model->named_parameters()) params.emplace_back(item.key(), item.value());
@@ -151,7 +194,7 @@ struct Trainer::Impl {
 
   torch::optim::AdamWOptions options_for(bool decays) const {
     const TrainSpec& s = opt.spec;
-    return torch::optim::AdamWOptions(learning_rate(s, step))
+    return torch::optim::AdamWOptions(lr_at(step))
         .betas({s.beta1, s.beta2})
         .eps(s.eps)
         .weight_decay(decays ? s.weight_decay : 0.0);
@@ -164,6 +207,8 @@ struct Trainer::Impl {
     for (size_t g = 0; g < groups.size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(groups[g].options()) = options_for(group_decays[g]);
   }
+
+  double lr_at(int64_t at) const { return learning_rate(opt.spec, at) * lr_scale; }
 
   void set_lr(double lr) {
     for (auto& g : optim->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -184,6 +229,8 @@ struct Trainer::Impl {
       c.meta["best_val_loss"] = fmt::format("{:.17g}", best_val);
       c.meta["best_step"] = std::to_string(best_step);
     }
+    if (lr_scale != 1.0) c.meta["lr_scale"] = fmt::format("{:.17g}", lr_scale);
+    if (skipped_steps) c.meta["skipped_steps"] = std::to_string(skipped_steps);
     for (const auto& [name, p] : params) c.tensors.emplace_back("model/" + name, p.detach().to(torch::kCPU));
     const auto& state = optim->state();
     for (size_t i = 0; i < params.size(); ++i) {
@@ -227,6 +274,9 @@ struct Trainer::Impl {
     };
     step = number("step");
     batches->restore(static_cast<uint64_t>(number("sampler_cursor")));
+    // Before apply_group_options below, which sets each group's lr from it.
+    lr_scale = c.meta.count("lr_scale") ? meta_number(c, "lr_scale", file) : 1.0;
+    skipped_steps = c.meta.count("skipped_steps") ? number("skipped_steps") : 0;
 
     auto& state = optim->state();
     state.clear();
@@ -265,7 +315,7 @@ struct Trainer::Impl {
     best_val = kInf;
     if (c.meta.count("best_step")) {
       best_step = number("best_step");
-      best_val = std::stod(c.meta.at("best_val_loss"));
+      best_val = meta_number(c, "best_val_loss", file);
     }
     resumed = true;
     log::info("resumed {} at step {}", file.string(), step);
@@ -301,28 +351,33 @@ struct Trainer::Impl {
   }
 
   // One optimizer step over grad_accum micro-batches (step_gradients.h); returns the mean token
-  // loss over the step's scored targets (penalty excluded) and their counts.
-  StepLoss train_step(double& grad_norm, double& penalty) {
+  // loss over the step's scored targets (penalty excluded) and their counts. A step whose loss,
+  // penalty or gradient norm is not finite is not applied: `diverged` is set, the weights and
+  // the optimizer state stay as they were, and the step count does not move.
+  StepLoss train_step(double& grad_norm, double& penalty, bool& diverged) {
     const TrainSpec& s = opt.spec;
-    set_lr(learning_rate(s, step));
+    set_lr(lr_at(step));
     // Gradients as "none" instead of zero-filled: the first backward writes them, no fill pass.
     for (auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
-    const StepLoss step_loss =
+    StepLoss step_loss =
         accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device, s.precision == "bf16");
-    const double loss = step_loss.loss;
+    step_sources = batches->take_sources();
+    if (inject_nan_at(step + 1)) step_loss.loss = std::numeric_limits<double>::quiet_NaN();
     penalty = apply_penalty();
     grad_norm = clip_gradients();
-    if (!std::isfinite(loss) || !std::isfinite(penalty) || !std::isfinite(grad_norm))
-      throw BadInput(
-          fmt::format("training diverged at step {}: loss {}{}, gradient norm {}", step + 1, loss,
-                      opt.regularizers.empty() ? "" : fmt::format(", penalty {}", penalty), grad_norm),
-          "lower train.lr, raise train.warmup_steps or set train.grad_clip (fine-tuning: or lower "
-          "finetune.ewc.lambda / finetune.l2sp.alpha), then resume from the last checkpoint (--resume) or "
-          "start again");
+    diverged = !std::isfinite(step_loss.loss) || !std::isfinite(penalty) || !std::isfinite(grad_norm);
+    if (diverged) return step_loss;
     synchronize_gradients();
     optim->step();
     ++step;
     return step_loss;
+  }
+
+  // "step 7: loss nan, gradient norm 3.2 (batch from alpha, beta)"
+  std::string divergence_text(int64_t at, const StepLoss& l, double penalty, double grad_norm) const {
+    return fmt::format("step {}: loss {}{}, gradient norm {} (batch from {})", at, l.loss,
+                       opt.regularizers.empty() ? "" : fmt::format(", penalty {}", penalty), grad_norm,
+                       step_sources.empty() ? "nothing" : fmt::format("{}", fmt::join(step_sources, ", ")));
   }
 
   // The seam for data parallelism: an all-reduce of the gradients goes here. One process now.
@@ -350,6 +405,33 @@ Trainer::~Trainer() = default;
 
 void Trainer::resume(const fs::path& checkpoint) {
   impl_->restore(checkpoint);
+}
+
+fs::path Trainer::resume_latest() {
+  const fs::path run_dir = impl_->opt.spec.run_dir;
+  auto steps = list_step_checkpoints(run_dir);
+  if (steps.empty())
+    throw BadInput(
+        fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
+        "start the run without --resume");
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    try {
+      impl_->restore(it->second);
+      return it->second;
+    } catch (const model::DamagedCheckpoint& e) {
+      fs::path aside = it->second;
+      aside += ".damaged";
+      std::error_code ec;
+      fs::rename(it->second, aside, ec);
+      log::warn("{}\n  set aside as {}; {}", e.what(), aside.string(),
+                std::next(it) == steps.rend()
+                    ? "no older checkpoint is left"
+                    : "resuming from the one before it, " + std::next(it)->second.string());
+    }
+  }
+  throw BadInput(fmt::format("--resume: every checkpoint in {} is damaged (set aside as *.damaged)",
+                             checkpoint_dir(run_dir).string()),
+                 "start the run again without --resume in a new train.run_dir");
 }
 
 int64_t Trainer::step() const {
@@ -422,6 +504,8 @@ TrainResult Trainer::run() {
   const bool replaying = t.batches->last_replayed_targets() >= 0;
   double window_loss = 0, window_penalty = 0, window_seconds = 0, total_seconds = 0;
   int64_t window_steps = 0, steps_this_run = 0;
+  int64_t window_applied = 0;  // of window_steps, those not skipped for divergence
+  int consecutive_skips = 0;
   int64_t window_scored = 0, window_replayed = 0;  // scored targets, and of those replayed ones
   Clock::time_point last_line = Clock::now() - std::chrono::seconds(1);
   bool line_open = false;  // a live progress line is on the terminal, without its newline
@@ -440,22 +524,70 @@ TrainResult Trainer::run() {
 
   while (t.step < s.steps) {
     const auto step_start = Clock::now();
-    const double lr = learning_rate(s, t.step);
+    const double lr = t.lr_at(t.step);
     double grad_norm = 0, penalty = 0;
-    const StepLoss step_loss = t.train_step(grad_norm, penalty);
+    bool diverged = false;
+    const StepLoss step_loss = t.train_step(grad_norm, penalty, diverged);
     const double loss = step_loss.loss;
+    if (diverged) {
+      if (line_open) fmt::print(stderr, "\n");
+      line_open = false;
+      const std::string what = t.divergence_text(t.step + 1, step_loss, penalty, grad_norm);
+      const auto latest = latest_checkpoint(run_dir);
+      const std::string fix =
+          "lower train.lr, raise train.warmup_steps or set train.grad_clip (fine-tuning: or lower "
+          "finetune.ewc.lambda / finetune.l2sp.alpha), or set train.on_divergence: skip or rollback; then "
+          "resume from the last checkpoint (--resume) or start again";
+      if (s.on_divergence == "rollback") {
+        if (!latest)
+          throw Failure(
+              fmt::format("training diverged at {}, and there is no step checkpoint in {} to roll "
+                          "back to (train.on_divergence: rollback)\n  hint: {}",
+                          what, checkpoint_dir(run_dir).string(), fix));
+        if (result.rollbacks >= kMaxRollbacks)
+          throw Failure(fmt::format("training diverged at {} after {} rollbacks; stopping\n  hint: {}", what,
+                                    result.rollbacks, fix));
+        const double scale = t.lr_scale;
+        t.restore(*latest);
+        t.lr_scale = std::min(scale, t.lr_scale) * 0.5;
+        t.apply_group_options();
+        ++result.rollbacks;
+        metrics.rewind(t.step);
+        window_loss = window_penalty = window_seconds = 0;
+        window_steps = window_applied = window_scored = window_replayed = 0;
+        log::warn("training diverged at {}: rolled back to {} (step {}); learning rate now x{:g}", what,
+                  latest->string(), t.step, t.lr_scale);
+        continue;
+      }
+      if (s.on_divergence != "skip")
+        throw Failure(
+            fmt::format("training diverged at {}; the step was not applied, the last checkpoint is "
+                        "{}\n  hint: {}",
+                        what, latest ? latest->string() : "none", fix));
+      ++t.step;
+      ++t.skipped_steps;
+      if (++consecutive_skips >= kMaxConsecutiveSkips)
+        throw Failure(fmt::format("training diverged at {}: {} steps in a row skipped; stopping\n  hint: {}",
+                                  what, consecutive_skips, fix));
+      log::warn("training diverged at {}: step skipped ({} so far)", what, t.skipped_steps);
+    } else {
+      consecutive_skips = 0;
+    }
     window_scored += step_loss.scored;
     if (step_loss.replayed >= 0) window_replayed += step_loss.replayed;
     const double dt = seconds_since(step_start);
     ++steps_this_run;
     total_seconds += dt;
     window_seconds += dt;
-    window_loss += loss;
-    window_penalty += penalty;
     ++window_steps;
-    result.last_loss = loss;
-    result.last_penalty = penalty;
-    if (t.opt.after_step) t.opt.after_step(t.step, loss);
+    if (!diverged) {
+      window_loss += loss;
+      window_penalty += penalty;
+      ++window_applied;
+      result.last_loss = loss;
+      result.last_penalty = penalty;
+      if (t.opt.after_step) t.opt.after_step(t.step, loss);
+    }
 
     const int sig = StopSignalScope::requested();
     const bool last = t.step == s.steps;
@@ -490,8 +622,10 @@ TrainResult Trainer::run() {
     }
     if (line_now) {
       r.step = t.step;
-      r.loss = window_loss / window_steps;
-      if (regularized) r.penalty = window_penalty / window_steps;
+      if (window_applied) r.loss = window_loss / window_applied;
+      if (regularized && window_applied) r.penalty = window_penalty / window_applied;
+      if (t.skipped_steps) r.skipped_steps = static_cast<double>(t.skipped_steps);
+      if (t.lr_scale != 1.0) r.lr_scale = t.lr_scale;
       if (replaying && window_scored > 0)
         r.replay_share = static_cast<double>(window_replayed) / static_cast<double>(window_scored);
       r.lr = lr;
@@ -504,7 +638,7 @@ TrainResult Trainer::run() {
                   t.step, s.steps, r.loss, regularized ? fmt::format(" | penalty {:.4g}", r.penalty) : "", lr,
                   grad_norm, throughput(r.tokens_per_s), eta());
       window_loss = window_penalty = window_seconds = 0;
-      window_steps = 0;
+      window_steps = window_applied = 0;
       window_scored = window_replayed = 0;
     }
     if (checkpoint_now) {
@@ -530,6 +664,7 @@ TrainResult Trainer::run() {
     if (auto latest = latest_checkpoint(run_dir)) result.last_checkpoint = *latest;
   }
   result.end_step = t.step;
+  result.skipped_steps = t.skipped_steps;
   result.seconds = seconds_since(start);
   result.tokens_per_s = total_seconds > 0 ? tokens_per_step * steps_this_run / total_seconds : 0;
   return result;

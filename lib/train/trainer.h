@@ -57,6 +57,8 @@ struct TrainResult {
   int64_t start_step = 0;      // steps already done when run() began (resumed runs)
   int64_t end_step = 0;        // steps done when run() returned
   int signal = 0;              // SIGINT / SIGTERM that stopped the run, else 0
+  int64_t skipped_steps = 0;   // diverged steps skipped (train.on_divergence: skip), whole run
+  int rollbacks = 0;           // rollbacks this run() (train.on_divergence: rollback)
   double last_loss = 0;        // training loss of the last step (penalties excluded)
   double last_penalty = 0;     // the regularizers' penalty at the last step (0 without any)
   DomainLosses last_val;       // the last validation losses (empty when none ran this run)
@@ -82,6 +84,10 @@ class Trainer {
   // is unreadable, of another kind, or made with another tokenizer or model shape (the message
   // names what differs).
   void resume(const std::filesystem::path& checkpoint);
+  // Resumes from the newest intact step checkpoint of spec.run_dir. A damaged one (cut short,
+  // checksum mismatch: model::DamagedCheckpoint) is renamed to <name>.damaged with a warning and
+  // the one before it is tried. Returns the checkpoint resumed; BadInput when none is left.
+  std::filesystem::path resume_latest();
 
   // Trains from the current step to spec.steps, or until SIGINT / SIGTERM (then the step in
   // flight is finished and checkpointed). Throws BadInput on a fresh start in a run directory

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <charconv>
 #include <cstdio>
 #include <vector>
 
@@ -16,6 +17,14 @@ uint64_t hash64(const void* data, size_t size, uint64_t seed) {
 
 std::string hex64(uint64_t h) {
   return fmt::format("{:016x}", h);
+}
+
+std::optional<uint64_t> parse_hex64(std::string_view text) {
+  uint64_t value = 0;
+  if (text.empty() || text.size() > 16) return std::nullopt;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 struct Hasher::State {

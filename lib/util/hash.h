@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,8 @@ inline double hash_unit(std::string_view text, uint64_t seed) {
 
 // 16 lowercase hex digits.
 std::string hex64(uint64_t h);
+// The inverse of hex64 (1 to 16 hex digits, either case); nullopt for anything else.
+std::optional<uint64_t> parse_hex64(std::string_view text);
 
 // Streaming hash over several pieces; the same bytes give the same hash however they are split.
 class Hasher {

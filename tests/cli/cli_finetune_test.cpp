@@ -133,7 +133,7 @@ TEST_CASE("replay and EWC: the realised replay share, the Fisher from the traini
   CHECK_THAT(ft.output,
              Catch::Contains("estimating the Fisher diagonal") && Catch::Contains("6 training windows"));
   // The Fisher file says where its sequences came from: the training shards, never val.
-  std::ifstream fisher(f.dir() / "runs/base/checkpoints/best.fisher.ckpt", std::ios::binary);
+  std::ifstream fisher(f.dir() / "runs/ft-both/fisher.ckpt", std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(fisher)), std::istreambuf_iterator<char>());
   CHECK(bytes.find("train shards of alpha, beta; seed 0") != std::string::npos);
   CHECK(bytes.find("val shards") == std::string::npos);
@@ -149,13 +149,17 @@ TEST_CASE("replay and EWC: the realised replay share, the Fisher from the traini
   }
   CHECK(lines_with_share > 0);
 
-  // Another fine-tune of the same base reuses the file; another sample size re-estimates it.
-  auto again = f.plinth("finetune both.yaml --threads 2 train.run_dir=runs/ft-both-2");
+  // The fine-tune wrote into its own run directory only, never the base's.
+  for (const auto& e : fs::recursive_directory_iterator(f.dir() / "runs/base"))
+    CHECK(e.path().filename().string().find("fisher") == std::string::npos);
+
+  // Resumed, the fine-tune reuses its file; another sample size re-estimates it.
+  auto again = f.plinth("finetune both.yaml --threads 2 train.steps=6 --resume");
   INFO(again.output);
   REQUIRE(again.exit_code == 0);
   CHECK_THAT(again.output, !Catch::Contains("estimating the Fisher"));
   auto more =
-      f.plinth("finetune both.yaml --threads 2 train.run_dir=runs/ft-both-3 finetune.ewc.fisher_sequences=7");
+      f.plinth("finetune both.yaml --threads 2 train.steps=8 finetune.ewc.fisher_sequences=7 --resume");
   INFO(more.output);
   REQUIRE(more.exit_code == 0);
   CHECK_THAT(more.output,
@@ -191,6 +195,28 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   CHECK(fs::exists(f.dir() / "runs/ft-full.previous/tuned.ckpt"));
   CHECK(fs::exists(f.dir() / "runs/ft-full/tuned.ckpt"));
   CHECK(fs::exists(f.dir() / "runs/ft-full/checkpoints/step-000006.ckpt"));
+
+  // The task file changes: the fine-tune is redone (and the older .previous deleted, saying so).
+  f.dir().write("task.tsv", task_tsv() + "Zeit\ttime\n");
+  auto fourth = f.plinth("run pipeline.yaml --threads 2");
+  INFO(fourth.output);
+  REQUIRE(fourth.exit_code == 0);
+  CHECK_THAT(fourth.output, Catch::Contains("the task file task.tsv changed") &&
+                                Catch::Contains("deleted runs/ft-full.previous") &&
+                                Catch::Contains("fine-tuning again") && Catch::Contains("nothing to do"));
+
+  // A corpus changes: prepare redoes its shards, and the base made from the old ones is set
+  // aside and trained again; so is the fine-tune of it.
+  {
+    std::ofstream more(f.dir() / "corpus/alpha.txt", std::ios::app);
+    more << "\n\nA new paragraph, added to the corpus after the base was trained.\n";
+  }
+  auto fifth = f.plinth("run pipeline.yaml --threads 2");
+  INFO(fifth.output);
+  REQUIRE(fifth.exit_code == 0);
+  CHECK_THAT(fifth.output, Catch::Contains("the shards changed") && Catch::Contains("pretraining again") &&
+                               Catch::Contains("its base runs/base changed"));
+  CHECK(fs::exists(f.dir() / "runs/base.previous/checkpoints"));
 
   // A bad pipeline: a recipe that does not exist.
   f.recipe("pretrain: base.yaml\nfinetune: [nowhere.yaml]\n", "bad.yaml");

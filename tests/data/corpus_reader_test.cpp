@@ -135,7 +135,7 @@ TEST_CASE("gzip input is read transparently, in chunks", "[data]") {
   CHECK(many.back().text == "zeile " + std::to_string(lines - 1) + " \xC3\xA4\xE2\x82\xAC");
 }
 
-TEST_CASE("a corrupt gzip file is reported; a cap stops reading before the damage", "[data]") {
+TEST_CASE("a corrupt gzip file is reported - a cap stops reading before the damage", "[data]") {
   TempDir dir;
   // Digits that compress poorly, so half the compressed file is well over one read chunk.
   std::string text;
@@ -155,7 +155,7 @@ TEST_CASE("a corrupt gzip file is reported; a cap stops reading before the damag
   CHECK(st.capped);
 }
 
-TEST_CASE("jsonl: one field per line; bad records by line number or skipped", "[data]") {
+TEST_CASE("jsonl: one field per line - bad records by line number or skipped", "[data]") {
   TempDir dir;
   auto f = dir.write("d.jsonl",
                      "{\"text\": \"a\\r\\nb\\n\", \"id\": 1}\n"

@@ -115,4 +115,65 @@ TEST_CASE("tokenizer training shares text by weight, then prepare writes matchin
   REQUIRE(forced.size() == 1);
   CHECK_FALSE(forced[0].reused);
   CHECK(forced[0].train.tokens == results[0].train.tokens);
+
+  // A damaged manifest (values of the wrong type, a bad hash) only means the domain is redone.
+  const fs::path manifest = data::domain_dir(spec, "gpl") / "manifest.json";
+  const uint64_t fingerprint = data::shards_fingerprint(spec);
+  for (const char* damage : {R"({"version": 1, "fingerprint": 12, "files": "x", "train": 3})",
+                             R"({"version": 1, "fingerprint": "zz", "tokenizer_hash": "1", "files": [1]})"}) {
+    INFO(damage);
+    dir.write("shards/gpl/manifest.json", damage);
+    CHECK_FALSE(data::read_manifest(spec, "gpl"));
+    CHECK(data::shards_fingerprint(spec) != fingerprint);
+    auto redone = data::prepare_shards(spec, tok, {false, {"gpl"}});
+    CHECK_FALSE(redone[0].reused);
+    CHECK(data::shards_fingerprint(spec) == fingerprint);
+  }
+  CHECK(fs::exists(manifest));
+}
+
+TEST_CASE("a bad file read while a batch is still encoding stops prepare cleanly", "[data]") {
+  // More than one 4 MiB batch of text, then a binary file: reading throws while the pool is
+  // still encoding the batch it was handed. The encode must finish before the batch's vectors
+  // go (under the sanitizer build a use-after-free here is a failure, not luck).
+  test::TempDir dir;
+  const std::string licence = [] {
+    std::ifstream in("/usr/share/common-licenses/GPL-3");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  REQUIRE(licence.size() > 30000);
+  {
+    fs::create_directories(dir / "corpus");
+    std::ofstream big(dir / "corpus" / "a.txt");
+    for (size_t written = 0; written < (5u << 20); written += licence.size() + 2) big << licence << "\n\n";
+  }
+  std::string binary(4096, '\0');
+  for (size_t i = 0; i < binary.size(); i += 3) binary[i] = static_cast<char>(i * 7);
+  dir.write("corpus/b.bin", binary);
+
+  data::DataSpec spec;
+  spec.shards = (dir / "shards").string();
+  spec.val_fraction = 0.2;
+  spec.threads = 2;
+  spec.domains.push_back(domain("big", dir / "corpus", 1.0));
+  spec.domains.push_back(domain("gpl", "/usr/share/common-licenses/GPL-3", 1.0));
+  tokenizer::TokenizerSpec tok_spec;
+  tok_spec.model = (dir / "tok").string();
+  tok_spec.train.vocab_size = 500;
+  tok_spec.sample_bytes = 20000;
+  data::DataSpec tok_data = spec;
+  tok_data.domains.erase(tok_data.domains.begin());
+  data::train_tokenizer(tok_spec, tok_data, "test.yaml", 1, "data: {}\n");
+  auto tok = tokenizer::Tokenizer::load(tok_spec.model_file());
+
+  CHECK_THROWS_WITH(data::prepare_shards(spec, tok), Catch::Contains("b.bin' is not text"));
+  // Nothing of the failed domain is in place: no manifest, no shard.
+  CHECK_FALSE(fs::exists(data::domain_dir(spec, "big") / "manifest.json"));
+  CHECK_FALSE(fs::exists(data::shard_path(spec, "big", "train")));
+  // Skipping binary files, the same corpus prepares.
+  spec.domains[0].sources[0].on_binary = "skip";
+  auto results = data::prepare_shards(spec, tok, {false, {"big"}});
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].read.binary_files_skipped == 1);
+  CHECK(results[0].read.bytes > (5u << 20) - licence.size());
 }

@@ -95,7 +95,8 @@ TEST_CASE("gate breaches: per domain, mean, KL, task gain, each beyond its inter
   CHECK(dynamic_cast<const Failure*>(&e));  // exit 1, not bad input
 }
 
-TEST_CASE("gate: beyond the budget but within the noise is inconclusive; --strict fails it", "[eval][gate]") {
+TEST_CASE("gate: beyond the budget but within the noise is inconclusive - --strict fails it",
+          "[eval][gate]") {
   // 5.3% with documents that scatter by several points: the interval reaches below 5%.
   ForgettingReport r = report_with({{"code", 5.3}}, 0.05);
   REQUIRE(r.domains[0].forgetting_ci.lo < 5.0);
@@ -258,7 +259,7 @@ TEST_CASE("gate: bad input is not a breach", "[eval][gate]") {
   }
 }
 
-TEST_CASE("run_gate loads the baseline; another schema version is bad input", "[eval][gate]") {
+TEST_CASE("run_gate loads the baseline - another schema version is bad input", "[eval][gate]") {
   test::TempDir dir;
   ForgettingReport before = report_with({{"literature", 1.0}, {"code", 3.0}});
   write_report(before, dir / "old");
@@ -277,7 +278,7 @@ TEST_CASE("run_gate loads the baseline; another schema version is bad input", "[
   CHECK_THROWS_WITH(run_gate(before, t), Contains("does not exist"));
 }
 
-TEST_CASE("recipe gate: section binds every key; flags override it", "[eval][gate]") {
+TEST_CASE("recipe gate: section binds every key - flags override it", "[eval][gate]") {
   Diagnostics diag;
   GateThresholds t = bind_yaml(R"(gate:
   max_forgetting: 5%

@@ -82,7 +82,7 @@ TEST_CASE("first_layers freezes whole decoder layers from the bottom", "[model][
   }
 }
 
-TEST_CASE("first_layers = layers freezes every layer; 0 freezes nothing", "[model][freezing]") {
+TEST_CASE("first_layers = layers freezes every layer - 0 freezes nothing", "[model][freezing]") {
   Llama model = make_model();
   FreezeOptions none;
   CHECK(freeze_parameters(*model, none) == 0);

@@ -91,7 +91,7 @@ TEST_CASE("initialisation is reproducible from torch::manual_seed and follows in
   CHECK(pa["model.layers.0.mlp.down_proj.weight"].std().item<double>() == Approx(0.01).epsilon(0.05));
 }
 
-TEST_CASE("forward gives float32 logits; an untrained model's loss is about ln(V)", "[model][llama]") {
+TEST_CASE("forward gives float32 logits - an untrained model's loss is about ln(V)", "[model][llama]") {
   torch::manual_seed(1);
   Llama model(small_config());
   torch::NoGradGuard no_grad;

@@ -113,11 +113,8 @@ TEST_CASE("the Fisher estimate: one non-negative finite entry per parameter, fro
   }
 }
 
-TEST_CASE("a Fisher file round-trips beside its base checkpoint", "[train][finetune]") {
-  CHECK(train::fisher_path_for("runs/quickstart/checkpoints/best.ckpt") ==
-        fs::path("runs/quickstart/checkpoints/best.fisher.ckpt"));
-  CHECK(train::fisher_path_for("base/step-000100.ckpt") == fs::path("base/step-000100.fisher.ckpt"));
-  CHECK(train::fisher_path_for("model") == fs::path("model.fisher.ckpt"));
+TEST_CASE("a Fisher file round-trips in the fine-tune's run directory", "[train][finetune]") {
+  CHECK(train::fisher_path("runs/ft-ewc") == fs::path("runs/ft-ewc/fisher.ckpt"));
 
   test::TinyRun run;
   model::Llama m = seeded_model(run.config);
@@ -125,7 +122,7 @@ TEST_CASE("a Fisher file round-trips beside its base checkpoint", "[train][finet
   f.data = "train shards of a, b; seed 0";
   f.base_checkpoint = (run.dir / "base/checkpoints/best.ckpt").string();
   f.tokenizer_hash = test::TinyRun::kTokenizerHash;
-  const fs::path file = train::fisher_path_for(f.base_checkpoint);
+  const fs::path file = train::fisher_path(run.dir / "ft");
   train::write_fisher(file, f);
   REQUIRE(fs::exists(file));
   CHECK(model::read_checkpoint(file).meta.at("kind") == "plinth-fisher");

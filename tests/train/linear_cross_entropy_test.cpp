@@ -60,7 +60,7 @@ TEST_CASE("the chunked head gives the loss and gradients of full logits", "[trai
   }
 }
 
-TEST_CASE("the chunked head ignores negative targets; none valid gives NaN", "[train]") {
+TEST_CASE("the chunked head ignores negative targets - none valid gives NaN", "[train]") {
   torch::Tensor h = torch::randn({2, 4, 8}), w = torch::randn({10, 8});
   torch::Tensor all_ignored = torch::full({2, 4}, -100, torch::kInt64);
   CHECK(std::isnan(train::linear_cross_entropy(h, w, all_ignored, torch::kFloat32).item<double>()));

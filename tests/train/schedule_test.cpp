@@ -48,7 +48,7 @@ TEST_CASE("cosine decays to min_lr at the last step", "[train]") {
   CHECK(learning_rate(s, 30) > learning_rate(s, 31));
 }
 
-TEST_CASE("linear decays evenly; constant stays at lr", "[train]") {
+TEST_CASE("linear decays evenly - constant stays at lr", "[train]") {
   TrainSpec s = spec_with("linear");
   CHECK(learning_rate(s, 32) - learning_rate(s, 33) == Approx(learning_rate(s, 80) - learning_rate(s, 81)));
   CHECK(learning_rate(s, 55) == Approx(5.5e-4));

@@ -15,7 +15,7 @@ TEST_CASE("nice ticks land on 1, 2, 5 times a power of ten", "[train]") {
   CHECK(nice_ticks(0, 2000, 4)[1] == Approx(500));
 }
 
-TEST_CASE("a line chart has its title, legend and lines; bad points are skipped", "[train]") {
+TEST_CASE("a line chart has its title, legend and lines - bad points are skipped", "[train]") {
   LineChart chart;
   chart.title = "loss <&> step";
   chart.x_label = "step";

@@ -211,7 +211,7 @@ TEST_CASE("TaskBatches: a seeded order per epoch, and restore(cursor) reproduces
   CHECK_FALSE(torch::equal(x, torch::cat(xs, 0).narrow(0, 0, 10)));
 }
 
-TEST_CASE("ReplayBatches: task rows, then replay rows scoring their last targets; one cursor for both",
+TEST_CASE("ReplayBatches: task rows, then replay rows scoring their last targets - one cursor for both",
           "[train][task]") {
   test::TinyRun run;                     // real pretraining shards
   const int64_t T = run.config.context;  // 16

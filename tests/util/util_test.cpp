@@ -1,12 +1,17 @@
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "test_support.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/text.h"
+#include "util/threads.h"
 
 using namespace plinth;
 namespace fs = std::filesystem;
@@ -89,4 +94,30 @@ TEST_CASE("problems print as file:line:col: key: message with a hint", "[util]")
     CHECK(e.problems().size() == 2);
     CHECK_THAT(std::string(e.what()), Catch::Contains("r.yaml:9:1: x: unknown key"));
   }
+}
+
+TEST_CASE("parallel_for: every index once - a worker's exception reaches the caller", "[util]") {
+  std::vector<std::atomic<int>> seen(1000);
+  parallel_for(seen.size(), 4, [&](size_t i) { seen[i]++; });
+  for (const auto& s : seen) CHECK(s == 1);
+  parallel_for(0, 4, [](size_t) { FAIL("no calls for n = 0"); });
+
+  // Thrown on threads other than the caller's: with raw std::threads this ended the process.
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> calls{0};
+  CHECK_THROWS_WITH(parallel_for(100000, 4,
+                                 [&](size_t) {
+                                   ++calls;
+                                   std::this_thread::sleep_for(std::chrono::microseconds(10));
+                                   if (std::this_thread::get_id() != caller) throw BadInput("bad unit");
+                                 }),
+                    Catch::Contains("bad unit"));
+  CHECK(calls < 100000);  // handing out stopped at the first error
+  // And on the caller's own thread, with the workers still running: they are joined first.
+  CHECK_THROWS_AS(parallel_for(1000, 4,
+                               [&](size_t) {
+                                 std::this_thread::sleep_for(std::chrono::microseconds(10));
+                                 if (std::this_thread::get_id() == caller) throw Failure("x");
+                               }),
+                  Failure);
 }
