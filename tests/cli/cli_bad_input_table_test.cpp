@@ -667,7 +667,6 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "gate runs/ft/report.json --baseline runs/nowhere/report.json",
        {"runs/nowhere/report.json does not exist"},
        {}},
-      // Fails today (exit 0): a negative --max-kl is taken for "no KL limit" and no KL check runs.
       {"gate-negative-max-kl",
        "gate --max-kl below zero (KL is never negative)",
        kNoDamage,
@@ -692,7 +691,6 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "report runs/ft --out cmp",
        {"runs/ft/report.json has no schema version"},
        {"cmp/comparison.md"}},
-      // Fails today (exit 1, "failed: cannot write notadir/comparison.md.tmp.N: Not a directory").
       {"report-out-is-a-file",
        "report --out naming an existing file",
        [](Dir d) { write_file(d / "notadir", "x\n"); },
@@ -752,9 +750,7 @@ const std::vector<BadInputCase>& bad_input_cases() {
        {}},
 
       // ---- command-line arguments
-      // Fails today: the message is "A subcommand is required", which names nothing.
       {"cli-unknown-command", "an unknown command", kNoDamage, "frobnicate data.yaml", {"frobnicate"}, {}},
-      // Fails today: "A subcommand is required", without naming the command group's subcommands.
       {"cli-missing-subcommand",
        "a command group without its subcommand (tokenizer)",
        kNoDamage,
