@@ -365,7 +365,8 @@ class SourceReader {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line.begin(), line.end());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+      // Not only parse_error: a number too large for a double ("1e999") is an out_of_range.
       std::string why = e.what();
       size_t bracket = why.find("] ");  // drop nlohmann's "[json.exception.parse_error.101]"
       if (bracket != std::string::npos) why.erase(0, bracket + 2);

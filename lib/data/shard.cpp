@@ -162,6 +162,41 @@ uint64_t load_u64(const uint8_t* p) {
   return v;
 }
 
+// Largest token id of the payload (0 when there is none). One branch-free pass, so it
+// vectorises: next to the checksum pass over the same bytes it costs little.
+template <typename T>
+uint32_t max_token(const uint8_t* tokens, uint64_t count) {
+  T largest = 0;
+  const T* t = reinterpret_cast<const T*>(tokens);
+  for (uint64_t i = 0; i < count; ++i) largest = std::max(largest, t[i]);
+  return largest;
+}
+
+// What the checksums cannot vouch for: that the writer's counts make sense. Readers take a
+// document's range [first, next first) and every token id < vocab_size on trust (evaluation
+// sizes a buffer by the range and indexes the embedding by the id), so a shard breaking either
+// is refused here, as corrupt, rather than failing or misbehaving later.
+void check_payload(const fs::path& path, const RawHeader& h, const uint8_t* tokens, const uint8_t* index) {
+  uint64_t previous = 0;
+  for (uint64_t d = 0; d < h.document_count; ++d) {
+    const uint64_t first = load_u64(index + d * kIndexEntryBytes);
+    if ((d == 0 && first != 0) || first < previous || first > h.token_count)
+      throw_bad_shard(path, fmt::format("corrupt document index: document {} starts at token {} (previous "
+                                        "document at {}, {} tokens in all)",
+                                        d, first, previous, h.token_count));
+    previous = first;
+  }
+  if (h.document_count == 0 && h.token_count > 0)
+    throw_bad_shard(path,
+                    fmt::format("corrupt document index: no document holds its {} tokens", h.token_count));
+  const uint32_t largest = h.token_width == 2 ? max_token<uint16_t>(tokens, h.token_count)
+                                              : max_token<uint32_t>(tokens, h.token_count);
+  if (h.token_count > 0 && largest >= h.vocab_size)
+    throw_bad_shard(
+        path, fmt::format("corrupt: token id {} is outside the vocabulary of {} the header records", largest,
+                          h.vocab_size));
+}
+
 }  // namespace
 
 uint32_t token_width_for(uint32_t vocab_size) {
@@ -305,6 +340,11 @@ ShardReader ShardReader::open(const fs::path& path, uint64_t expected_tokenizer_
   if (payload_checksum != h.payload_checksum)
     throw_bad_shard(path, fmt::format("corrupt: payload checksum {}, the header records {}",
                                       hex64(payload_checksum), hex64(h.payload_checksum)));
+  r.tokens_ = base + kShardHeaderBytes;
+  // The index follows the tokens directly, so with 2-byte tokens it may sit at an offset that
+  // is not a multiple of 8: it is only ever read through memcpy (load_u64).
+  r.index_ = reinterpret_cast<const uint64_t*>(r.tokens_ + h.token_count * h.token_width);
+  check_payload(path, h, r.tokens_, reinterpret_cast<const uint8_t*>(r.index_));  // still sequential
   // Training fetches windows at random offsets; read-ahead would fetch pages nobody uses.
   ::madvise(map, file_size, MADV_RANDOM);
 
@@ -314,11 +354,6 @@ ShardReader ShardReader::open(const fs::path& path, uint64_t expected_tokenizer_
                                 "is {}",
                                 hex64(h.tokenizer_hash), hex64(expected_tokenizer_hash)),
                     "run `plinth prepare` again with the current tokenizer");
-
-  r.tokens_ = base + kShardHeaderBytes;
-  // The index follows the tokens directly, so with 2-byte tokens it may sit at an offset that
-  // is not a multiple of 8: it is only ever read through memcpy (load_u64).
-  r.index_ = reinterpret_cast<const uint64_t*>(r.tokens_ + h.token_count * h.token_width);
   return r;
 }
 

@@ -59,8 +59,9 @@ class ShardWriter {
 };
 
 // A shard mapped into memory. open() checks everything before returning: magic, version,
-// file size against the header (truncation), both checksums, and the tokenizer hash when
-// one is expected. Each failure is a BadInput naming the file and saying what to do
+// file size against the header (truncation), both checksums, that the document index starts at
+// token 0 and never goes back or past the end, that every token id is below vocab_size, and the
+// tokenizer hash when one is expected. Each failure is a BadInput naming the file and saying what to do
 // (usually: run `plinth prepare` again).
 class ShardReader {
  public:

@@ -9,6 +9,7 @@
 // interpolated between order statistics.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>

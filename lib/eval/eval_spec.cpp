@@ -66,7 +66,7 @@ void bind(ConfigSection& s, EvalSpec& spec) {
   read_fraction(s, "target_ci", spec.target_ci, true,
                 "1% (or 0.01; 0 scores every document up to max_tokens)");
   read_fraction(s, "confidence", spec.confidence, false, "95% (or 0.95)");
-  s.read("resamples", spec.resamples, Range<int64_t>::between(100, 100000));
+  s.read("resamples", spec.resamples, Range<int64_t>::between(100, kMaxResamples));
   s.read("batch_size", spec.batch_size, Range<int64_t>::between(1, 4096));
   s.read("context", spec.context, Range<int64_t>::between(0, 1 << 20));
   if (s.read("device", spec.device)) {

@@ -9,6 +9,10 @@
 
 namespace plinth::eval {
 
+// Bootstrap replicates a recipe may ask for; a report.json that records more was not written by
+// plinth eval and is refused (each replicate costs memory per scored document).
+inline constexpr int kMaxResamples = 100000;
+
 struct EvalSpec {
   // The sample (document_sample.h): seeded random whole documents, long ones cut to a random
   // span of whole windows.
@@ -22,7 +26,7 @@ struct EvalSpec {
   // 0 = always score up to the ceiling.
   double target_ci = 0.01;
   double confidence = 0.95;        // of every interval in the report (the gate may ask another)
-  int resamples = 1000;            // bootstrap replicates
+  int resamples = 1000;            // bootstrap replicates, at most kMaxResamples
   int batch_size = 8;              // windows per forward pass (memory: batch x context x vocab floats)
   int context = 0;                 // window length in tokens; 0 = the model's context
   std::string device = "auto";     // auto (CUDA when present) | cpu | cuda | cuda:N

@@ -507,7 +507,7 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw BadInput(fmt::format("report {} is not valid JSON: {}", file, e.what()),
                    "write it again with plinth eval (a report.json is written whole, atomically)");
   }
@@ -542,8 +542,12 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
     r.sample.confidence = rd.number(s, "confidence", "sample");
     if (!(r.sample.confidence > 0 && r.sample.confidence < 1))
       rd.fail("'sample.confidence' is not in (0, 1)");
-    r.sample.resamples = static_cast<int>(rd.integer(s, "resamples", "sample"));
-    if (r.sample.resamples < 1) rd.fail("'sample.resamples' is not positive");
+    // Checked before the cast (2^32 + 1 would become 1): the bootstrap allocates a weight per
+    // replicate and document, so a made-up count could ask for any amount of memory.
+    const int64_t resamples = rd.integer(s, "resamples", "sample");
+    if (resamples < 1 || resamples > kMaxResamples)
+      rd.fail(fmt::format("'sample.resamples' is {}, not between 1 and {}", resamples, kMaxResamples));
+    r.sample.resamples = static_cast<int>(resamples);
     r.sample.target_ci = rd.number(s, "target_ci", "sample");
     r.sample.max_tokens = static_cast<uint64_t>(rd.integer(s, "max_tokens", "sample"));
     r.sample.min_documents = static_cast<uint64_t>(rd.integer(s, "min_documents", "sample"));

@@ -1,10 +1,12 @@
 #include "recipe/recipe_loader.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -24,6 +26,15 @@ namespace {
 const char* const kOverrideHint = "write key.path=value, e.g. train.lr=3e-4";
 const char* const kOverrideFile = "command line";
 
+// YAML allows an implicit key ("key: value") of at most 1024 characters, so to_yaml could not
+// write a longer one back (nor one that quoting escapes past that: up to 4 characters per byte).
+// Keys are names; this is far beyond any of them.
+constexpr size_t kMaxKeyBytes = 200;
+std::string key_too_long(const std::string& key) {
+  return fmt::format("a key of {} bytes ('{}...'): keys are names of at most {} bytes", key.size(),
+                     key.substr(0, 20), kMaxKeyBytes);
+}
+
 // yaml-cpp marks are 0-based and -1 when unknown; ours are 1-based and 0 when unknown.
 Location location_of(const YAML::Mark& mark, const std::string& file) {
   if (mark.is_null() || mark.line < 0) return Location{file, 0, 0};
@@ -36,8 +47,59 @@ bool is_quoted(const YAML::Node& node) {
   return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
 }
 
+// Counts the documents of a YAML stream, for parse_yaml. yaml-cpp 0.7's LoadAll never returns on
+// some malformed streams (a stray ',' outside brackets: every call to HandleNextDocument then
+// reports an empty document without consuming the token; fixed upstream after 0.8, yaml-cpp
+// PR #1319), allocating until the process is killed. A document that starts where the one
+// before it started is that loop: it is reported as the parse error it is.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  using Style = YAML::EmitterStyle::value;
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, Style) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, Style) override {}
+  void OnMapEnd() override {}
+
+  // The number of documents; throws YAML::ParserException where the parser stops making progress.
+  static size_t count(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    size_t documents = 0;
+    int previous_pos = -1;
+    while (parser.HandleNextDocument(counter)) {
+      if (counter.start_.pos == previous_pos)
+        throw YAML::ParserException(counter.start_, "unexpected character here (a stray ',' or indicator?)");
+      previous_pos = counter.start_.pos;
+      ++documents;
+    }
+    return documents;
+  }
+
+ private:
+  YAML::Mark start_ = YAML::Mark::null_mark();
+};
+
 std::string child_path(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
+}
+
+bool can_be_plain(const std::string& s, bool as_key);
+
+// A scalar as the tree keeps it. One written plain that to_yaml must quote (it holds a control
+// character, or starts with an indicator yaml-cpp lets pass) is kept as quoted, so that
+// to_yaml's text reads back as the same tree: a checkpoint's stored recipe is compared with the
+// fine-tune's by content_hash (finetune_recipe.cpp, check_base_data). Such a value is text
+// either way: no number or boolean needs quotes.
+ConfigNode scalar_node(const YAML::Node& node, const Location& where) {
+  ConfigNode out = ConfigNode::scalar(node.Scalar(), where);
+  out.set_quoted(is_quoted(node) || !can_be_plain(node.Scalar(), false));
+  return out;
 }
 
 class TreeBuilder {
@@ -46,11 +108,8 @@ class TreeBuilder {
 
   ConfigNode build(const YAML::Node& node, const Location& where, const std::string& path) {
     switch (node.Type()) {
-      case YAML::NodeType::Scalar: {
-        ConfigNode out = ConfigNode::scalar(node.Scalar(), where);
-        out.set_quoted(is_quoted(node));
-        return out;
-      }
+      case YAML::NodeType::Scalar:
+        return scalar_node(node, where);
       case YAML::NodeType::Sequence: {
         ConfigNode out = ConfigNode::sequence(where);
         size_t i = 0;
@@ -87,6 +146,10 @@ class TreeBuilder {
         continue;
       }
       const std::string& name = key.Scalar();
+      if (name.size() > kMaxKeyBytes) {
+        diag_->add(Problem{key_where, path, key_too_long(name), "write keys as plain names: 'name: value'"});
+        continue;
+      }
       std::string key_path = child_path(path, name);
       auto [first, fresh] = seen.emplace(name, key_where);
       if (!fresh) {
@@ -116,16 +179,18 @@ ConfigNode build_override_value(const YAML::Node& node) {
   ConfigNode out;
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
-      out = ConfigNode::scalar(node.Scalar(), where);
-      out.set_quoted(is_quoted(node));
-      return out;
+      return scalar_node(node, where);
     case YAML::NodeType::Sequence:
       out = ConfigNode::sequence(where);
       for (const YAML::Node& item : node) out.push_back(build_override_value(item));
       return out;
     case YAML::NodeType::Map:
       out = ConfigNode::map(where);
-      for (const auto& entry : node) out.set(entry.first.Scalar(), build_override_value(entry.second));
+      for (const auto& entry : node) {
+        if (entry.first.Scalar().size() > kMaxKeyBytes)
+          throw BadInput(key_too_long(entry.first.Scalar()), kOverrideHint, where);
+        out.set(entry.first.Scalar(), build_override_value(entry.second));
+      }
       return out;
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -247,6 +312,7 @@ std::vector<PathStep> parse_override_path(const std::string& path, const std::st
     size_t bracket = part.find('[');
     step.key = std::string(trim(part.substr(0, bracket)));
     if (step.key.empty()) throw bad(fmt::format("'{}' has an empty key", path));
+    if (step.key.size() > kMaxKeyBytes) throw bad(key_too_long(step.key));
     while (bracket != std::string::npos) {
       size_t close = part.find(']', bracket);
       std::string digits = close == std::string::npos ? "" : part.substr(bracket + 1, close - bracket - 1);
@@ -254,7 +320,10 @@ std::vector<PathStep> parse_override_path(const std::string& path, const std::st
         return std::isdigit(static_cast<unsigned char>(c));
       });
       if (!numeric) throw bad(fmt::format("'{}': a list index is written [0], [1], ...", part));
-      step.indices.push_back(std::stoul(digits));
+      size_t index = 0;  // not std::stoul: it throws std::out_of_range past 2^64
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), index).ec != std::errc())
+        throw bad(fmt::format("'{}': the list index {} is too large", part, digits));
+      step.indices.push_back(index);
       bracket = close + 1;
       if (bracket == part.size()) break;
       if (part[bracket] != '[') throw bad(fmt::format("'{}': unexpected text after ']'", part));
@@ -386,7 +455,7 @@ void hash_node(const ConfigNode& n, Hasher& h) {
 ConfigNode parse_yaml(const std::string& text, const std::string& name) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
+    if (DocumentCounter::count(text) > 0) documents = YAML::LoadAll(text);  // terminates now
   } catch (const YAML::Exception& e) {
     throw BadInput(fmt::format("malformed YAML: {}", e.msg),
                    "check the indentation (spaces, not tabs), that 'key: value' has a space "
