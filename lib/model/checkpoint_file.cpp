@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -59,6 +60,14 @@ DamagedCheckpoint damaged(const fs::path& path, const std::string& what) {
       fmt::format("the file was cut short or altered (an interrupted copy?); use another checkpoint "
                   "from {}",
                   path.parent_path().empty() ? std::string(".") : path.parent_path().string()));
+}
+
+// nlohmann's get<T>() converts any number to T, a float out of T's range with undefined
+// behaviour (a damaged or hand-made file: "offset": 1e30), so integers are checked first.
+bool is_int(const json& v) {
+  return v.is_number_unsigned()
+             ? v.get<uint64_t>() <= uint64_t{INT_MAX}
+             : v.is_number_integer() && v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX;
 }
 
 // Reads exactly `size` bytes and feeds them to the checksum; false at end of file.
@@ -210,19 +219,28 @@ CheckpointContents read_checkpoint(const fs::path& path) {
   try {
     for (const auto& [k, v] : j.at("meta").items()) out.meta[k] = v.get<std::string>();
     for (const auto& t : j.at("tensors")) {
-      Entry e{t.at("name").get<std::string>(), torch::kFloat32, t.at("shape").get<std::vector<int64_t>>(),
-              t.at("offset").get<uint64_t>(), t.at("bytes").get<uint64_t>()};
+      const std::string name = t.at("name").get<std::string>();
+      auto count = [&](const json& v) {
+        if (!v.is_number_unsigned() || v.get<uint64_t>() > uint64_t{INT64_MAX})
+          throw damaged(path, fmt::format("tensor '{}' has a size or offset that is not a count", name));
+        return v.get<uint64_t>();
+      };
+      Entry e{name, torch::kFloat32, {}, count(t.at("offset")), count(t.at("bytes"))};
+      if (!t.at("shape").is_array()) throw damaged(path, fmt::format("tensor '{}' has no shape list", name));
+      for (const json& size : t.at("shape")) e.shape.push_back(static_cast<int64_t>(count(size)));
       std::string dtype = t.at("dtype").get<std::string>();
       bool known = false;
       for (const auto& d : kDtypes)
         if (dtype == d.name) e.type = d.type, known = true;
       if (!known) throw damaged(path, fmt::format("tensor '{}' has unknown type '{}'", e.name, dtype));
-      uint64_t numel = 1;
-      for (int64_t s : e.shape) {
-        if (s < 0) throw damaged(path, fmt::format("tensor '{}' has a negative size", e.name));
-        numel *= static_cast<uint64_t>(s);
-      }
-      if (numel * c10::elementSize(e.type) != e.bytes ||
+      // In int64, as torch counts elements: a product that overflows is no tensor torch can make
+      // (torch::empty would throw c10::Error), and a wrapped one could match a small "bytes".
+      int64_t numel = 1, bytes = 0;
+      for (int64_t s : e.shape)
+        if (__builtin_mul_overflow(numel, s, &numel))
+          throw damaged(path, fmt::format("tensor '{}' has an impossible size", e.name));
+      if (__builtin_mul_overflow(numel, static_cast<int64_t>(c10::elementSize(e.type)), &bytes) ||
+          static_cast<uint64_t>(bytes) != e.bytes ||
           (!entries.empty() && e.offset < entries.back().offset + entries.back().bytes))
         throw damaged(path, fmt::format("tensor '{}' has an inconsistent size or offset", e.name));
       if (e.offset > file_size || e.bytes > file_size)
@@ -283,15 +301,25 @@ std::string model_config_json(const ModelConfig& c) {
 
 ModelConfig model_config_from_json(const std::string& text, const fs::path& file) {
   ModelConfig c;
+  auto invalid = [&] {
+    return BadInput(
+        fmt::format("checkpoint {}: the model configuration {} is not a valid shape", file.string(), text),
+        "use another checkpoint");
+  };
   try {
     json j = json::parse(text);
-    c.vocab_size = j.at("vocab_size").get<int>();
-    c.dim = j.at("dim").get<int>();
-    c.layers = j.at("layers").get<int>();
-    c.heads = j.at("heads").get<int>();
-    c.kv_heads = j.at("kv_heads").get<int>();
-    c.ffn = j.at("ffn").get<int>();
-    c.context = j.at("context").get<int>();
+    auto integer = [&](const char* key) {
+      const json& v = j.at(key);
+      if (!is_int(v)) throw invalid();
+      return static_cast<int>(v.get<int64_t>());
+    };
+    c.vocab_size = integer("vocab_size");
+    c.dim = integer("dim");
+    c.layers = integer("layers");
+    c.heads = integer("heads");
+    c.kv_heads = integer("kv_heads");
+    c.ffn = integer("ffn");
+    c.context = integer("context");
     c.tie_embeddings = j.at("tie_embeddings").get<bool>();
     c.rope_theta = j.value("rope_theta", c.rope_theta);
     c.norm_eps = j.value("norm_eps", c.norm_eps);
@@ -303,9 +331,7 @@ ModelConfig model_config_from_json(const std::string& text, const fs::path& file
   }
   if (c.vocab_size <= 0 || c.dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads <= 0 || c.ffn <= 0 ||
       c.context <= 0 || c.dim % c.heads != 0 || c.heads % c.kv_heads != 0)
-    throw BadInput(
-        fmt::format("checkpoint {}: the model configuration {} is not a valid shape", file.string(), text),
-        "use another checkpoint");
+    throw invalid();
   return c;
 }
 
