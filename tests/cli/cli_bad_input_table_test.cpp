@@ -93,11 +93,7 @@ void shell(const fs::path& dir, const std::string& command) {
 // The fixture's files, which the rows' line:column needles refer to.
 // data.yaml: the corpus of CliFixture with the symbols a task template needs (line 5).
 std::string data_recipe() {
-  std::string r = CliFixture::base_recipe();
-  const std::string key = "  sample_bytes: 1MiB\n";
-  r.insert(r.find(key) + key.size(),
-           "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
-  return r;
+  return CliFixture::task_data_recipe();
 }
 
 const char* const kBaseRecipe =
@@ -135,13 +131,7 @@ const char* const kFinetuneRecipe =
 
 // Sixteen word pairs: task.tsv has 16 lines, so an appended line is line 17.
 std::string task_tsv() {
-  std::string out;
-  const char* pairs[][2] = {{"Haus", "house"},   {"Baum", "tree"},   {"Hund", "dog"},   {"Katze", "cat"},
-                            {"Wasser", "water"}, {"Feuer", "fire"},  {"Brot", "bread"}, {"Milch", "milk"},
-                            {"Buch", "book"},    {"Stadt", "town"},  {"Weg", "way"},    {"Licht", "light"},
-                            {"Stein", "stone"},  {"Nacht", "night"}, {"Tag", "day"},    {"Hand", "hand"}};
-  for (const auto& p : pairs) out += std::string(p[0]) + "\t" + p[1] + "\n";
-  return out;
+  return CliFixture::task_tsv();
 }
 
 // Everything a row may damage, made once: tokenizers tok/small (the recipes') and tok/other

@@ -11,24 +11,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The fixture's corpus with the tokenizer symbols a task template needs, and a tiny base.
 std::string data_recipe() {
-  std::string r = CliFixture::base_recipe();
-  const std::string key = "  sample_bytes: 1MiB\n";
-  r.insert(r.find(key) + key.size(),
-           "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
-  return r;
+  return CliFixture::task_data_recipe();
 }
 
-// Twelve word pairs: enough for train / val / test splits of a few examples each.
 std::string task_tsv() {
-  std::string out;
-  const char* pairs[][2] = {{"Haus", "house"},   {"Baum", "tree"},   {"Hund", "dog"},   {"Katze", "cat"},
-                            {"Wasser", "water"}, {"Feuer", "fire"},  {"Brot", "bread"}, {"Milch", "milk"},
-                            {"Buch", "book"},    {"Stadt", "town"},  {"Weg", "way"},    {"Licht", "light"},
-                            {"Stein", "stone"},  {"Nacht", "night"}, {"Tag", "day"},    {"Hand", "hand"}};
-  for (const auto& p : pairs) out += std::string(p[0]) + "\t" + p[1] + "\n";
-  return out;
+  return CliFixture::task_tsv();
 }
 
 std::string finetune_recipe(const std::string& name, const std::string& method_lines) {

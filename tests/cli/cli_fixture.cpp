@@ -46,4 +46,22 @@ data:
 )";
 }
 
+std::string CliFixture::task_data_recipe() {
+  std::string r = base_recipe();
+  const std::string key = "  sample_bytes: 1MiB\n";
+  r.insert(r.find(key) + key.size(),
+           "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
+  return r;
+}
+
+std::string CliFixture::task_tsv() {
+  std::string out;
+  const char* pairs[][2] = {{"Haus", "house"},   {"Baum", "tree"},   {"Hund", "dog"},   {"Katze", "cat"},
+                            {"Wasser", "water"}, {"Feuer", "fire"},  {"Brot", "bread"}, {"Milch", "milk"},
+                            {"Buch", "book"},    {"Stadt", "town"},  {"Weg", "way"},    {"Licht", "light"},
+                            {"Stein", "stone"},  {"Nacht", "night"}, {"Tag", "day"},    {"Hand", "hand"}};
+  for (const auto& p : pairs) out += std::string(p[0]) + "\t" + p[1] + "\n";
+  return out;
+}
+
 }  // namespace plinth::test

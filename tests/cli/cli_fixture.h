@@ -20,6 +20,11 @@ class CliFixture {
 
   // A valid recipe: two domains (alpha: GPL-3 paragraphs, beta: a directory of licences).
   static std::string base_recipe();
+  // base_recipe() with the tokenizer symbols a task template needs (<|prompt|>, <|response|>,
+  // <|end|>) on line 5.
+  static std::string task_data_recipe();
+  // A task file of sixteen German-English word pairs, one per line (TSV: prompt, completion).
+  static std::string task_tsv();
 
  private:
   TempDir dir_;

@@ -23,6 +23,12 @@ void prepare(const CliFixture& f) {
   }
 }
 
+// `plinth ARGS` in the fixture's directory with the trainer's failpoint on: step 3 diverges.
+plinth::test::CommandResult with_nan_at_step_3(const CliFixture& f, const std::string& args) {
+  return plinth::test::run_command("cd '" + f.dir().path().string() + "' && PLINTH_INJECT_NAN_AT_STEP=3 '" +
+                                   plinth::test::plinth_binary() + "' " + args);
+}
+
 }  // namespace
 
 TEST_CASE("a second plinth on a run directory in use refuses, naming the holder", "[cli]") {
@@ -52,9 +58,7 @@ TEST_CASE("a diverging run: exit 1 naming step and domains, or skip / rollback a
   auto stop = f.plinth("pretrain recipe.yaml" + run);  // no failpoint: trains fine
   REQUIRE(stop.exit_code == 0);
 
-  auto diverged = plinth::test::run_command(
-      "cd '" + f.dir().path().string() + "' && PLINTH_INJECT_NAN_AT_STEP=3 '" +
-      plinth::test::plinth_binary() + "' pretrain recipe.yaml" + run + " train.run_dir=runs/nan");
+  auto diverged = with_nan_at_step_3(f, "pretrain recipe.yaml" + run + " train.run_dir=runs/nan");
   INFO(diverged.output);
   CHECK(diverged.exit_code == 1);
   CHECK_THAT(diverged.output, Catch::Contains("failed: training diverged at step 3: loss nan") &&
@@ -65,26 +69,20 @@ TEST_CASE("a diverging run: exit 1 naming step and domains, or skip / rollback a
                "train: {steps: 6, warmup_steps: 1, batch_size: 2, eval_every: 0}\n",
            "tiny.yaml");
   f.recipe("pretrain: tiny.yaml\n", "pipeline.yaml");
-  auto pipeline =
-      plinth::test::run_command("cd '" + f.dir().path().string() + "' && PLINTH_INJECT_NAN_AT_STEP=3 '" +
-                                plinth::test::plinth_binary() + "' run pipeline.yaml --threads 1");
+  auto pipeline = with_nan_at_step_3(f, "run pipeline.yaml --threads 1");
   INFO(pipeline.output);
   CHECK(pipeline.exit_code == 1);
   CHECK_THAT(pipeline.output, Catch::Contains("pipeline stopped: plinth pretrain failed (exit 1)") &&
                                   !Catch::Contains("bad input"));
 
-  auto skipped =
-      plinth::test::run_command("cd '" + f.dir().path().string() + "' && PLINTH_INJECT_NAN_AT_STEP=3 '" +
-                                plinth::test::plinth_binary() + "' pretrain recipe.yaml" + run +
-                                " train.run_dir=runs/skip train.on_divergence=skip");
+  auto skipped = with_nan_at_step_3(
+      f, "pretrain recipe.yaml" + run + " train.run_dir=runs/skip train.on_divergence=skip");
   INFO(skipped.output);
   CHECK(skipped.exit_code == 0);
   CHECK_THAT(skipped.output, Catch::Contains("step skipped (1 so far)"));
 
-  auto rolled =
-      plinth::test::run_command("cd '" + f.dir().path().string() + "' && PLINTH_INJECT_NAN_AT_STEP=3 '" +
-                                plinth::test::plinth_binary() + "' pretrain recipe.yaml" + run +
-                                " train.run_dir=runs/rollback train.on_divergence=rollback");
+  auto rolled = with_nan_at_step_3(
+      f, "pretrain recipe.yaml" + run + " train.run_dir=runs/rollback train.on_divergence=rollback");
   INFO(rolled.output);
   CHECK(rolled.exit_code == 0);
   CHECK_THAT(rolled.output, Catch::Contains("rolled back to") && Catch::Contains("x0.5"));

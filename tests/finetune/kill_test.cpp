@@ -190,22 +190,14 @@ TEST_CASE("kill -9 at random moments: nothing unreadable, and the result equals 
   CliFixture f;
   // A model big enough that a checkpoint write (weights and AdamW moments, ~7 MB, fsynced)
   // takes long enough to be caught in the middle; steps stay fast on one thread.
-  std::string base = CliFixture::base_recipe();
-  const std::string key = "  sample_bytes: 1MiB\n";
-  base.insert(base.find(key) + key.size(),
-              "  user_defined_symbols: [\"<|prompt|>\", \"<|response|>\", \"<|end|>\"]\n");
+  const std::string base = CliFixture::task_data_recipe();
   f.recipe(base, "data.yaml");
   f.recipe(
       "include: data.yaml\nname: base\nmodel: {dim: 128, layers: 2, heads: 4, context: 32}\n"
       "train: {steps: 24, warmup_steps: 2, batch_size: 2, eval_every: 8, eval_tokens: 512, "
       "checkpoint_every: 1, keep_last: 2, threads: 1}\n",
       "base.yaml");
-  std::string task;
-  const char* pairs[][2] = {{"Haus", "house"},   {"Baum", "tree"},  {"Hund", "dog"},   {"Katze", "cat"},
-                            {"Wasser", "water"}, {"Feuer", "fire"}, {"Brot", "bread"}, {"Milch", "milk"},
-                            {"Buch", "book"},    {"Stadt", "town"}, {"Weg", "way"},    {"Licht", "light"}};
-  for (const auto& p : pairs) task += std::string(p[0]) + "\t" + p[1] + "\n";
-  f.dir().write("task.tsv", task);
+  f.dir().write("task.tsv", CliFixture::task_tsv());
   f.recipe(
       "include: data.yaml\nname: ft\nfinetune:\n  base: runs/base\n  method: full\n"
       "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
