@@ -256,17 +256,20 @@ std::string pretrain_stale_because(const Recipe& r, const fs::path& run_dir) {
       fmt::format("the shards changed (a corpus or the data section) since {} was made", newest.string()));
 }
 
+// What a fine-tune of `f` is made from now (finetune_provenance: the base, the task file, the
+// shards), computed once per fine-tune: the staleness check and the eval's inputs both read it.
+using Provenance = std::map<std::string, std::string>;
+
 // Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
 // newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and what it
-// was made from (finetune_provenance: the base, the task file, the shards).
-std::string finetune_stale_because(const finetune::FinetuneRecipe& f) {
+// was made from, compared with `now`.
+std::string finetune_stale_because(const finetune::FinetuneRecipe& f, const Provenance& now) {
   fs::path newest;
   const auto meta = newest_meta(finetune::tuned_checkpoint_path(f.run_dir), f.run_dir, newest);
   if (meta.empty()) return "";
   if (auto recipe = meta.find("recipe");
       recipe == meta.end() || recipe->second != recipe::to_yaml(f.recipe.loaded.root))
     return fmt::format("{} was made with another version of the recipe", newest.string());
-  const auto now = finetune::finetune_provenance(f, train::resolve_base_checkpoint(f.finetune.base));
   for (const auto& [key, what] : std::vector<std::pair<const char*, std::string>>{
            {"base_hash", fmt::format("its base {} changed", f.finetune.base)},
            {"task_hash", fmt::format("the task file {} changed", f.task.path)},
@@ -291,15 +294,14 @@ void set_aside(const fs::path& run_dir, const std::string& redo) {
   log::warn("{} moved to {}; {} again", run_dir.string(), previous.string(), redo);
 }
 
-// The eval of a fine-tuned run is redone only when what it reads changed: the checkpoints, the
-// recipe, the task file (its test split) and the shards (their validation documents).
-uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f) {
+// The eval of a fine-tuned run is redone only when what it reads changed: the tuned checkpoint,
+// the recipe, and the provenance (the base, the task file's test split, the shards' validation
+// documents).
+uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f, const Provenance& now) {
   Hasher h;
   h.field(hash_file(finetune::tuned_checkpoint_path(f.run_dir)));
-  h.field(hash_file(train::resolve_base_checkpoint(f.finetune.base)));
   h.field(recipe::to_yaml(f.recipe.loaded.root));
-  h.field(hash_file(f.task.path));
-  h.field(data::shards_fingerprint(f.recipe.data));
+  for (const char* key : {"base_hash", "task_hash", "shards_hash"}) h.field(now.at(key));
   return h.digest();
 }
 
@@ -350,8 +352,10 @@ void run_pipeline(const RunArgs& args) {
       return args;
     };
     std::error_code ec;
+    Provenance now;
     if (!args.dry_run) {
-      if (const std::string why = finetune_stale_because(f); !why.empty()) {
+      now = finetune::finetune_provenance(f, train::resolve_base_checkpoint(f.finetune.base));
+      if (const std::string why = finetune_stale_because(f, now); !why.empty()) {
         log::warn("{}: {}", file, why);
         set_aside(f.run_dir, "fine-tuning");
       }
@@ -364,7 +368,7 @@ void run_pipeline(const RunArgs& args) {
       stage(with_overrides({"finetune", file}), args);
 
     const fs::path stamp = f.run_dir / "report.inputs";
-    const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(f));
+    const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(f, now));
     std::string have;
     if (fs::exists(stamp, ec) && fs::exists(f.run_dir / "report.json", ec)) have = read_file(stamp);
     if (!want.empty() && have == want + "\n") {

@@ -30,12 +30,7 @@ bool is_adapter(const std::string& name) {
 }
 
 uint64_t parse_hex(const std::string& text, const char* key, const fs::path& file) {
-  try {
-    size_t used = 0;
-    uint64_t v = std::stoull(text, &used, 16);
-    if (used == text.size()) return v;
-  } catch (const std::exception&) {
-  }
+  if (const auto v = parse_hex64(text)) return *v;
   throw BadInput(fmt::format("Fisher file {}: '{}' is not a hex number ({})", file.string(), key, text),
                  "plinth finetune estimates it again and replaces the file");
 }

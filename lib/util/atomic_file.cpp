@@ -63,6 +63,14 @@ void AtomicFile::commit() {
   }
 }
 
+bool is_atomic_temporary(std::string_view name) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string_view::npos || at + 5 == name.size()) return false;
+  for (char c : name.substr(at + 5))
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 void write_file_atomic(const fs::path& target, std::string_view content) {
   AtomicFile f(target);
   f.write(content);

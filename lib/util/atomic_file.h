@@ -37,6 +37,10 @@ class AtomicFile {
 
 void write_file_atomic(const std::filesystem::path& target, std::string_view content);
 
+// True for the name of AtomicFile's temporary file ("<target name>.tmp.<pid>"): what a process
+// killed mid-write leaves behind (util/dir_lock.h removes them).
+bool is_atomic_temporary(std::string_view file_name);
+
 // Whole file as a string. Throws BadInput naming the file when it is missing or unreadable.
 std::string read_file(const std::filesystem::path& path);
 

@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <string_view>
 
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -18,21 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "<name>.tmp.<digits>": what AtomicFile writes before its rename (util/atomic_file.h).
-bool is_leftover_temporary(const std::string& name) {
-  const size_t at = name.rfind(".tmp.");
-  if (at == std::string::npos || at + 5 == name.size()) return false;
-  for (char c : std::string_view(name).substr(at + 5))
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
 void remove_leftover_temporaries(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (!e.is_regular_file(ec) || !is_leftover_temporary(name)) continue;
+    if (!e.is_regular_file(ec) || !is_atomic_temporary(name)) continue;
     if (fs::remove(e.path(), ec)) log::info("removed {}, left by an interrupted write", e.path().string());
   }
 }

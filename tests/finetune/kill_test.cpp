@@ -24,6 +24,7 @@
 #include "eval/forgetting_report.h"
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
+#include "util/atomic_file.h"
 
 using namespace plinth;
 using plinth::test::CliFixture;
@@ -71,7 +72,7 @@ bool write_in_progress(const fs::path& dir) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec))
-    if (it->path().filename().string().find(".tmp.") != std::string::npos) return true;
+    if (is_atomic_temporary(it->path().filename().string())) return true;
   return false;
 }
 
