@@ -1,7 +1,7 @@
 // A fine-tuning task's file (lib/data/task_data.h): load_task over arbitrary bytes, in each of
 // its formats. The first byte chooses the options, the rest is the task file:
 //   bits 0-1  format: jsonl, tsv, regex (the shipped de-en recipe's), regex (the pattern is the
-//             file's first line: translate_task_regex and std::regex on arbitrary patterns)
+//             file's first line: translate_task_regex and util/regex.h on arbitrary patterns)
 //   bit 2     on_bad_line: skip (else fail)
 //   bit 3     tsv: prompt in column 2, completion in column 0 (else 0 and 1)
 //   bit 4     max_examples: 3 (else all)

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 
 #include "data/utf8.h"
+#include "util/regex.h"
 #include "util/text.h"
 
 namespace plinth::data {
@@ -72,16 +72,14 @@ void normalise_newlines(std::string& text) {
   text.resize(w);
 }
 
-// Decides whether a line is a document boundary for the separator and start rules. std::regex
-// costs about a microsecond a line, so an anchored literal ("^%$", "^---") is compared
-// directly, and a pattern anchored with '^' is tried at the line's start only.
+// Decides whether a line is a document boundary for the separator and start rules. A regex
+// search is a call into RE2 for every line of a corpus, so an anchored literal ("^%$",
+// "^---") is compared directly.
 class LineMatcher {
  public:
   explicit LineMatcher(const std::string& pattern) {
     if (literal_anchored(pattern)) return;
-    regex_ = std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
-    if (!pattern.empty() && pattern[0] == '^' && pattern.find('|') == std::string::npos)
-      flags_ = std::regex_constants::match_continuous;
+    regex_.emplace(pattern);
     kind_ = Kind::Regex;
   }
 
@@ -94,7 +92,7 @@ class LineMatcher {
       case Kind::Regex:
         break;
     }
-    return std::regex_search(line.begin(), line.end(), regex_, flags_);
+    return regex_->search(line);
   }
 
  private:
@@ -124,8 +122,7 @@ class LineMatcher {
 
   enum class Kind { Exact, Prefix, Regex } kind_ = Kind::Regex;
   std::string literal_;
-  std::regex regex_;
-  std::regex_constants::match_flag_type flags_ = std::regex_constants::match_default;
+  std::optional<Regex> regex_;
 };
 
 enum class Format { Text, Jsonl, Tsv };
@@ -169,9 +166,9 @@ class SourceReader {
                        "add separator: '^%$' (or the pattern that marks documents)", spec.where);
       try {
         matcher_.emplace(spec.separator);
-      } catch (const std::regex_error& e) {
+      } catch (const RegexError& e) {
         throw BadInput(fmt::format("separator '{}' is not a valid regex: {}", spec.separator, e.what()),
-                       "write an ECMAScript regular expression, e.g. '^%$'", spec.where);
+                       kRegexSyntaxHint, spec.where);
       }
     }
   }

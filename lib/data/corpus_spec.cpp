@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <regex>
 #include <utility>
 
 #include "data/corpus_reader.h"
+#include "util/regex.h"
 
 namespace plinth::data {
 
@@ -46,10 +46,10 @@ void bind(ConfigSection& s, SourceSpec& spec) {
                 : "add the line pattern that begins a document, e.g. separator: '^\\S'");
   } else if (uses_separator) {
     try {
-      std::regex compiled(spec.separator, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+      Regex compiled(spec.separator);
+    } catch (const RegexError& e) {
       s.error("separator", fmt::format("'{}' is not a valid regex: {}", spec.separator, e.what()),
-              "write an ECMAScript regular expression; in YAML, single quotes keep '\\' as is");
+              kRegexSyntaxHint);
     }
   } else if (have_separator) {
     // Without these rules the separator would be ignored silently and the files read whole.

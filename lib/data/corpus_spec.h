@@ -25,7 +25,7 @@ struct SourceSpec {
   std::string field = "text";   // jsonl: the string field holding a document
   int column = 0;               // tsv: 0-based column holding a document
   DocumentRule documents = DocumentRule::File;
-  std::string separator;             // ECMAScript regex, for Separator and Start
+  std::string separator;             // regex (util/regex.h), for Separator and Start
   std::vector<std::string> include;  // a file must match one (if any given); see glob_match
   std::vector<std::string> exclude;  // a file matching one is skipped
   uint64_t max_bytes = 0;            // cap on this source's document bytes; 0 = none

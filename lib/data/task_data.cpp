@@ -9,11 +9,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <unordered_set>
 
 #include "data/corpus_reader.h"
 #include "util/hash.h"
+#include "util/regex.h"
 #include "util/text.h"
 
 namespace plinth::data {
@@ -42,7 +42,7 @@ class TaskLineParser {
   explicit TaskLineParser(const TaskSpec& spec) : spec_(spec) {
     if (spec.format == "regex") {
       TaskRegex r = translate_task_regex(spec.regex, spec.where);
-      regex_.emplace(r.ecmascript, std::regex::ECMAScript | std::regex::optimize);
+      regex_.emplace(r.numbered);
       prompt_group_ = r.prompt_group;
       completion_group_ = r.completion_group;
     } else if (spec.format != "jsonl" && spec.format != "tsv") {
@@ -108,20 +108,20 @@ class TaskLineParser {
   }
 
   Parsed regex(const std::string& line) const {
-    std::smatch m;
-    if (!std::regex_search(line, m, *regex_)) {
+    std::vector<std::string_view> groups;
+    if (!regex_->search(line, groups)) {
       Parsed p;
       p.kind = Parsed::Unmatched;
       return p;
     }
     Parsed p;
-    p.prompt = m[prompt_group_].str();  // an optional group that took no part is ""
-    p.completion = m[completion_group_].str();
+    p.prompt = groups[prompt_group_ - 1];  // an optional group that took no part is ""
+    p.completion = groups[completion_group_ - 1];
     return p;
   }
 
   const TaskSpec& spec_;
-  std::optional<std::regex> regex_;
+  std::optional<Regex> regex_;
   size_t prompt_group_ = 0, completion_group_ = 0;
 };
 

@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <regex>
 #include <vector>
 
+#include "util/regex.h"
 #include "util/text.h"
 
 namespace plinth::data {
@@ -54,13 +54,13 @@ TaskRegex translate_task_regex(const std::string& pattern, const Location& where
   for (size_t i = 0; i < pattern.size(); ++i) {
     char c = pattern[i];
     if (c == '\\') {  // an escape: copy it and the escaped character unchanged
-      out.ecmascript += c;
-      if (i + 1 < pattern.size()) out.ecmascript += pattern[++i];
+      out.numbered += c;
+      if (i + 1 < pattern.size()) out.numbered += pattern[++i];
       continue;
     }
     if (in_class) {
       if (c == ']') in_class = false;
-      out.ecmascript += c;
+      out.numbered += c;
       continue;
     }
     if (c == '[') {
@@ -85,14 +85,14 @@ TaskRegex translate_task_regex(const std::string& pattern, const Location& where
         ++groups;
         if (name == "prompt") out.prompt_group = groups;
         if (name == "completion") out.completion_group = groups;
-        out.ecmascript += '(';
+        out.numbered += '(';
         i = close;
         continue;
       }
     } else if (c == '(') {
       ++groups;
     }
-    out.ecmascript += c;
+    out.numbered += c;
   }
 
   for (const char* needed : {"prompt", "completion"}) {
@@ -103,16 +103,17 @@ TaskRegex translate_task_regex(const std::string& pattern, const Location& where
                      near.empty() ? "" : fmt::format(" ({})", near)));
   }
 
-  std::regex compiled;
+  int compiled_groups = 0;
   try {
-    compiled = std::regex(out.ecmascript, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    fail(fmt::format("regex '{}' is not a valid regular expression: {}", pattern, e.what()));
+    compiled_groups = Regex(out.numbered).capture_groups();
+  } catch (const RegexError& e) {
+    throw BadInput(fmt::format("regex '{}' is not a valid regular expression: {}", pattern, e.what()),
+                   kRegexSyntaxHint, where);
   }
   // Our count of '(' must agree with the regex engine's, or the group indices are wrong.
-  if (compiled.mark_count() != groups)
+  if (static_cast<size_t>(compiled_groups) != groups)
     fail(fmt::format("regex '{}': cannot tell its capture groups apart ({} counted, {} compiled)", pattern,
-                     groups, compiled.mark_count()));
+                     groups, compiled_groups));
   return out;
 }
 

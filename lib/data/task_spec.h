@@ -63,11 +63,11 @@ void bind(ConfigSection& s, TaskSpec& spec);
 // without {prompt} or a value that is not text.
 std::optional<TaskSpec> task_format_from_recipe(const ConfigNode& recipe_root, const Location& where = {});
 
-// std::regex (ECMAScript) has no named groups. A task regex is written with
-// (?<prompt>...) and (?<completion>...) (Python's (?P<name>...) is accepted too); this
-// strips the names and remembers which capture group each one is.
+// A task regex is written with (?<prompt>...) and (?<completion>...) (Python's and RE2's
+// (?P<name>...) is accepted too); this strips the names, which RE2 (util/regex.h) in Debian
+// bookworm reads in the second spelling only, and remembers which capture group each one is.
 struct TaskRegex {
-  std::string ecmascript;   // the pattern with the group names removed
+  std::string numbered;     // the pattern with the group names removed
   size_t prompt_group = 0;  // 1-based capture group indices
   size_t completion_group = 0;
 };

@@ -15,7 +15,7 @@ struct LoraOptions {
   int rank = 8;          // >= 1
   double alpha = 16;     // > 0; the update is scaled by alpha / rank
   double dropout = 0.0;  // [0, 1): on the adapter's input only, in training mode only
-  // Regexes, each searched (std::regex_search, ECMAScript) in a projection's full module name,
+  // Regexes, each searched (util/regex.h: RE2 syntax) in a projection's full module name,
   // e.g. "model.layers.0.self_attn.q_proj": "q_proj" matches every layer's q_proj, "mlp" every
   // MLP projection, "layers\.1\." all of layer 1's. Only the seven attention / MLP projections
   // can be adapted (not lm_head nor the embeddings). Every regex must match at least once.
@@ -28,7 +28,7 @@ struct FreezeOptions {
   // model's lm_head is the embedding), so the choice means the same for tied and untied models.
   bool embeddings = false;
   int first_layers = 0;  // freeze model.layers.0 .. first_layers - 1 entirely; 0 <= it <= layers
-  // Regexes, each searched (std::regex_search, ECMAScript) in full parameter names such as
+  // Regexes, each searched (util/regex.h: RE2 syntax) in full parameter names such as
   // "model.layers.3.mlp.up_proj.weight" or "model.norm.weight". Every regex must match once.
   std::vector<std::string> patterns;
 };

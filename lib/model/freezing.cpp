@@ -3,11 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <regex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "util/error.h"
+#include "util/regex.h"
 #include "util/text.h"
 
 namespace plinth::model {
@@ -58,10 +59,10 @@ int64_t freeze_parameters(LlamaImpl& model, const FreezeOptions& options) {
   for (size_t t = 0; t < options.patterns.size(); ++t) {
     const std::string& pattern = options.patterns[t];
     const std::string key = fmt::format("freeze.patterns[{}]", t);
-    std::regex re;
+    std::optional<Regex> re;
     try {
-      re = std::regex(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+      re.emplace(pattern);
+    } catch (const RegexError& e) {
       problems.push_back(
           freeze_problem(key, fmt::format("pattern '{}' is not a valid regex: {}", pattern, e.what()),
                          "escape special characters, e.g. 'layers\\.0\\.' for layer 0"));
@@ -69,7 +70,7 @@ int64_t freeze_parameters(LlamaImpl& model, const FreezeOptions& options) {
     }
     bool matched = false;
     for (size_t i = 0; i < names.size(); ++i)
-      if (std::regex_search(names[i], re)) chosen[i] = matched = true;
+      if (re->search(names[i])) chosen[i] = matched = true;
     if (!matched)
       problems.push_back(
           freeze_problem(key, fmt::format("freeze pattern '{}' matches no parameter", pattern),

@@ -9,10 +9,11 @@
 #include <cmath>
 #include <map>
 #include <memory>
-#include <regex>
+#include <optional>
 #include <set>
 
 #include "util/error.h"
+#include "util/regex.h"
 #include "util/text.h"
 
 namespace plinth::model {
@@ -93,10 +94,10 @@ std::vector<std::string> attach_lora(LlamaImpl& model, const LoraOptions& option
   for (size_t t = 0; t < options.targets.size(); ++t) {
     const std::string& target = options.targets[t];
     const std::string key = fmt::format("lora.targets[{}]", t);
-    std::regex re;
+    std::optional<Regex> re;
     try {
-      re = std::regex(target, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+      re.emplace(target);
+    } catch (const RegexError& e) {
       problems.push_back(lora_problem(key,
                                       fmt::format("target '{}' is not a valid regex: {}", target, e.what()),
                                       "escape special characters, e.g. 'layers\\.0\\.' for layer 0"));
@@ -104,7 +105,7 @@ std::vector<std::string> attach_lora(LlamaImpl& model, const LoraOptions& option
     }
     bool matched = false;
     for (size_t i = 0; i < all.size(); ++i)
-      if (std::regex_search(all[i].first, re)) chosen[i] = matched = true;
+      if (re->search(all[i].first)) chosen[i] = matched = true;
     if (matched) continue;
     std::string hint =
         "a target is a regex searched in these module names: " + targetable_names(all, model.config().layers);

@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <regex>
 #include <set>
 
 #include "train/checkpoint_files.h"
+#include "util/regex.h"
 
 namespace plinth::train {
 
@@ -13,12 +13,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Each regex must parse as std::regex (ECMAScript) does it when the options are applied.
+// Each regex must compile as it will when the options are applied (util/regex.h).
 void check_regexes(ConfigSection& s, const char* key, const std::vector<std::string>& regexes) {
   for (const auto& r : regexes) {
     try {
-      std::regex parsed(r, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+      Regex parsed(r);
+    } catch (const RegexError& e) {
       s.error(key, fmt::format("'{}' is not a regular expression: {}", r, e.what()),
               "write a name part such as q_proj; escape dots as \\. ('layers\\.1\\.')");
     }

@@ -384,6 +384,16 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "finetune ft.yaml --threads 1",
        {"ft.yaml:8:10", "task.regex", "no named group (?<completion>...)"},
        {}},
+      {"task-regex-lookahead",
+       "a task regex with a lookahead, which would need a backtracking matcher",
+       [](Dir d) {
+         replace_in(d / "ft.yaml", "format: tsv\n", R"x(format: regex
+  regex: '^(?<prompt>\S+)(?=\t)\t(?<completion>\S+)$'
+)x");
+       },
+       "finetune ft.yaml --threads 1",
+       {"ft.yaml:8:10", "task.regex", "lookahead is not supported"},
+       {}},
       {"task-no-examples",
        "an empty task file",
        [](Dir d) { write_file(d / "task.tsv", ""); },
