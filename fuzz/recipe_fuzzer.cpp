@@ -79,6 +79,14 @@ void check_round_trip(const ConfigNode& root) {
     throw std::logic_error("to_yaml's YAML parses to another tree:\n" + yaml);
 }
 
+// Binds `key`'s section into a fresh Spec with the section's own bind(), as a stage does.
+template <typename Spec>
+void bind_section(plinth::ConfigSection& root, const char* key) {
+  Spec spec;
+  plinth::ConfigSection section = root.child(key);
+  bind(section, spec);  // found by argument-dependent lookup in Spec's namespace
+}
+
 // The sections as the stages bind them (recipe.cpp, finetune_recipe.cpp, cmd_pretrain.cpp,
 // cmd_eval.cpp); one Diagnostics, as each stage collects every problem before throwing.
 void bind_all(const ConfigNode& root_node) {
@@ -87,27 +95,13 @@ void bind_all(const ConfigNode& root_node) {
   std::string name;
   root.read("name", name);
   root.ignore("description");
-  plinth::tokenizer::TokenizerSpec tokenizer;
-  plinth::ConfigSection tok = root.child("tokenizer");
-  plinth::tokenizer::bind(tok, tokenizer);
-  plinth::data::DataSpec data;
-  plinth::ConfigSection data_section = root.child("data");
-  plinth::data::bind(data_section, data);
-  plinth::model::ModelConfig model;
-  plinth::ConfigSection m = root.child("model");
-  plinth::model::bind(m, model);
-  plinth::train::TrainSpec train;
-  plinth::ConfigSection t = root.child("train");
-  plinth::train::bind(t, train);
-  plinth::train::FinetuneSpec finetune;
-  plinth::ConfigSection ft = root.child("finetune");
-  plinth::train::bind(ft, finetune);
-  plinth::data::TaskSpec task;
-  plinth::ConfigSection task_section = root.child("task");
-  plinth::data::bind(task_section, task);
-  plinth::eval::EvalSpec eval;
-  plinth::ConfigSection e = root.child("eval");
-  plinth::eval::bind(e, eval);
+  bind_section<plinth::tokenizer::TokenizerSpec>(root, "tokenizer");
+  bind_section<plinth::data::DataSpec>(root, "data");
+  bind_section<plinth::model::ModelConfig>(root, "model");
+  bind_section<plinth::train::TrainSpec>(root, "train");
+  bind_section<plinth::train::FinetuneSpec>(root, "finetune");
+  bind_section<plinth::data::TaskSpec>(root, "task");
+  bind_section<plinth::eval::EvalSpec>(root, "eval");
   if (const ConfigNode* g = root_node.find("gate")) {
     plinth::ConfigSection gs = root.child("gate");
     plinth::eval::GateThresholds thresholds;

@@ -107,7 +107,8 @@ TEST_CASE("the Fisher estimate: one non-negative finite entry per parameter, fro
     torch::Tensor x, y;
     batch->next(5, x, y);
     m->loss(x, y).backward();
-    const torch::Tensor& norm = *m->named_parameters().find("model.norm.weight");
+    // A handle, not a reference: named_parameters() returns a temporary dict (ASan: use after free).
+    const torch::Tensor norm = *m->named_parameters().find("model.norm.weight");
     CHECK_FALSE(torch::allclose(five.values.at("model.norm.weight"), norm.grad().square(), 1e-2, 1e-10));
     for (const auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
   }
