@@ -4,22 +4,24 @@
 // task_prompt_tokens) and only the completion, up to the task's end marker, is printed.
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "checkpoint_tokenizer.h"
 #include "command.h"
 #include "data/task_data.h"
 #include "data/task_spec.h"
-#include "eval/checkpoint_tokenizer.h"
 #include "model/checkpoint_model.h"
+#include "model/hf_import.h"
 #include "model/device.h"
 #include "model/generation.h"
 #include "model/torch_runtime.h"
 #include "recipe/recipe_loader.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/tokenizer_spec.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -38,18 +40,9 @@ struct GenerateArgs {
   std::string device = "auto";
   std::string precision = "fp32";
   int threads = 0;
-  bool raw = false;  // a fine-tuned checkpoint: continue the prompt as given, without the task template
+  bool raw = false;   // a fine-tuned checkpoint: continue the prompt as given, without the task template
+  bool json = false;  // print {"prompt_ids", "ids", "text"} instead of the text
 };
-
-// --tokenizer, else the one the checkpoint's stored recipe names; its hash must match.
-tokenizer::Tokenizer checkpoint_tokenizer(const model::CheckpointContents& ckpt, const fs::path& checkpoint,
-                                          const std::string& tokenizer_arg) {
-  fs::path file =
-      eval::checkpoint_tokenizer_file(ckpt, checkpoint, tokenizer_arg, tokenizer::TokenizerSpec{}.model);
-  auto tok = tokenizer::Tokenizer::load(file);
-  model::check_tokenizer(ckpt, checkpoint, tok.hash(), file.string());
-  return tok;
-}
 
 // The task a fine-tuned checkpoint was trained on (template, completion suffix), from the recipe
 // it stores; nullopt for any other checkpoint.
@@ -78,7 +71,7 @@ void run_generate(const GenerateArgs& a) {
   std::optional<tokenizer::Tokenizer> tok;
   std::optional<data::TaskSpec> task;
   {
-    model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
+    model::CheckpointContents ckpt = model::read_model_checkpoint(checkpoint);
     tok.emplace(checkpoint_tokenizer(ckpt, checkpoint, a.tokenizer));
     net = model::model_from_checkpoint(ckpt, checkpoint);
     if (!a.raw) task = checkpoint_task(ckpt, checkpoint);
@@ -99,13 +92,13 @@ void run_generate(const GenerateArgs& a) {
         checkpoint.string(), task->name, task->prompt_template,
         end_id >= 0 ? fmt::format(", and the completion ends at {}", task->completion_suffix) : "");
   } else {
-    prompt.push_back(tok->eos_id());
+    prompt.push_back(tok->document_start_id());  // as every training document began
     for (int32_t id : tok->encode(a.prompt)) prompt.push_back(id);
   }
   const int64_t context = net->config().context;
   if (static_cast<int64_t>(prompt.size()) >= context)
     throw BadInput(
-        fmt::format("the prompt is {} tokens (with the EOS before it{}); the model's context is {}",
+        fmt::format("the prompt is {} tokens (with the token before it{}); the model's context is {}",
                     prompt.size(), task ? " and the task template" : "", context),
         fmt::format("shorten the prompt to at most {} tokens", context - 2));
 
@@ -118,12 +111,18 @@ void run_generate(const GenerateArgs& a) {
     return first_stop(tok->decode(ids), a.stop) != std::string::npos;
   };
   std::vector<int64_t> generated = model::generate(net, prompt, a.options, stop);
+  const std::vector<int64_t> all_new = generated;  // with the end token, for --json
   if (!generated.empty() && (generated.back() == eos || generated.back() == end_id)) generated.pop_back();
   ids.assign(generated.begin(), generated.end());
   std::string text = tok->decode(ids);
   text = text.substr(0, first_stop(text, a.stop));
   log::debug("{} new tokens", generated.size());
-  fmt::print("{}\n", text);
+  if (a.json) {
+    nlohmann::json out = {{"prompt_ids", prompt}, {"ids", all_new}, {"text", text}};
+    fmt::print("{}\n", out.dump());
+  } else {
+    fmt::print("{}\n", text);
+  }
 }
 
 }  // namespace
@@ -131,7 +130,8 @@ void run_generate(const GenerateArgs& a) {
 void add_generate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Continue a prompt with a checkpoint (sampling, KV cache)");
   static GenerateArgs a;
-  cmd->add_option("--checkpoint", a.checkpoint, "Checkpoint file (.ckpt)")->required();
+  cmd->add_option("--checkpoint", a.checkpoint, "Checkpoint file (.ckpt) or Hugging Face model folder")
+      ->required();
   cmd->add_option("--prompt", a.prompt, "Text to continue (may be empty)")->required();
   cmd->add_option("--max-new-tokens", a.options.max_new_tokens, "Most tokens to generate")
       ->capture_default_str()
@@ -150,6 +150,9 @@ void add_generate_command(CLI::App& app) {
                   "Tokenizer .model (default: the one named by the recipe stored in the checkpoint)");
   cmd->add_flag("--raw", a.raw,
                 "A fine-tuned checkpoint: continue the prompt as given, not wrapped in its task template");
+  cmd->add_flag("--json", a.json,
+                "Print JSON: the prompt's token ids, the new ids (with the end token, when one stopped it), "
+                "the text");
   cmd->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--precision", a.precision, "fp32 or bf16")
       ->capture_default_str()
@@ -161,7 +164,8 @@ void add_generate_command(CLI::App& app) {
       "  plinth generate --checkpoint runs/quickstart/checkpoints/step-001000.ckpt --prompt 'def main(' \\\n"
       "      --max-new-tokens 80 --temperature 0.8 --top-p 0.95 --stop $'\\n\\n'\n"
       "  plinth generate --checkpoint runs/ft-lora/tuned.ckpt --prompt Hund --temperature 0\n"
-      "The prompt is preceded by the EOS token, as every document was in training. Generation ends at\n"
+      "The prompt is preceded by the token every training document began with: the EOS for plinth's\n"
+      "tokenizers, the BOS for a Hugging Face model's (docs/hf-interop.md). Generation ends at\n"
       "--max-new-tokens, at EOS, at a --stop text, or when the model's context is full.\n"
       "A fine-tuned checkpoint wraps the prompt in its task's template (e.g. <|prompt|>Hund<|response|>),\n"
       "stops at the task's completion suffix (e.g. <|end|>) and prints the completion only; --raw\n"

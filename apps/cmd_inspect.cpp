@@ -4,6 +4,7 @@
 #include "command.h"
 #include "data/prepare.h"
 #include "data/shard.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/text.h"
@@ -18,8 +19,9 @@ void run_inspect(const RecipeArgs& args) {
   // Shards are opened in full: header, size, both checksums, and the tokenizer they were
   // made with (when the recipe's tokenizer exists). A few ms per 10M tokens.
   std::error_code ec;
-  uint64_t tokenizer_hash =
-      std::filesystem::exists(r.tokenizer.model_file(), ec) ? hash_file(r.tokenizer.model_file()) : 0;
+  uint64_t tokenizer_hash = std::filesystem::exists(r.tokenizer.model_file(), ec)
+                                ? tokenizer::Tokenizer::load(r.tokenizer.model_file()).hash()
+                                : 0;
   std::vector<std::string> missing;
   fmt::print("{:<14} {:>10} {:>11} {:>13} {:>11} {:>9}\n", "domain", "documents", "bytes", "tokens",
              "bytes/token", "val share");

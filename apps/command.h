@@ -34,6 +34,8 @@ void add_bench_train_command(CLI::App& bench);  // `plinth bench train`, under b
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_import_command(CLI::App& app);
+void add_score_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_gate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);

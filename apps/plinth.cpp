@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
   plinth::add_eval_command(app);
   plinth::add_generate_command(app);
   plinth::add_export_command(app);
+  plinth::add_import_command(app);
+  plinth::add_score_command(app);
   plinth::add_bench_command(app);
   plinth::add_report_command(app);
   plinth::add_gate_command(app);

@@ -156,7 +156,12 @@ void encode_batch(const tokenizer::Tokenizer& tok, const std::vector<Document>& 
     else
       out.insert(out.end(), unit_ids[i].begin(), unit_ids[i].end());
   }
-  for (auto& out : ids) out.push_back(tok.eos_id());
+  // [t..., EOS] per document; [BOS, t..., EOS] where the tokenizer's documents start with their own
+  // token (tokenizer/document_convention.h).
+  for (auto& out : ids) {
+    if (tok.stores_document_start()) out.insert(out.begin(), tok.document_start_id());
+    out.push_back(tok.eos_id());
+  }
 }
 
 }  // namespace

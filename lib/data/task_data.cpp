@@ -244,7 +244,7 @@ std::vector<int32_t> task_prompt_tokens(const tokenizer::Tokenizer& tokenizer, c
                                "pretraining document does",
                                tokenizer.model_file().string()),
                    "use a tokenizer trained by plinth tokenizer train (it always has one)", spec.where);
-  std::vector<int32_t> ids = {tokenizer.eos_id()};
+  std::vector<int32_t> ids = {tokenizer.document_start_id()};  // EOS for plinth's tokenizers, Llama's BOS
   tokenizer.encode(render_prompt(spec, prompt), ids);
   return ids;
 }
@@ -253,7 +253,15 @@ TokenizedExample tokenize_example(const tokenizer::Tokenizer& tokenizer, const T
                                   const TaskExample& example) {
   TokenizedExample out;
   out.prompt = task_prompt_tokens(tokenizer, spec, example.prompt);
-  tokenizer.encode(example.completion + spec.completion_suffix, out.completion);
+  // The suffix written as the EOS piece ("</s>": a Llama model's end of answer) is the EOS token;
+  // sentencepiece would read that text as its characters.
+  if (!spec.completion_suffix.empty() &&
+      tokenizer.piece_to_id(spec.completion_suffix) == tokenizer.eos_id()) {
+    tokenizer.encode(example.completion, out.completion);
+    out.completion.push_back(tokenizer.eos_id());
+  } else {
+    tokenizer.encode(example.completion + spec.completion_suffix, out.completion);
+  }
   return out;
 }
 

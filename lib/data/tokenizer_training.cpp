@@ -7,6 +7,7 @@
 
 #include "data/corpus_reader.h"
 #include "util/atomic_file.h"
+#include "util/error.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -36,6 +37,17 @@ void cut_sentences(const std::string& doc, size_t max_bytes, std::vector<std::st
 TokenizerTrainingReport train_tokenizer(const tokenizer::TokenizerSpec& spec, const DataSpec& data,
                                         const std::string& recipe_file, uint64_t recipe_hash,
                                         const std::string& recipe_yaml) {
+  // A model folder's tokenizer (a Hugging Face model's) is the model's: never overwritten.
+  const std::filesystem::path folder = std::filesystem::path(spec.model_file()).parent_path();
+  std::error_code ec;
+  if (!folder.empty() && (std::filesystem::exists(folder / "config.json", ec) ||
+                          std::filesystem::exists(folder / "tokenizer_config.json", ec)))
+    throw BadInput(
+        fmt::format("{} belongs to the model folder {}: it is that model's tokenizer, not one plinth trains",
+                    spec.model_file(), folder.string()),
+        "skip `plinth tokenizer train` for this recipe: prepare, finetune and eval use the model's tokenizer "
+        "as it "
+        "is (docs/hf-interop.md)");
   auto start = std::chrono::steady_clock::now();
   TokenizerTrainingReport report;
   double total_weight = 0;

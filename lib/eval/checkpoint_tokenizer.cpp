@@ -12,6 +12,15 @@ std::filesystem::path checkpoint_tokenizer_file(const model::CheckpointContents&
                                                 const std::string& explicit_file,
                                                 const std::string& default_prefix) {
   if (!explicit_file.empty()) return explicit_file;
+  // A Hugging Face folder, or a checkpoint plinth import made from one: the folder's tokenizer.
+  if (auto named = ckpt.meta.find("tokenizer_file"); named != ckpt.meta.end()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(named->second, ec))
+      throw BadInput(fmt::format("the tokenizer {} that {} was imported with does not exist", named->second,
+                                 checkpoint.string()),
+                     "name it: --tokenizer PATH/tokenizer.model");
+    return named->second;
+  }
   auto it = ckpt.meta.find("recipe");
   if (it == ckpt.meta.end())
     throw BadInput(fmt::format("{} stores no recipe naming its tokenizer", checkpoint.string()),

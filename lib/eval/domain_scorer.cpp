@@ -39,10 +39,35 @@ void check_options(model::LlamaImpl& m, const data::ShardReader& shard, const Sc
     throw BadInput(fmt::format("the EOS id {} is outside the model's vocabulary of {}", options.eos_id,
                                m.config().vocab_size),
                    "documents are scored from the EOS before them: use a tokenizer with an EOS piece");
+  if (options.document_start_id >= m.config().vocab_size)
+    throw BadInput(fmt::format("the document start id {} is outside the model's vocabulary of {}",
+                               options.document_start_id, m.config().vocab_size),
+                   "evaluate with the tokenizer the checkpoint was trained with");
   if (shard.info().vocab_size > static_cast<uint32_t>(m.config().vocab_size))
     throw BadInput(fmt::format("{}: token ids up to {} do not fit the model's vocabulary of {}",
                                shard.path().string(), shard.info().vocab_size - 1, m.config().vocab_size),
                    "evaluate with the shards of the tokenizer the checkpoint was trained with");
+}
+
+int64_t document_start(const ScoreOptions& o) {
+  return o.document_start_id >= 0 ? o.document_start_id : o.eos_id;
+}
+
+// Where document d's text is in the shard: its range without the trailing EOS (the next
+// document's context, not a scored token) and without a stored start token.
+std::pair<uint64_t, uint64_t> text_range(const data::ShardReader& shard, uint64_t d, const ScoreOptions& o) {
+  auto [first, last] = shard.document_range(d);
+  int64_t token = 0;
+  if (last > first) {
+    shard.read(last - 1, 1, &token);
+    if (token == o.eos_id) --last;
+  }
+  const int64_t start = document_start(o);
+  if (start != o.eos_id && last > first) {
+    shard.read(first, 1, &token);
+    if (token == start) ++first;
+  }
+  return {first, last};
 }
 
 // The sample: documents in sample order, their windows, until the ceiling.
@@ -55,14 +80,8 @@ std::vector<PlannedDocument> plan(const data::ShardReader& shard, const std::str
   for (uint64_t d : sample_order(shard.info().documents, o.seed, name)) {
     if (o.max_documents && planned.size() >= o.max_documents) break;
     if (o.max_tokens && tokens >= o.max_tokens) break;
-    auto [first, last] = shard.document_range(d);
-    uint64_t n = last - first;
-    // The EOS that ends the document is the next document's context, not a scored token.
-    if (n > 0) {
-      int64_t tail = 0;
-      shard.read(last - 1, 1, &tail);
-      if (tail == o.eos_id) --n;
-    }
+    auto [first, last] = text_range(shard, d, o);
+    const uint64_t n = last - first;
     PlannedDocument p;
     p.index = d;
     p.windows = sampled_windows(n, o.context, cap, o.seed, name, d);
@@ -128,22 +147,22 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
 void score_chunk(model::LlamaImpl& base, model::LlamaImpl* tuned, const data::ShardReader& shard,
                  const std::vector<PlannedDocument>& planned, size_t begin, size_t end, const ScoreOptions& o,
                  const TextMeasure& measure, const torch::Device& device, DocumentScores& docs) {
-  // Each document's text as [EOS, t0, ...] back to back, and the windows placed in it.
+  // Each document's text as [start, t0, ...] back to back (start: the EOS, or the stored BOS), and the
+  // windows placed in it.
   std::vector<int64_t> buffer, text;
   std::vector<PlacedWindow> windows;
   std::vector<int32_t> scored_text;
   const size_t first_doc = docs.size();
   for (size_t i = begin; i < end; ++i) {
     const PlannedDocument& p = planned[i];
-    auto [first, last] = shard.document_range(p.index);
+    auto [first, last] = text_range(shard, p.index, o);
     text.resize(last - first);
     shard.read(first, text.size(), text.data());
-    if (!text.empty() && text.back() == o.eos_id) text.pop_back();
     const uint64_t at = buffer.size();
-    buffer.push_back(o.eos_id);
+    buffer.push_back(document_start(o));
     buffer.insert(buffer.end(), text.begin(), text.end());
     for (const auto& w : p.windows) windows.push_back({i - begin, at + w.input_begin, w.length, w.scored});
-    // The scored tokens t[from, to): in s = [EOS, t...] coordinates a window predicts
+    // The scored tokens t[from, to): in s = [start, t...] coordinates a window predicts
     // s[input_begin + length - scored + 1 ...] = t[input_begin + length - scored ...].
     const uint64_t from =
         p.windows.empty() ? 0

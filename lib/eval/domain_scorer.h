@@ -21,9 +21,12 @@
 namespace plinth::eval {
 
 struct ScoreOptions {
-  int64_t context = 0;         // window length, 1..model context
-  int64_t batch_size = 8;      // windows per forward pass
-  int64_t eos_id = 0;          // ends every document; its trailing copy is context, not scored
+  int64_t context = 0;     // window length, 1..model context
+  int64_t batch_size = 8;  // windows per forward pass
+  int64_t eos_id = 0;      // ends every document; its trailing copy is context, not scored
+  // The token before a document's first (tokenizer/document_convention.h): -1 or eos_id for
+  // plinth's rule (the EOS before it); another id (a Llama BOS) heads each document in the shard.
+  int64_t document_start_id = -1;
   uint64_t seed = 0;           // the sample's seed
   uint64_t max_tokens = 0;     // ceiling of scored tokens; documents are taken until it is reached; 0 = none
   uint64_t max_documents = 0;  // 0 = all

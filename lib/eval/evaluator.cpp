@@ -4,6 +4,7 @@
 
 #include "eval/domain_scorer.h"
 #include "model/checkpoint_model.h"
+#include "model/hf_import.h"
 #include "model/device.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -40,7 +41,7 @@ model::Llama load_model(const EvalRequest& request, const fs::path& checkpoint, 
   model::Llama net{nullptr};
   {
     // Scoped: the file may also hold optimizer state, twice the weights again.
-    model::CheckpointContents ckpt = model::read_checkpoint(checkpoint);
+    model::CheckpointContents ckpt = model::read_model_checkpoint(checkpoint);
     model::check_tokenizer(ckpt, checkpoint, request.tokenizer_hash, request.tokenizer_file);
     net = model::model_from_checkpoint(ckpt, checkpoint);
     report.step = model::checkpoint_step(ckpt);
@@ -65,6 +66,7 @@ ScoreOptions score_options(const EvalRequest& request, EvalReport& report) {
   options.context = spec.context > 0 ? spec.context : report.model.context;
   options.batch_size = spec.batch_size;
   options.eos_id = request.eos_id;
+  options.document_start_id = request.document_start_id;
   options.seed = spec.seed;
   options.max_tokens = spec.max_tokens;
   options.max_documents = spec.max_documents;

@@ -48,6 +48,7 @@ struct EvalRequest {
   uint64_t tokenizer_hash = 0;  // the recipe's tokenizer: checkpoint and shards must match it
   std::string tokenizer_file;   // where it came from, for messages
   int eos_id = 0;               // the id that ends every document in the shards
+  int document_start_id = -1;   // the id before a document's first (-1: the EOS); ScoreOptions
   TextMeasure measure;          // empty: words 0, word perplexity null
   // The recipe's `model:` shape, when it has one: a checkpoint of another shape is still
   // evaluated with its own model_config, and a note in the report says so.

@@ -29,6 +29,7 @@ eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenize
   req.tokenizer_hash = tok.hash();
   req.tokenizer_file = r.tokenizer.model_file();
   req.eos_id = tok.eos_id();
+  req.document_start_id = tok.document_start_id();
   // Bytes and words are counted in the decoded text of the scored tokens; the tokenizer keeps
   // text exactly, so a whole document decodes to its source text (whose bytes the scorer then
   // takes from the shard). Words as word_count.h counts them: for a whole document that is

@@ -146,6 +146,13 @@ double data_number(const ConfigNode& root, const char* key, double fallback) {
 
 void check_base_data(const Recipe& r, const model::CheckpointContents& base, const fs::path& base_file) {
   auto stored = base.meta.find("recipe");
+  if (auto kind = base.meta.find("kind"); kind != base.meta.end() && kind->second == "hf-model") {
+    log::info(
+        "{}: a model plinth did not pretrain; the data: section stands for what it knew (forgetting is "
+        "measured on its domains)",
+        base_file.string());
+    return;
+  }
   if (stored == base.meta.end()) {
     log::warn("{} stores no recipe: cannot check that this fine-tune's data: section is its base's",
               base_file.string());

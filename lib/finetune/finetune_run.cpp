@@ -12,6 +12,7 @@
 #include "model/checkpoint_model.h"
 #include "model/device.h"
 #include "model/freezing.h"
+#include "model/hf_import.h"
 #include "model/lora.h"
 #include "model/token_nll.h"
 #include "model/torch_runtime.h"
@@ -146,6 +147,9 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net,
   if (model::has_lora(*net)) {
     model::CheckpointContents adapter = c;
     adapter.meta["kind"] = "plinth-lora-adapter";
+    // What PEFT's adapter_config.json needs beside the tensors (plinth export writes it).
+    adapter.meta["lora_alpha"] = fmt::format("{}", f.finetune.lora.alpha);
+    adapter.meta["lora_dropout"] = fmt::format("{}", f.finetune.lora.dropout);
     for (auto& [name, t] : model::lora_parameters(*net))
       adapter.tensors.emplace_back(name, t.detach().to(torch::kCPU));
     model::write_checkpoint(adapter_checkpoint_path(f.run_dir), adapter);
@@ -161,7 +165,7 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net,
 
 std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, const fs::path& base_ckpt) {
   return {{"base_checkpoint", base_ckpt.string()},
-          {"base_hash", hex64(hash_file(base_ckpt))},
+          {"base_hash", hex64(model::model_source_hash(base_ckpt))},
           {"method", train::method_label(f.finetune)},
           {"task_hash", hex64(hash_file(f.task.path))},
           {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}};
@@ -174,7 +178,7 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
 
   // The base: weights, shape and tokenizer.
   const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
-  const model::CheckpointContents base = model::read_checkpoint(base_ckpt);
+  const model::CheckpointContents base = model::read_model_checkpoint(base_ckpt);
   model::check_tokenizer(base, base_ckpt, tok.hash(), f.recipe.tokenizer.model_file());
   check_base_data(f.recipe, base, base_ckpt);
   model::Llama net = model::model_from_checkpoint(base, base_ckpt);

@@ -42,6 +42,8 @@ struct CheckpointContents {
 };
 
 void write_checkpoint(const std::filesystem::path& path, const CheckpointContents& contents);
+// Commands that take a model read it with read_model_checkpoint (hf_import.h), which also takes
+// a Hugging Face model folder.
 // BadInput naming the file: missing, not a checkpoint, truncated, checksum mismatch,
 // newer version. Hint: which checkpoint to use instead / how to make one.
 CheckpointContents read_checkpoint(const std::filesystem::path& path);

@@ -3,8 +3,16 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <memory>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -86,53 +94,46 @@ void write_safetensors(const fs::path& path, const NamedTensors& tensors,
   out.commit();
 }
 
-SafetensorsFile read_safetensors_file(const fs::path& path) {
-  const std::string file = path.string();
-  auto corrupt = [&](const std::string& what) {
-    return BadInput(fmt::format("not a valid safetensors file: {}", what),
-                    "re-export the weights; the file may have been cut short while copying", Location{file});
-  };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput("cannot open the weights file", "check the path", Location{file});
-  in.seekg(0, std::ios::end);
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+namespace {
 
-  uint64_t length = 0;
-  if (size < 8 || !in.read(reinterpret_cast<char*>(&length), 8))
-    throw corrupt("shorter than its 8-byte header length");
-  if (length > kMaxHeaderBytes || length > size - 8)
-    throw corrupt(fmt::format("header length {} does not fit a file of {} bytes", length, size));
-  std::string text(length, '\0');
-  if (!in.read(text.data(), static_cast<std::streamsize>(length))) throw corrupt("header cut short");
-  const uint64_t data_start = 8 + length;
-  const uint64_t data_size = size - data_start;
+// One tensor's entry in the header.
+struct Entry {
+  std::string name;
+  torch::ScalarType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;  // byte range within the data part
+};
 
+BadInput corrupt(const std::string& file, const std::string& what) {
+  return BadInput(fmt::format("not a valid safetensors file: {}", what),
+                  "re-export the weights; the file may have been cut short while copying", Location{file});
+}
+
+// The header's text -> its entries (sorted by offset) and metadata; every range checked against
+// the `data_size` bytes after the header.
+std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, const std::string& file,
+                                std::map<std::string, std::string>& metadata) {
   json header;
   try {
     header = json::parse(text);
   } catch (const json::exception& e) {
-    throw corrupt(fmt::format("header is not JSON ({})", e.what()));
+    throw corrupt(file, fmt::format("header is not JSON ({})", e.what()));
   }
-  if (!header.is_object()) throw corrupt("header is not a JSON object");
+  if (!header.is_object()) throw corrupt(file, "header is not a JSON object");
 
-  SafetensorsFile result;
-  struct Entry {
-    std::string name;
-    torch::ScalarType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-  };
   std::vector<Entry> entries;
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    // Named copies, not structured bindings: clang (the fuzz build) does not capture those in lambdas.
+    const std::string& name = item.key();
+    const json& info = item.value();
     if (name == "__metadata__") {
-      if (!info.is_object()) throw corrupt("__metadata__ is not an object");
+      if (!info.is_object()) throw corrupt(file, "__metadata__ is not an object");
       for (const auto& [k, v] : info.items())
-        if (v.is_string()) result.metadata[k] = v.get<std::string>();
+        if (v.is_string()) metadata[k] = v.get<std::string>();
       continue;
     }
     auto bad_tensor = [&](const std::string& what) {
-      return corrupt(fmt::format("tensor '{}': {}", name, what));
+      return corrupt(file, fmt::format("tensor '{}': {}", name, what));
     };
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
         !info.contains("data_offsets"))
@@ -166,13 +167,90 @@ SafetensorsFile read_safetensors_file(const fs::path& path) {
     entries.push_back(std::move(e));
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  return entries;
+}
 
-  for (auto& e : entries) {
+// The header's length field checked against the file's size: the header's byte count.
+uint64_t header_length(uint64_t length, uint64_t size, const std::string& file) {
+  if (length > kMaxHeaderBytes || length > size - 8)
+    throw corrupt(file, fmt::format("header length {} does not fit a file of {} bytes", length, size));
+  return length;
+}
+
+// A read-only file mapping, unmapped when the last tensor viewing it goes.
+struct Mapping {
+  void* data = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (data) munmap(data, size);
+  }
+};
+
+}  // namespace
+
+SafetensorsFile read_safetensors_file(const fs::path& path) {
+  const std::string file = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw BadInput("cannot open the weights file", "check the path", Location{file});
+  in.seekg(0, std::ios::end);
+  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+
+  uint64_t length = 0;
+  if (size < 8 || !in.read(reinterpret_cast<char*>(&length), 8))
+    throw corrupt(file, "shorter than its 8-byte header length");
+  header_length(length, size, file);
+  std::string text(length, '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(length))) throw corrupt(file, "header cut short");
+  const uint64_t data_start = 8 + length;
+
+  SafetensorsFile result;
+  for (auto& e : parse_header(text, size - data_start, file, result.metadata)) {
     auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
     in.seekg(static_cast<std::streamoff>(data_start + e.begin));
     if (!in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin)))
-      throw corrupt(fmt::format("tensor '{}' cut short", e.name));
+      throw corrupt(file, fmt::format("tensor '{}' cut short", e.name));
     result.tensors.emplace_back(e.name, std::move(t));
+  }
+  return result;
+}
+
+SafetensorsFile map_safetensors_file(const fs::path& path) {
+  const std::string file = path.string();
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw BadInput("cannot open the weights file", "check the path", Location{file});
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw BadInput("the weights file is not a regular file", "check the path", Location{file});
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    throw corrupt(file, "shorter than its 8-byte header length");
+  }
+  auto mapping = std::make_shared<Mapping>();
+  // Private and writable: a tensor written to (it should not be) copies its page instead of
+  // faulting, and the file never changes.
+  mapping->data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapping->data == MAP_FAILED) {
+    mapping->data = nullptr;
+    throw Failure(fmt::format("{}: cannot map the file into memory: {}", file, std::strerror(errno)));
+  }
+  mapping->size = size;
+  const char* base = static_cast<const char*>(mapping->data);
+
+  uint64_t length = 0;
+  std::memcpy(&length, base, 8);
+  header_length(length, size, file);
+  const uint64_t data_start = 8 + length;
+  SafetensorsFile result;
+  for (auto& e : parse_header(std::string(base + 8, length), size - data_start, file, result.metadata)) {
+    void* at = static_cast<char*>(mapping->data) + data_start + e.begin;
+    result.tensors.emplace_back(e.name,
+                                torch::from_blob(
+                                    at, e.shape, [mapping](void*) {}, torch::TensorOptions().dtype(e.dtype)));
   }
   return result;
 }

@@ -32,4 +32,9 @@ struct SafetensorsFile {
 SafetensorsFile read_safetensors_file(const std::filesystem::path& path);
 std::map<std::string, torch::Tensor> read_safetensors(const std::filesystem::path& path);
 
+// The same, with the file mapped into memory instead of read: each tensor views the mapping
+// (which lives as long as any of them), so loading a model copies each weight once, into its
+// parameter, and a multi-gigabyte file is never held twice. The same BadInput as above.
+SafetensorsFile map_safetensors_file(const std::filesystem::path& path);
+
 }  // namespace plinth::model

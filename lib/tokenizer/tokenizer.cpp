@@ -145,8 +145,22 @@ Tokenizer Tokenizer::load(const fs::path& model_file) {
         "train one with `plinth tokenizer train RECIPE` or point tokenizer.model at a .model file");
   Tokenizer t;
   t.handle_ = handle;
-  t.hash_ = hash64(bytes);
   t.model_file_ = model_file;
+  t.convention_ = read_document_convention(model_file);
+  t.document_start_ = t.eos_id();
+  if (t.convention_.add_bos) {
+    const int start = t.piece_to_id(t.convention_.start_piece);
+    if (start == t.unk_id() || start < 0)
+      throw BadInput(fmt::format("bos_token \"{}\" is not a piece of {}", t.convention_.start_piece,
+                                 model_file.string()),
+                     "name the model's BOS piece (e.g. \"<s>\") or set add_bos_token: false",
+                     Location{t.convention_.config.string()});
+    t.document_start_ = start;
+  }
+  // A tokenizer that frames documents differently makes different shards: another hash. plinth's
+  // rule (and an export's, whose start piece is the EOS) keeps the hash of the bytes alone.
+  if (t.stores_document_start()) bytes += fmt::format("\n#plinth-document-start:{}", t.document_start_);
+  t.hash_ = hash64(bytes);
   // Segmenting is exact only when "\n" is a piece of its own and nothing is prepended to a
   // text: then "\nab" encodes as [\n] + encode("ab").
   int nl = t.piece_to_id("\n");
@@ -238,7 +252,12 @@ void Tokenizer::train(const TrainOptions& o, const SentenceSource& source, const
 }
 
 Tokenizer::Tokenizer(Tokenizer&& o) noexcept
-    : handle_(o.handle_), newline_id_(o.newline_id_), hash_(o.hash_), model_file_(std::move(o.model_file_)) {
+    : handle_(o.handle_),
+      newline_id_(o.newline_id_),
+      document_start_(o.document_start_),
+      convention_(std::move(o.convention_)),
+      hash_(o.hash_),
+      model_file_(std::move(o.model_file_)) {
   o.handle_ = nullptr;
 }
 
@@ -247,6 +266,8 @@ Tokenizer& Tokenizer::operator=(Tokenizer&& o) noexcept {
     if (handle_) bridge().release(handle_);
     handle_ = o.handle_;
     newline_id_ = o.newline_id_;
+    document_start_ = o.document_start_;
+    convention_ = std::move(o.convention_);
     hash_ = o.hash_;
     model_file_ = std::move(o.model_file_);
     o.handle_ = nullptr;

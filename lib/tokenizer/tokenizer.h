@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/document_convention.h"
+
 namespace plinth::tokenizer {
 
 struct TrainOptions {
@@ -33,7 +35,9 @@ using SentenceSource = std::function<bool(std::string& sentence)>;
 
 class Tokenizer {
  public:
-  // Loads a .model file. Throws BadInput naming the file when it is missing or not a model.
+  // Loads a .model file, and the document convention beside it (document_convention.h). Throws
+  // BadInput naming the file when it is missing or not a model, or when its tokenizer_config.json
+  // names a start piece the model does not have.
   static Tokenizer load(const std::filesystem::path& model_file);
   // Trains a model; writes <prefix>.model and <prefix>.vocab (atomically). Throws BadInput for
   // options sentencepiece rejects (e.g. a vocabulary larger than the text allows), with its reason.
@@ -63,8 +67,15 @@ class Tokenizer {
   int unk_id() const;
   int pad_id() const;
   int piece_to_id(std::string_view piece) const;  // unk_id() when absent
+  // The token before a document's first token (document_convention.h): eos_id() for plinth's
+  // tokenizers, bos_id() for Llama's. stores_document_start(): the shards hold it at each
+  // document's head (it is not the previous document's EOS).
+  int document_start_id() const { return document_start_; }
+  bool stores_document_start() const { return document_start_ != eos_id(); }
+  const DocumentConvention& convention() const { return convention_; }
   std::string id_to_piece(int id) const;
-  // XXH3 of the .model bytes: shards and checkpoints record it to catch a tokenizer swap.
+  // XXH3 of the .model bytes (and, when documents start with another token than EOS, of that
+  // token): shards and checkpoints record it to catch a tokenizer swap.
   uint64_t hash() const { return hash_; }
   const std::filesystem::path& model_file() const { return model_file_; }
 
@@ -72,6 +83,8 @@ class Tokenizer {
   Tokenizer() = default;
   void* handle_ = nullptr;
   int newline_id_ = -1;  // >= 0 only when segments_at_newlines()
+  int document_start_ = -1;
+  DocumentConvention convention_;
   uint64_t hash_ = 0;
   std::filesystem::path model_file_;
 };

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "model/hf_config.h"
 #include "train/checkpoint_files.h"
 #include "util/regex.h"
 
@@ -129,10 +130,12 @@ std::string method_label(const FinetuneSpec& spec) {
 
 fs::path resolve_base_checkpoint(const std::string& base) {
   const std::string usage =
-      "set finetune.base to a pretraining run directory (e.g. runs/quickstart) or one of its .ckpt files";
+      "set finetune.base to a pretraining run directory (e.g. runs/quickstart), one of its .ckpt files, or a "
+      "Hugging Face model folder (config.json, *.safetensors, tokenizer.model)";
   std::error_code ec;
   const fs::path p(base);
   if (fs::is_regular_file(p, ec)) return p;
+  if (model::is_hf_model_dir(p)) return p;  // a Hugging Face model folder: read as a checkpoint
   if (fs::is_directory(p, ec)) {
     if (fs::exists(best_checkpoint_path(p), ec)) return best_checkpoint_path(p);
     if (auto latest = latest_checkpoint(p)) return *latest;

@@ -135,17 +135,19 @@ std::string task_tsv() {
 }
 
 // Everything a row may damage, made once: tokenizers tok/small (the recipes') and tok/other
-// (another vocabulary), shards, a two-step base, a two-step full fine-tune and its report.json.
+// (another vocabulary), shards, a two-step base, a two-step full fine-tune and its report.json,
+// and that fine-tune exported as a Hugging Face folder (hf/).
 void build_fixture(const CliFixture& f) {
   f.recipe(data_recipe(), "data.yaml");
   f.recipe(kBaseRecipe, "base.yaml");
   f.recipe(kFinetuneRecipe, "ft.yaml");
   f.dir().write("task.tsv", task_tsv());
-  for (const char* cmd : {"tokenizer train base.yaml --threads 1",
-                          "tokenizer train data.yaml tokenizer.model=tok/other tokenizer.vocab_size=620 "
-                          "--threads 1",
-                          "prepare base.yaml --threads 1", "pretrain base.yaml --threads 1",
-                          "finetune ft.yaml --threads 1", "eval ft.yaml --threads 1"}) {
+  for (const char* cmd :
+       {"tokenizer train base.yaml --threads 1",
+        "tokenizer train data.yaml tokenizer.model=tok/other tokenizer.vocab_size=620 "
+        "--threads 1",
+        "prepare base.yaml --threads 1", "pretrain base.yaml --threads 1", "finetune ft.yaml --threads 1",
+        "eval ft.yaml --threads 1", "export runs/ft/tuned.ckpt hf"}) {
     const CommandResult r = f.plinth(cmd);
     INFO("fixture: plinth " << cmd << "\n" << r.output);
     REQUIRE(r.exit_code == 0);
@@ -462,6 +464,87 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "inspect data.yaml",
        {"not prepared yet: alpha", "plinth prepare data.yaml"},
        {}},
+
+      // ---- Hugging Face model folders (plinth import; every command reads them the same way)
+      {"hf-rope-scaling",
+       "a folder whose config.json asks for RoPE scaling plinth does not compute",
+       [](Dir d) {
+         replace_in(d / "hf/config.json", "\"rope_scaling\": null",
+                    "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}");
+       },
+       "import hf out.ckpt",
+       {"hf/config.json", "rope_scaling", "'yarn' is not implemented"},
+       {"out.ckpt"}},
+      {"hf-architecture",
+       "a folder of another architecture (GPT-2)",
+       [](Dir d) { replace_in(d / "hf/config.json", "LlamaForCausalLM", "GPT2LMHeadModel"); },
+       "import hf out.ckpt",
+       {"hf/config.json", "architectures", "'GPT2LMHeadModel' is not a model plinth can run"},
+       {"out.ckpt"}},
+      {"hf-shard-missing",
+       "an index naming a shard that is not in the folder",
+       [](Dir d) {
+         write_file(d / "hf/model.safetensors.index.json",
+                    R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})");
+       },
+       "import hf out.ckpt",
+       {"hf/model.safetensors.index.json", "model-00002-of-00002.safetensors does not exist"},
+       {"out.ckpt"}},
+      {"hf-wrong-shape",
+       "config.json describing another MLP width than the weights",
+       [](Dir d) {
+         replace_in(d / "hf/config.json", "\"intermediate_size\": 256", "\"intermediate_size\": 128");
+       },
+       "import hf out.ckpt",
+       {"hf/model.safetensors", "has shape", "config.json describes another model"},
+       {"out.ckpt"}},
+      {"hf-wrong-dtype",
+       "weights stored as integers",
+       [](Dir d) {
+         const std::string header =
+             R"({"model.norm.weight":{"dtype":"I64","shape":[32],"data_offsets":[0,256]}})";
+         std::string bytes(8, '\0');
+         for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+         write_file(d / "hf/model.safetensors", bytes + header + std::string(256, '\0'));
+       },
+       "import hf out.ckpt",
+       {"hf/model.safetensors", "'model.norm.weight' holds", "not weights"},
+       {"out.ckpt"}},
+      {"hf-no-tokenizer",
+       "a folder without a tokenizer",
+       [](Dir d) { fs::remove(d / "hf/tokenizer.model"); },
+       "import hf out.ckpt",
+       {"hf has no tokenizer.model", "SentencePiece"},
+       {"out.ckpt"}},
+      {"hf-tokenizer-json-only",
+       "a folder with only a tokenizer.json (byte-level BPE)",
+       [](Dir d) {
+         fs::remove(d / "hf/tokenizer.model");
+         write_file(d / "hf/tokenizer.json", "{}");
+       },
+       "import hf out.ckpt",
+       {"hf has a tokenizer.json but no tokenizer.model", "not supported"},
+       {"out.ckpt"}},
+      {"hf-tokenizer-vocabulary",
+       "a tokenizer with more pieces than the model has embeddings",
+       [](Dir d) {
+         fs::copy_file(d / "tok/other.model", d / "hf/tokenizer.model", fs::copy_options::overwrite_existing);
+       },
+       "import hf out.ckpt",
+       {"hf/tokenizer.model has 620 pieces", "vocab_size is"},
+       {"out.ckpt"}},
+      {"hf-tokenizer-config",
+       "a tokenizer_config.json whose add_bos_token is not a boolean",
+       [](Dir d) { write_file(d / "hf/tokenizer_config.json", R"({"add_bos_token": "yes"})"); },
+       "import hf out.ckpt",
+       {"hf/tokenizer_config.json", "add_bos_token", "is not true or false"},
+       {"out.ckpt"}},
+      {"hf-import-not-a-folder",
+       "import of a plinth checkpoint instead of a model folder",
+       kNoDamage,
+       "import runs/ft/tuned.ckpt out.ckpt",
+       {"runs/ft/tuned.ckpt is not a Hugging Face model folder"},
+       {"out.ckpt"}},
 
       // ---- checkpoints
       {"ckpt-truncated-eval",

@@ -68,6 +68,39 @@ TEST_CASE("a document shorter than the context is scored as the model's own loss
   CHECK(s.nll == Approx(expected).epsilon(1e-5));
 }
 
+TEST_CASE("documents that start with a stored BOS (a Llama tokenizer's) are scored from it, BOS unscored",
+          "[eval]") {
+  test::TempDir dir;
+  const int32_t bos = 1;
+  Doc d = make_doc(6, 12);
+  {
+    // As prepare writes them for such a tokenizer: [BOS, t..., EOS].
+    data::ShardWriter w(dir / "val.bin", data::token_width_for(kVocab), kVocab, 0x1234);
+    std::vector<int32_t> ids = {bos};
+    ids.insert(ids.end(), d.text.begin(), d.text.end());
+    ids.push_back(kEos);
+    w.add_document(ids.data(), ids.size(), d.bytes);
+    w.commit();
+  }
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama m = tiny_model();
+  ScoreOptions o = options_for(m);
+  o.document_start_id = bos;
+  DomainScore s = score_domain(m, shard, "llama", o);
+
+  std::vector<int64_t> input = {bos}, target;
+  for (size_t i = 0; i < d.text.size(); ++i) {
+    if (i + 1 < d.text.size()) input.push_back(d.text[i]);
+    target.push_back(d.text[i]);
+  }
+  torch::NoGradGuard no_grad;
+  const double expected =
+      m->loss(torch::tensor(input).unsqueeze(0), torch::tensor(target).unsqueeze(0)).item<double>() *
+      double(d.text.size());
+  CHECK(s.tokens == d.text.size());  // neither the BOS nor the EOS is a scored token
+  CHECK(s.nll == Approx(expected).epsilon(1e-5));
+}
+
 TEST_CASE("scoring never looks across documents", "[eval]") {
   test::TempDir dir;
   Doc a = make_doc(13, 21), b = make_doc(19, 22), c = make_doc(4, 23);
