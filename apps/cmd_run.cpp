@@ -15,6 +15,10 @@
 //                                             # into <run_dir>-seed<N>; the comparison shows
 //                                             # mean +- spread over the seeds
 //   report: runs/quickstart-comparison        # output paths are relative to the working directory
+//
+// Without pretrain: the fine-tunes start from bases that exist already (a Hugging Face model
+// folder, or a finished run): the stages are, per fine-tune, prepare (its data: section, in its
+// tokenizer), finetune and eval.
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
@@ -30,6 +34,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "command.h"
@@ -87,10 +92,13 @@ Pipeline load_pipeline(const std::string& file) {
     return path.lexically_normal();
   };
   std::string pretrain;
-  if (root.read("pretrain", pretrain, Need::Required)) p.pretrain = recipe_path("pretrain", pretrain);
+  if (root.read("pretrain", pretrain)) p.pretrain = recipe_path("pretrain", pretrain);
   std::vector<std::string> finetunes;
   root.read("finetune", finetunes);
   for (const auto& f : finetunes) p.finetune.push_back(recipe_path("finetune", f));
+  if (pretrain.empty() && finetunes.empty())
+    root.error("pretrain", "the pipeline has neither pretrain: nor finetune:",
+               "name a pretraining recipe, fine-tuning recipes, or both");
   std::vector<std::string> seeds;
   if (root.read("seeds", seeds)) {
     if (seeds.empty())
@@ -309,21 +317,32 @@ void run_pipeline(const RunArgs& args) {
   const Pipeline p = load_pipeline(args.pipeline);
   const auto start = std::chrono::steady_clock::now();
   const std::string pre = p.pretrain.string();
-  log::info("pipeline {}: pretrain {}, {} fine-tune(s)", p.name, pre, p.finetune.size());
-
-  stage({"tokenizer", "train", pre}, args);
-  stage({"prepare", pre}, args);
-  Recipe pre_recipe = load_and_bind(pre, {});
-  const fs::path pre_run = eval::recipe_run_dir(pre_recipe.loaded.root, pre_recipe.name);
-  if (!args.dry_run)
-    if (const std::string why = pretrain_stale_because(pre_recipe, pre_run); !why.empty()) {
-      log::warn("{}: {}", pre, why);
-      set_aside(pre_run, "pretraining");
-    }
-  if (train::latest_checkpoint(pre_run))
-    stage({"pretrain", pre, "--resume"}, args);
+  if (p.pretrain.empty())
+    log::info("pipeline {}: {} fine-tune(s) of existing bases", p.name, p.finetune.size());
   else
-    stage({"pretrain", pre}, args);
+    log::info("pipeline {}: pretrain {}, {} fine-tune(s)", p.name, pre, p.finetune.size());
+
+  if (!p.pretrain.empty()) {
+    stage({"tokenizer", "train", pre}, args);
+    stage({"prepare", pre}, args);
+    Recipe pre_recipe = load_and_bind(pre, {});
+    const fs::path pre_run = eval::recipe_run_dir(pre_recipe.loaded.root, pre_recipe.name);
+    if (!args.dry_run)
+      if (const std::string why = pretrain_stale_because(pre_recipe, pre_run); !why.empty()) {
+        log::warn("{}: {}", pre, why);
+        set_aside(pre_run, "pretraining");
+      }
+    if (train::latest_checkpoint(pre_run))
+      stage({"pretrain", pre, "--resume"}, args);
+    else
+      stage({"pretrain", pre}, args);
+  } else {
+    // No pretraining stage made the shards: each fine-tune's data: section is prepared (in its own
+    // tokenizer; prepare skips domains that are up to date).
+    std::set<fs::path> prepared;
+    for (const auto& ft : p.finetune)
+      if (prepared.insert(ft).second) stage({"prepare", ft.string()}, args);
+  }
 
   // Each fine-tune once, or once per seed: train.seed and the run directory overridden.
   struct FinetuneRun {
@@ -420,7 +439,9 @@ void add_run_command(CLI::App& app) {
       "and eval (skipped when its inputs are unchanged), then plinth report of all fine-tuned runs.\n"
       "With seeds: [1, 2, 3] in the pipeline every fine-tune runs once per seed (train.seed, run dir\n"
       "<run_dir>-seed<N>) and the comparison adds mean +- spread over the seeds per recipe.\n"
-      "Run it again after an interruption: finished stages are skipped, interrupted ones resume.");
+      "Run it again after an interruption: finished stages are skipped, interrupted ones resume.\n"
+      "Without pretrain: the fine-tunes start from existing bases (e.g. a Hugging Face model folder):\n"
+      "  plinth run recipes/pipelines/hf-model.yaml      # prepare, finetune, eval");
   cmd->callback([] { run_pipeline(args); });
 }
 

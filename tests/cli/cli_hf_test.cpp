@@ -1,7 +1,8 @@
 // A Hugging Face model through the real binary: a folder transformers saved
 // (tests/fixtures/hf, with the numbers transformers computed) is scored, imported, continued,
-// fine-tuned with LoRA on a task, evaluated for forgetting on corpora prepared with its own
-// tokenizer (its documents start with BOS), and exported with a PEFT adapter.
+// fine-tuned with LoRA on a task by a pipeline without pretraining, evaluated for forgetting on
+// corpora prepared with its own tokenizer (its documents start with BOS), and exported with a
+// PEFT adapter.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -73,8 +74,9 @@ TEST_CASE("plinth score, import and generate on a transformers folder give trans
   }
 }
 
-TEST_CASE("fine-tuning a transformers folder with LoRA: prepare, finetune, eval, export with a PEFT adapter",
-          "[cli][hf]") {
+TEST_CASE(
+    "fine-tuning a transformers folder with LoRA through plinth run, and its export with a PEFT adapter",
+    "[cli][hf]") {
   CliFixture f;
   fs::copy(
       kModel, f.dir() / "hf",
@@ -108,14 +110,18 @@ TEST_CASE("fine-tuning a transformers folder with LoRA: prepare, finetune, eval,
   CHECK(train.exit_code == 2);
   CHECK_THAT(train.output, Catch::Contains("hf/tokenizer.model belongs to the model folder hf"));
 
-  for (const char* cmd :
-       {"prepare data.yaml --threads 1", "finetune ft.yaml --threads 1", "eval ft.yaml --threads 1"}) {
-    const CommandResult r = f.plinth(cmd);
-    INFO("plinth " << cmd << "\n" << r.output);
-    REQUIRE(r.exit_code == 0);
-  }
+  // plinth run without a pretrain: stage: prepare (in the model's tokenizer), finetune, eval.
+  f.recipe("name: hf\nfinetune: [ft.yaml]\n", "pipeline.yaml");
+  const CommandResult run = f.plinth("run pipeline.yaml --threads 1");
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.output, Catch::Contains("1 fine-tune(s) of existing bases"));
   const nlohmann::json report = read_json(f.dir() / "runs/ft-hf/report.json");
   CHECK(report["domains"].size() == 2);
+  const CommandResult again = f.plinth("run pipeline.yaml --threads 1");
+  INFO(again.output);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("fine-tuned already") && Catch::Contains("report up to date"));
 
   const CommandResult exported = f.plinth("export runs/ft-hf/tuned.ckpt out");
   INFO(exported.output);

@@ -1,7 +1,7 @@
 // Hugging Face model folders into plinth: config.json and weights in one file or in shards named
 // by model.safetensors.index.json, in bf16, mapped rather than read. The folders here are written
-// with plinth's own safetensors writer in transformers' layout; tests/reference/ holds folders
-// transformers itself wrote (scripts/check-hf).
+// with plinth's own safetensors writer in transformers' layout; tests/fixtures/hf holds folders
+// transformers itself wrote (hf_fixtures_test.cpp, scripts/check-hf).
 #include "model/hf_import.h"
 
 #include <fmt/format.h>
@@ -80,13 +80,13 @@ void expect_same_weights(const Llama& a, const Llama& b, torch::ScalarType via) 
 
 }  // namespace
 
-TEST_CASE("an HF folder loads from one file or from shards, in fp32 or bf16", "[model][hf]") {
+TEST_CASE("an HF folder loads from one file or from shards, in fp32, bf16 or fp16", "[model][hf]") {
   TempDir dir;
   torch::manual_seed(7);
   for (bool tied : {false, true}) {
     Llama model(small_config(tied));
     for (int shards : {1, 3}) {
-      for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kHalf}) {
         const fs::path folder = dir / fmt::format("m-{}-{}-{}", tied, shards, c10::toString(dtype));
         write_hf_folder(model, folder, shards, dtype);
         INFO(folder.filename().string());
