@@ -11,6 +11,7 @@
 #include "command.h"
 #include "model/checkpoint_model.h"
 #include "model/hf_import.h"
+#include "model/token_nll.h"
 #include "model/torch_runtime.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -54,14 +55,7 @@ void run_score(const ScoreArgs& a) {
                                net->config().context),
                    "score a shorter text (plinth eval scores long documents in windows)");
 
-  torch::NoGradGuard no_grad;
-  const torch::Tensor x = torch::tensor(ids, torch::kInt64).unsqueeze(0);          // (1, T)
-  const torch::Tensor logp = net->forward(x).to(torch::kFloat32).log_softmax(-1);  // (1, T, V)
-  const torch::Tensor targets = x.slice(1, 1).unsqueeze(-1);                       // (1, T-1, 1)
-  const torch::Tensor nll = -logp.slice(1, 0, n - 1).gather(-1, targets).squeeze(-1).squeeze(0);  // (T-1)
-  std::vector<double> per_token(static_cast<size_t>(n - 1));
-  const torch::Tensor nll64 = nll.to(torch::kFloat64).contiguous();
-  std::copy_n(nll64.data_ptr<double>(), per_token.size(), per_token.begin());
+  const std::vector<double> per_token = model::token_nll(*net, ids);
   double sum = 0;
   for (double v : per_token) sum += v;
   const double mean = sum / static_cast<double>(per_token.size());

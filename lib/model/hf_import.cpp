@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "model/safetensors.h"
 #include "tokenizer/tokenizer.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/text.h"
@@ -43,10 +42,9 @@ HfWeightFiles hf_weight_files(const fs::path& dir) {
     out.files.push_back(dir / kSingle);
     return out;
   }
-  std::ifstream in(index, std::ios::binary);
   json j;
   try {
-    j = json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+    j = json::parse(read_file(index));
   } catch (const json::exception& e) {
     throw BadInput(fmt::format("not JSON: {}", e.what()), "re-download or re-save the model",
                    Location{index.string()});

@@ -1,7 +1,7 @@
 // The summed next-token negative log-likelihood of scored positions: the one masked loss the
 // fine-tune's task validation (finetune/finetune_run.cpp) and the task metrics
-// (eval/task_metrics.cpp) both report. The other places that compute a next-token NLL, and why
-// each is not this function:
+// (eval/task_metrics.cpp) both report, and `plinth score`'s per-token figures (token_nll). The other places
+// that compute a next-token NLL, and why each is not this function:
 //   train/linear_cross_entropy.h   the training loss: chunked, fused with its gradient, in the
 //                                  step's precision; pretraining validation (train/val_loss.cpp)
 //                                  and the Fisher use it so they measure what training optimises
@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <utility>
+#include <vector>
 
 #include "model/llama.h"
 
@@ -27,5 +28,9 @@ std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, 
 
 // The same, per row: (B) float64 sums of -log p over each row's scored targets, on the CPU.
 torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y);
+
+// -log p of every token of `ids` after the first, given the ones before it (ids.size() - 1
+// values, in nats): one sequence, on the CPU model.
+std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids);
 
 }  // namespace plinth::model

@@ -12,6 +12,7 @@
 #include "model/hf_import.h"
 #include "model/hf_peft.h"
 #include "model/lora.h"
+#include "model/token_nll.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 
@@ -28,17 +29,6 @@ nlohmann::json expected(const fs::path& dir) {
   std::ifstream in(dir / "expected.json");
   REQUIRE(in);
   return nlohmann::json::parse(in);
-}
-
-// Per-token next-token NLL of `tokens` (start token first), as plinth score computes it.
-std::vector<double> token_nll(Llama& model, const std::vector<int64_t>& tokens) {
-  torch::NoGradGuard no_grad;
-  const auto n = static_cast<int64_t>(tokens.size());
-  const torch::Tensor x = torch::tensor(tokens).unsqueeze(0);                                  // (1, T)
-  const torch::Tensor logp = model->forward(x).to(torch::kFloat32).log_softmax(-1);            // (1, T, V)
-  const torch::Tensor nll = -logp.slice(1, 0, n - 1).gather(-1, x.slice(1, 1).unsqueeze(-1));  // (1, T-1, 1)
-  const torch::Tensor flat = nll.flatten().to(torch::kFloat64).contiguous();
-  return {flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()};
 }
 
 std::vector<int64_t> with_start(const plinth::tokenizer::Tokenizer& tok, const std::string& text) {
@@ -72,7 +62,7 @@ TEST_CASE("transformers' Llama folders: plinth reads the same tokens, NLLs and g
     // The text framed as transformers' tokenizer frames it: BOS, then the pieces.
     const std::vector<int64_t> tokens = with_start(tok, want["text"].get<std::string>());
     CHECK(tokens == want["tokens"].get<std::vector<int64_t>>());
-    check_nll(token_nll(model, tokens), want["nll"]);
+    check_nll(token_nll(*model, tokens), want["nll"]);
 
     const std::vector<int64_t> prompt = with_start(tok, want["prompt"].get<std::string>());
     CHECK(prompt == want["prompt_tokens"].get<std::vector<int64_t>>());
@@ -96,14 +86,14 @@ TEST_CASE("PEFT's LoRA adapter: plinth reads it and computes what PEFT did, and 
   const auto tok = plinth::tokenizer::Tokenizer::load(base / "tokenizer.model");
   const std::vector<int64_t> tokens = with_start(tok, want["text"].get<std::string>());
   CHECK(tokens == want["tokens"].get<std::vector<int64_t>>());
-  check_nll(token_nll(model, tokens), want["nll"]);
+  check_nll(token_nll(*model, tokens), want["nll"]);
 
   // Merged, as plinth's tuned.ckpt holds it: the same numbers.
   {
     torch::NoGradGuard no_grad;
     merge_lora(*model);
   }
-  check_nll(token_nll(model, tokens), want["nll"]);
+  check_nll(token_nll(*model, tokens), want["nll"]);
 
   // plinth's writer gives PEFT's names and numbers back.
   plinth::test::TempDir out;
