@@ -62,8 +62,17 @@ void resolve(void* lib, const char* name, Fn& fn, const fs::path& path) {
 // is safe here: the bridge's C interface keeps each allocation on the side that made it
 // (plinth_spm_free_string, the id sinks), so the two allocators never meet. The bridge itself
 // is built without the sanitizers (lib/tokenizer/CMakeLists.txt).
-void* open_deep_bound(const char* path) {
+// GCC says it is sanitizing addresses with __SANITIZE_ADDRESS__, clang 14 with __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
+#define PLINTH_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PLINTH_ADDRESS_SANITIZER 1
+#endif
+#endif
+
+void* open_deep_bound(const char* path) {
+#if defined(PLINTH_ADDRESS_SANITIZER)
   using DlopenFn = void* (*)(const char*, int);
   static const DlopenFn libc_dlopen = [] {
     void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
