@@ -27,8 +27,7 @@ void add_finetune_command(CLI::App& app) {
     Recipe r;
     if (!load_recipe_args(args, r)) return;
     const finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(std::move(r), args.threads);
-    finetune::run_finetune(f, resume);
-    fmt::print("{}\n", f.run_dir.string());
+    if (finetune::run_finetune(f, resume)) fmt::print("{}\n", f.run_dir.string());
   });
 }
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <optional>
 
 #include "command.h"
 #include "data/mixture_sampler.h"
@@ -16,6 +17,7 @@
 #include "model/torch_runtime.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint_files.h"
+#include "train/data_parallel.h"
 #include "train/trainer.h"
 #include "util/dir_lock.h"
 #include "util/error.h"
@@ -90,6 +92,9 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   }
   if (args.threads > 0) spec.threads = args.threads;
   if (spec.run_dir.empty()) spec.run_dir = (fs::path("runs") / r.name).string();
+  // Launched by torchrun / plinth launch: join the other ranks first, so a bad launch fails fast.
+  const auto dp = train::start_data_parallel(spec, r.loaded.root, r.loaded.file.string());
+  const bool lead = !dp || dp->lead();
 
   std::error_code ec;
   if (!fs::exists(r.tokenizer.model_file(), ec))
@@ -129,7 +134,8 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
                                      spec.temperature);
 
   const fs::path run_dir = spec.run_dir;
-  const DirLock lock(run_dir, "pretrain");  // one process per run directory
+  std::optional<DirLock> lock;  // one process per run directory (data-parallel: rank 0's)
+  if (lead) lock.emplace(run_dir, "pretrain");
   std::optional<fs::path> resume_from;
   if (pargs.resume) {
     resume_from = train::latest_checkpoint(run_dir);
@@ -146,6 +152,7 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   // What the shards were made from: `plinth run` redoes a pretraining whose data changed since.
   options.extra_meta["shards_hash"] = hex64(data::shards_fingerprint(r.data));
   options.peak_flops = pargs.peak_tflops * 1e12;
+  options.data_parallel = dp;
   options.evaluate = train::make_val_loss_evaluator(
       validation, train::ValLossOptions{spec.eval_tokens, spec.batch_size, spec.precision == "bf16"});
 
@@ -158,6 +165,10 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
                            std::move(options));
     if (resume_from) trainer.resume_latest();  // falls back past a damaged newest checkpoint
     result = trainer.run();
+  }
+  if (!lead) {  // rank 0 reports
+    if (result.signal != 0) throw StoppedBySignal(result.signal, "");
+    return;
   }
   if (!result.last_val.empty()) {
     std::string val;

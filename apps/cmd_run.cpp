@@ -43,6 +43,7 @@
 #include "finetune/finetune_recipe.h"
 #include "finetune/finetune_run.h"
 #include "model/checkpoint_file.h"
+#include "stop_signal_forwarding.h"
 #include "train/checkpoint_files.h"
 #include "train/finetune_spec.h"
 #include "util/atomic_file.h"
@@ -171,37 +172,21 @@ int run_stage(const std::vector<std::string>& args, const RunArgs& run) {
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  // SIGINT/SIGTERM stay blocked from before the handlers go in until the child's pid is
-  // recorded: one arriving meanwhile waits, then is passed on instead of being lost.
-  sigset_t stop_signals, old_mask;
-  ::sigemptyset(&stop_signals);
-  ::sigaddset(&stop_signals, SIGINT);
-  ::sigaddset(&stop_signals, SIGTERM);
-  ::sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = forward_signal;
-  ::sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  posix_spawnattr_t attr;
-  ::posix_spawnattr_init(&attr);
-  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  ::posix_spawnattr_setpgroup(&attr, 0);  // a group of its own (see g_child)
-  ::posix_spawnattr_setsigmask(&attr, &old_mask);
-  ::posix_spawnattr_setsigdefault(&attr, &stop_signals);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawn(&pid, argv[0], nullptr, &attr, argv.data(), envp.data());
-  ::posix_spawnattr_destroy(&attr);
-  if (spawned == 0) g_child = pid;
-  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-  int status = 0;
-  if (spawned == 0)
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  g_child = 0;
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
+  int status = 0, spawned = 0;
+  {
+    StopSignalForwarding forwarding(forward_signal);
+    posix_spawnattr_t attr;
+    forwarding.init_spawn_attributes(attr, 0);  // a group of its own (see g_child)
+    pid_t pid = 0;
+    spawned = ::posix_spawn(&pid, argv[0], nullptr, &attr, argv.data(), envp.data());
+    ::posix_spawnattr_destroy(&attr);
+    if (spawned == 0) g_child = pid;
+    forwarding.unblock();
+    if (spawned == 0)
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    g_child = 0;
+  }
   if (spawned != 0) throw Failure(fmt::format("cannot start {}: {}", full[0], std::strerror(spawned)));
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

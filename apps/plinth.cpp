@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
       "  plinth gate runs/ft-lora/report.json --max-forgetting 5%\n"
       "  plinth run recipes/pipelines/quickstart.yaml    # all of it, resumable\n"
       "  plinth recipes                                  # what an installed plinth ships\n"
+      "  plinth launch -n 2 pretrain recipes/pretrain/quickstart.yaml   # data-parallel (or torchrun)\n"
       "Each stage: plinth <command> RECIPE.yaml [key.path=value ...]; see plinth <command> --help.");
   plinth::add_tokenizer_command(app);
   plinth::add_prepare_command(app);
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
   plinth::add_report_command(app);
   plinth::add_gate_command(app);
   plinth::add_run_command(app);
+  plinth::add_launch_command(app);
   plinth::add_recipes_command(app);
 
   try {
@@ -125,7 +127,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
   } catch (const plinth::StoppedBySignal& e) {
-    fmt::print(stderr, "{}\n", e.what());
+    if (*e.what()) fmt::print(stderr, "{}\n", e.what());  // data-parallel ranks but 0 stop silently
     return e.exit_code();
   } catch (const plinth::Failure& e) {
     fmt::print(stderr, "failed: {}\n", e.what());

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "data/mixture_sampler.h"
 #include "data/prepare.h"
@@ -18,6 +19,7 @@
 #include "model/torch_runtime.h"
 #include "train/batch_source.h"
 #include "train/checkpoint_files.h"
+#include "train/data_parallel.h"
 #include "train/fisher.h"
 #include "train/regularizers.h"
 #include "train/task_batches.h"
@@ -62,8 +64,10 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
 // none or the one there does not fit (another base, another estimator, another sample size): on a seeded
 // sample of windows of the base's pretraining TRAINING shards, never the validation documents
 // that `plinth eval` measures forgetting on (train/fisher.h).
+// Data-parallel: every rank estimates (the same numbers), rank 0 writes, and all read what it wrote.
 train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_ckpt, model::LlamaImpl& base,
-                                  const tokenizer::Tokenizer& tok, const torch::Device& device) {
+                                  const tokenizer::Tokenizer& tok, const torch::Device& device,
+                                  train::DataParallel* dp) {
   const fs::path file = train::fisher_path(f.run_dir);
   constexpr uint64_t kSampleSeed = 0;  // one sample per base: every fine-tune of it draws the same
   std::vector<std::string> names;
@@ -101,8 +105,11 @@ train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_
   fisher.base_checkpoint = base_ckpt.string();
   fisher.tokenizer_hash = tok.hash();
   fisher.data = data;
-  train::write_fisher(file, fisher);
-  log::info("wrote {}", file.string());
+  if (!dp || dp->lead()) {
+    train::write_fisher(file, fisher);
+    log::info("wrote {}", file.string());
+  }
+  if (dp) dp->barrier();
   return train::read_fisher(file);  // as a resumed run will see it
 }
 
@@ -171,9 +178,13 @@ std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, 
           {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}};
 }
 
-void run_finetune(const FinetuneRecipe& f, bool resume) {
+bool run_finetune(const FinetuneRecipe& f, bool resume) {
   const train::TrainSpec& spec = f.train;
-  const DirLock lock(f.run_dir, "finetune");  // one process per run directory
+  // Launched by torchrun / plinth launch: join the other ranks first, so a bad launch fails fast.
+  const auto dp = train::start_data_parallel(spec, f.recipe.loaded.root, f.recipe.loaded.file.string());
+  const bool lead = !dp || dp->lead();
+  std::optional<DirLock> lock;  // one process per run directory (data-parallel: rank 0's)
+  if (lead) lock.emplace(f.run_dir, "finetune");
   const auto tok = load_recipe_tokenizer(f.recipe);
 
   // The base: weights, shape and tokenizer.
@@ -193,7 +204,7 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
   const int64_t seq_len = task_row_tokens(f.task, task, config.context);
   const int64_t pad_id = tok.pad_id() >= 0 ? tok.pad_id() : tok.eos_id();
 
-  const torch::Device device = model::resolve_device(spec.device, "train.device");
+  const torch::Device device = dp ? dp->device() : model::resolve_device(spec.device, "train.device");
   net->to(device);
   torch::manual_seed(static_cast<uint64_t>(spec.seed));
   // Method: frozen parameters first, then adapters (which freeze everything else themselves).
@@ -232,7 +243,7 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
     options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, "task " + f.task.name);
   if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
   if (f.finetune.ewc_on()) {
-    const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device);
+    const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device, dp.get());
     options.regularizers.push_back(train::make_ewc(fisher, *net, f.finetune.ewc.lambda));
   }
 
@@ -258,16 +269,20 @@ void run_finetune(const FinetuneRecipe& f, bool resume) {
           fmt::format("start the run without --resume: plinth finetune {}", f.recipe.loaded.file.string()));
   }
 
+  options.data_parallel = dp;
   train::TrainResult result;
   train::Trainer trainer(net, std::move(batches), std::move(options));
   if (resume_from) trainer.resume_latest();  // falls back past a damaged newest checkpoint
   result = trainer.run();
-  if (result.signal != 0)  // the checkpoint is written
-    throw StoppedBySignal(result.signal,
-                          fmt::format("stopped by signal {}; continue with --resume", result.signal));
+  if (result.signal != 0)  // the checkpoint is written; rank 0 says so
+    throw StoppedBySignal(
+        result.signal,
+        lead ? fmt::format("stopped by signal {}; continue with --resume", result.signal) : "");
+  if (!lead) return false;  // rank 0 writes the fine-tuned model
   write_tuned(f, net, provenance, tok.hash(), trainer.step());
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());
+  return true;
 }
 
 }  // namespace plinth::finetune

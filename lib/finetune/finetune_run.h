@@ -21,6 +21,8 @@ std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f,
 // Runs the fine-tune (continuing from the newest checkpoint when `resume`). BadInput for a
 // missing base, another tokenizer or data: section than the base's, a bad task, --resume with
 // nothing to resume; StoppedBySignal after SIGINT / SIGTERM (the checkpoint is written).
-void run_finetune(const FinetuneRecipe& f, bool resume);
+// Launched data-parallel (torchrun, plinth launch), every rank trains and rank 0 writes; returns
+// whether this process is the one that wrote (always, for one process).
+bool run_finetune(const FinetuneRecipe& f, bool resume);
 
 }  // namespace plinth::finetune

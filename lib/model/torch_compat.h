@@ -9,7 +9,21 @@
 #define PLINTH_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+namespace c10d {
+class Backend;
+class ProcessGroup;
+}  // namespace c10d
+
 namespace plinth::model {
+
+// One c10d backend (Gloo, NCCL) as a handle: 2.0 split the process group into a ProcessGroup
+// front and per-device Backends, which ProcessGroupGloo and ProcessGroupNCCL now derive from;
+// in 1.13 they are ProcessGroups themselves. Both have the same allreduce / barrier.
+#if PLINTH_TORCH_AT_LEAST(2, 0)
+using C10dBackend = c10d::Backend;
+#else
+using C10dBackend = c10d::ProcessGroup;
+#endif
 
 // Fused causal attention. q, k, v: (B, H, T, hd) -> (B, H, T, hd).
 // 1.13 has only the private op (returns (out, attn)); 2.x has the public one (flash /

@@ -9,6 +9,14 @@
 // gradient of grad_accum micro-batches of B rows equals that of one batch of grad_accum * B
 // rows, up to float rounding. (Pretraining windows score every target, so there the scale is
 // 1 / grad_accum, as before.) A micro-batch that scores nothing is skipped.
+//
+// Data-parallel (RankShare): every rank draws the whole micro-batch, as one process would, and
+// computes on its own contiguous share of the rows (rank r of W: rows [r B/W, (r+1) B/W)),
+// with N still the whole step's count over all rows. The sum over the ranks of their gradients
+// (GradientSync) and of their losses is then what one process computes on the whole batch: a
+// run on W ranks sees the same examples in the same steps as on one, and the sampler's cursor
+// stays one number. Drawing rows a rank does not train on costs reading them from the mapped
+// shards, nothing next to the forward pass.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +28,14 @@
 
 namespace plinth::train {
 
+class DataParallel;
+class GradientSync;
+
+struct RankShare {
+  DataParallel* dp = nullptr;
+  GradientSync* sync = nullptr;
+};
+
 struct StepLoss {
   double loss = 0;        // mean token loss over the step's scored targets (NaN when none)
   int64_t scored = 0;     // scored targets in the step
@@ -28,8 +44,9 @@ struct StepLoss {
 
 // Draws `grad_accum` micro-batches of `rows` rows from `batches`, runs them through `model`
 // (autocast to bf16 when `bf16`) and adds the step's gradient into the parameters' .grad
-// (which the caller clears first).
+// (which the caller clears first). With `share`, rows is the whole micro-batch of all ranks (a
+// multiple of the world size), and the gradients and the loss come back summed over the ranks.
 StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int64_t rows, int grad_accum,
-                              const torch::Device& device, bool bf16);
+                              const torch::Device& device, bool bf16, const RankShare* share = nullptr);
 
 }  // namespace plinth::train

@@ -9,13 +9,16 @@
 #include <cstdlib>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string_view>
 
 #include "model/device.h"
 #include "model/torch_runtime.h"
 #include "train/checkpoint_files.h"
+#include "train/data_parallel.h"
 #include "train/fused_adamw.h"
+#include "train/gradient_sync.h"
 #include "train/metrics_log.h"
 #include "train/param_groups.h"
 #include "train/step_gradients.h"
@@ -165,12 +168,15 @@ struct Trainer::Impl {
   double lr_scale = 1.0;      // halved by each rollback (train.on_divergence); kept in checkpoints
   int64_t skipped_steps = 0;  // diverged steps skipped; kept in checkpoints
   std::vector<std::string> step_sources;  // what the last step's batches drew from
+  std::unique_ptr<GradientSync> sync;     // data-parallel only
+  RankShare share;
 
   Impl(model::Llama m, std::unique_ptr<BatchSource> b, TrainerOptions o)
       : model(std::move(m)),
         batches(std::move(b)),
         opt(std::move(o)),
-        device(model::resolve_device(opt.spec.device, "train.device")) {
+        device(opt.data_parallel ? opt.data_parallel->device()
+                                 : model::resolve_device(opt.spec.device, "train.device")) {
     if (opt.spec.run_dir.empty()) throw Failure("Trainer: spec.run_dir is empty");
     for (const char* key :
          {"kind", "model_config", "step", "tokenizer_hash", "recipe", "sampler_cursor", "precision",
@@ -190,7 +196,19 @@ struct Trainer::Impl {
       group_decays.push_back(decays);
     }
     optim = std::make_unique<FusedAdamW>(std::move(optim_groups), options_for(true));
+    if (opt.data_parallel) {
+      if (opt.spec.batch_size % opt.data_parallel->world_size() != 0)
+        throw Failure("Trainer: train.batch_size is not a multiple of the world size");  // the command checks
+      std::vector<torch::Tensor> trainable;
+      for (const auto& [name, p] : params)
+        if (p.requires_grad()) trainable.push_back(p);
+      sync = std::make_unique<GradientSync>(opt.data_parallel, trainable);
+      share = RankShare{opt.data_parallel.get(), sync.get()};
+    }
   }
+
+  // The process that writes the run directory: the only one, or data-parallel rank 0.
+  bool lead() const { return !opt.data_parallel || opt.data_parallel->lead(); }
 
   torch::optim::AdamWOptions options_for(bool decays) const {
     const TrainSpec& s = opt.spec;
@@ -359,15 +377,16 @@ struct Trainer::Impl {
     set_lr(lr_at(step));
     // Gradients as "none" instead of zero-filled: the first backward writes them, no fill pass.
     for (auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
-    StepLoss step_loss =
-        accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device, s.precision == "bf16");
+    // Data-parallel: the gradients and the loss come back summed over the ranks (identical on
+    // each), so the penalty, clipping, the divergence check and the update agree everywhere.
+    StepLoss step_loss = accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device,
+                                              s.precision == "bf16", sync ? &share : nullptr);
     step_sources = batches->take_sources();
     if (inject_nan_at(step + 1)) step_loss.loss = std::numeric_limits<double>::quiet_NaN();
     penalty = apply_penalty();
     grad_norm = clip_gradients();
     diverged = !std::isfinite(step_loss.loss) || !std::isfinite(penalty) || !std::isfinite(grad_norm);
     if (diverged) return step_loss;
-    synchronize_gradients();
     optim->step();
     ++step;
     return step_loss;
@@ -380,9 +399,6 @@ struct Trainer::Impl {
                        step_sources.empty() ? "nothing" : fmt::format("{}", fmt::join(step_sources, ", ")));
   }
 
-  // The seam for data parallelism: an all-reduce of the gradients goes here. One process now.
-  void synchronize_gradients() {}
-
   DomainLosses evaluate() {
     torch::NoGradGuard no_grad;
     model->eval();
@@ -393,7 +409,7 @@ struct Trainer::Impl {
 
   fs::path save_checkpoint() {
     const fs::path file = step_checkpoint_path(opt.spec.run_dir, step);
-    model::write_checkpoint(file, make_checkpoint());
+    if (lead()) model::write_checkpoint(file, make_checkpoint());
     return file;
   }
 };
@@ -422,7 +438,7 @@ fs::path Trainer::resume_latest() {
       fs::path aside = it->second;
       aside += ".damaged";
       std::error_code ec;
-      fs::rename(it->second, aside, ec);
+      if (impl_->lead()) fs::rename(it->second, aside, ec);
       log::warn("{}\n  set aside as {}; {}", e.what(), aside.string(),
                 std::next(it) == steps.rend()
                     ? "no older checkpoint is left"
@@ -460,16 +476,21 @@ TrainResult Trainer::run() {
           fmt::format("{} already holds a run (checkpoint {})", run_dir.string(), existing->string()),
           fmt::format("continue it with --resume, or choose a new train.run_dir (or delete {})",
                       run_dir.string()));
-  fs::create_directories(checkpoint_dir(run_dir));
-  write_file_atomic(run_dir / "recipe.yaml", t.opt.recipe_yaml);
-  MetricsLog metrics(run_dir / "metrics.jsonl", t.resumed ? t.step : -1);
+  std::optional<MetricsLog> metrics;  // the lead's
+  if (t.lead()) {
+    fs::create_directories(checkpoint_dir(run_dir));
+    write_file_atomic(run_dir / "recipe.yaml", t.opt.recipe_yaml);
+    metrics.emplace(run_dir / "metrics.jsonl", t.resumed ? t.step : -1);
+  }
+  DataParallel* const dp = t.opt.data_parallel.get();
+  const double waited_before = dp ? dp->wait_seconds() : 0;
   const fs::path plot = run_dir / "loss.svg";
   const std::string title = fmt::format("{}: {}", t.opt.label, run_dir.filename().string());
 
   TrainResult result;
   result.start_step = t.step;
   if (fs::exists(best_checkpoint_path(run_dir))) result.best_checkpoint = best_checkpoint_path(run_dir);
-  const bool tty = ::isatty(STDERR_FILENO) && log::verbosity() >= 1;
+  const bool tty = ::isatty(STDERR_FILENO) && log::verbosity() >= 1 && t.lead();
   const int context = t.opt.row_tokens > 0 ? static_cast<int>(t.opt.row_tokens) : t.model->config().context;
   const double tokens_per_step = static_cast<double>(s.tokens_per_step(context));
   const double flops_per_token = t.model->config().flops_per_token();
@@ -495,7 +516,7 @@ TrainResult Trainer::run() {
     r.val_loss = t.evaluate();
     r.elapsed_s = seconds_since(start);
     log::info("step 0 val: {}", format_val(r.val_loss));
-    metrics.append(r);
+    if (metrics) metrics->append(r);
     result.last_val = r.val_loss;
     result.last_val_step = 0;
   }
@@ -552,7 +573,7 @@ TrainResult Trainer::run() {
         t.lr_scale = std::min(scale, t.lr_scale) * 0.5;
         t.apply_group_options();
         ++result.rollbacks;
-        metrics.rewind(t.step);
+        if (metrics) metrics->rewind(t.step);
         window_loss = window_penalty = window_seconds = 0;
         window_steps = window_applied = window_scored = window_replayed = 0;
         log::warn("training diverged at {}: rolled back to {} (step {}); learning rate now x{:g}", what,
@@ -589,7 +610,9 @@ TrainResult Trainer::run() {
       if (t.opt.after_step) t.opt.after_step(t.step, loss);
     }
 
-    const int sig = StopSignalScope::requested();
+    // A stop signal on any rank stops every rank after this same step.
+    const int sig =
+        dp ? static_cast<int>(dp->max(StopSignalScope::requested())) : StopSignalScope::requested();
     const bool last = t.step == s.steps;
     const bool eval_now = t.opt.evaluate && ((s.eval_every > 0 && t.step % s.eval_every == 0) || last);
     bool checkpoint_now = t.step % s.checkpoint_every == 0 || last || sig != 0;
@@ -632,7 +655,7 @@ TrainResult Trainer::run() {
       r.grad_norm = grad_norm;
       r.tokens_per_s = tokens_per_step * window_steps / window_seconds;
       r.elapsed_s = seconds_since(start);
-      metrics.append(r);
+      if (metrics) metrics->append(r);
       if (!tty)
         log::info("{} step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {} | ETA {}", t.opt.label,
                   t.step, s.steps, r.loss, regularized ? fmt::format(" | penalty {:.4g}", r.penalty) : "", lr,
@@ -644,12 +667,12 @@ TrainResult Trainer::run() {
     if (checkpoint_now) {
       result.last_checkpoint = t.save_checkpoint();
       if (new_best) {
-        link_best_checkpoint(run_dir, result.last_checkpoint);
+        if (t.lead()) link_best_checkpoint(run_dir, result.last_checkpoint);
         result.best_checkpoint = best_checkpoint_path(run_dir);
       }
-      prune_checkpoints(run_dir, s.keep_last, s.keep_best ? t.best_step : -1);
+      if (t.lead()) prune_checkpoints(run_dir, s.keep_last, s.keep_best ? t.best_step : -1);
     }
-    if (eval_now || checkpoint_now) metrics.write_plot(plot, title);
+    if (metrics && (eval_now || checkpoint_now)) metrics->write_plot(plot, title);
     if (sig != 0) {
       result.signal = sig;
       if (line_open) fmt::print(stderr, "\n");
@@ -662,6 +685,14 @@ TrainResult Trainer::run() {
   if (steps_this_run == 0) {
     log::info("{}: nothing to do, the run is at step {} of {}", t.opt.label, t.step, s.steps);
     if (auto latest = latest_checkpoint(run_dir)) result.last_checkpoint = *latest;
+  }
+  if (dp) {
+    dp->barrier();  // the lead's last checkpoint is on disk when any rank returns
+    if (total_seconds > 0)
+      log::info(
+          "data-parallel: {:.1f}% of the training time waiting for the other ranks (the all-reduce "
+          "not hidden by the backward pass)",
+          100.0 * (dp->wait_seconds() - waited_before) / total_seconds);
   }
   result.end_step = t.step;
   result.skipped_steps = t.skipped_steps;

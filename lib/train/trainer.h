@@ -8,7 +8,7 @@
 // every parameter, so a resumed fine-tune restores them all. Regularizers (regularizers.h) add
 // their penalty to the loss once per optimizer step.
 //
-// Run directory:
+// Run directory (written by rank 0 alone in a data-parallel run):
 //   recipe.yaml        the merged recipe this run was started (or last resumed) with
 //   metrics.jsonl      see metrics_log.h
 //   loss.svg           training and per-domain validation loss against step
@@ -32,6 +32,8 @@
 
 namespace plinth::train {
 
+class DataParallel;
+
 struct TrainerOptions {
   TrainSpec spec;                  // spec.run_dir must be set (the command resolves the default)
   uint64_t tokenizer_hash = 0;     // recorded in checkpoints; resume refuses another tokenizer
@@ -51,6 +53,12 @@ struct TrainerOptions {
   // Written into every checkpoint's meta (e.g. the base checkpoint of a fine-tune). Keys the
   // trainer writes itself ("kind", "step", "model_config", ...) are refused (Failure).
   std::map<std::string, std::string> extra_meta;
+  // Data-parallel training (data_parallel.h): spec.batch_size is the whole micro-batch of all
+  // ranks, each rank computes on its share of the rows and the gradients are summed over the
+  // ranks, so the run equals one process's up to float rounding. Every rank trains, validates
+  // and stops at the same step (a stop signal on any rank stops all, after the same step);
+  // only the lead (rank 0) writes the run directory. Null: one process.
+  std::shared_ptr<DataParallel> data_parallel;
 };
 
 struct TrainResult {

@@ -29,6 +29,7 @@ struct BadInputCase {
   std::string args;                             // `plinth <args>`, run in that copy (shell-quoted)
   std::vector<std::string> needles;             // what the message must say: the place and the problem
   std::vector<std::string> absent;              // paths that must not exist afterwards (nothing half-made)
+  std::string env = {};                         // VAR=value ... for plinth's environment (a launcher's)
 };
 
 // The damage helpers throw: a row whose damage cannot be applied is reported as such, not as
@@ -889,6 +890,56 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "generate --checkpoint runs/ft/tuned.ckpt --prompt Haus --temperature -1",
        {"temperature: -1 is not >= 0"},
        {}},
+
+      // ---- data-parallel launches (the variables torchrun sets; README "Data-parallel training")
+      {"dist-world-without-rank",
+       "WORLD_SIZE set without RANK",
+       kNoDamage,
+       "pretrain base.yaml train.run_dir=runs/dp",
+       {"WORLD_SIZE=2 is set, but RANK is not", "torchrun"},
+       {"runs/dp"},
+       "WORLD_SIZE=2"},
+      {"dist-rank-outside-world",
+       "a RANK outside the world",
+       kNoDamage,
+       "pretrain base.yaml train.run_dir=runs/dp",
+       {"RANK=2 is outside a world of 2 processes", "ranks are 0 to 1"},
+       {"runs/dp"},
+       "RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29400"},
+      {"dist-no-master",
+       "a world of two without MASTER_ADDR / MASTER_PORT",
+       kNoDamage,
+       "finetune ft.yaml train.run_dir=runs/dp",
+       {"MASTER_ADDR and MASTER_PORT are not set", "MASTER_ADDR=127.0.0.1"},
+       {"runs/dp"},
+       "RANK=0 WORLD_SIZE=2"},
+      {"dist-master-unreachable",
+       "rank 1 pointed at a master where nothing listens",
+       kNoDamage,
+       "pretrain base.yaml train.run_dir=runs/dp",
+       {"rank 1 could not reach the rendezvous store at 127.0.0.1:9 within 2 s", "start rank 0"},
+       {"runs/dp"},
+       "RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=9 PLINTH_DIST_TIMEOUT=2"},
+      {"dist-rank-missing",
+       "rank 0 of a world of two, alone",
+       kNoDamage,
+       "pretrain base.yaml train.run_dir=runs/dp",
+       {"rank 1 of WORLD_SIZE=2 did not join within 2 s", "start every rank"},
+       {"runs/dp"},
+       "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + $$ % 20000)) PLINTH_DIST_TIMEOUT=2"},
+      {"dist-batch-indivisible",
+       "a global batch that does not divide among the ranks",
+       kNoDamage,
+       "pretrain base.yaml train.run_dir=runs/dp",
+       {"base.yaml:4:", "train.batch_size", "2 rows do not divide among WORLD_SIZE=3", "a multiple of 3"},
+       {"runs/dp"},
+       "RANK=0 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=29400"},
+      {"dist-launch-no-command",
+       "plinth launch without a command for the ranks",
+       kNoDamage,
+       "launch -n 2",
+       {"which command should the ranks run"},
+       {}},
   };
   return cases;
 }
@@ -920,9 +971,9 @@ TEST_CASE("bad input, one table row per kind: exit 2, the place named, nothing h
       FAIL_CHECK("case " << c.id << ": the damage could not be applied: " << e.what());
       continue;
     }
-    const CommandResult r = plinth::test::run_command("cd '" + dir.string() + "' && '" +
+    const CommandResult r = plinth::test::run_command("cd '" + dir.string() + "' && " + c.env + " '" +
                                                       plinth::test::plinth_binary() + "' " + c.args);
-    INFO("case " << c.id << " (" << c.what << "): plinth " << c.args << "\n" << r.output);
+    INFO("case " << c.id << " (" << c.what << "): " << c.env << " plinth " << c.args << "\n" << r.output);
     CHECK(r.exit_code == 2);
     for (const auto& needle : c.needles) CHECK_THAT(r.output, Catch::Contains(needle));
     CHECK_THAT(r.output, !Catch::Contains("internal error", Catch::CaseSensitive::No));

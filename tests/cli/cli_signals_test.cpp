@@ -154,3 +154,28 @@ TEST_CASE("kill -9 of plinth run: its stage checkpoints and stops instead of tra
              Catch::Contains("pipeline exit=137") && Catch::Contains("stopped by signal 15 after step"));
   CHECK(has_step_checkpoint(f.dir() / "runs/endless"));
 }
+
+TEST_CASE("Ctrl-C in a terminal stops plinth launch's ranks after one same step, with one checkpoint",
+          "[cli][signals][data-parallel]") {
+  CliFixture f;
+  f.recipe(endless_recipe(1000000), "endless.yaml");
+  for (const char* cmd : {"tokenizer train endless.yaml", "prepare endless.yaml"}) {
+    auto r = f.plinth(cmd);
+    INFO(cmd << "\n" << r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+  PtyPlinth launch(f.dir().path(), {"launch", "-n", "2", "pretrain", "endless.yaml", "--threads", "1"});
+  REQUIRE(launch.wait_for("data-parallel: world 2, gloo", 300));
+  REQUIRE(launch.wait_for("parameters", 60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  launch.type("\x03");  // reaches only the launcher: the ranks run in a process group of their own
+  const int code = launch.wait_exit(120);
+  INFO(launch.output());
+  CHECK(code == 130);
+  // Both ranks agreed on the step: rank 0 saved once and said so; nothing failed.
+  const std::string& out = launch.output();
+  CHECK(out.find("stopped by signal 2 after step") != std::string::npos);
+  CHECK(out.find("stopped by signal 2 after step") == out.rfind("stopped by signal 2 after step"));
+  CHECK_THAT(out, !Catch::Contains("failed") && !Catch::Contains("did not answer"));
+  CHECK(has_step_checkpoint(f.dir() / "runs/endless"));
+}

@@ -22,6 +22,7 @@
 #include "data/prepare.h"
 #include "data/shard.h"
 #include "eval/forgetting_report.h"
+#include "finetune/child_process.h"
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
 #include "util/atomic_file.h"
@@ -35,36 +36,6 @@ namespace {
 
 Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
-// `plinth ARGS` (a shell word list) in `dir`, output to `log`; the child's pid.
-pid_t start(const fs::path& dir, const std::string& args, const fs::path& log) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    if (::chdir(dir.c_str()) != 0) ::_exit(127);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    const std::string line = "exec '" + test::plinth_binary() + "' " + args;
-    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// true when it exited by itself (with `code`), false when it was still running at `deadline`.
-bool wait_until(pid_t pid, Clock::time_point deadline, int& code) {
-  for (;;) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return true;
-    }
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
 }
 
 // A temporary file of an atomic write (util/atomic_file.h: "<name>.tmp.<pid>") below `dir`.
@@ -100,20 +71,20 @@ void run_under_fire(const CliFixture& f, const Stage& stage, int kills, double t
   for (int attempt = 0;; ++attempt) {
     REQUIRE(attempt <= kills);
     const bool resume = stage.resumable && train::latest_checkpoint(stage.watch).has_value();
-    const pid_t pid = start(f.dir().path(), stage.args + (resume ? " --resume" : ""), log);
+    const pid_t pid = test::start_plinth(f.dir().path(), stage.args + (resume ? " --resume" : ""), log);
     ++tally.starts;
     int code = -1;
     bool finished = false, in_write = false;
     if (attempt == kills) {
-      finished = wait_until(pid, Clock::now() + std::chrono::minutes(10), code);
+      finished = test::wait_until(pid, Clock::now() + std::chrono::minutes(10), code);
     } else if (attempt % 3 == 2) {
       // Kill inside a write: poll for a temporary file, up to twice the stage's typical time.
       const auto deadline = Clock::now() + seconds(typical * 2);
-      while (!(finished = wait_until(pid, Clock::now(), code)) && Clock::now() < deadline &&
+      while (!(finished = test::wait_until(pid, Clock::now(), code)) && Clock::now() < deadline &&
              !(in_write = write_in_progress(stage.watch))) {
       }
     } else {
-      finished = wait_until(pid, Clock::now() + seconds(when(rng) * typical), code);
+      finished = test::wait_until(pid, Clock::now() + seconds(when(rng) * typical), code);
     }
     if (finished) {
       INFO(stage.name << " ended by itself after " << attempt << " kills; log " << log);

@@ -1,0 +1,193 @@
+// Data-parallel training through the real binary on CPU ranks over Gloo (loopback): two ranks
+// with a global batch of 16 against one process with a batch of 16, step for step, for
+// pretraining and for a LoRA fine-tune with replay; a rank killed mid-run, the survivor's exit
+// and message, and the resume of both.
+#include <torch/torch.h>
+
+#include <signal.h>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/cli_fixture.h"
+#include "finetune/child_process.h"
+#include "model/checkpoint_file.h"
+#include "train/checkpoint_files.h"
+
+using namespace plinth;
+using plinth::test::CliFixture;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// fp32 on the CPU; the sums over ranks differ from one process's only in rounding order.
+constexpr double kLossTolerance = 1e-5;
+constexpr double kWeightTolerance = 1e-4;
+
+struct DataParallelFixture : CliFixture {
+  DataParallelFixture() {
+    recipe(CliFixture::task_data_recipe(), "data.yaml");
+    recipe(
+        "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 2, heads: 2, context: 32}\n"
+        "train: {steps: 20, warmup_steps: 2, lr: 3e-3, batch_size: 16, log_every: 1, eval_every: 10, "
+        "eval_tokens: 256, checkpoint_every: 10, precision: fp32, device: cpu}\n",
+        "base.yaml");
+    dir().write("task.tsv", CliFixture::task_tsv());
+    for (const char* cmd : {"tokenizer train base.yaml", "prepare base.yaml"}) {
+      auto r = plinth(cmd);
+      INFO(cmd << "\n" << r.output);
+      REQUIRE(r.exit_code == 0);
+    }
+  }
+  void run(const std::string& args) const {
+    auto r = plinth(args);
+    INFO("plinth " << args << "\n" << r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+};
+
+// step -> training loss, from a run's metrics.jsonl (log_every: 1).
+std::map<int64_t, double> step_losses(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl");
+  std::map<int64_t, double> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) out[j["step"].get<int64_t>()] = j["loss"].get<double>();
+  }
+  return out;
+}
+
+// The largest |difference| between the two checkpoints' model weights.
+double max_weight_difference(const fs::path& a, const fs::path& b) {
+  const model::CheckpointContents x = model::read_checkpoint(a), y = model::read_checkpoint(b);
+  double worst = 0;
+  int compared = 0;
+  for (const auto& [name, t] : x.tensors) {
+    if (name.rfind("model/", 0) != 0) continue;
+    const torch::Tensor* u = y.find(name);
+    REQUIRE(u);
+    worst = std::max(worst, (t - *u).abs().max().item<double>());
+    ++compared;
+  }
+  REQUIRE(compared > 0);
+  return worst;
+}
+
+void check_same_steps(const fs::path& one, const fs::path& two, int64_t steps) {
+  const auto a = step_losses(one), b = step_losses(two);
+  REQUIRE(a.size() == static_cast<size_t>(steps));
+  REQUIRE(b.size() == a.size());
+  double worst = 0;
+  for (const auto& [step, loss] : a) {
+    INFO("step " << step << ": one rank " << loss << ", two ranks " << b.at(step));
+    CHECK(std::abs(loss - b.at(step)) <= kLossTolerance);
+    worst = std::max(worst, std::abs(loss - b.at(step)));
+  }
+  std::printf("data-parallel vs one process, %s: largest per-step loss difference %.3g over %lld steps\n",
+              two.filename().c_str(), worst, static_cast<long long>(steps));
+}
+
+}  // namespace
+
+TEST_CASE("pretraining on two ranks equals one process, step for step", "[finetune][data-parallel]") {
+  DataParallelFixture f;
+  f.run("pretrain base.yaml train.run_dir=runs/one --threads 1");
+  auto two = f.plinth("launch -n 2 pretrain base.yaml train.run_dir=runs/two --threads 1");
+  INFO(two.output);
+  REQUIRE(two.exit_code == 0);
+  CHECK_THAT(two.output, Catch::Contains("data-parallel: world 2, gloo") &&
+                             Catch::Contains("8 rows per rank per micro-batch"));
+  // Rank 1 prints warnings and errors only: the run is reported once.
+  const std::string& out = two.output;
+  CHECK(out.find("val loss at step 20") != std::string::npos);
+  CHECK(out.find("val loss at step 20") == out.rfind("val loss at step 20"));
+
+  check_same_steps(f.dir() / "runs/one", f.dir() / "runs/two", 20);
+  const double worst = max_weight_difference(train::step_checkpoint_path(f.dir() / "runs/one", 20),
+                                             train::step_checkpoint_path(f.dir() / "runs/two", 20));
+  std::printf("data-parallel pretraining: largest weight difference after 20 steps %.3g\n", worst);
+  CHECK(worst <= kWeightTolerance);
+}
+
+TEST_CASE("a LoRA fine-tune with replay on two ranks equals one process", "[finetune][data-parallel]") {
+  DataParallelFixture f;
+  f.run("pretrain base.yaml --threads 2");
+  f.recipe(
+      "include: data.yaml\nname: ft\nfinetune:\n  base: runs/base\n  method: lora\n"
+      "  lora: {rank: 2, targets: [q_proj, v_proj]}\n  replay: {fraction: 0.25}\n"
+      "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
+      "train:\n  steps: 20\n  warmup_steps: 2\n  lr: 3e-3\n  batch_size: 16\n  log_every: 1\n  eval_every: "
+      "10\n"
+      "  checkpoint_every: 10\n  precision: fp32\n  device: cpu\n",
+      "ft.yaml");
+  f.run("finetune ft.yaml train.run_dir=runs/ft-one --threads 1");
+  auto two = f.plinth("launch -n 2 finetune ft.yaml train.run_dir=runs/ft-two --threads 1");
+  INFO(two.output);
+  REQUIRE(two.exit_code == 0);
+  CHECK_THAT(two.output, Catch::Contains("data-parallel: world 2, gloo"));
+  check_same_steps(f.dir() / "runs/ft-one", f.dir() / "runs/ft-two", 20);
+  const double worst =
+      max_weight_difference(f.dir() / "runs/ft-one/tuned.ckpt", f.dir() / "runs/ft-two/tuned.ckpt");
+  std::printf("data-parallel LoRA fine-tune with replay: largest weight difference after 20 steps %.3g\n",
+              worst);
+  CHECK(worst <= kWeightTolerance);
+  CHECK(fs::exists(f.dir() / "runs/ft-two/adapter.ckpt"));
+}
+
+TEST_CASE("a rank killed mid-run: the other stops within the timeout naming it, and both resume",
+          "[finetune][data-parallel]") {
+  DataParallelFixture f;
+  const std::string recipe =
+      "pretrain base.yaml train.steps=300 train.eval_every=0 train.checkpoint_every=10 ";
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  for (int victim : {1, 0}) {
+    const std::string run_dir = "runs/kill-" + std::to_string(victim);
+    const std::string env =
+        "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port + victim) +
+        " PLINTH_DIST_TIMEOUT=60";
+    pid_t ranks[2];
+    fs::path logs[2];
+    for (int r = 0; r < 2; ++r) {
+      logs[r] = f.dir() / (run_dir.substr(5) + "-rank" + std::to_string(r) + ".log");
+      ranks[r] = test::start_plinth(f.dir().path(), recipe + "train.run_dir=" + run_dir + " --threads 1",
+                                    logs[r], env + " RANK=" + std::to_string(r));
+    }
+    // Past the first checkpoint, then the victim dies at once (no checkpoint, no goodbye).
+    const auto deadline = Clock::now() + std::chrono::minutes(3);
+    while (!train::latest_checkpoint(f.dir() / run_dir) && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(train::latest_checkpoint(f.dir() / run_dir));
+    ::kill(ranks[victim], SIGKILL);
+    const auto killed = Clock::now();
+    int code = -1;
+    test::wait_until(ranks[victim], Clock::now() + std::chrono::seconds(10), code);
+    const int survivor = 1 - victim;
+    const bool stopped = test::wait_until(ranks[survivor], Clock::now() + std::chrono::seconds(60), code);
+    const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
+    std::ifstream in(logs[survivor]);
+    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO("rank " << victim << " killed; rank " << survivor << " log:\n" << log);
+    if (!stopped) ::kill(ranks[survivor], SIGKILL);
+    REQUIRE(stopped);
+    std::printf("data-parallel: rank %d stopped %.1f s after rank %d was killed\n", survivor, seconds,
+                victim);
+    CHECK(code == 1);
+    CHECK(seconds < 30);
+    CHECK_THAT(log, Catch::Contains(victim == 1 ? "rank 1 did not answer" : "rank 0 is gone") &&
+                        Catch::Contains("restart every rank with --resume"));
+
+    // Both again, from the last checkpoint: the run finishes.
+    auto resumed = f.plinth("launch -n 2 " + recipe + "train.run_dir=" + run_dir + " --threads 1 --resume");
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK_THAT(resumed.output, Catch::Contains("resumed"));
+    CHECK(train::latest_checkpoint(f.dir() / run_dir) == train::step_checkpoint_path(f.dir() / run_dir, 300));
+  }
+}
