@@ -13,6 +13,7 @@
 #include "finetune/finetune_recipe.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint_files.h"
+#include "train/dist_env.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -29,6 +30,10 @@ struct EvalArgs {
 };
 
 void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
+  // Launched data-parallel (e.g. after the training stages of one torchrun job): the report is
+  // one, written by rank 0 alone; the others have nothing to do. Its numbers do not depend on
+  // the world size.
+  if (const train::DistEnv env = train::read_dist_env(); env.distributed() && env.rank != 0) return;
   Recipe r;
   if (!load_recipe_args(args, r)) return;
   if (finetune::is_finetune_recipe(r)) {

@@ -37,24 +37,31 @@ namespace {
 namespace fs = std::filesystem;
 
 // Mean loss over the scored (completion) tokens of every validation example, in a fixed order.
+// Data-parallel: rank r of W scores the batches b with b % W == r, and the sums are all-reduced.
 train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq_len, int64_t pad_id,
-                            int64_t batch_rows, const std::string& name) {
+                            int64_t batch_rows, const std::string& name, train::DataParallel* dp) {
   auto batches = std::make_shared<train::TaskBatches>(std::move(val), seq_len, pad_id, false, 0);
-  return [batches, batch_rows, name](model::Llama& m) {
+  return [batches, batch_rows, name, dp](model::Llama& m) {
     torch::NoGradGuard no_grad;
     const torch::Device device = m->parameters().front().device();
+    const int64_t rank = dp ? dp->rank() : 0, world = dp ? dp->world_size() : 1;
     batches->restore(0);  // the same examples, in the same order, every time
     double nll = 0;
     int64_t count = 0;
-    for (int64_t done = 0; done < batches->size(); done += batch_rows) {
+    for (int64_t done = 0, batch = 0; done < batches->size(); done += batch_rows, ++batch) {
       const int64_t rows = std::min(batch_rows, batches->size() - done);
-      torch::Tensor x, y;  // (rows, T)
-      batches->next(rows, x, y);
+      torch::Tensor x, y;         // (rows, T)
+      batches->next(rows, x, y);  // drawn on every rank: the next batch starts where it ends
+      if (batch % world != rank) continue;
       x = x.to(device);
       y = y.to(device);
       const auto [sum, scored] = model::masked_nll(*m, x, y);
       nll += sum;
       count += scored;
+    }
+    if (dp) {
+      nll = dp->sum(nll);
+      count = static_cast<int64_t>(dp->sum(static_cast<double>(count)));
     }
     return train::DomainLosses{{name, count ? nll / count : std::nan("")}};
   };
@@ -240,7 +247,8 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
         "task.val_fraction)",
         f.task.name);
   else
-    options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, "task " + f.task.name);
+    options.evaluate =
+        task_val_loss(task.val, seq_len, pad_id, spec.batch_size, "task " + f.task.name, dp.get());
   if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
   if (f.finetune.ewc_on()) {
     const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device, dp.get());

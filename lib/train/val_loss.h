@@ -14,6 +14,8 @@
 
 namespace plinth::train {
 
+class DataParallel;
+
 // Per-domain validation loss, in the order the domains were given. The trainer calls it with
 // the model in eval mode and gradients off; the lead's lib/eval provides richer ones.
 using DomainLosses = std::vector<std::pair<std::string, double>>;
@@ -28,6 +30,9 @@ struct ValLossOptions {
   int64_t max_tokens = 65536;  // predicted tokens per domain, at most
   int64_t batch_size = 8;      // windows per forward pass
   bool bf16 = false;           // autocast as in training
+  // Data-parallel: rank r of W scores the batches b with b % W == r and the sums are all-reduced,
+  // so every rank gets the numbers one process computes (up to the order of a float64 sum).
+  DataParallel* data_parallel = nullptr;
 };
 
 // Consecutive windows of context + 1 tokens from the start of each shard, each starting where

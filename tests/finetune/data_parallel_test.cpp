@@ -37,7 +37,7 @@ struct DataParallelFixture : CliFixture {
     recipe(
         "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 2, heads: 2, context: 32}\n"
         "train: {steps: 20, warmup_steps: 2, lr: 3e-3, batch_size: 16, log_every: 1, eval_every: 10, "
-        "eval_tokens: 256, checkpoint_every: 10, precision: fp32, device: cpu}\n",
+        "eval_tokens: 2048, checkpoint_every: 10, precision: fp32, device: cpu}\n",
         "base.yaml");
     dir().write("task.tsv", CliFixture::task_tsv());
     for (const char* cmd : {"tokenizer train base.yaml", "prepare base.yaml"}) {
@@ -53,13 +53,17 @@ struct DataParallelFixture : CliFixture {
   }
 };
 
-// step -> training loss, from a run's metrics.jsonl (log_every: 1).
-std::map<int64_t, double> step_losses(const fs::path& run_dir) {
+// step -> training loss (log_every: 1), or "<step> <domain>" -> validation loss, from a run's
+// metrics.jsonl.
+std::map<std::string, double> metric(const fs::path& run_dir, bool validation) {
   std::ifstream in(run_dir / "metrics.jsonl");
-  std::map<int64_t, double> out;
+  std::map<std::string, double> out;
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) out[j["step"].get<int64_t>()] = j["loss"].get<double>();
+    const std::string step = std::to_string(j["step"].get<int64_t>());
+    if (!validation && j.contains("loss")) out[step] = j["loss"].get<double>();
+    if (validation && j.contains("val_loss"))
+      for (const auto& [domain, loss] : j["val_loss"].items()) out[step + " " + domain] = loss.get<double>();
   }
   return out;
 }
@@ -80,18 +84,26 @@ double max_weight_difference(const fs::path& a, const fs::path& b) {
   return worst;
 }
 
-void check_same_steps(const fs::path& one, const fs::path& two, int64_t steps) {
-  const auto a = step_losses(one), b = step_losses(two);
-  REQUIRE(a.size() == static_cast<size_t>(steps));
-  REQUIRE(b.size() == a.size());
-  double worst = 0;
-  for (const auto& [step, loss] : a) {
-    INFO("step " << step << ": one rank " << loss << ", two ranks " << b.at(step));
-    CHECK(std::abs(loss - b.at(step)) <= kLossTolerance);
-    worst = std::max(worst, std::abs(loss - b.at(step)));
+// Training losses step for step, and the validation losses (sharded across the ranks) at every
+// evaluation: `evaluations` of them, each of every domain.
+void check_same_steps(const fs::path& one, const fs::path& two, int64_t steps, size_t evaluations) {
+  for (bool validation : {false, true}) {
+    const auto a = metric(one, validation), b = metric(two, validation);
+    if (validation)
+      CHECK(a.size() >= evaluations);
+    else
+      REQUIRE(a.size() == static_cast<size_t>(steps));
+    REQUIRE(b.size() == a.size());
+    double worst = 0;
+    for (const auto& [at, loss] : a) {
+      INFO((validation ? "validation at step " : "step ")
+           << at << ": one process " << loss << ", two ranks " << b.at(at));
+      CHECK(std::abs(loss - b.at(at)) <= kLossTolerance);
+      worst = std::max(worst, std::abs(loss - b.at(at)));
+    }
+    std::printf("data-parallel vs one process, %s: largest %s loss difference %.3g (%zu values)\n",
+                two.filename().c_str(), validation ? "validation" : "per-step training", worst, a.size());
   }
-  std::printf("data-parallel vs one process, %s: largest per-step loss difference %.3g over %lld steps\n",
-              two.filename().c_str(), worst, static_cast<long long>(steps));
 }
 
 }  // namespace
@@ -109,7 +121,7 @@ TEST_CASE("pretraining on two ranks equals one process, step for step", "[finetu
   CHECK(out.find("val loss at step 20") != std::string::npos);
   CHECK(out.find("val loss at step 20") == out.rfind("val loss at step 20"));
 
-  check_same_steps(f.dir() / "runs/one", f.dir() / "runs/two", 20);
+  check_same_steps(f.dir() / "runs/one", f.dir() / "runs/two", 20, 3 * 2);  // steps 0, 10, 20; two domains
   const double worst = max_weight_difference(train::step_checkpoint_path(f.dir() / "runs/one", 20),
                                              train::step_checkpoint_path(f.dir() / "runs/two", 20));
   std::printf("data-parallel pretraining: largest weight difference after 20 steps %.3g\n", worst);
@@ -132,7 +144,7 @@ TEST_CASE("a LoRA fine-tune with replay on two ranks equals one process", "[fine
   INFO(two.output);
   REQUIRE(two.exit_code == 0);
   CHECK_THAT(two.output, Catch::Contains("data-parallel: world 2, gloo"));
-  check_same_steps(f.dir() / "runs/ft-one", f.dir() / "runs/ft-two", 20);
+  check_same_steps(f.dir() / "runs/ft-one", f.dir() / "runs/ft-two", 20, 3);  // the task's, steps 0, 10, 20
   const double worst =
       max_weight_difference(f.dir() / "runs/ft-one/tuned.ckpt", f.dir() / "runs/ft-two/tuned.ckpt");
   std::printf("data-parallel LoRA fine-tune with replay: largest weight difference after 20 steps %.3g\n",
