@@ -36,6 +36,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <thread>
 
 #include "command.h"
 #include "data/prepare.h"
@@ -45,6 +46,7 @@
 #include "model/checkpoint_file.h"
 #include "stop_signal_forwarding.h"
 #include "train/checkpoint_files.h"
+#include "train/data_parallel.h"
 #include "train/finetune_spec.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -147,9 +149,11 @@ std::string self_binary() {
   return exe.empty() ? "plinth" : exe.string();
 }
 
-// Runs `plinth <args...>` and waits; SIGINT/SIGTERM received meanwhile are passed to it.
-// Returns its exit code (128 + N when a signal ended it).
-int run_stage(const std::vector<std::string>& args, const RunArgs& run) {
+// Runs `plinth <args...>` with `extra_env` added to this process's environment and waits;
+// SIGINT/SIGTERM received meanwhile are passed to it. Returns its exit code (128 + N when a
+// signal ended it).
+int run_stage(const std::vector<std::string>& args, const RunArgs& run,
+              const std::vector<std::string>& extra_env) {
   std::vector<std::string> full{self_binary()};
   full.insert(full.end(), args.begin(), args.end());
   if (run.threads > 0 && args.front() != "report") {
@@ -166,6 +170,7 @@ int run_stage(const std::vector<std::string>& args, const RunArgs& run) {
   // The stage learns its parent's pid: it asks the kernel for SIGTERM when this process dies
   // (plinth.cpp), so a pipeline killed with -9 does not leave its stage training on alone.
   std::vector<std::string> env_strings{fmt::format("{}={}", kPipelineParentEnv, ::getpid())};
+  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
   for (char** e = environ; *e; ++e)
     if (std::string_view(*e).rfind(std::string(kPipelineParentEnv) + "=", 0) != 0) env_strings.push_back(*e);
   std::vector<char*> envp;
@@ -192,8 +197,30 @@ int run_stage(const std::vector<std::string>& args, const RunArgs& run) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-void stage(const std::vector<std::string>& args, const RunArgs& run) {
-  const int code = run_stage(args, run);
+// plinth run launched data-parallel (docs/data-parallel.md): rank 0 runs the pipeline and posts
+// each training stage it starts on the job's board as stage_<k>; the other ranks' plinth run
+// start the same stages alongside (follow_pipeline) and nothing else. A training stage joins the
+// store this process hosts, under keys of its own (PLINTH_DIST_STAGE).
+train::JobBoard* g_board = nullptr;
+int g_posted = 0;
+
+bool trains(const std::vector<std::string>& args) {
+  return args.front() == "pretrain" || args.front() == "finetune";
+}
+
+std::vector<std::string> training_stage_env(int k) {
+  return {"PLINTH_DIST_STORE=client", fmt::format("PLINTH_DIST_STAGE=stage_{}", k)};
+}
+
+// Runs a stage; a stage that failed ends the pipeline with its exit code.
+void stage(const std::vector<std::string>& args, const RunArgs& run, std::vector<std::string> env = {}) {
+  if (g_board && trains(args) && !run.dry_run) {
+    env = training_stage_env(g_posted);
+    std::string posted;
+    for (const auto& a : args) posted += (posted.empty() ? "" : "\n") + a;
+    g_board->post(fmt::format("stage_{}", g_posted++), posted);
+  }
+  const int code = run_stage(args, run, env);
   if (code == 0 && g_received)
     throw StoppedBySignal(g_received, fmt::format("pipeline stopped by signal {} after plinth {} finished; "
                                                   "run the pipeline again to continue",
@@ -394,6 +421,60 @@ void run_pipeline(const RunArgs& args) {
             p.report.empty() ? "" : fmt::format("; comparison in {}", p.report.string()));
 }
 
+// A rank other than 0 of a data-parallel plinth run: the training stages rank 0 posts, until it
+// posts the pipeline's end ("end:<exit code>").
+void follow_pipeline(const train::DistEnv& env, const RunArgs& run) {
+  log::verbosity() = 0;  // rank 0 reports the pipeline
+  train::JobBoard board(env);
+  for (int k = 0;; ++k) {
+    const std::string posted = board.wait_for(fmt::format("stage_{}", k));
+    if (posted.rfind("end:", 0) == 0) {
+      board.post(fmt::format("ack_{}", env.rank), "");
+      const int code = std::atoi(posted.c_str() + 4);
+      if (code != 0)
+        throw Failure(
+            fmt::format("data-parallel rank {}: rank 0's pipeline stopped (exit {})", env.rank, code));
+      return;
+    }
+    std::vector<std::string> args;
+    for (size_t at = 0; at <= posted.size();) {
+      const size_t end = std::min(posted.find('\n', at), posted.size());
+      args.push_back(posted.substr(at, end - at));
+      at = end + 1;
+    }
+    stage(args, run, training_stage_env(k));
+  }
+}
+
+// Rank 0 of a data-parallel plinth run: the pipeline, then its end posted for the other ranks.
+void lead_pipeline(const train::DistEnv& env, const RunArgs& run) {
+  train::JobBoard board(env);
+  g_board = &board;
+  auto end = [&](int code) {
+    g_board = nullptr;
+    board.post(fmt::format("stage_{}", g_posted), fmt::format("end:{}", code));
+  };
+  try {
+    run_pipeline(run);
+  } catch (const StoppedBySignal& e) {
+    end(e.exit_code());
+    throw;
+  } catch (const BadInput&) {
+    end(2);
+    throw;
+  } catch (...) {
+    end(1);
+    throw;
+  }
+  end(0);
+  // The store lives in this process: the other ranks read the end before it goes (those still
+  // there: a few seconds at most).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int r = 1; r < env.world_size; ++r)
+    while (!board.has(fmt::format("ack_{}", r)) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 }  // namespace
 
 void stop_with_pipeline_parent() {
@@ -427,7 +508,15 @@ void add_run_command(CLI::App& app) {
       "Run it again after an interruption: finished stages are skipped, interrupted ones resume.\n"
       "Without pretrain: the fine-tunes start from existing bases (e.g. a Hugging Face model folder):\n"
       "  plinth run recipes/pipelines/hf-model.yaml      # prepare, finetune, eval");
-  cmd->callback([] { run_pipeline(args); });
+  cmd->callback([] {
+    const train::DistEnv env = train::read_dist_env();
+    if (!env.distributed() || args.dry_run)
+      run_pipeline(args);
+    else if (env.rank == 0)
+      lead_pipeline(env, args);
+    else
+      follow_pipeline(env, args);
+  });
 }
 
 }  // namespace plinth

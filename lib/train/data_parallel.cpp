@@ -146,8 +146,10 @@ c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env) {
         "start rank 0 (it hosts the store) and check MASTER_ADDR / MASTER_PORT and that the port is "
         "reachable from here; PLINTH_DIST_TIMEOUT sets how long to wait");
   }
-  // Keys per restart attempt: torchrun's agent store outlives its workers.
-  return c10::make_intrusive<c10d::PrefixStore>(fmt::format("plinth/attempt_{}", env.restart_count), tcp);
+  // Keys per restart attempt (torchrun's agent store outlives its workers) and per pipeline stage
+  // (plinth run's store outlives its stages).
+  return c10::make_intrusive<c10d::PrefixStore>(
+      fmt::format("plinth/attempt_{}{}", env.restart_count, env.stage.empty() ? "" : "/" + env.stage), tcp);
 }
 
 // Every rank announces itself; returns when all have, BadInput naming the missing ones after
@@ -258,6 +260,42 @@ void DataParallel::barrier() {
 
 double DataParallel::wait_seconds() const {
   return impl_->waited;
+}
+
+struct JobBoard::Impl {
+  DistEnv env;
+  c10::intrusive_ptr<c10d::Store> store;
+};
+
+JobBoard::JobBoard(const DistEnv& env) : impl_(std::make_unique<Impl>()) {
+  impl_->env = env;
+  impl_->store = open_store(env);
+}
+
+JobBoard::~JobBoard() = default;
+
+void JobBoard::post(const std::string& key, const std::string& value) {
+  impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+std::string JobBoard::wait_for(const std::string& key) {
+  try {
+    impl_->store->wait({key}, std::chrono::hours(24 * 365));
+    const std::vector<uint8_t> v = impl_->store->get(key);
+    return std::string(v.begin(), v.end());
+  } catch (const std::exception& e) {
+    throw Failure(fmt::format("data-parallel rank {}: rank 0 is gone (it hosts the rendezvous store at {}:{}, "
+                              "which no longer answers)\n  {}",
+                              impl_->env.rank, impl_->env.master_addr, impl_->env.master_port, brief(e)));
+  }
+}
+
+bool JobBoard::has(const std::string& key) {
+  try {
+    return impl_->store->check({key});
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 std::shared_ptr<DataParallel> start_data_parallel(const TrainSpec& spec, const ConfigNode& recipe,

@@ -64,6 +64,28 @@ class DataParallel {
   std::unique_ptr<Impl> impl_;
 };
 
+// Messages between the processes of one job that share no process group, on its rendezvous
+// store: `plinth run` on rank 0 posts each training stage it starts, and the other ranks' `plinth
+// run` start the same. Rank 0 hosts the store (unless torchrun's agent does) for as long as
+// this object lives, and its stages join it as clients (PLINTH_DIST_STORE=client).
+class JobBoard {
+ public:
+  explicit JobBoard(const DistEnv& env);  // BadInput as DataParallel::join for an unreachable store
+  ~JobBoard();
+  JobBoard(const JobBoard&) = delete;
+  JobBoard& operator=(const JobBoard&) = delete;
+
+  void post(const std::string& key, const std::string& value);
+  // Waits for `key` (no time limit: rank 0 may prepare for hours) and returns its value;
+  // Failure naming rank 0 when the store goes away (rank 0 ended without posting it).
+  std::string wait_for(const std::string& key);
+  bool has(const std::string& key);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // A training command's start: reads the launcher's environment (dist_env.h). For a world of
 // more than one process, checks that train.batch_size (the whole micro-batch) divides among the
 // ranks (BadInput pointing into `recipe`, read from `recipe_file`), joins the group on train.device's

@@ -80,6 +80,8 @@ DistEnv read_dist_env(const std::function<const char*(const char*)>& get_fn) {
   if (const char* r = get("TORCHELASTIC_RESTART_COUNT"))
     env.restart_count = integer("TORCHELASTIC_RESTART_COUNT", r, 0, INT_MAX);
   if (const char* a = get("TORCHELASTIC_USE_AGENT_STORE")) env.agent_store = std::string(a) == "True";
+  if (const char* a = get("PLINTH_DIST_STORE")) env.agent_store = env.agent_store || std::string(a) == "client";
+  if (const char* st = get("PLINTH_DIST_STAGE")) env.stage = st;
   if (env.launcher.empty())
     env.launcher = get("TORCHELASTIC_RUN_ID") ? "torchrun"
                    : get("PLINTH_LAUNCHER")   ? get("PLINTH_LAUNCHER")

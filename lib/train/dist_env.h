@@ -14,6 +14,8 @@
 //                              under srun, when RANK is unset and MASTER_ADDR is set (an sbatch
 //                              script's own shell also has SLURM_NTASKS: without MASTER_ADDR a
 //                              plain `plinth pretrain` there stays one process)
+//   PLINTH_DIST_STAGE          set by `plinth run` for its training stages: the stage's own keys in
+//                              the store that the pipeline process hosts (PLINTH_DIST_STORE=client)
 //   PLINTH_DIST_TIMEOUT        seconds a collective or the rendezvous waits for the other ranks
 //                              before this one gives up and names the ranks that did not answer
 //                              (default 600; a rank that dies is noticed at once, without it)
@@ -33,7 +35,8 @@ struct DistEnv {
   int master_port = 0;
   int timeout_s = 600;
   int restart_count = 0;     // TORCHELASTIC_RESTART_COUNT
-  bool agent_store = false;  // TORCHELASTIC_USE_AGENT_STORE=True
+  bool agent_store = false;  // TORCHELASTIC_USE_AGENT_STORE=True or PLINTH_DIST_STORE=client
+  std::string stage;         // PLINTH_DIST_STAGE
   std::string launcher;  // "torchrun", "slurm", "plinth launch" (PLINTH_LAUNCHER), "environment"; "" alone
   bool distributed() const { return world_size > 1; }
 };

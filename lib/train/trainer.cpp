@@ -483,7 +483,7 @@ TrainResult Trainer::run() {
     metrics.emplace(run_dir / "metrics.jsonl", t.resumed ? t.step : -1);
   }
   DataParallel* const dp = t.opt.data_parallel.get();
-  const double waited_before = dp ? dp->wait_seconds() : 0;
+  double step_waits = 0;  // data-parallel: seconds of the steps spent waiting on the all-reduce
   const fs::path plot = run_dir / "loss.svg";
   const std::string title = fmt::format("{}: {}", t.opt.label, run_dir.filename().string());
 
@@ -548,7 +548,9 @@ TrainResult Trainer::run() {
     const double lr = t.lr_at(t.step);
     double grad_norm = 0, penalty = 0;
     bool diverged = false;
+    const double waited_before_step = dp ? dp->wait_seconds() : 0;
     const StepLoss step_loss = t.train_step(grad_norm, penalty, diverged);
+    if (dp) step_waits += dp->wait_seconds() - waited_before_step;
     const double loss = step_loss.loss;
     if (diverged) {
       if (line_open) fmt::print(stderr, "\n");
@@ -692,7 +694,7 @@ TrainResult Trainer::run() {
       log::info(
           "data-parallel: {:.1f}% of the training time waiting for the other ranks (the all-reduce "
           "not hidden by the backward pass)",
-          100.0 * (dp->wait_seconds() - waited_before) / total_seconds);
+          100.0 * step_waits / total_seconds);
   }
   result.end_step = t.step;
   result.skipped_steps = t.skipped_steps;

@@ -203,3 +203,35 @@ TEST_CASE("a rank killed mid-run: the other stops within the timeout naming it, 
     CHECK(train::latest_checkpoint(f.dir() / run_dir) == train::step_checkpoint_path(f.dir() / run_dir, 300));
   }
 }
+
+TEST_CASE("plinth run on two ranks: rank 0 runs the pipeline, every rank trains its training stages",
+          "[finetune][data-parallel]") {
+  DataParallelFixture f;
+  f.recipe(
+      "include: data.yaml\nname: ft\nfinetune:\n  base: runs/base\n  method: lora\n"
+      "  lora: {rank: 2, targets: [q_proj, v_proj]}\n"
+      "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
+      "train:\n  steps: 4\n  warmup_steps: 1\n  batch_size: 4\n  eval_every: 2\n  checkpoint_every: 2\n"
+      "  precision: fp32\n  device: cpu\n"
+      "eval:\n  max_tokens: 256\n  task_examples: 4\n  task_samples: 2\n",
+      "ft.yaml");
+  f.recipe("name: dp\npretrain: base.yaml\nfinetune:\n  - ft.yaml\n", "pipeline.yaml");
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  auto run = f.plinth("launch -n 2 run pipeline.yaml --threads 1");
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(count(run.output, "data-parallel: world 2, gloo") == 2);  // the pretraining and the fine-tune
+  CHECK(count(run.output, "== plinth eval ft.yaml") == 1);        // rank 0 alone
+  CHECK(fs::exists(f.dir() / "runs/ft/report.json"));
+  CHECK(train::latest_checkpoint(f.dir() / "runs/base") == train::step_checkpoint_path(f.dir() / "runs/base", 20));
+
+  // Again: everything is done; the ranks follow rank 0 to the end.
+  auto again = f.plinth("launch -n 2 run pipeline.yaml --threads 1");
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("fine-tuned already") && Catch::Contains("report up to date"));
+}
