@@ -128,7 +128,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env) {
 c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(env.master_port);
-  o.isServer = env.rank == 0 && !env.agent_store;
+  o.isServer = env.rank == 0 && !env.store_client;
   o.numWorkers = static_cast<size_t>(env.world_size);
   o.waitWorkers = false;  // we wait ourselves, to name a rank that does not come
   o.timeout = std::chrono::milliseconds(int64_t{env.timeout_s} * 1000);
@@ -146,8 +146,7 @@ c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env) {
         "start rank 0 (it hosts the store) and check MASTER_ADDR / MASTER_PORT and that the port is "
         "reachable from here; PLINTH_DIST_TIMEOUT sets how long to wait");
   }
-  // Keys per restart attempt (torchrun's agent store outlives its workers) and per pipeline stage
-  // (plinth run's store outlives its stages).
+  // Keys per restart attempt and per pipeline stage (plinth run's store outlives its stages).
   return c10::make_intrusive<c10d::PrefixStore>(
       fmt::format("plinth/attempt_{}{}", env.restart_count, env.stage.empty() ? "" : "/" + env.stage), tcp);
 }
@@ -284,9 +283,10 @@ std::string JobBoard::wait_for(const std::string& key) {
     const std::vector<uint8_t> v = impl_->store->get(key);
     return std::string(v.begin(), v.end());
   } catch (const std::exception& e) {
-    throw Failure(fmt::format("data-parallel rank {}: rank 0 is gone (it hosts the rendezvous store at {}:{}, "
-                              "which no longer answers)\n  {}",
-                              impl_->env.rank, impl_->env.master_addr, impl_->env.master_port, brief(e)));
+    throw Failure(
+        fmt::format("data-parallel rank {}: rank 0 is gone (it hosts the rendezvous store at {}:{}, "
+                    "which no longer answers)\n  {}",
+                    impl_->env.rank, impl_->env.master_addr, impl_->env.master_port, brief(e)));
   }
 }
 

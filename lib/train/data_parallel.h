@@ -1,8 +1,8 @@
 // Data-parallel training on LibTorch's c10d: the process group of a job launched by torchrun,
 // `plinth launch` or a scheduler (dist_env.h), and the collectives the trainer needs.
 //
-// Rendezvous: rank 0 hosts a c10d::TCPStore at MASTER_ADDR:MASTER_PORT (under torchrun its agent
-// already hosts one, and every rank joins that), keys prefixed per restart attempt; every rank
+// Rendezvous: rank 0 hosts a c10d::TCPStore at MASTER_ADDR:MASTER_PORT (MASTER_PORT + 1 under
+// torchrun, whose agent holds MASTER_PORT), keys prefixed per restart attempt; every rank
 // announces itself there, so a rank that never comes is named. Then the backend: Gloo for CPU
 // training (TCP between the ranks), NCCL for CUDA, where each rank takes cuda:LOCAL_RANK.
 //
@@ -66,7 +66,7 @@ class DataParallel {
 
 // Messages between the processes of one job that share no process group, on its rendezvous
 // store: `plinth run` on rank 0 posts each training stage it starts, and the other ranks' `plinth
-// run` start the same. Rank 0 hosts the store (unless torchrun's agent does) for as long as
+// run` start the same. Rank 0 hosts the store for as long as
 // this object lives, and its stages join it as clients (PLINTH_DIST_STORE=client).
 class JobBoard {
  public:

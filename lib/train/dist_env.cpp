@@ -79,8 +79,7 @@ DistEnv read_dist_env(const std::function<const char*(const char*)>& get_fn) {
     env.timeout_s = integer("PLINTH_DIST_TIMEOUT", t, 1, 86400 * 7);
   if (const char* r = get("TORCHELASTIC_RESTART_COUNT"))
     env.restart_count = integer("TORCHELASTIC_RESTART_COUNT", r, 0, INT_MAX);
-  if (const char* a = get("TORCHELASTIC_USE_AGENT_STORE")) env.agent_store = std::string(a) == "True";
-  if (const char* a = get("PLINTH_DIST_STORE")) env.agent_store = env.agent_store || std::string(a) == "client";
+  if (const char* a = get("PLINTH_DIST_STORE")) env.store_client = std::string(a) == "client";
   if (const char* st = get("PLINTH_DIST_STAGE")) env.stage = st;
   if (env.launcher.empty())
     env.launcher = get("TORCHELASTIC_RUN_ID") ? "torchrun"
@@ -99,6 +98,12 @@ DistEnv read_dist_env(const std::function<const char*(const char*)>& get_fn) {
         "launch do), e.g. MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 on one machine");
   env.master_addr = addr;
   env.master_port = integer("MASTER_PORT", port, 1, 65535);
+  if (const char* a = get("TORCHELASTIC_USE_AGENT_STORE"); a && std::string(a) == "True") {
+    if (env.master_port == 65535)
+      throw BadInput("under torchrun plinth's store takes MASTER_PORT + 1, and MASTER_PORT is 65535",
+                     "give torchrun another --master-port");
+    env.master_port += 1;
+  }
   return env;
 }
 

@@ -8,8 +8,10 @@
 //   MASTER_ADDR, MASTER_PORT   where rank 0 hosts the rendezvous store (required when WORLD_SIZE > 1)
 //   TORCHELASTIC_RESTART_COUNT how often torchrun restarted the group: keys in the rendezvous store
 //                              are per attempt
-//   TORCHELASTIC_USE_AGENT_STORE  "True": torchrun's agent already hosts the store at
-//                              MASTER_ADDR:MASTER_PORT, so rank 0 joins it instead of hosting one
+//   TORCHELASTIC_USE_AGENT_STORE  "True": torchrun's agent hosts its own store at MASTER_PORT,
+//                              which may speak another LibTorch's protocol than this plinth's
+//                              (a 2.x torchrun, plinth on Debian's 1.13: the client waits forever).
+//                              Rank 0 then hosts plinth's store at MASTER_PORT + 1.
 //   SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID   read instead of RANK / WORLD_SIZE / LOCAL_RANK
 //                              under srun, when RANK is unset and MASTER_ADDR is set (an sbatch
 //                              script's own shell also has SLURM_NTASKS: without MASTER_ADDR a
@@ -34,9 +36,9 @@ struct DistEnv {
   std::string master_addr;
   int master_port = 0;
   int timeout_s = 600;
-  int restart_count = 0;     // TORCHELASTIC_RESTART_COUNT
-  bool agent_store = false;  // TORCHELASTIC_USE_AGENT_STORE=True or PLINTH_DIST_STORE=client
-  std::string stage;         // PLINTH_DIST_STAGE
+  int restart_count = 0;      // TORCHELASTIC_RESTART_COUNT
+  bool store_client = false;  // PLINTH_DIST_STORE=client: the store is hosted already (plinth run)
+  std::string stage;          // PLINTH_DIST_STAGE
   std::string launcher;  // "torchrun", "slurm", "plinth launch" (PLINTH_LAUNCHER), "environment"; "" alone
   bool distributed() const { return world_size > 1; }
 };

@@ -59,9 +59,9 @@ TEST_CASE("torchrun's variables", "[train][data-parallel]") {
   CHECK(env.local_rank == 1);
   CHECK(env.local_world_size == 2);
   CHECK(env.master_addr == "node0");
-  CHECK(env.master_port == 29500);
+  CHECK(env.master_port == 29501);  // torchrun's agent holds 29500
   CHECK(env.restart_count == 2);
-  CHECK(env.agent_store);
+  CHECK_FALSE(env.store_client);
   CHECK(env.timeout_s == 30);
   CHECK(env.launcher == "torchrun");
   // Set by hand, without LOCAL_RANK: one machine, the rank is the local rank.
@@ -69,7 +69,13 @@ TEST_CASE("torchrun's variables", "[train][data-parallel]") {
       read({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}});
   CHECK(by_hand.local_rank == 1);
   CHECK(by_hand.launcher == "environment");
-  CHECK_FALSE(by_hand.agent_store);
+  CHECK(by_hand.master_port == 29500);
+  CHECK(read({{"RANK", "0"},
+              {"WORLD_SIZE", "2"},
+              {"MASTER_ADDR", "h"},
+              {"MASTER_PORT", "1"},
+              {"PLINTH_DIST_STORE", "client"}})
+            .store_client);
 }
 
 TEST_CASE("SLURM's variables under srun, only with MASTER_ADDR set", "[train][data-parallel]") {
