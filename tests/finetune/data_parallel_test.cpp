@@ -180,7 +180,7 @@ bool same_bits(const fs::path& a, const fs::path& b) {
 }
 
 TEST_CASE(
-    "a rank killed or hung mid-run: the other stops within the timeout naming it; both resume, bit-exact",
+    "a rank killed or hung mid-run: the other stops within the timeout naming it, and both resume bit-exact",
     "[finetune][data-parallel]") {
   DataParallelFixture f;
   const std::string recipe =
