@@ -23,13 +23,11 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "command.h"
-#include "stop_signal_forwarding.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/shipped.h"
-
-extern char** environ;
 
 namespace plinth {
 
@@ -88,18 +86,7 @@ int run_launch(const CLI::App& parent, const LaunchArgs& args, std::vector<std::
   log::info("plinth launch: {} ranks on this machine, MASTER_ADDR=127.0.0.1 MASTER_PORT={}", args.ranks,
             port);
 
-  std::vector<char*> argv;
-  for (auto& a : command) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const char* set[] = {"RANK",        "WORLD_SIZE",  "LOCAL_RANK",      "LOCAL_WORLD_SIZE",
-                       "MASTER_ADDR", "MASTER_PORT", kPipelineParentEnv};
-  std::vector<std::string> inherited;
-  for (char** e = environ; *e; ++e) {
-    const std::string_view v(*e);
-    bool replaced = false;
-    for (const char* name : set) replaced = replaced || v.rfind(std::string(name) + "=", 0) == 0;
-    if (!replaced) inherited.emplace_back(v);
-  }
+  const std::vector<char*> argv = c_strings(command);
 
   // As in `plinth run`: the ranks in a process group of their own, signals passed on once.
   StopSignalForwarding forwarding(forward_to_ranks);
@@ -108,19 +95,13 @@ int run_launch(const CLI::App& parent, const LaunchArgs& args, std::vector<std::
   std::vector<pid_t> pids;
   int spawn_error = 0;
   for (int r = 0; r < args.ranks && spawn_error == 0; ++r) {
-    std::vector<std::string> env = inherited;
-    env.push_back(fmt::format("RANK={}", r));
-    env.push_back(fmt::format("WORLD_SIZE={}", args.ranks));
-    env.push_back(fmt::format("LOCAL_RANK={}", r));
-    env.push_back(fmt::format("LOCAL_WORLD_SIZE={}", args.ranks));
-    env.push_back("MASTER_ADDR=127.0.0.1");
-    env.push_back(fmt::format("MASTER_PORT={}", port));
-    env.push_back("PLINTH_LAUNCHER=plinth launch");
-    // A rank asks the kernel for SIGTERM when the launcher dies, however it dies (plinth.cpp).
-    env.push_back(fmt::format("{}={}", kPipelineParentEnv, ::getpid()));
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
+    std::vector<std::string> env = environment_with(
+        {fmt::format("RANK={}", r), fmt::format("WORLD_SIZE={}", args.ranks), fmt::format("LOCAL_RANK={}", r),
+         fmt::format("LOCAL_WORLD_SIZE={}", args.ranks), "MASTER_ADDR=127.0.0.1",
+         fmt::format("MASTER_PORT={}", port), "PLINTH_LAUNCHER=plinth launch",
+         // A rank asks the kernel for SIGTERM when the launcher dies, however it dies (plinth.cpp).
+         fmt::format("{}={}", kPipelineParentEnv, ::getpid())});
+    const std::vector<char*> envp = c_strings(env);
     if (!pids.empty()) ::posix_spawnattr_setpgroup(&attr, pids.front());
     pid_t pid = 0;
     spawn_error = ::posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), envp.data());

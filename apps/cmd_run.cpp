@@ -35,16 +35,15 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <string_view>
 #include <thread>
 
+#include "child_process.h"
 #include "command.h"
 #include "data/prepare.h"
 #include "finetune/finetune_eval.h"
 #include "finetune/finetune_recipe.h"
 #include "finetune/finetune_run.h"
 #include "model/checkpoint_file.h"
-#include "stop_signal_forwarding.h"
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"
 #include "train/finetune_spec.h"
@@ -54,8 +53,6 @@
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/shipped.h"
-
-extern char** environ;
 
 namespace plinth {
 
@@ -164,18 +161,13 @@ int run_stage(const std::vector<std::string>& args, const RunArgs& run,
   for (const auto& a : args) shown += " " + a;
   log::info("== {}", shown);
   if (run.dry_run) return 0;
-  std::vector<char*> argv;
-  for (auto& a : full) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const std::vector<char*> argv = c_strings(full);
   // The stage learns its parent's pid: it asks the kernel for SIGTERM when this process dies
   // (plinth.cpp), so a pipeline killed with -9 does not leave its stage training on alone.
-  std::vector<std::string> env_strings{fmt::format("{}={}", kPipelineParentEnv, ::getpid())};
-  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-  for (char** e = environ; *e; ++e)
-    if (std::string_view(*e).rfind(std::string(kPipelineParentEnv) + "=", 0) != 0) env_strings.push_back(*e);
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  std::vector<std::string> assignments = extra_env;
+  assignments.push_back(fmt::format("{}={}", kPipelineParentEnv, ::getpid()));
+  std::vector<std::string> env_strings = environment_with(assignments);
+  const std::vector<char*> envp = c_strings(env_strings);
 
   int status = 0, spawned = 0;
   {

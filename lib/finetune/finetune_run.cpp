@@ -44,7 +44,6 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
   return [batches, batch_rows, name, dp](model::Llama& m) {
     torch::NoGradGuard no_grad;
     const torch::Device device = m->parameters().front().device();
-    const int64_t rank = dp ? dp->rank() : 0, world = dp ? dp->world_size() : 1;
     batches->restore(0);  // the same examples, in the same order, every time
     double nll = 0;
     int64_t count = 0;
@@ -52,17 +51,15 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
       const int64_t rows = std::min(batch_rows, batches->size() - done);
       torch::Tensor x, y;         // (rows, T)
       batches->next(rows, x, y);  // drawn on every rank: the next batch starts where it ends
-      if (batch % world != rank) continue;
+      if (!train::scores_batch(dp, batch)) continue;
       x = x.to(device);
       y = y.to(device);
       const auto [sum, scored] = model::masked_nll(*m, x, y);
       nll += sum;
       count += scored;
     }
-    if (dp) {
-      nll = dp->sum(nll);
-      count = static_cast<int64_t>(dp->sum(static_cast<double>(count)));
-    }
+    nll = train::sum_over_ranks(dp, nll);
+    count = static_cast<int64_t>(train::sum_over_ranks(dp, static_cast<double>(count)));
     return train::DomainLosses{{name, count ? nll / count : std::nan("")}};
   };
 }

@@ -36,6 +36,19 @@ std::string brief(const std::exception& e) {
   return s;
 }
 
+// The ranks of `env`'s world, other than this one, without the key "<name>_<rank>" in `store`.
+std::vector<int> ranks_without(c10d::Store& store, const char* name, const DistEnv& env) {
+  std::vector<int> out;
+  for (int k = 0; k < env.world_size; ++k)
+    if (k != env.rank && !store.check({fmt::format("{}_{}", name, k)})) out.push_back(k);
+  return out;
+}
+
+// "rank 1", "ranks 1, 3"
+std::string ranks_text(const std::vector<int>& ranks) {
+  return fmt::format("rank{} {}", ranks.size() > 1 ? "s" : "", fmt::join(ranks, ", "));
+}
+
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
@@ -63,9 +76,7 @@ struct DataParallel::Impl {
       store->set(fmt::format("alive_{}", env.rank), std::vector<uint8_t>{'1'});
       const auto until = Clock::now() + std::chrono::seconds(3);  // the other survivors' turn
       for (;;) {
-        silent.clear();
-        for (int k = 0; k < env.world_size; ++k)
-          if (k != env.rank && !store->check({fmt::format("alive_{}", k)})) silent.push_back(k);
+        silent = ranks_without(*store, "alive", env);
         if (silent.empty() || Clock::now() > until) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
@@ -77,8 +88,7 @@ struct DataParallel::Impl {
             ? fmt::format("rank 0 is gone (it hosts the rendezvous store at {}:{}, which no longer answers)",
                           env.master_addr, env.master_port)
         : silent.empty() ? std::string("every rank still answers the store, so the backend itself failed")
-                         : fmt::format("rank{} {} did not answer (died or hangs: see {} output)",
-                                       silent.size() > 1 ? "s" : "", fmt::join(silent, ", "),
+                         : fmt::format("{} did not answer (died or hangs: see {} output)", ranks_text(silent),
                                        silent.size() > 1 ? "their" : "its");
     throw Failure(fmt::format(
         "data-parallel rank {} of {}: the {} failed: {}. This rank stops too, without writing anything; "
@@ -157,16 +167,15 @@ void gather_ranks(c10d::Store& store, const DistEnv& env) {
   if (store.add(fmt::format("rank_{}", env.rank), 1) > 1)
     throw BadInput(fmt::format("data-parallel: two processes claim RANK={} in one job", env.rank),
                    "give every process its own RANK in 0..WORLD_SIZE-1 (torchrun and plinth launch do)");
-  store.add("joined", 1);
+  std::vector<std::string> every_rank;
+  for (int k = 0; k < env.world_size; ++k) every_rank.push_back(fmt::format("rank_{}", k));
   const auto until = Clock::now() + std::chrono::seconds(env.timeout_s);
-  while (store.add("joined", 0) < env.world_size) {
+  while (!store.check(every_rank)) {
     if (Clock::now() > until) {
-      std::vector<int> missing;
-      for (int k = 0; k < env.world_size; ++k)
-        if (!store.check({fmt::format("rank_{}", k)})) missing.push_back(k);
+      const std::vector<int> missing = ranks_without(store, "rank", env);
       throw BadInput(
-          fmt::format("data-parallel: rank{} {} of WORLD_SIZE={} did not join within {} s",
-                      missing.size() > 1 ? "s" : "", fmt::join(missing, ", "), env.world_size, env.timeout_s),
+          fmt::format("data-parallel: {} of WORLD_SIZE={} did not join within {} s", ranks_text(missing),
+                      env.world_size, env.timeout_s),
           "start every rank (WORLD_SIZE is the number of processes in all); PLINTH_DIST_TIMEOUT sets "
           "how long to wait");
     }
@@ -259,6 +268,14 @@ void DataParallel::barrier() {
 
 double DataParallel::wait_seconds() const {
   return impl_->waited;
+}
+
+bool scores_batch(const DataParallel* dp, int64_t batch) {
+  return !dp || batch % dp->world_size() == dp->rank();
+}
+
+double sum_over_ranks(DataParallel* dp, double partial) {
+  return dp ? dp->sum(partial) : partial;
 }
 
 struct JobBoard::Impl {

@@ -64,6 +64,12 @@ class DataParallel {
   std::unique_ptr<Impl> impl_;
 };
 
+// Evaluation shared out by batch (validation_loss, the fine-tune's task loss): rank r of W
+// scores the batches b with b mod W == r, then sums its partial sums over the ranks. Without
+// data parallelism (dp null) this process scores every batch and the sum is its own.
+bool scores_batch(const DataParallel* dp, int64_t batch);
+double sum_over_ranks(DataParallel* dp, double partial);
+
 // Messages between the processes of one job that share no process group, on its rendezvous
 // store: `plinth run` on rank 0 posts each training stage it starts, and the other ranks' `plinth
 // run` start the same. Rank 0 hosts the store for as long as

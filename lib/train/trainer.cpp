@@ -169,7 +169,6 @@ struct Trainer::Impl {
   int64_t skipped_steps = 0;  // diverged steps skipped; kept in checkpoints
   std::vector<std::string> step_sources;  // what the last step's batches drew from
   std::unique_ptr<GradientSync> sync;     // data-parallel only
-  RankShare share;
 
   Impl(model::Llama m, std::unique_ptr<BatchSource> b, TrainerOptions o)
       : model(std::move(m)),
@@ -203,7 +202,6 @@ struct Trainer::Impl {
       for (const auto& [name, p] : params)
         if (p.requires_grad()) trainable.push_back(p);
       sync = std::make_unique<GradientSync>(opt.data_parallel, trainable);
-      share = RankShare{opt.data_parallel.get(), sync.get()};
     }
   }
 
@@ -379,6 +377,7 @@ struct Trainer::Impl {
     for (auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
     // Data-parallel: the gradients and the loss come back summed over the ranks (identical on
     // each), so the penalty, clipping, the divergence check and the update agree everywhere.
+    const RankShare share{opt.data_parallel.get(), sync.get()};
     StepLoss step_loss = accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device,
                                               s.precision == "bf16", sync ? &share : nullptr);
     step_sources = batches->take_sources();

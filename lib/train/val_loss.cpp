@@ -15,8 +15,6 @@ DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomai
   torch::NoGradGuard no_grad;
   const torch::Device device = model.parameters().front().device();
   const int64_t context = model.config().context;
-  DataParallel* const dp = options.data_parallel;
-  const int64_t rank = dp ? dp->rank() : 0, world = dp ? dp->world_size() : 1;
   DomainLosses out;
   for (const auto& d : domains) {
     const int64_t available = static_cast<int64_t>(d.shard->size()) - 1;  // tokens that have a predecessor
@@ -29,7 +27,7 @@ DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomai
     const int64_t windows = budget / t;
     double loss_sum = 0;  // summed over predicted tokens
     for (int64_t first = 0, batch = 0; first < windows; first += options.batch_size, ++batch) {
-      if (batch % world != rank) continue;  // another rank's
+      if (!scores_batch(options.data_parallel, batch)) continue;  // another rank's
       const int64_t rows = std::min(options.batch_size, windows - first);
       torch::Tensor buf = torch::empty({rows, t + 1}, torch::kInt64);  // (B, t + 1)
       for (int64_t r = 0; r < rows; ++r)
@@ -43,7 +41,7 @@ DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomai
                                                 options.bf16 ? torch::kBFloat16 : torch::kFloat32);
       loss_sum += loss.item<double>() * static_cast<double>(rows * t);
     }
-    if (dp) loss_sum = dp->sum(loss_sum);
+    loss_sum = sum_over_ranks(options.data_parallel, loss_sum);
     out.emplace_back(d.name, loss_sum / static_cast<double>(windows * t));
   }
   return out;

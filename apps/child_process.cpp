@@ -1,6 +1,30 @@
-#include "stop_signal_forwarding.h"
+#include "child_process.h"
+
+#include <string_view>
+
+extern char** environ;
 
 namespace plinth {
+
+std::vector<std::string> environment_with(const std::vector<std::string>& assignments) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view v(*e);
+    bool replaced = false;
+    for (const auto& a : assignments)
+      replaced = replaced || v.substr(0, v.find('=') + 1) == std::string_view(a).substr(0, a.find('=') + 1);
+    if (!replaced) out.emplace_back(v);
+  }
+  out.insert(out.end(), assignments.begin(), assignments.end());
+  return out;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
 
 StopSignalForwarding::StopSignalForwarding(void (*handler)(int)) {
   ::sigemptyset(&stop_signals_);

@@ -1,13 +1,26 @@
-// SIGINT / SIGTERM passed on to child processes (plinth run's stages, plinth launch's ranks).
-// The children run in a process group of their own, so a terminal's Ctrl-C (sent to the
-// foreground group) reaches only this process, whose handler passes it on once: a child sees
-// one SIGINT per Ctrl-C, checkpoints on the first and would take a second as "stop now".
+// What plinth run (its stages) and plinth launch (its ranks) need to start child processes.
+//
+// StopSignalForwarding: SIGINT / SIGTERM passed on to the children. They run in a process group
+// of their own, so a terminal's Ctrl-C (sent to the foreground group) reaches only this process,
+// whose handler passes it on once: a child sees one SIGINT per Ctrl-C, checkpoints on the first
+// and would take a second as "stop now".
 #pragma once
 
 #include <signal.h>
 #include <spawn.h>
 
+#include <string>
+#include <vector>
+
 namespace plinth {
+
+// This process's environment with `assignments` ("NAME=value") in place of any variable of the
+// same name.
+std::vector<std::string> environment_with(const std::vector<std::string>& assignments);
+
+// The null-terminated array of pointers into `strings` that exec and posix_spawn take (argv,
+// envp); valid while `strings` is unchanged.
+std::vector<char*> c_strings(std::vector<std::string>& strings);
 
 class StopSignalForwarding {
  public:
