@@ -41,6 +41,8 @@ void add_gate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
+void add_merge_command(CLI::App& app);
+void add_attribute_command(CLI::App& app);
 
 // `plinth run` starts each stage with this variable naming its own pid.
 inline constexpr const char* kPipelineParentEnv = "PLINTH_PIPELINE_PARENT";

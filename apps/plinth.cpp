@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
       "  plinth eval recipes/pretrain/quickstart.yaml\n"
       "  plinth finetune recipes/finetune/lora.yaml\n"
       "  plinth eval recipes/finetune/lora.yaml          # base vs tuned: report.json/.md/.svg\n"
+      "  plinth attribute recipes/finetune/full.yaml     # which layers carry the forgetting\n"
+      "  plinth merge BASE runs/ft-full/tuned.ckpt --alpha 0.5 half.ckpt   # interpolate\n"
       "  plinth report runs/ft-full runs/ft-lora         # compare methods\n"
       "  plinth gate runs/ft-lora/report.json --max-forgetting 5%\n"
       "  plinth run recipes/pipelines/quickstart.yaml    # all of it, resumable\n"
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
   plinth::add_pretrain_command(app);
   plinth::add_finetune_command(app);
   plinth::add_eval_command(app);
+  plinth::add_attribute_command(app);
+  plinth::add_merge_command(app);
   plinth::add_generate_command(app);
   plinth::add_export_command(app);
   plinth::add_import_command(app);

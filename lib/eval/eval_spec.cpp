@@ -54,6 +54,39 @@ void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_all
             fmt::format("write e.g. {}", example));
 }
 
+// eval.interpolate: a list of α in [0, 1], each once; 0 and 1 added, sorted.
+void read_alphas(ConfigSection& s, std::vector<double>& out) {
+  std::vector<std::string> texts;
+  if (!s.read("interpolate", texts)) return;
+  std::vector<double> alphas;
+  for (const auto& t : texts) {
+    double a = 0;
+    try {
+      size_t used = 0;
+      a = std::stod(t, &used);
+      if (used != t.size()) throw std::invalid_argument(t);
+    } catch (const std::exception&) {
+      s.error("interpolate", fmt::format("'{}' is not a number", t), "write e.g. [0.25, 0.5, 0.75]");
+      return;
+    }
+    if (!(a >= 0 && a <= 1)) {
+      s.error("interpolate", fmt::format("α = {} is outside [0, 1]", t),
+              "interpolate between base (0) and tuned (1); to extrapolate beyond, write the checkpoint with "
+              "plinth merge --extrapolate and evaluate it");
+      return;
+    }
+    if (std::find(alphas.begin(), alphas.end(), a) != alphas.end()) {
+      s.error("interpolate", fmt::format("α = {} is listed twice", t), "list each α once");
+      return;
+    }
+    alphas.push_back(a);
+  }
+  for (double end : {0.0, 1.0})
+    if (std::find(alphas.begin(), alphas.end(), end) == alphas.end()) alphas.push_back(end);
+  std::sort(alphas.begin(), alphas.end());
+  out = std::move(alphas);
+}
+
 }  // namespace
 
 void bind(ConfigSection& s, EvalSpec& spec) {
@@ -80,6 +113,8 @@ void bind(ConfigSection& s, EvalSpec& spec) {
   read_count(s, "task_examples", spec.task_examples);
   s.read("task_samples", spec.task_samples, Range<int64_t>::between(0, 1000));
   s.read("max_new_tokens", spec.max_new_tokens, Range<int64_t>::between(0, 1 << 20));
+  read_alphas(s, spec.interpolate);
+  s.read("attribute", spec.attribute);
   s.finish();
 }
 

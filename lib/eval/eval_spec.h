@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "util/config_section.h"
 
@@ -39,6 +40,12 @@ struct EvalSpec {
   // example; 0 = enough for the longest completion of the task's TRAINING split. Never the
   // reference's own length: that would tell the model when to stop.
   int64_t max_new_tokens = 0;
+  // Fine-tune reports only (report_variants.h). interpolate: the α of each blend
+  // (1 − α)·base + α·tuned scored on the report's documents and examples, ascending, 0 and 1
+  // always among them (they cost nothing: the base's and the tuned model's own scores); empty =
+  // no interpolation. attribute: the tuned model scored with each part restored to the base.
+  std::vector<double> interpolate;
+  bool attribute = false;
 };
 
 // An absent section keeps the defaults. target_ci and confidence are fractions in (0, 1) or

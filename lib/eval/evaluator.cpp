@@ -4,8 +4,8 @@
 
 #include "eval/domain_scorer.h"
 #include "model/checkpoint_model.h"
-#include "model/hf_import.h"
 #include "model/device.h"
+#include "model/hf_import.h"
 #include "util/error.h"
 #include "util/hash.h"
 
@@ -90,7 +90,7 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
     report.domains.push_back(
         score_domain(net, shard, domain.name, options, request.measure, request.progress));
   }
-  if (request.with_models) request.with_models(*net, nullptr);
+  if (request.with_models) request.with_models(*net, nullptr, nullptr);
   return report;
 }
 
@@ -110,8 +110,37 @@ PairedEval evaluate_pair(const EvalRequest& request, const fs::path& tuned_check
     out.base.domains.push_back(domain_score(domain.name, docs, docs.base_nll));
     out.tuned.domains.push_back(domain_score(domain.name, docs, docs.tuned_nll));
   }
-  if (request.with_models) request.with_models(*base, tuned.get());
+  if (request.with_models) request.with_models(*base, tuned.get(), &out);
   return out;
+}
+
+void with_loaded_pair(const EvalRequest& request, const fs::path& tuned_checkpoint,
+                      const std::function<void(model::LlamaImpl& base, model::LlamaImpl& tuned)>& use) {
+  EvalReport base_header, tuned_header;
+  model::Llama base = load_model(request, request.checkpoint, base_header);
+  model::Llama tuned = load_model(request, tuned_checkpoint, tuned_header);
+  use(*base, *tuned);
+}
+
+std::vector<double> rescore_documents(const EvalRequest& request, model::LlamaImpl& model,
+                                      const DomainShard& domain, const DocumentScores& like) {
+  EvalReport header;
+  header.model = model.config();
+  ScoreOptions options = score_options(request, header);
+  // The paired sample is the first like.size() documents of the sample order (a larger sample
+  // holds every smaller one, document_sample.h), cut at a chunk boundary: asked for exactly that
+  // many, with no stopping rule, the plan is the same documents and windows.
+  options.max_documents = like.size();
+  options.target_ci = 0;
+  data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
+  DocumentScores docs = score_documents(model, nullptr, shard, domain.name, options);
+  if (docs.index != like.index || docs.first_token != like.first_token || docs.tokens != like.tokens)
+    throw BadInput(
+        fmt::format("domain '{}': the report's documents are not the sample the recipe's eval: section "
+                    "draws from {} now",
+                    domain.name, domain.val_shard.string()),
+        "the eval: settings or the shards changed since the report was written: run plinth eval again");
+  return docs.base_nll;
 }
 
 }  // namespace plinth::eval

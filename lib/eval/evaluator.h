@@ -24,6 +24,8 @@ class LlamaImpl;
 
 namespace plinth::eval {
 
+struct PairedEval;
+
 // The UTF-8 bytes and whitespace-separated words of some text tokens (a document without its
 // EOS, or the scored span of a long one). They live in the text, not the shard, and eval may not
 // use the tokenizer itself (layering): the caller decodes (apps/ with lib/tokenizer) and counts
@@ -56,8 +58,8 @@ struct EvalRequest {
   ScoreProgress progress;
   // Called once with the loaded model(s), on their device, after the domains: lets a caller
   // score more on the same weights without reading and building the checkpoints again. `tuned`
-  // is null for evaluate_checkpoint.
-  std::function<void(model::LlamaImpl& base, model::LlamaImpl* tuned)> with_models;
+  // and `scored` (the domains' scores so far) are null for evaluate_checkpoint.
+  std::function<void(model::LlamaImpl& base, model::LlamaImpl* tuned, const PairedEval* scored)> with_models;
 };
 
 // Throws BadInput (exit 2) for a checkpoint or shard made with another tokenizer (naming both
@@ -74,6 +76,20 @@ struct PairedEval {
   EvalReport base, tuned;
 };
 PairedEval evaluate_pair(const EvalRequest& request, const std::filesystem::path& tuned_checkpoint);
+
+// Reads, checks and builds both checkpoints as evaluate_pair does (same BadInput), scores
+// nothing, and calls `use` with them on the request's device: `plinth attribute` scoring variants
+// against a report already written.
+void with_loaded_pair(const EvalRequest& request, const std::filesystem::path& tuned_checkpoint,
+                      const std::function<void(model::LlamaImpl& base, model::LlamaImpl& tuned)>& use);
+
+// Another model's summed NLL per document on exactly the documents and windows of `like` (one
+// domain of a paired eval: its sample, which may have stopped early), in like's order: what a
+// variant of the tuned model (finetune/variant_eval.h) is compared with the base on. One forward
+// pass per window; no progress line. BadInput when the sample cannot be drawn again (a report
+// made with other eval: settings or shards than the request's).
+std::vector<double> rescore_documents(const EvalRequest& request, model::LlamaImpl& model,
+                                      const DomainShard& domain, const DocumentScores& like);
 
 // Where a recipe's run writes: `train.run_dir`, default runs/<recipe name>.
 std::filesystem::path recipe_run_dir(const ConfigNode& recipe_root, const std::string& recipe_name);

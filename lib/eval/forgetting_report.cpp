@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/document_sample.h"
+#include "eval/report_json_reader.h"
+#include "eval/report_variants.h"
 #include "util/atomic_file.h"
 #include "util/svg_charts.h"
 #include "util/text.h"
@@ -60,98 +62,6 @@ std::string md_cell(const std::string& s, size_t max_chars = 80) {
   }
   return out.empty() ? "(empty)" : "`" + out + "`";
 }
-
-// Reads report.json with errors that name the file and the key.
-class JsonReader {
- public:
-  explicit JsonReader(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail(const std::string& message) const {
-    throw BadInput(fmt::format("report {}: {}", file_, message),
-                   "this is not a report.json written by plinth eval, or it was edited: write it again with "
-                   "plinth eval");
-  }
-  const json& at(const json& obj, const std::string& key, const std::string& path) const {
-    if (!obj.is_object()) fail(fmt::format("'{}' is not an object", path));
-    auto it = obj.find(key);
-    if (it == obj.end()) fail(fmt::format("key '{}' is missing", join(path, key)));
-    return *it;
-  }
-  double number(const json& obj, const std::string& key, const std::string& path) const {
-    const json& v = at(obj, key, path);
-    if (v.is_null()) return kNaN;
-    if (!v.is_number()) fail(fmt::format("'{}' is not a number", join(path, key)));
-    return v.get<double>();
-  }
-  std::optional<double> optional_number(const json& obj, const std::string& key,
-                                        const std::string& path) const {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return std::nullopt;
-    if (!it->is_number()) fail(fmt::format("'{}' is not a number", join(path, key)));
-    return it->get<double>();
-  }
-  int64_t integer(const json& obj, const std::string& key, const std::string& path) const {
-    const json& v = at(obj, key, path);
-    if (!v.is_number_integer()) fail(fmt::format("'{}' is not an integer", join(path, key)));
-    return v.get<int64_t>();
-  }
-  std::string string(const json& obj, const std::string& key, const std::string& path) const {
-    const json& v = at(obj, key, path);
-    if (!v.is_string()) fail(fmt::format("'{}' is not a string", join(path, key)));
-    return v.get<std::string>();
-  }
-  bool boolean(const json& obj, const std::string& key, const std::string& path) const {
-    const json& v = at(obj, key, path);
-    if (!v.is_boolean()) fail(fmt::format("'{}' is not true or false", join(path, key)));
-    return v.get<bool>();
-  }
-  const json& array(const json& obj, const std::string& key, const std::string& path) const {
-    const json& v = at(obj, key, path);
-    if (!v.is_array()) fail(fmt::format("'{}' is not a list", join(path, key)));
-    return v;
-  }
-
-  // A list of numbers (null = NaN).
-  std::vector<double> numbers(const json& obj, const std::string& key, const std::string& path) const {
-    std::vector<double> out;
-    for (const auto& v : array(obj, key, path)) {
-      if (v.is_null()) {
-        out.push_back(kNaN);
-        continue;
-      }
-      if (!v.is_number()) fail(fmt::format("'{}' holds a value that is not a number", join(path, key)));
-      out.push_back(v.get<double>());
-    }
-    return out;
-  }
-  std::vector<uint64_t> counts(const json& obj, const std::string& key, const std::string& path) const {
-    std::vector<uint64_t> out;
-    for (const auto& v : array(obj, key, path)) {
-      if (!v.is_number_unsigned())
-        fail(fmt::format("'{}' holds a value that is not a count (an integer >= 0)", join(path, key)));
-      out.push_back(v.get<uint64_t>());
-    }
-    return out;
-  }
-  std::vector<bool> booleans(const json& obj, const std::string& key, const std::string& path) const {
-    std::vector<bool> out;
-    for (const auto& v : array(obj, key, path)) {
-      if (!v.is_boolean()) fail(fmt::format("'{}' holds a value that is not true or false", join(path, key)));
-      out.push_back(v.get<bool>());
-    }
-    return out;
-  }
-  void same_length(size_t n, size_t m, const std::string& what) const {
-    if (n != m) fail(fmt::format("'{}' has {} entries where {} were expected", what, m, n));
-  }
-
-  static std::string join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-
- private:
-  std::string file_;
-};
 
 json interval_json(const Interval& ci) {
   return ci.known() ? json::array({ci.lo, ci.hi}) : json(nullptr);
@@ -315,6 +225,7 @@ void derive(ForgettingReport& r) {
     r.worst_forgetting_ci = percentile_interval(replicate_max(replicates), r.sample.confidence);
   }
   if (r.task) derive_task(*r.task, r.sample);
+  derive_variants(r);
   // Flags are derived too: recomputed, never accumulated.
   r.flags.clear();
   if (predicts_as_base(r)) r.flags.push_back(kSameAsBaseFlag);
@@ -499,6 +410,7 @@ std::string report_json(const ForgettingReport& r) {
   } else {
     j["gate"] = nullptr;
   }
+  add_variants_json(r, j);
   // Non-ASCII bytes that are not UTF-8 (a sample cut mid-character) become U+FFFD, not an exception.
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -657,6 +569,7 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
     }
     r.gate = std::move(g);
   }
+  read_variants_json(j, rd, r);
   derive(r);
   return r;
 }
@@ -768,6 +681,7 @@ std::string report_markdown(const ForgettingReport& r) {
     out += "No task results in this report.\n\n";
   }
   if (r.gate) out += fmt::format("Gate thresholds from the recipe: {}.\n\n", describe_thresholds(*r.gate));
+  out += variants_markdown(r);
   out +=
       "bits/byte: total NLL / UTF-8 bytes / ln 2 on each domain's sampled validation documents. forgetting: "
       "100 × (tuned − base) / base bits/byte, positive = worse after tuning; mean: domains weighted equally. "
@@ -804,6 +718,14 @@ void write_report(const ForgettingReport& report, const fs::path& dir) {
   write_file_atomic(dir / "report.json", report_json(report));
   write_file_atomic(dir / "report.md", report_markdown(report));
   write_file_atomic(dir / "report.svg", report_svg(report));
+  for (const auto& [name, svg] : {std::pair{"interpolation.svg", interpolation_svg(report)},
+                                  std::pair{"attribution.svg", attribution_svg(report)}}) {
+    std::error_code ec;
+    if (svg.empty())
+      fs::remove(dir / name, ec);  // an earlier eval's, of weights this report no longer describes
+    else
+      write_file_atomic(dir / name, svg);
+  }
 }
 
 }  // namespace plinth::eval

@@ -46,6 +46,7 @@
 //    "gate": null | {"max_forgetting_pct", "max_mean_forgetting_pct", "domains": {name: pct},
 //                    "baseline": str, "tolerance_pct", "min_task_gain_pct", "max_kl",
 //                    "confidence"}}   absent limits null
+//    "interpolation": null | [...], "attribution": null | [...]   report_variants.h
 // A per_document entry is one sampled document (document_sample.h): its index in the domain's
 // validation shard, its first scored token (> 0 when a long document was scored on a span of
 // whole windows), tokens and UTF-8 bytes scored, both models' summed NLL (nats), the summed KL
@@ -68,6 +69,7 @@
 #include "eval/document_scores.h"
 #include "eval/eval_report.h"
 #include "eval/gate_spec.h"
+#include "eval/report_variants.h"
 
 namespace plinth::eval {
 
@@ -148,6 +150,9 @@ struct ForgettingReport {
   std::vector<std::string> flags;
   std::optional<TaskResult> task;
   std::optional<GateThresholds> gate;  // the recipe's `gate:` section, when it has one
+  // Variants of the tuned model on the same documents (report_variants.h): eval.interpolate's
+  // blends, in α order, and eval.attribute's restored parts, in model order.
+  std::vector<ReportVariant> interpolation, attribution;
 
   double task_gain_pct() const;  // NaN without a task
   const DomainForgetting* find_domain(const std::string& name) const;
@@ -184,7 +189,8 @@ std::string report_markdown(const ForgettingReport& report);
 // Grouped bars per domain (base vs tuned bits per byte, the tuned bar with its interval), each
 // group labelled with its forgetting % and interval.
 std::string report_svg(const ForgettingReport& report);
-// <dir>/report.json, report.md and report.svg, each written atomically.
+// <dir>/report.json, report.md and report.svg, each written atomically; interpolation.svg and
+// attribution.svg when the report has them (an older one removed when it has not).
 void write_report(const ForgettingReport& report, const std::filesystem::path& dir);
 
 }  // namespace plinth::eval

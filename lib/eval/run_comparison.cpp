@@ -175,6 +175,14 @@ fs::path common_parent(const std::vector<ComparedRun>& runs) {
 void write_comparison(const std::vector<ComparedRun>& runs, const fs::path& dir) {
   write_file_atomic(dir / "comparison.md", comparison_markdown(runs));
   write_file_atomic(dir / "comparison.svg", comparison_svg(runs));
+  // The runs' interpolation curves on one chart, when any run has one (eval.interpolate).
+  std::vector<LabelledReport> labelled;
+  for (const auto& run : runs) labelled.push_back({run.label, &run.report});
+  std::error_code ec;
+  if (const std::string overlay = interpolation_overlay_svg(labelled); !overlay.empty())
+    write_file_atomic(dir / "interpolation.svg", overlay);
+  else
+    fs::remove(dir / "interpolation.svg", ec);  // an earlier comparison's
 }
 
 }  // namespace plinth::eval

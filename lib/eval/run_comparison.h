@@ -34,7 +34,8 @@ std::string comparison_svg(const std::vector<ComparedRun>& runs);
 // (runs/a and runs/b -> runs; a single run's parent).
 std::filesystem::path common_parent(const std::vector<ComparedRun>& runs);
 
-// <dir>/comparison.md and comparison.svg, atomically.
+// <dir>/comparison.md and comparison.svg, atomically; interpolation.svg (every run's
+// interpolation curve on one chart) when some run's report has one.
 void write_comparison(const std::vector<ComparedRun>& runs, const std::filesystem::path& dir);
 
 }  // namespace plinth::eval

@@ -118,17 +118,11 @@ std::string normalize_answer(std::string_view text) {
   return out;
 }
 
-TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
-                     int64_t max_new_tokens, const TokenDecoder& decode, c10::Device device,
-                     int64_t batch_rows) {
-  if (max_new_tokens < 1)
-    throw Failure(fmt::format("score_task: max_new_tokens {} must be at least 1", max_new_tokens));
-  if (!decode) throw Failure("score_task: exact match needs a decode function");
-  const model::ModelConfig& c = model.config();
-  check_items(items, c);
+TaskScore score_task_loss(model::LlamaImpl& model, const std::vector<TaskItem>& items, c10::Device device,
+                          int64_t batch_rows) {
+  check_items(items, model.config());
   EvalModeGuard eval_mode(model);
   torch::NoGradGuard no_grad;
-
   TaskScore score;
   score.examples = items.size();
   const auto step = static_cast<size_t>(std::max<int64_t>(1, batch_rows));
@@ -139,6 +133,19 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
     score.completion_tokens += score.example_tokens[i];
   }
   score.loss = score.nll / double(score.completion_tokens);
+  return score;
+}
+
+TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
+                     int64_t max_new_tokens, const TokenDecoder& decode, c10::Device device,
+                     int64_t batch_rows) {
+  if (max_new_tokens < 1)
+    throw Failure(fmt::format("score_task: max_new_tokens {} must be at least 1", max_new_tokens));
+  if (!decode) throw Failure("score_task: exact match needs a decode function");
+  const model::ModelConfig& c = model.config();
+  TaskScore score = score_task_loss(model, items, device, batch_rows);
+  EvalModeGuard eval_mode(model);
+  torch::NoGradGuard no_grad;
 
   // generate() takes the holder; every LlamaImpl lives in one (TORCH_MODULE), so this shares it.
   model::Llama holder(std::dynamic_pointer_cast<model::LlamaImpl>(model.shared_from_this()));

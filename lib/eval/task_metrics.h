@@ -69,6 +69,11 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
                      int64_t max_new_tokens, const TokenDecoder& decode, c10::Device device,
                      int64_t batch_rows);
 
+// The teacher-forced half of score_task alone (no generation): example_nll, example_tokens, nll
+// and loss; exact_match stays NaN and `correct` empty. What attribution needs per restored part.
+TaskScore score_task_loss(model::LlamaImpl& model, const std::vector<TaskItem>& items, c10::Device device,
+                          int64_t batch_rows);
+
 // The report's task section from the same items scored on the base and the tuned model: the
 // per-example columns (`indices`: each item's index in the test split) from which derive()
 // computes losses, exact matches and their intervals, and the first `max_samples` examples

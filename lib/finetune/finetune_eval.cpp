@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "data/prepare.h"
@@ -11,6 +12,7 @@
 #include "eval/forgetting_report.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
+#include "finetune/variant_eval.h"
 #include "model/llama.h"
 #include "train/finetune_spec.h"
 #include "util/error.h"
@@ -103,10 +105,54 @@ eval::TaskScore score_task_on(model::LlamaImpl& m, const std::vector<eval::TaskI
   return s;
 }
 
-}  // namespace
+// The task's examples a report scores: a fresh sample (`indices` null) or the report's own.
+struct TaskExamples {
+  std::vector<eval::TaskItem> items;
+  std::vector<uint64_t> indices;
+  int end_id = -1;
+  int64_t max_new_tokens = 1;
+};
 
-void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
-  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+TaskExamples task_examples(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
+                           const std::vector<uint64_t>* indices) {
+  // The task first: its bad input (a completion suffix that is not one token) stops the eval
+  // before the domains take their time.
+  TaskSet task = load_task_set(f.task, tok);
+  TaskExamples ex;
+  ex.max_new_tokens = answer_budget(task, f.eval);
+  if (task.test.empty()) {
+    log::warn("task {}: the test split is empty; the report has no task section", f.task.name);
+    return ex;
+  }
+  ex.end_id = tok.piece_to_id(f.task.completion_suffix);
+  if (ex.end_id == tok.unk_id())
+    throw BadInput(
+        fmt::format("task.completion_suffix '{}' is not one token of the tokenizer {}",
+                    f.task.completion_suffix, f.recipe.tokenizer.model_file()),
+        "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
+  ex.indices = indices ? *indices : task_sample(task, f.eval, f.task.name);
+  for (uint64_t i : ex.indices) {
+    if (i >= task.test.size())
+      throw BadInput(fmt::format("the report scores test example {} but the task's test split {} has {}", i,
+                                 f.task.path, task.test.size()),
+                     "the task file changed since the report was written: run plinth eval again");
+    ex.items.push_back({task.test[i].prompt, task.test[i].completion});
+  }
+  return ex;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void log_cost(const char* what, double seconds, double eval_seconds) {
+  log::info("{} took {} ({:.1f}x the eval of base and tuned itself, {})", what, format_duration(seconds),
+            eval_seconds > 0 ? seconds / eval_seconds : 0.0, format_duration(eval_seconds));
+}
+
+fs::path existing_tuned_checkpoint(const FinetuneRecipe& f) {
   const fs::path tuned_ckpt = tuned_checkpoint_path(f.run_dir);
   std::error_code ec;
   if (!fs::exists(tuned_ckpt, ec))
@@ -114,57 +160,89 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
         fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
         fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
                     f.recipe.loaded.file.string()));
+  return tuned_ckpt;
+}
 
-  // The task first: its bad input (a completion suffix that is not one token) stops the eval
-  // before the domains take their time.
-  TaskSet task = load_task_set(f.task, tok);
-  std::vector<eval::TaskItem> items;
-  std::vector<uint64_t> indices;
-  int end_id = -1;
-  const int64_t max_new_tokens = answer_budget(task, f.eval);
-  const eval::TokenDecoder decode = [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); };
-  if (task.test.empty()) {
-    log::warn("task {}: the test split is empty; the report has no task section", f.task.name);
-  } else {
-    end_id = tok.piece_to_id(f.task.completion_suffix);
-    if (end_id == tok.unk_id())
-      throw BadInput(
-          fmt::format("task.completion_suffix '{}' is not one token of the tokenizer {}",
-                      f.task.completion_suffix, f.recipe.tokenizer.model_file()),
-          "use one of the tokenizer's user-defined symbols (tokenizer.user_defined_symbols), e.g. <|end|>");
-    indices = task_sample(task, f.eval, f.task.name);
-    for (uint64_t i : indices) items.push_back({task.test[i].prompt, task.test[i].completion});
-    log::info("task {}: exact match of greedy answers of up to {} tokens ({})", f.task.name, max_new_tokens,
+}  // namespace
+
+void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
+  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+  const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
+  const TaskExamples ex = task_examples(f, tok, nullptr);
+  if (!ex.items.empty())
+    log::info("task {}: exact match of greedy answers of up to {} tokens ({})", f.task.name,
+              ex.max_new_tokens,
               f.eval.max_new_tokens > 0 ? "eval.max_new_tokens" : "the longest training completion");
-  }
+  const eval::TokenDecoder decode = [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); };
 
   // Both checkpoints are read once and held together: every window goes through both in one
-  // pass (paired scores, KL, agreement), then the task on the same loaded models.
+  // pass (paired scores, KL, agreement), then the task and the report's variants on the same
+  // loaded models.
   eval::EvalRequest req = domain_eval_request(f.recipe, tok, f.eval);
-  eval::TaskScore task_base, task_tuned;
   req.checkpoint = base_ckpt;
-  req.with_models = [&](model::LlamaImpl& base, model::LlamaImpl* tuned) {
-    if (items.empty()) return;
-    task_base = score_task_on(base, items, end_id, max_new_tokens, decode, f.eval, "base");
-    task_tuned = score_task_on(*tuned, items, end_id, max_new_tokens, decode, f.eval, "tuned");
+  std::optional<eval::ForgettingReport> report;
+  const auto start = Clock::now();
+  req.with_models = [&](model::LlamaImpl& base, model::LlamaImpl* tuned, const eval::PairedEval* scored) {
+    for (const auto& note : scored->tuned.notes) log::warn("{}", note);
+    std::optional<eval::TaskResult> task_result;
+    if (!ex.items.empty()) {
+      const eval::TaskScore task_base =
+          score_task_on(base, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "base");
+      const eval::TaskScore task_tuned =
+          score_task_on(*tuned, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "tuned");
+      task_result = eval::make_task_result(f.task.name, ex.items, ex.indices, ex.end_id, task_base,
+                                           task_tuned, decode, static_cast<size_t>(f.eval.task_samples));
+    }
+    eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
+    report = eval::make_forgetting_report(id, scored->base, scored->tuned, task_result, f.gate,
+                                          eval::sample_info(f.eval));
+    const double eval_seconds = seconds_since(start);
+    const VariantInputs in{req, ex.items, ex.end_id, ex.max_new_tokens, decode};
+    if (!f.eval.interpolate.empty())
+      log_cost("interpolation", add_interpolation(in, base, *tuned, *report), eval_seconds);
+    if (f.eval.attribute)
+      log_cost("attribution", add_attribution(in, base, *tuned, *report, f.finetune.lora_on()), eval_seconds);
   };
   log::info("base {} and tuned {}: {} domains, sample seed {}", base_ckpt.string(), tuned_ckpt.string(),
             req.domains.size(), f.eval.seed);
-  const eval::PairedEval pair = eval::evaluate_pair(req, tuned_ckpt);
-  for (const auto& note : pair.tuned.notes) log::warn("{}", note);
+  eval::evaluate_pair(req, tuned_ckpt);
 
-  std::optional<eval::TaskResult> task_result;
-  if (!items.empty())
-    task_result = eval::make_task_result(f.task.name, items, indices, end_id, task_base, task_tuned, decode,
-                                         static_cast<size_t>(f.eval.task_samples));
-
-  eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
-  eval::ForgettingReport report =
-      eval::make_forgetting_report(id, pair.base, pair.tuned, task_result, f.gate, eval::sample_info(f.eval));
-  for (const auto& flag : report.flags) log::warn("{}", flag);
-  eval::write_report(report, f.run_dir);
-  fmt::print("{}", eval::report_markdown(report));
+  for (const auto& flag : report->flags) log::warn("{}", flag);
+  eval::write_report(*report, f.run_dir);
+  fmt::print("{}", eval::report_markdown(*report));
   log::info("wrote {}, report.md and report.svg", (f.run_dir / "report.json").string());
+}
+
+void run_attribution(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
+  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+  const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
+  eval::ForgettingReport report = eval::load_report(f.run_dir);
+  const fs::path report_file = eval::report_path(f.run_dir);
+  std::error_code ec;
+  if (fs::last_write_time(tuned_ckpt, ec) > fs::last_write_time(report_file, ec))
+    throw BadInput(fmt::format("{} is newer than {}: the report describes an earlier fine-tune",
+                               tuned_ckpt.string(), report_file.string()),
+                   fmt::format("run plinth eval {} first", f.recipe.loaded.file.string()));
+  if (!report.has_intervals())
+    throw BadInput(
+        fmt::format("{} has no per-document scores (schema {})", report_file.string(), report.schema),
+        fmt::format("run plinth eval {} again", f.recipe.loaded.file.string()));
+  // The report's own task examples, so that the lost gain is paired with its task figures.
+  const std::vector<uint64_t> indices = report.task ? report.task->index : std::vector<uint64_t>{};
+  const TaskExamples ex =
+      report.task && report.task->has_examples() ? task_examples(f, tok, &indices) : TaskExamples{};
+  const eval::TokenDecoder decode = [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); };
+  eval::EvalRequest req = domain_eval_request(f.recipe, tok, f.eval);
+  req.checkpoint = base_ckpt;
+  const VariantInputs in{req, ex.items, ex.end_id, ex.max_new_tokens, decode};
+  log::info("attribution of {} against {}: the report's {} domains and {} task examples", tuned_ckpt.string(),
+            base_ckpt.string(), report.domains.size(), ex.items.size());
+  eval::with_loaded_pair(req, tuned_ckpt, [&](model::LlamaImpl& base, model::LlamaImpl& tuned) {
+    add_attribution(in, base, tuned, report, f.finetune.lora_on());
+  });
+  eval::write_report(report, f.run_dir);
+  fmt::print("{}", eval::variants_markdown(report));
+  log::info("wrote {} (attribution), report.md and attribution.svg", report_file.string());
 }
 
 }  // namespace plinth::finetune

@@ -207,10 +207,29 @@ std::string render_svg(const ScatterChart& chart) {
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
                      h - 14, svg_escape(chart.x_label));
   svg += y_label(chart.y_label, top + ph / 2);
+  double legend_y = top + 16;
+  for (const auto& curve : chart.curves) {
+    std::string path;
+    for (size_t i : curve.points) {
+      const ScatterPoint& p = chart.points.at(i);
+      if (std::isfinite(p.x) && std::isfinite(p.y)) path += fmt::format("{:.1f},{:.1f} ", px(p.x), py(p.y));
+    }
+    const char* color = series_color(static_cast<size_t>(curve.color));
+    svg += fmt::format(
+        "<polyline class=\"curve\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path,
+        color);
+    if (curve.name.empty()) continue;
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
+        "stroke-width=\"2\"/>\n"
+        "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
+        left + 10, legend_y, left + 34, color, left + 40, legend_y + 4, svg_escape(curve.name));
+    legend_y += 16;
+  }
   for (size_t i = 0; i < chart.points.size(); ++i) {
     const ScatterPoint& p = chart.points[i];
     if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
-    const char* color = series_color(i);
+    const char* color = series_color(p.color >= 0 ? static_cast<size_t>(p.color) : i);
     if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi))
       svg += error_bar(px(p.x_lo), py(p.y), px(p.x_hi), py(p.y), 6, false, color);
     if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi))

@@ -35,12 +35,22 @@ struct ScatterPoint {
   // Optional error bars: the interval of x and of y; non-finite ends = none.
   double x_lo = std::numeric_limits<double>::quiet_NaN(), x_hi = std::numeric_limits<double>::quiet_NaN();
   double y_lo = std::numeric_limits<double>::quiet_NaN(), y_hi = std::numeric_limits<double>::quiet_NaN();
+  int color = -1;  // series_color index; -1 = the point's own index
+};
+
+// A line through some of the chart's points, in order (e.g. one run's interpolation from α = 0
+// to 1), in series_color(color), named in a legend.
+struct ScatterCurve {
+  std::string name;
+  std::vector<size_t> points;  // indices into ScatterChart::points
+  int color = 0;
 };
 
 struct ScatterChart {
   std::string title, x_label, y_label;
   std::vector<ScatterPoint> points;
-  bool zero_lines = true;  // draw x = 0 and y = 0 when inside the axes
+  std::vector<ScatterCurve> curves;  // drawn under the points; a legend when any is named
+  bool zero_lines = true;            // draw x = 0 and y = 0 when inside the axes
   int width = 860, height = 520;
 };
 

@@ -4,6 +4,7 @@
 // "internal error", and leave no half-written file. docs/bad-input.md lists the same rows (checked
 // below), with what plinth says to each.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -136,7 +137,8 @@ std::string task_tsv() {
 }
 
 // Everything a row may damage, made once: tokenizers tok/small (the recipes') and tok/other
-// (another vocabulary), shards, a two-step base, a two-step full fine-tune and its report.json,
+// (another vocabulary), shards, a two-step base (and one of another width, runs/wide), a
+// two-step full fine-tune and its report.json,
 // and that fine-tune exported as a Hugging Face folder (hf/).
 void build_fixture(const CliFixture& f) {
   f.recipe(data_recipe(), "data.yaml");
@@ -147,7 +149,8 @@ void build_fixture(const CliFixture& f) {
        {"tokenizer train base.yaml --threads 1",
         "tokenizer train data.yaml tokenizer.model=tok/other tokenizer.vocab_size=620 "
         "--threads 1",
-        "prepare base.yaml --threads 1", "pretrain base.yaml --threads 1", "finetune ft.yaml --threads 1",
+        "prepare base.yaml --threads 1", "pretrain base.yaml --threads 1",
+        "pretrain base.yaml --threads 1 model.dim=48 train.run_dir=runs/wide", "finetune ft.yaml --threads 1",
         "eval ft.yaml --threads 1", "export runs/ft/tuned.ckpt hf"}) {
     const CommandResult r = f.plinth(cmd);
     INFO("fixture: plinth " << cmd << "\n" << r.output);
@@ -664,6 +667,41 @@ const std::vector<BadInputCase>& bad_input_cases() {
        kNoDamage,
        "generate --checkpoint runs/ft/tuned.ckpt --prompt Haus --tokenizer tok/other.model",
        {"runs/ft/tuned.ckpt was trained with tokenizer", "tok/other.model"},
+       {}},
+      {"merge-alpha-outside",
+       "merge with an α beyond the tuned model, without --extrapolate",
+       kNoDamage,
+       "merge runs/base/checkpoints/step-000002.ckpt runs/ft/tuned.ckpt out.ckpt --alpha 1.5",
+       {"--alpha 1.5 is outside [0, 1]", "--extrapolate"},
+       {"out.ckpt"}},
+      {"merge-other-shape",
+       "merge of two checkpoints of different model shapes",
+       kNoDamage,
+       "merge runs/base/checkpoints/step-000002.ckpt runs/wide/checkpoints/step-000002.ckpt out.ckpt "
+       "--alpha 0.5",
+       {"runs/base/checkpoints/step-000002.ckpt and runs/wide/checkpoints/step-000002.ckpt are models of "
+        "different shapes"},
+       {"out.ckpt"}},
+      {"eval-interpolate-outside",
+       "eval.interpolate with an α outside [0, 1]",
+       kNoDamage,
+       "eval ft.yaml --threads 1 eval.interpolate=[0.5,1.5]",
+       {"eval.interpolate", "α = 1.5 is outside [0, 1]"},
+       {}},
+      {"attribute-without-report",
+       "attribute of a fine-tune that has no report yet",
+       [](Dir d) { fs::remove(d / "runs/ft/report.json"); },
+       "attribute ft.yaml --threads 1",
+       {"runs/ft holds no report.json", "plinth eval"},
+       {}},
+      {"attribute-stale-report",
+       "attribute of a fine-tune whose tuned.ckpt is newer than its report",
+       [](Dir d) {
+         fs::last_write_time(d / "runs/ft/tuned.ckpt",
+                             fs::last_write_time(d / "runs/ft/report.json") + std::chrono::seconds(10));
+       },
+       "attribute ft.yaml --threads 1",
+       {"runs/ft/tuned.ckpt is newer than runs/ft/report.json", "plinth eval ft.yaml"},
        {}},
 
       // ---- reports (report.json, read by gate and report)

@@ -4,52 +4,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli_fixture.h"
+#include "finetune_fixture.h"
 
 using plinth::test::CliFixture;
+using plinth::test::finetune_recipe;
+using plinth::test::FinetuneFixture;
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string data_recipe() {
-  return CliFixture::task_data_recipe();
-}
-
-std::string task_tsv() {
-  return CliFixture::task_tsv();
-}
-
-std::string finetune_recipe(const std::string& name, const std::string& method_lines) {
-  return "include: data.yaml\nname: " + name + "\nfinetune:\n  base: runs/base\n" + method_lines +
-         "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
-         "train:\n  steps: 4\n  warmup_steps: 1\n  batch_size: 4\n  eval_every: 2\n  checkpoint_every: 2\n"
-         "  precision: fp32\n  device: cpu\n"
-         "eval:\n  max_tokens: 256\n  task_examples: 4\n  task_samples: 2\n"
-         "gate:\n  max_forgetting: 1000%\n";
-}
-
-struct FinetuneFixture : CliFixture {
-  FinetuneFixture() {
-    recipe(data_recipe(), "data.yaml");
-    recipe(
-        "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 1, heads: 2, context: 32}\n"
-        "train: {steps: 4, warmup_steps: 1, batch_size: 2, eval_every: 2, eval_tokens: 256, "
-        "checkpoint_every: 2}\n",
-        "base.yaml");
-    dir().write("task.tsv", task_tsv());
-  }
-  // tokenizer, shards and the tiny base, once per test case
-  void make_base() const {
-    for (const char* cmd :
-         {"tokenizer train base.yaml", "prepare base.yaml", "pretrain base.yaml --threads 2"}) {
-      auto r = plinth(cmd);
-      INFO(cmd << "\n" << r.output);
-      REQUIRE(r.exit_code == 0);
-    }
-  }
-};
-
-}  // namespace
 
 TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison and the gate",
           "[cli][finetune]") {
@@ -185,7 +145,7 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   CHECK(fs::exists(f.dir() / "runs/ft-full/checkpoints/step-000006.ckpt"));
 
   // The task file changes: the fine-tune is redone (and the older .previous deleted, saying so).
-  f.dir().write("task.tsv", task_tsv() + "Zeit\ttime\n");
+  f.dir().write("task.tsv", CliFixture::task_tsv() + "Zeit\ttime\n");
   auto fourth = f.plinth("run pipeline.yaml --threads 2");
   INFO(fourth.output);
   REQUIRE(fourth.exit_code == 0);
@@ -254,7 +214,7 @@ TEST_CASE("fine-tuning bad input: a clear message and exit 2", "[cli][finetune]"
     CHECK_THAT(skip.output, Catch::Contains("1 bad lines skipped"));
   }
   SECTION("an empty completion") {
-    f.dir().write("task.tsv", task_tsv() + "Leer\t   \n");
+    f.dir().write("task.tsv", CliFixture::task_tsv() + "Leer\t   \n");
     expect_bad(full, "", "task.tsv:17");
   }
   SECTION("a regex without the named groups") {
