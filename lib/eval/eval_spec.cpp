@@ -42,6 +42,8 @@ void read_count(ConfigSection& s, const char* key, uint64_t& out) {
   if (s.read(key, v, Range<int64_t>::at_least(0))) out = static_cast<uint64_t>(v);
 }
 
+}  // namespace
+
 void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_allowed, const char* example) {
   std::string text;
   if (!s.read(key, text)) return;
@@ -53,8 +55,6 @@ void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_all
     s.error(key, fmt::format("'{}' is not a fraction between 0 and 1 (exclusive)", text),
             fmt::format("write e.g. {}", example));
 }
-
-}  // namespace
 
 void bind(ConfigSection& s, EvalSpec& spec) {
   int64_t seed = static_cast<int64_t>(spec.seed);
