@@ -42,6 +42,8 @@ void read_count(ConfigSection& s, const char* key, uint64_t& out) {
   if (s.read(key, v, Range<int64_t>::at_least(0))) out = static_cast<uint64_t>(v);
 }
 
+}  // namespace
+
 void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_allowed, const char* example) {
   std::string text;
   if (!s.read(key, text)) return;
@@ -53,6 +55,8 @@ void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_all
     s.error(key, fmt::format("'{}' is not a fraction between 0 and 1 (exclusive)", text),
             fmt::format("write e.g. {}", example));
 }
+
+namespace {
 
 // eval.interpolate: a list of α in [0, 1], each once; 0 and 1 added, sorted.
 void read_alphas(ConfigSection& s, std::vector<double>& out) {

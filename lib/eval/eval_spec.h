@@ -60,4 +60,8 @@ int64_t answer_budget(const EvalSpec& spec, size_t longest_training_completion);
 // A fraction in (0, 1) given as "0.95", "95%" or "1%". False for anything else.
 bool parse_fraction(const std::string& text, double& out);
 
+// Reads s[key] with parse_fraction (zero_allowed: also "0" / "0%"); otherwise records a problem
+// on the key whose hint is "write e.g. <example>".
+void read_fraction(ConfigSection& s, const char* key, double& out, bool zero_allowed, const char* example);
+
 }  // namespace plinth::eval

@@ -40,6 +40,10 @@ FinetuneRecipe bind_finetune_recipe(Recipe r, int threads) {
       eval::bind(gs, g, thresholds);
       f.gate = thresholds;
     }
+    if (r.loaded.root.find("select")) {
+      ConfigSection ss = root.child("select");
+      bind(ss, f.select);
+    }
     if (const ConfigNode* m = r.loaded.root.find("model"))
       diag.add(Problem{m->where(), "model",
                        "a fine-tuning recipe takes the model's shape from its base checkpoint",

@@ -10,6 +10,7 @@
 //   train:     steps, lr, ... as for pretraining (train/train_spec.h)
 //   eval:      how base and tuned are scored (eval/eval_spec.h)
 //   gate:      the forgetting budget copied into report.json (eval/gate_spec.h)
+//   select:    which step becomes tuned.ckpt, on a forgetting budget (select_spec.h)
 // The model's shape comes from the base checkpoint, not from the recipe.
 #pragma once
 
@@ -24,6 +25,7 @@
 #include "data/task_spec.h"
 #include "eval/eval_spec.h"
 #include "eval/gate_spec.h"
+#include "finetune/select_spec.h"
 #include "model/checkpoint_file.h"
 #include "recipe/recipe.h"
 #include "tokenizer/tokenizer.h"
@@ -39,6 +41,7 @@ struct FinetuneRecipe {
   data::TaskSpec task;
   eval::EvalSpec eval;
   std::optional<eval::GateThresholds> gate;
+  SelectSpec select;              // off without a select: section
   std::filesystem::path run_dir;  // train.run_dir, default runs/<name>
 };
 

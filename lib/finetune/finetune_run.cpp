@@ -9,6 +9,7 @@
 
 #include "data/mixture_sampler.h"
 #include "data/prepare.h"
+#include "finetune/selection_probe.h"
 #include "model/checkpoint_file.h"
 #include "model/checkpoint_model.h"
 #include "model/device.h"
@@ -24,6 +25,7 @@
 #include "train/regularizers.h"
 #include "train/task_batches.h"
 #include "train/trainer.h"
+#include "util/atomic_file.h"
 #include "util/dir_lock.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -142,13 +144,41 @@ std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64
   return std::make_unique<train::MixtureBatches>(std::move(sampler));
 }
 
+// The select: panel (selection_probe.h): a seeded sample of every pretraining domain's
+// validation documents, scored as plinth eval scores them (eval: seed, batch size, document caps).
+std::shared_ptr<SelectionProbe> selection_probe(const FinetuneRecipe& f, const model::ModelConfig& config,
+                                                const tokenizer::Tokenizer& tok, train::DataParallel* dp,
+                                                std::map<std::string, std::string> meta) {
+  std::vector<std::string> names;
+  for (const auto& d : f.recipe.data.domains) names.push_back(d.name);
+  auto shards = std::make_shared<DomainShards>(
+      open_domain_shards(f.recipe, names, "val", tok.hash(),
+                         "select: scores a panel of every pretraining domain's validation documents"));
+  eval::ScoreOptions o;
+  o.context = f.eval.context > 0 ? std::min<int64_t>(f.eval.context, config.context) : config.context;
+  o.batch_size = f.eval.batch_size;
+  o.eos_id = tok.eos_id();
+  o.document_start_id = tok.document_start_id();
+  o.seed = f.eval.seed;
+  o.max_tokens = static_cast<uint64_t>(f.select.panel_tokens);
+  o.min_documents = f.eval.min_documents;
+  o.max_document_tokens = f.eval.max_document_tokens;
+  o.max_documents = f.eval.max_documents;
+  log::info(
+      "select: a panel of up to {} tokens per domain ({}) at step 0 and every {} steps; tuned.ckpt: the "
+      "best task validation loss within {}",
+      f.select.panel_tokens, fmt::join(names, ", "), f.select.every, describe_budget(f.select));
+  return std::make_shared<SelectionProbe>(f.select, f.run_dir, std::move(shards), o, dp, std::move(meta));
+}
+
 // tuned.ckpt (and adapter.ckpt): the trained weights as a plain model, LoRA merged, so every
-// command that reads checkpoints can use it.
+// command that reads checkpoints can use it. `extra`: more meta (the select: decision).
 void write_tuned(const FinetuneRecipe& f, model::Llama& net,
-                 const std::map<std::string, std::string>& provenance, uint64_t tokenizer_hash,
-                 int64_t step) {
+                 const std::map<std::string, std::string>& provenance, uint64_t tokenizer_hash, int64_t step,
+                 const std::map<std::string, std::string>& extra = {}) {
   model::CheckpointContents c;
   c.meta = provenance;
+  c.meta.insert(extra.begin(), extra.end());
   c.meta["kind"] = "plinth-finetuned";
   c.meta["model_config"] = model::model_config_json(net->config());
   c.meta["step"] = std::to_string(step);
@@ -170,6 +200,41 @@ void write_tuned(const FinetuneRecipe& f, model::Llama& net,
   for (const auto& item : net->named_parameters())
     c.tensors.emplace_back("model/" + item.key(), item.value().detach().to(torch::kCPU).contiguous());
   model::write_checkpoint(tuned_checkpoint_path(f.run_dir), c);
+}
+
+// tuned.ckpt from the step select: chose (selected.ckpt), its meta and selection.json saying
+// which and why, and what the last step would have given; the panels' cost against training.
+void write_selected_tuned(const FinetuneRecipe& f, const SelectionProbe& probe, model::Llama& net,
+                          const std::map<std::string, std::string>& provenance, uint64_t tokenizer_hash,
+                          int64_t last_step, double step_seconds) {
+  const Selection chosen = probe.selection();
+  const std::vector<Panel>& panels = probe.panels();
+  const Panel& base = panels.front();
+  auto describe = [&](const Panel& p) {
+    return fmt::format("task val loss {:.4f}, mean forgetting {:+.2f}%", p.task_val_loss,
+                       mean_forgetting(panel_forgetting(p, base)));
+  };
+  const Panel* selected = &base;
+  for (const auto& p : panels)
+    if (p.step == chosen.step) selected = &p;
+  if (chosen.within_budget)
+    log::info("select: step {} ({}): {}", chosen.step, describe(*selected), chosen.reason);
+  else
+    log::warn(
+        "select: NO STEP FITS THE BUDGET: tuned.ckpt is the BASE (step 0), unchanged by the fine-tune: {}",
+        chosen.reason);
+  log::info("select: the last step, {}, would have given {}", panels.back().step, describe(panels.back()));
+  const double panel_seconds = probe.panel_seconds();
+  log::info("select: the panels took {:.2f}s against {:.2f}s of training steps ({:.1f}%)", panel_seconds,
+            step_seconds, step_seconds > 0 ? 100 * panel_seconds / step_seconds : 0.0);
+  probe.load_selected(*net);
+  write_tuned(f, net, provenance, tokenizer_hash, chosen.step,
+              {{"selected_step", std::to_string(chosen.step)},
+               {"selected_reason", chosen.reason},
+               {"trained_steps", std::to_string(last_step)}});
+  write_file_atomic(selection_report_path(f.run_dir),
+                    selection_report(f.select, panels, chosen, panel_seconds, step_seconds));
+  log::info("wrote {}", selection_report_path(f.run_dir).string());
 }
 
 }  // namespace
@@ -246,6 +311,18 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
   else
     options.evaluate =
         task_val_loss(task.val, seq_len, pad_id, spec.batch_size, "task " + f.task.name, dp.get());
+  std::shared_ptr<SelectionProbe> probe;
+  if (f.select.on()) {
+    if (task.val.empty())
+      throw BadInput(fmt::format("select: needs the task's validation loss, but task {} has no validation "
+                                 "examples",
+                                 f.task.name),
+                     "raise task.val_fraction, or remove the select: section");
+    probe = selection_probe(
+        f, config, tok, dp.get(),
+        {{"model_config", model::model_config_json(config)}, {"tokenizer_hash", hex64(tok.hash())}});
+    options.probe = probe;
+  }
   if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
   if (f.finetune.ewc_on()) {
     const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device, dp.get());
@@ -284,7 +361,11 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
         result.signal,
         lead ? fmt::format("stopped by signal {}; continue with --resume", result.signal) : "");
   if (!lead) return false;  // rank 0 writes the fine-tuned model
-  write_tuned(f, net, provenance, tok.hash(), trainer.step());
+  if (probe) {
+    write_selected_tuned(f, *probe, net, provenance, tok.hash(), trainer.step(), result.step_seconds);
+  } else {
+    write_tuned(f, net, provenance, tok.hash(), trainer.step());
+  }
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());
   return true;

@@ -26,6 +26,44 @@ double number_or_none(const json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : MetricsRecord::kNone;
 }
 
+// j[key] = {domain: value} (null for a non-finite one) and j[key + "_mean"] = the mean of the
+// finite ones; nothing when `values` is empty.
+void put_domains(json& j, const std::string& key, const std::vector<std::pair<std::string, double>>& values) {
+  if (values.empty()) return;
+  json v = json::object();
+  double sum = 0;
+  int n = 0;
+  for (const auto& [domain, x] : values) {
+    v[domain] = std::isfinite(x) ? json(x) : json(nullptr);
+    if (std::isfinite(x)) sum += x, ++n;
+  }
+  j[key] = v;
+  if (n) j[key + "_mean"] = sum / n;
+}
+
+std::vector<std::pair<std::string, double>> domains_or_none(const json& j, const char* key) {
+  std::vector<std::pair<std::string, double>> out;
+  if (auto v = j.find(key); v != j.end() && v->is_object())
+    for (const auto& [domain, x] : v->items())
+      out.emplace_back(domain, x.is_number() ? x.get<double>() : MetricsRecord::kNone);
+  return out;
+}
+
+// One line per domain of `values` (a record's val_loss or forgetting) against step.
+std::vector<PlotSeries> domain_series(const std::vector<MetricsRecord>& records,
+                                      std::vector<std::pair<std::string, double>> MetricsRecord::*values,
+                                      const std::string& prefix) {
+  std::vector<PlotSeries> out;
+  std::map<std::string, size_t> index;
+  for (const auto& r : records)
+    for (const auto& [domain, y] : r.*values) {
+      auto [it, added] = index.emplace(domain, out.size());
+      if (added) out.push_back(PlotSeries{prefix + domain, {}, true});
+      out[it->second].points.emplace_back(static_cast<double>(r.step), y);
+    }
+  return out;
+}
+
 }  // namespace
 
 std::string MetricsRecord::to_json() const {
@@ -43,17 +81,9 @@ std::string MetricsRecord::to_json() const {
   put("grad_norm", grad_norm);
   put("tokens_per_s", tokens_per_s);
   put("elapsed_s", elapsed_s);
-  if (!val_loss.empty()) {
-    json v = json::object();
-    double sum = 0;
-    int n = 0;
-    for (const auto& [domain, loss] : val_loss) {
-      v[domain] = std::isfinite(loss) ? json(loss) : json(nullptr);
-      if (std::isfinite(loss)) sum += loss, ++n;
-    }
-    j["val_loss"] = v;
-    if (n) j["val_loss_mean"] = sum / n;
-  }
+  put_domains(j, "val_loss", val_loss);
+  put_domains(j, "forgetting", forgetting);
+  put("panel_s", panel_s);
   return j.dump();
 }
 
@@ -75,9 +105,9 @@ std::vector<MetricsRecord> read_metrics(const fs::path& file) {
     r.grad_norm = number_or_none(j, "grad_norm");
     r.tokens_per_s = number_or_none(j, "tokens_per_s");
     r.elapsed_s = number_or_none(j, "elapsed_s");
-    if (auto v = j.find("val_loss"); v != j.end() && v->is_object())
-      for (const auto& [domain, loss] : v->items())
-        r.val_loss.emplace_back(domain, loss.is_number() ? loss.get<double>() : MetricsRecord::kNone);
+    r.val_loss = domains_or_none(j, "val_loss");
+    r.forgetting = domains_or_none(j, "forgetting");
+    r.panel_s = number_or_none(j, "panel_s");
     out.push_back(std::move(r));
   }
   return out;
@@ -118,19 +148,30 @@ void MetricsLog::write_plot(const fs::path& svg, const std::string& title) const
   chart.x_label = "step";
   chart.y_label = "loss (nats per token)";
   PlotSeries train{"train", {}, false};
-  std::vector<PlotSeries> val;
-  std::map<std::string, size_t> val_index;
-  for (const auto& r : records_) {
+  for (const auto& r : records_)
     if (std::isfinite(r.loss)) train.points.emplace_back(static_cast<double>(r.step), r.loss);
-    for (const auto& [domain, loss] : r.val_loss) {
-      auto [it, added] = val_index.emplace(domain, val.size());
-      if (added) val.push_back(PlotSeries{"val " + domain, {}, true});
-      val[it->second].points.emplace_back(static_cast<double>(r.step), loss);
-    }
-  }
   chart.series.push_back(std::move(train));
-  for (auto& s : val) chart.series.push_back(std::move(s));
-  write_svg(svg, chart);
+  for (auto& s : domain_series(records_, &MetricsRecord::val_loss, "val "))
+    chart.series.push_back(std::move(s));
+  std::vector<PlotSeries> forgetting = domain_series(records_, &MetricsRecord::forgetting, "");
+  if (forgetting.empty()) return write_svg(svg, chart);
+  // The panel's curves on their own axis (percent), below the losses and on the same steps.
+  LineChart panel;
+  panel.title = "forgetting on the selection panel (vs step 0)";
+  panel.x_label = "step";
+  panel.y_label = "forgetting (%)";
+  PlotSeries mean{"mean", {}, false};
+  for (const auto& r : records_)
+    if (!r.forgetting.empty()) {
+      double sum = 0;
+      int n = 0;
+      for (const auto& [domain, pct] : r.forgetting)
+        if (std::isfinite(pct)) sum += pct, ++n;
+      if (n) mean.points.emplace_back(static_cast<double>(r.step), sum / n);
+    }
+  panel.series.push_back(std::move(mean));
+  for (auto& s : forgetting) panel.series.push_back(std::move(s));
+  write_svg(svg, std::vector<LineChart>{chart, panel});
 }
 
 }  // namespace plinth::train

@@ -6,7 +6,10 @@
 // same steps, not included in "loss"); fine-tunes with replay add "replay_share" (of the scored
 // targets of those steps, the share from replayed pretraining rows: the share of the gradient
 // that replay carries, which finetune.replay.fraction sets). A line for step 0 (before training) holds only
-// the validation loss. <run_dir>/loss.svg draws the file.
+// the validation loss. Fine-tunes that choose their checkpoint (select:, finetune/selection_probe.h)
+// add on each panel step "forgetting" (per domain, percent, against the step-0 panel),
+// "forgetting_mean" (the mean over the domains) and "panel_s" (seconds the panel took).
+// <run_dir>/loss.svg draws the file (the forgetting curves in a second chart below the losses).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +30,9 @@ struct MetricsRecord {
   double replay_share = kNone;   // replayed share of the scored targets (fine-tuning); kNone without replay
   double skipped_steps = kNone;  // diverged steps skipped so far (train.on_divergence: skip); kNone: none
   double lr_scale = kNone;       // learning-rate factor after rollbacks (on_divergence: rollback); kNone: 1
-  std::vector<std::pair<std::string, double>> val_loss;  // per domain; empty off evaluation steps
+  std::vector<std::pair<std::string, double>> val_loss;    // per domain; empty off evaluation steps
+  std::vector<std::pair<std::string, double>> forgetting;  // per domain, %; empty off panel steps
+  double panel_s = kNone;                                  // seconds the forgetting panel took
 
   std::string to_json() const;  // one line, no newline; NaN fields are left out
 };
@@ -45,7 +50,8 @@ class MetricsLog {
   const std::vector<MetricsRecord>& records() const { return records_; }
   // Drops the records after `keep_through_step` (a rollback to that step's checkpoint).
   void rewind(int64_t keep_through_step);
-  // Training loss and each domain's validation loss against step.
+  // Training loss and each domain's validation loss against step; below them, when the records
+  // hold any, each domain's panel forgetting and their mean.
   void write_plot(const std::filesystem::path& svg, const std::string& title) const;
 
  private:

@@ -247,6 +247,10 @@ struct Trainer::Impl {
     }
     if (lr_scale != 1.0) c.meta["lr_scale"] = fmt::format("{:.17g}", lr_scale);
     if (skipped_steps) c.meta["skipped_steps"] = std::to_string(skipped_steps);
+    if (opt.probe)
+      for (auto& [key, value] : opt.probe->state())
+        if (!c.meta.emplace(key, value).second)
+          throw Failure("Trainer: the probe's state reuses meta key " + key);
     for (const auto& [name, p] : params) c.tensors.emplace_back("model/" + name, p.detach().to(torch::kCPU));
     const auto& state = optim->state();
     for (size_t i = 0; i < params.size(); ++i) {
@@ -333,6 +337,7 @@ struct Trainer::Impl {
       best_step = number("best_step");
       best_val = meta_number(c, "best_val_loss", file);
     }
+    if (opt.probe) opt.probe->restore(c, file, model, step);
     resumed = true;
     log::info("resumed {} at step {}", file.string(), step);
   }
@@ -404,6 +409,14 @@ struct Trainer::Impl {
     DomainLosses v = opt.evaluate(model);
     model->train();
     return v;
+  }
+
+  // The probe's measurement of this step, into the step's metrics line.
+  void measure_probe(const DomainLosses& val, MetricsRecord& r) {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    opt.probe->measure(model, step, val, r);
+    model->train();
   }
 
   fs::path save_checkpoint() {
@@ -508,14 +521,19 @@ TrainResult Trainer::run() {
             t.device.str(), run_dir.string(),
             regularizer_names.empty() ? "" : ", regularizers " + regularizer_names);
 
-  if (!t.resumed && t.step == 0 && t.opt.evaluate) {
+  StepProbe* const probe = t.opt.probe.get();
+  if (!t.resumed && t.step == 0 && (t.opt.evaluate || probe)) {
     // The untrained model's loss anchors the curve (about ln(vocab_size)).
     MetricsRecord r;
     r.step = 0;
-    r.val_loss = t.evaluate();
+    if (t.opt.evaluate) {
+      r.val_loss = t.evaluate();
+      log::info("step 0 val: {}", format_val(r.val_loss));
+    }
+    if (probe) t.measure_probe(r.val_loss, r);
     r.elapsed_s = seconds_since(start);
-    log::info("step 0 val: {}", format_val(r.val_loss));
     if (metrics) metrics->append(r);
+    if (probe) probe->committed(t.model, 0);
     result.last_val = r.val_loss;
     result.last_val_step = 0;
   }
@@ -615,9 +633,11 @@ TrainResult Trainer::run() {
     const int sig =
         dp ? static_cast<int>(dp->max(StopSignalScope::requested())) : StopSignalScope::requested();
     const bool last = t.step == s.steps;
-    const bool eval_now = t.opt.evaluate && ((s.eval_every > 0 && t.step % s.eval_every == 0) || last);
-    bool checkpoint_now = t.step % s.checkpoint_every == 0 || last || sig != 0;
-    const bool line_now = t.step % s.log_every == 0 || eval_now || last || sig != 0;
+    const bool probe_now = probe && (t.step % probe->every() == 0 || last);
+    const bool eval_now =
+        t.opt.evaluate && ((s.eval_every > 0 && t.step % s.eval_every == 0) || last || probe_now);
+    bool checkpoint_now = t.step % s.checkpoint_every == 0 || last || sig != 0 || probe_now;
+    const bool line_now = t.step % s.log_every == 0 || eval_now || last || sig != 0 || probe_now;
 
     if (tty && (Clock::now() - last_line > std::chrono::milliseconds(200) || line_now)) {
       last_line = Clock::now();
@@ -644,6 +664,7 @@ TrainResult Trainer::run() {
       line_open = false;
       log::info("step {} val: {}{}", t.step, format_val(r.val_loss), new_best ? " (best)" : "");
     }
+    if (probe_now) t.measure_probe(r.val_loss, r);
     if (line_now) {
       r.step = t.step;
       if (window_applied) r.loss = window_loss / window_applied;
@@ -673,6 +694,7 @@ TrainResult Trainer::run() {
       }
       if (t.lead()) prune_checkpoints(run_dir, s.keep_last, s.keep_best ? t.best_step : -1);
     }
+    if (probe_now) probe->committed(t.model, t.step);
     if (metrics && (eval_now || checkpoint_now)) metrics->write_plot(plot, title);
     if (sig != 0) {
       result.signal = sig;
@@ -698,6 +720,7 @@ TrainResult Trainer::run() {
   result.end_step = t.step;
   result.skipped_steps = t.skipped_steps;
   result.seconds = seconds_since(start);
+  result.step_seconds = total_seconds;
   result.tokens_per_s = total_seconds > 0 ? tokens_per_step * steps_this_run / total_seconds : 0;
   return result;
 }

@@ -27,6 +27,7 @@
 #include "model/llama.h"
 #include "train/batch_source.h"
 #include "train/regularizers.h"
+#include "train/step_probe.h"
 #include "train/train_spec.h"
 #include "train/val_loss.h"
 
@@ -53,6 +54,9 @@ struct TrainerOptions {
   // Written into every checkpoint's meta (e.g. the base checkpoint of a fine-tune). Keys the
   // trainer writes itself ("kind", "step", "model_config", ...) are refused (Failure).
   std::map<std::string, std::string> extra_meta;
+  // Measured at step 0, every probe->every() steps and the last step, each time with a validation,
+  // a metrics line and a checkpoint (step_probe.h); its state is in every checkpoint. Null: none.
+  std::shared_ptr<StepProbe> probe;
   // Data-parallel training (data_parallel.h): spec.batch_size is the whole micro-batch of all
   // ranks, each rank computes on its share of the rows and the gradients are summed over the
   // ranks, so the run equals one process's up to float rounding. Every rank trains, validates
@@ -75,6 +79,7 @@ struct TrainResult {
   std::filesystem::path best_checkpoint;  // empty unless keep_best and a validation ran
   double seconds = 0;
   double tokens_per_s = 0;  // training throughput, validation and checkpoints excluded
+  double step_seconds = 0;  // of `seconds`, those spent in this run()'s training steps
 };
 
 class Trainer {

@@ -155,4 +155,26 @@ void write_svg(const std::filesystem::path& path, const LineChart& chart) {
   write_file_atomic(path, render_svg(chart));
 }
 
+std::string render_stacked_svg(const std::vector<LineChart>& charts) {
+  int width = 0, height = 0;
+  std::string inner;
+  for (const auto& chart : charts) {
+    // Each chart is a nested <svg> moved down by the heights above it.
+    std::string one = render_svg(chart);
+    one.insert(std::string("<svg").size(), fmt::format(" y=\"{}\"", height));
+    inner += one;
+    width = std::max(width, chart.width);
+    height += chart.height;
+  }
+  return fmt::format(
+             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+             "{1}\">\n",
+             width, height) +
+         inner + "</svg>\n";
+}
+
+void write_svg(const std::filesystem::path& path, const std::vector<LineChart>& charts) {
+  write_file_atomic(path, render_stacked_svg(charts));
+}
+
 }  // namespace plinth

@@ -29,6 +29,11 @@ std::string render_svg(const LineChart& chart);
 // Renders and writes atomically (a viewer never sees half a file).
 void write_svg(const std::filesystem::path& path, const LineChart& chart);
 
+// Charts stacked top to bottom in one picture (each keeps its own axes), e.g. losses above and
+// forgetting below; as wide as the widest.
+std::string render_stacked_svg(const std::vector<LineChart>& charts);
+void write_svg(const std::filesystem::path& path, const std::vector<LineChart>& charts);
+
 // Text made safe inside SVG/XML elements and attributes (& < > ").
 std::string svg_escape(const std::string& text);
 
