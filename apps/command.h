@@ -40,6 +40,7 @@ void add_report_command(CLI::App& app);
 void add_gate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
 void add_attribute_command(CLI::App& app);

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
       "  plinth report runs/ft-full runs/ft-lora         # compare methods\n"
       "  plinth gate runs/ft-lora/report.json --max-forgetting 5%\n"
       "  plinth run recipes/pipelines/quickstart.yaml    # all of it, resumable\n"
+      "  plinth sweep recipes/finetune/lora.yaml --grid train.lr=2e-4,5e-4   # the trade-off frontier\n"
       "  plinth recipes                                  # what an installed plinth ships\n"
       "  plinth launch -n 2 pretrain recipes/pretrain/quickstart.yaml   # data-parallel (or torchrun)\n"
       "Each stage: plinth <command> RECIPE.yaml [key.path=value ...]; see plinth <command> --help.");
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   plinth::add_report_command(app);
   plinth::add_gate_command(app);
   plinth::add_run_command(app);
+  plinth::add_sweep_command(app);
   plinth::add_launch_command(app);
   plinth::add_recipes_command(app);
 

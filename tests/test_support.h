@@ -31,6 +31,13 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command_line);
 
+// How often `needle` stands in `text` (overlaps counted): SVG elements, repeated log lines.
+inline size_t occurrences(std::string_view text, std::string_view needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 // The plinth binary under test, and the source tree (for shipped recipes and fixtures).
 inline std::string plinth_binary() {
   return PLINTH_BINARY;

@@ -139,7 +139,7 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
   return out;
 }
 
-std::string comparison_svg(const std::vector<ComparedRun>& runs) {
+ScatterChart comparison_chart(const std::vector<ComparedRun>& runs) {
   ScatterChart chart;
   chart.title = "Learning vs forgetting (up and to the left is better; bars: intervals)";
   chart.x_label = "mean forgetting, % bits per byte (lower is better)";
@@ -153,7 +153,11 @@ std::string comparison_svg(const std::vector<ComparedRun>& runs) {
     if (run.report.task) p.y_lo = run.report.task->gain_ci.lo, p.y_hi = run.report.task->gain_ci.hi;
     chart.points.push_back(std::move(p));
   }
-  return render_svg(chart);
+  return chart;
+}
+
+std::string comparison_svg(const std::vector<ComparedRun>& runs) {
+  return render_svg(comparison_chart(runs));
 }
 
 fs::path common_parent(const std::vector<ComparedRun>& runs) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "eval/forgetting_report.h"
+#include "util/svg_charts.h"
 
 namespace plinth::eval {
 
@@ -29,6 +30,9 @@ std::vector<ComparedRun> load_runs(const std::vector<std::filesystem::path>& pat
 std::string comparison_markdown(const std::vector<ComparedRun>& runs);
 // x = mean forgetting %, y = task gain %; a run without task results is left out of the plot.
 std::string comparison_svg(const std::vector<ComparedRun>& runs);
+// That plot before rendering: one point per run, in order, with both intervals (a sweep adds
+// its frontier to it).
+ScatterChart comparison_chart(const std::vector<ComparedRun>& runs);
 
 // Where `plinth report` writes by default: the deepest directory that holds every run directory
 // (runs/a and runs/b -> runs; a single run's parent).

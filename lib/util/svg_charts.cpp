@@ -207,7 +207,23 @@ std::string render_svg(const ScatterChart& chart) {
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
                      h - 14, svg_escape(chart.x_label));
   svg += y_label(chart.y_label, top + ph / 2);
-  double legend_y = top + 16;
+  std::string joined;
+  size_t joints = 0;
+  for (size_t i : chart.line)
+    if (i < chart.points.size() && std::isfinite(chart.points[i].x) && std::isfinite(chart.points[i].y))
+      joined +=
+          fmt::format("{}{:.1f},{:.1f}", joints++ ? " " : "", px(chart.points[i].x), py(chart.points[i].y));
+  if (joints < 2) joined.clear();  // one point makes no line
+  if (!joined.empty())
+    svg += fmt::format(
+        "<polyline class=\"line\" points=\"{}\" fill=\"none\" stroke=\"#555\" stroke-width=\"2\" "
+        "stroke-dasharray=\"6 3\"/>\n",
+        joined);
+  if (!joined.empty() && !chart.line_label.empty())
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#555\">- - {}</text>\n", left + 8, top + 16,
+                       svg_escape(chart.line_label));
+  // The curves' legend, under the joined line's label when there is one.
+  double legend_y = top + 16 + (!joined.empty() && !chart.line_label.empty() ? 16 : 0);
   for (const auto& curve : chart.curves) {
     std::string path;
     for (size_t i : curve.points) {
@@ -239,6 +255,11 @@ std::string render_svg(const ScatterChart& chart) {
         "{}</title>"
         "</circle>\n",
         px(p.x), py(p.y), color, svg_escape(p.label), value_text(p.x), value_text(p.y));
+    if (p.marked)
+      svg += fmt::format(
+          "<circle class=\"mark\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"9\" fill=\"none\" stroke=\"#222\" "
+          "stroke-width=\"1.5\"/>\n",
+          px(p.x), py(p.y));
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", px(p.x) + 8, py(p.y) - 6,
                        color, svg_escape(p.label));
   }

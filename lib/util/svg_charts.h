@@ -35,7 +35,8 @@ struct ScatterPoint {
   // Optional error bars: the interval of x and of y; non-finite ends = none.
   double x_lo = std::numeric_limits<double>::quiet_NaN(), x_hi = std::numeric_limits<double>::quiet_NaN();
   double y_lo = std::numeric_limits<double>::quiet_NaN(), y_hi = std::numeric_limits<double>::quiet_NaN();
-  int color = -1;  // series_color index; -1 = the point's own index
+  int color = -1;       // series_color index; -1 = the point's own index
+  bool marked = false;  // drawn with a ring around it (e.g. on a Pareto frontier)
 };
 
 // A line through some of the chart's points, in order (e.g. one run's interpolation from α = 0
@@ -51,10 +52,15 @@ struct ScatterChart {
   std::vector<ScatterPoint> points;
   std::vector<ScatterCurve> curves;  // drawn under the points; a legend when any is named
   bool zero_lines = true;            // draw x = 0 and y = 0 when inside the axes
+  // Indices of points joined by one line, in this order (e.g. a Pareto frontier), under the
+  // points; `line_label` names it in the top-left corner.
+  std::vector<size_t> line;
+  std::string line_label;
   int width = 860, height = 520;
 };
 
-// Every point is a <circle class="point"> with a <title> (label, x, y).
+// Every point is a <circle class="point"> with a <title> (label, x, y); the line is a
+// <polyline class="line">, a marked point's ring a <circle class="mark">.
 std::string render_svg(const ScatterChart& chart);
 
 }  // namespace plinth

@@ -14,8 +14,9 @@ TEST_CASE("help and version", "[cli]") {
   CHECK(top.exit_code == 0);
   CHECK_THAT(top.output,
              Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
-  for (const char* cmd : {"tokenizer train", "prepare", "inspect", "pretrain", "finetune", "eval", "generate",
-                          "export", "report", "gate", "run", "recipes", "bench prepare", "bench train"}) {
+  for (const char* cmd :
+       {"tokenizer train", "prepare", "inspect", "pretrain", "finetune", "eval", "generate", "export",
+        "report", "gate", "run", "sweep", "recipes", "bench prepare", "bench train"}) {
     auto r = f.plinth(std::string(cmd) + " --help");
     INFO(cmd << "\n" << r.output);
     CHECK(r.exit_code == 0);

@@ -7,7 +7,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "finetune_fixture.h"
+#include "cli_finetune_fixture.h"
 
 using plinth::test::CommandResult;
 using plinth::test::finetune_recipe;

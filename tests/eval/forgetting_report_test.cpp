@@ -86,11 +86,7 @@ ForgettingReport sample_report() {
   return make_forgetting_report({"runs/ft", "arith-lora", "lora"}, base, tuned, arithmetic_task(), g);
 }
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
+using test::occurrences;
 
 }  // namespace
 
@@ -365,13 +361,13 @@ TEST_CASE("write_report writes report.json, report.md and report.svg", "[eval][r
   std::string svg = read_file(dir / "run" / "report.svg");
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(svg.find("</svg>") != std::string::npos);
-  CHECK(count(svg, "class=\"bar\"") == 2 * r.domains.size());  // base and tuned per domain
+  CHECK(occurrences(svg, "class=\"bar\"") == 2 * r.domains.size());  // base and tuned per domain
   CHECK_THAT(svg, Contains(">+10.0% [+10.0, +10.0]<"));
-  CHECK(count(svg, "class=\"error\"") == r.domains.size());  // the tuned bar's interval
+  CHECK(occurrences(svg, "class=\"error\"") == r.domains.size());  // the tuned bar's interval
   for (const char* domain : {">literature<", ">code<", ">law<"}) CHECK_THAT(svg, Contains(domain));
   // Well-formed enough for a browser: every element that opens is closed.
-  CHECK(count(svg, "<text") == count(svg, "</text>"));
-  CHECK(count(svg, "<rect class=\"bar\"") == count(svg, "</rect>"));
+  CHECK(occurrences(svg, "<text") == occurrences(svg, "</text>"));
+  CHECK(occurrences(svg, "<rect class=\"bar\"") == occurrences(svg, "</rect>"));
 }
 
 TEST_CASE("svg charts: bars and scatter points, non-finite values left out", "[eval][report]") {
@@ -379,13 +375,13 @@ TEST_CASE("svg charts: bars and scatter points, non-finite values left out", "[e
   bars.series = {"base", "tuned"};
   bars.groups = {{"a", {1.0, 1.2}, "+20%", {}}, {"b & c", {0.5, std::nan("")}, "n/a", {}}};
   std::string svg = render_svg(bars);
-  CHECK(count(svg, "class=\"bar\"") == 3);
+  CHECK(occurrences(svg, "class=\"bar\"") == 3);
   CHECK_THAT(svg, Contains("b &amp; c"));
 
   ScatterChart scatter;
   scatter.points = {{"full", 8.0, 70.0}, {"lora", 2.0, 55.0}, {"broken", std::nan(""), 1.0}};
   svg = render_svg(scatter);
-  CHECK(count(svg, "class=\"point\"") == 2);
+  CHECK(occurrences(svg, "class=\"point\"") == 2);
   CHECK_THAT(svg, Contains(">lora<"));
   CHECK(svg.find("broken") == std::string::npos);
 }

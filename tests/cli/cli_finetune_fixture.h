@@ -1,6 +1,7 @@
-// A scratch directory with a tiny base to fine-tune (one block, 32 wide, four pretraining steps
-// on the CLI fixture's licence corpus) and the recipes of fine-tunes of it: what the fine-tuning
-// CLI tests share.
+// A scratch project for fine-tuning through the real binary: the task-ready data recipe
+// (data.yaml), a tiny base (base.yaml: 32 wide, one layer, four steps) and a task file of word
+// pairs (task.tsv); finetune_recipe() writes a fine-tune of that base. Shared by the fine-tuning,
+// pipeline and sweep tests.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -10,8 +11,8 @@
 
 namespace plinth::test {
 
-// A fine-tune of runs/base on task.tsv, four steps, scored on a small sample; `method_lines` go
-// under finetune: (e.g. "  method: full\n").
+// A four-step fine-tune of runs/base on task.tsv; `method_lines` is the rest of its finetune:
+// section (indented by two spaces), e.g. "  method: full\n".
 inline std::string finetune_recipe(const std::string& name, const std::string& method_lines) {
   return "include: data.yaml\nname: " + name + "\nfinetune:\n  base: runs/base\n" + method_lines +
          "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
@@ -23,13 +24,13 @@ inline std::string finetune_recipe(const std::string& name, const std::string& m
 
 struct FinetuneFixture : CliFixture {
   FinetuneFixture() {
-    recipe(CliFixture::task_data_recipe(), "data.yaml");
+    recipe(task_data_recipe(), "data.yaml");
     recipe(
         "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 1, heads: 2, context: 32}\n"
         "train: {steps: 4, warmup_steps: 1, batch_size: 2, eval_every: 2, eval_tokens: 256, "
         "checkpoint_every: 2}\n",
         "base.yaml");
-    dir().write("task.tsv", CliFixture::task_tsv());
+    dir().write("task.tsv", task_tsv());
   }
   // tokenizer, shards and the tiny base, once per test case
   void make_base() const {

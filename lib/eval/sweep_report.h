@@ -1,0 +1,32 @@
+// The comparison of a sweep (`plinth sweep`, a pipeline's `sweep:`): the grid points' forgetting
+// reports side by side, with the learning/forgetting frontier (pareto.h) marked, so the choice
+// is among the frontier's points only. Written to <out>/comparison.md (a table of the grid's
+// values, task gain and mean forgetting with intervals, frontier and dominated-beyond-doubt
+// columns, then `plinth report`'s full table) and comparison.svg (`plinth report`'s plot, the
+// frontier's points ringed and joined by a line, whiskers for both intervals). No torch here.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "eval/pareto.h"
+#include "eval/run_comparison.h"
+
+namespace plinth::eval {
+
+struct SweepComparison {
+  std::vector<std::string> keys;                 // the grid's keys, in grid order
+  std::vector<ComparedRun> runs;                 // one per point; label = the point's label
+  std::vector<std::vector<std::string>> values;  // per run, one value per key
+};
+
+// The trade-off a report stands for: task gain and mean forgetting with their intervals.
+TradeOff trade_off(const ForgettingReport& report);
+
+std::string sweep_markdown(const SweepComparison& sweep);
+std::string sweep_svg(const SweepComparison& sweep);
+// <dir>/comparison.md and comparison.svg, atomically.
+void write_sweep_comparison(const SweepComparison& sweep, const std::filesystem::path& dir);
+
+}  // namespace plinth::eval
