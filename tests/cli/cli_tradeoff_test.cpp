@@ -90,7 +90,7 @@ TEST_CASE("plinth merge: alpha 0 scores exactly as the base, 1 as the tuned mode
 
 TEST_CASE(
     "eval.interpolate and eval.attribute: the ends are the report's own models, restoring every part "
-    "is the base; plinth attribute and the report overlay",
+    "is the base, plinth attribute and the report overlay",
     "[cli][tradeoff]") {
   FinetuneFixture f;
   f.make_base();

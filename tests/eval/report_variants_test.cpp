@@ -68,7 +68,7 @@ TEST_CASE("variants: the base's columns forget nothing, the tuned's are the repo
   CHECK(half.mean_recovered_ci.lo > 0);
 }
 
-TEST_CASE("variants: report.json round trip, Markdown, SVG; unchanged parts; columns that do not fit",
+TEST_CASE("variants: report.json round trip, Markdown, SVG, unchanged parts, columns that do not fit",
           "[eval][variants]") {
   ForgettingReport r = report_with({{"law", 4.0}, {"code", 10.0}});
   r.interpolation = {between(r, "α=0", 0), between(r, "α=0.5", 0.5), between(r, "α=1", 1)};

@@ -104,7 +104,7 @@ TEST_CASE("attribution parts: restoring every part gives the base, one part only
   }
 }
 
-TEST_CASE("attribution parts: what a fine-tune left alone is unchanged; projection groups span the blocks",
+TEST_CASE("attribution parts: what a fine-tune left alone is unchanged, projection groups span the blocks",
           "[model][blend]") {
   auto [base, tuned] = base_and_tuned(true, "q_proj");
   const auto parts = plinth::model::weight_parts(*base, *tuned, /*module_groups=*/true);
