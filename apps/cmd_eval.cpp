@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 
 struct EvalArgs {
   std::string checkpoint;
+  std::string out;  // empty: the run directory
 };
 
 void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
@@ -42,7 +43,7 @@ void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
                      "leave out --checkpoint (or evaluate a checkpoint with a pretraining recipe)");
     finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(std::move(r), args.threads);
     const auto tok = load_recipe_tokenizer(f.recipe);
-    finetune::run_finetune_eval(f, tok);
+    finetune::run_finetune_eval(f, tok, eval_args.out);
     return;
   }
 
@@ -63,6 +64,7 @@ void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   }
 
   const fs::path run_dir = eval::recipe_run_dir(r.loaded.root, r.name);
+  const fs::path out = eval_args.out.empty() ? run_dir : fs::path(eval_args.out);
   fs::path checkpoint;
   if (!eval_args.checkpoint.empty()) {
     checkpoint = eval_args.checkpoint;
@@ -81,9 +83,9 @@ void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   log::info("evaluating {} on {} domains", req.checkpoint.string(), req.domains.size());
   eval::EvalReport report = eval::evaluate_checkpoint(req);
   for (const auto& note : report.notes) log::warn("{}", note);
-  eval::write_eval_report(report, run_dir);
+  eval::write_eval_report(report, out);
   fmt::print("{}", eval::eval_markdown(report));
-  log::info("wrote {} and {}", (run_dir / "eval.json").string(), (run_dir / "eval.md").string());
+  log::info("wrote {} and {}", (out / "eval.json").string(), (out / "eval.md").string());
 }
 
 }  // namespace
@@ -96,6 +98,9 @@ void add_eval_command(CLI::App& app) {
   add_recipe_args(*cmd, args, "plinth eval recipes/pretrain/quickstart.yaml eval.max_tokens=200000");
   cmd->add_option("--checkpoint", eval_args.checkpoint,
                   "Checkpoint to score (default: the highest step in <train.run_dir>/checkpoints)");
+  cmd->add_option("--out", eval_args.out,
+                  "Directory for the results (default: the run directory), e.g. to keep an eval of\n"
+                  "another sample beside the run's own report");
   cmd->footer(
       "Example:\n"
       "  plinth eval recipes/pretrain/quickstart.yaml eval.max_tokens=200000\n"

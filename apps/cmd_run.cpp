@@ -17,7 +17,8 @@
 //   report: runs/quickstart-comparison        # output paths are relative to the working directory
 //   sweep: {grid: {train.lr: [2e-4, 5e-4]}}   # optional, not with seeds: every fine-tune at every
 //                                             # grid point, as plinth sweep; each fine-tune's
-//                                             # frontier in <run_dir>-sweep/comparison.md
+//                                             # frontier in <run_dir>-sweep/comparison.md;
+//                                             # screen: 25% as plinth sweep --screen
 //
 // Without pretrain: the fine-tunes start from bases that exist already (a Hugging Face model
 // folder, or a finished run): the stages are, per fine-tune, prepare (its data: section, in its
@@ -35,6 +36,7 @@
 #include <thread>
 
 #include "command.h"
+#include "eval/eval_spec.h"
 #include "eval/evaluator.h"
 #include "finetune/finetune_recipe.h"
 #include "pipeline_stages.h"
@@ -62,6 +64,7 @@ struct Pipeline {
   std::vector<fs::path> finetune;
   std::vector<int64_t> seeds;  // empty: each fine-tune once, with its recipe's own train.seed
   recipe::SweepGrid sweep;     // empty: no sweep; else every fine-tune at every grid point
+  double screen = 0;           // sweep: {screen: F}: sweep_plan.h
   fs::path report;
 };
 
@@ -113,6 +116,7 @@ Pipeline load_pipeline(const std::string& file) {
   if (root.read("report", report)) p.report = report;
   ConfigSection sweep = root.child("sweep");
   p.sweep = recipe::bind_sweep(sweep, loaded.root.find("sweep"));
+  if (sweep.present()) eval::read_fraction(sweep, "screen", p.screen, false, "25% (or 0.25)");
   if (sweep.present() && !p.seeds.empty())
     root.error("sweep",
                "seeds: and sweep: together would train every grid point once per seed, which a "
@@ -134,7 +138,7 @@ void run_pipeline(const RunArgs& args) {
   // A sweep's grid is checked against each fine-tuning recipe before any stage runs.
   std::vector<SweepPlan> sweeps;
   if (!p.sweep.empty())
-    for (const auto& ft : p.finetune) sweeps.push_back(plan_sweep(ft.string(), p.sweep));
+    for (const auto& ft : p.finetune) sweeps.push_back(plan_sweep(ft.string(), p.sweep, p.screen));
   const auto start = std::chrono::steady_clock::now();
   const std::string pre = p.pretrain.string();
   if (p.pretrain.empty())
@@ -179,8 +183,11 @@ void run_pipeline(const RunArgs& args) {
                          {fmt::format("train.seed={}", seed),
                           fmt::format("train.run_dir={}-seed{}", plain.run_dir.string(), seed)}});
   }
-  for (const SweepPlan& plan : sweeps) planned.insert(planned.end(), plan.runs.begin(), plan.runs.end());
-  const std::vector<std::string> runs = run_finetunes(planned, args);
+  std::vector<std::string> runs = run_finetunes(planned, args);
+  for (SweepPlan& plan : sweeps) {
+    const std::vector<std::string> points = run_sweep(plan, args);
+    runs.insert(runs.end(), points.begin(), points.end());
+  }
   if (!args.dry_run)
     for (const SweepPlan& plan : sweeps) write_sweep_report(plan, default_sweep_out(plan));
   if (!p.report.empty()) {
@@ -280,7 +287,8 @@ void add_run_command(CLI::App& app) {
       "With seeds: [1, 2, 3] in the pipeline every fine-tune runs once per seed (train.seed, run dir\n"
       "<run_dir>-seed<N>) and the comparison adds mean +- spread over the seeds per recipe.\n"
       "With sweep: {grid: {train.lr: [2e-4, 5e-4]}} every fine-tune runs at every grid point, as\n"
-      "plinth sweep does, and <run_dir>-sweep/comparison.md marks the learning/forgetting frontier.\n"
+      "plinth sweep does, and <run_dir>-sweep/comparison.md marks the learning/forgetting frontier;\n"
+      "sweep: {screen: 25%} screens the points first, as plinth sweep --screen.\n"
       "Run it again after an interruption: finished stages are skipped, interrupted ones resume.\n"
       "Without pretrain: the fine-tunes start from existing bases (e.g. a Hugging Face model folder):\n"
       "  plinth run recipes/pipelines/hf-model.yaml      # prepare, finetune, eval");

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "command.h"
+#include "eval/eval_spec.h"
 #include "finetune/finetune_recipe.h"
 #include "pipeline_stages.h"
 #include "sweep_plan.h"
@@ -23,12 +24,23 @@ struct SweepArgs : StageOptions {
   std::string recipe;
   std::vector<std::string> grid;
   std::string out;
+  std::string screen;  // a fraction ("0.25", "25%"), or empty: no screen
 };
+
+// --screen: a fraction in (0, 1), as eval's own fractions are written.
+double parse_screen(const std::string& text) {
+  if (text.empty()) return 0;
+  double f = 0;
+  if (!eval::parse_fraction(text, f))
+    throw BadInput(fmt::format("--screen {}: a fraction of the eval sample in (0, 1) is expected", text),
+                   "write e.g. --screen 0.25 (or 25%)");
+  return f;
+}
 
 void run_sweep(const SweepArgs& args) {
   recipe::SweepGrid grid;
   for (const auto& flag : args.grid) grid.push_back(recipe::parse_grid_flag(flag));
-  const SweepPlan plan = plan_sweep(args.recipe, grid);
+  SweepPlan plan = plan_sweep(args.recipe, grid, parse_screen(args.screen));
   const finetune::FinetuneRecipe plain = finetune::bind_finetune_recipe(load_and_bind(args.recipe, {}), 0);
   // Before the first stage: a missing base would otherwise fail every point in turn.
   train::resolve_base_checkpoint(plain.finetune.base);
@@ -41,7 +53,7 @@ void run_sweep(const SweepArgs& args) {
                     out.string()),
         "name a directory, new or existing");
   log::info("sweep of {}: {} points", args.recipe, plan.points.size());
-  run_finetunes(plan.runs, args);
+  run_sweep(plan, args);
   if (args.dry_run) return;
   write_sweep_report(plan, out);
 }
@@ -60,6 +72,9 @@ void add_sweep_command(CLI::App& app) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--out", args.out,
                   "Directory for comparison.md and comparison.svg (default: <run_dir>-sweep)");
+  cmd->add_option("--screen", args.screen,
+                  "F: evaluate every point on F of its eval sample first (e.g. 0.25), and in full only\n"
+                  "the points no other dominates beyond doubt there");
   cmd->add_option("--threads", args.threads,
                   "Threads for every stage (default: $PLINTH_THREADS or all cores)")
       ->check(CLI::Range(1, 1024));
@@ -73,7 +88,10 @@ void add_sweep_command(CLI::App& app) {
       "interruption: finished points are skipped, an interrupted one resumes. The base\n"
       "(finetune.base) must exist. comparison.md marks the frontier: the points no other beats in\n"
       "task gain and mean forgetting at once; the others are not worth choosing. A value holding\n"
-      "commas goes in brackets: --grid finetune.lora.targets=[q_proj,v_proj],[q_proj,k_proj,v_proj]");
+      "commas goes in brackets: --grid finetune.lora.targets=[q_proj,v_proj],[q_proj,k_proj,v_proj]\n"
+      "--screen 0.25 scores each point on a quarter of its eval sample first (into <point>/screen/),\n"
+      "with intervals widened so that all hold together; a point another dominates beyond doubt there\n"
+      "gets no full eval (comparison.md shows its screen figures).");
   cmd->callback([] { run_sweep(args); });
 }
 

@@ -247,44 +247,77 @@ uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f, const Provenance& n
   return h.digest();
 }
 
+// A planned fine-tune bound, with what it is made from now (empty on a dry run).
+struct BoundFinetune {
+  finetune::FinetuneRecipe f;
+  Provenance now;
+};
+
+BoundFinetune bind_planned(const PlannedFinetune& planned, const std::vector<std::string>& extra,
+                           const StageOptions& args) {
+  std::vector<std::string> overrides = planned.overrides;
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
+  BoundFinetune b{finetune::bind_finetune_recipe(load_and_bind(planned.file, overrides), 0), {}};
+  if (!args.dry_run)
+    b.now = finetune::finetune_provenance(b.f, train::resolve_base_checkpoint(b.f.finetune.base));
+  return b;
+}
+
+// `plinth <verb> <file> <overrides...> <rest...>`.
+std::vector<std::string> stage_args(const char* verb, const PlannedFinetune& planned,
+                                    const std::vector<std::string>& extra, std::vector<std::string> rest) {
+  std::vector<std::string> a{verb, planned.file};
+  a.insert(a.end(), planned.overrides.begin(), planned.overrides.end());
+  a.insert(a.end(), extra.begin(), extra.end());
+  a.insert(a.end(), rest.begin(), rest.end());
+  return a;
+}
+
 }  // namespace
+
+std::string train_finetune(const PlannedFinetune& planned, const StageOptions& args) {
+  const BoundFinetune b = bind_planned(planned, {}, args);
+  const fs::path& run_dir = b.f.run_dir;
+  if (!args.dry_run)
+    if (const std::string why = finetune_stale_because(b.f, b.now); !why.empty()) {
+      log::warn("{}: {}", planned.file, why);
+      set_aside(run_dir, "fine-tuning");
+    }
+  std::error_code ec;
+  if (fs::exists(finetune::tuned_checkpoint_path(run_dir), ec))
+    log::info("{}: fine-tuned already ({})", planned.file, finetune::tuned_checkpoint_path(run_dir).string());
+  else if (train::latest_checkpoint(run_dir))
+    stage(stage_args("finetune", planned, {}, {"--resume"}), args);
+  else
+    stage(stage_args("finetune", planned, {}, {}), args);
+  return run_dir.string();
+}
+
+fs::path eval_finetune(const PlannedFinetune& planned, const StageOptions& args, const EvalVariant& variant) {
+  const BoundFinetune b = bind_planned(planned, variant.overrides, args);
+  const fs::path out = variant.subdir.empty() ? b.f.run_dir : b.f.run_dir / variant.subdir;
+  const fs::path stamp = out / "report.inputs";
+  const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(b.f, b.now));
+  std::string have;
+  std::error_code ec;
+  if (fs::exists(stamp, ec) && fs::exists(out / "report.json", ec)) have = read_file(stamp);
+  if (!want.empty() && have == want + "\n") {
+    log::info("{}: report up to date ({})", planned.file, (out / "report.json").string());
+    return out;
+  }
+  std::vector<std::string> rest;
+  if (!variant.subdir.empty()) rest = {"--out", out.string()};
+  stage(stage_args("eval", planned, variant.overrides, rest), args);
+  if (!args.dry_run) write_file_atomic(stamp, want + "\n");
+  return out;
+}
 
 std::vector<std::string> run_finetunes(const std::vector<PlannedFinetune>& planned,
                                        const StageOptions& args) {
   std::vector<std::string> runs;
-  for (const auto& [file, overrides] : planned) {
-    finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(load_and_bind(file, overrides), 0);
-    runs.push_back(f.run_dir.string());
-    auto with_overrides = [&overrides = overrides](std::vector<std::string> args) {
-      args.insert(args.begin() + 2, overrides.begin(), overrides.end());
-      return args;
-    };
-    std::error_code ec;
-    Provenance now;
-    if (!args.dry_run) {
-      now = finetune::finetune_provenance(f, train::resolve_base_checkpoint(f.finetune.base));
-      if (const std::string why = finetune_stale_because(f, now); !why.empty()) {
-        log::warn("{}: {}", file, why);
-        set_aside(f.run_dir, "fine-tuning");
-      }
-    }
-    if (fs::exists(finetune::tuned_checkpoint_path(f.run_dir), ec))
-      log::info("{}: fine-tuned already ({})", file, finetune::tuned_checkpoint_path(f.run_dir).string());
-    else if (train::latest_checkpoint(f.run_dir))
-      stage(with_overrides({"finetune", file, "--resume"}), args);
-    else
-      stage(with_overrides({"finetune", file}), args);
-
-    const fs::path stamp = f.run_dir / "report.inputs";
-    const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(f, now));
-    std::string have;
-    if (fs::exists(stamp, ec) && fs::exists(f.run_dir / "report.json", ec)) have = read_file(stamp);
-    if (!want.empty() && have == want + "\n") {
-      log::info("{}: report up to date ({})", file, (f.run_dir / "report.json").string());
-      continue;
-    }
-    stage(with_overrides({"eval", file}), args);
-    if (!args.dry_run) write_file_atomic(stamp, want + "\n");
+  for (const auto& p : planned) {
+    runs.push_back(train_finetune(p, args));
+    eval_finetune(p, args);
   }
   return runs;
 }

@@ -40,9 +40,25 @@ struct PlannedFinetune {
   std::string file;
   std::vector<std::string> overrides;
 };
-// Fine-tunes and evaluates each, in order: finished fine-tunes and up-to-date reports are
-// skipped, interrupted fine-tunes resume, stale ones are set aside and redone. Returns each
-// run's directory, in order.
+// Fine-tunes one, unless it is finished: an interrupted fine-tune resumes, a stale one (another
+// recipe, base, task file or shards than its newest output records) is set aside and redone.
+// Returns its run directory.
+std::string train_finetune(const PlannedFinetune& planned, const StageOptions& run);
+
+// An eval other than the run's own report: more overrides (e.g. a smaller sample), written to
+// <run_dir>/<subdir> (plinth eval --out) instead of the run directory.
+struct EvalVariant {
+  std::vector<std::string> overrides;
+  std::string subdir;
+};
+// Evaluates a fine-tuned run (plinth eval) unless its report is up to date: the stamp
+// report.inputs beside report.json holds the hash of what the eval reads (the tuned checkpoint,
+// the recipe with every override, the base, the task file, the shards). Returns the report's
+// directory.
+std::filesystem::path eval_finetune(const PlannedFinetune& planned, const StageOptions& run,
+                                    const EvalVariant& variant = {});
+
+// train_finetune then eval_finetune for each, in order. Returns each run's directory.
 std::vector<std::string> run_finetunes(const std::vector<PlannedFinetune>& planned, const StageOptions& run);
 
 }  // namespace plinth

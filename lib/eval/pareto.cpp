@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "eval/eval_spec.h"
+
 namespace plinth::eval {
 
 namespace {
@@ -52,6 +54,17 @@ std::vector<size_t> frontier_order(const std::vector<TradeOff>& points) {
     return points[a].gain < points[b].gain;
   });
   return order;
+}
+
+double screen_confidence(double confidence, size_t points) {
+  return 1.0 - (1.0 - confidence) / (2.0 * static_cast<double>(std::max<size_t>(points, 1)));
+}
+
+int screen_resamples(int resamples, double confidence) {
+  const double tail = (1.0 - confidence) / 2.0;
+  const double needed = std::ceil(20.0 / tail);
+  if (needed <= resamples) return resamples;
+  return static_cast<int>(std::min<double>(needed, kMaxResamples));
 }
 
 }  // namespace plinth::eval

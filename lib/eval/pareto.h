@@ -39,4 +39,15 @@ std::vector<std::optional<size_t>> dominated_beyond_doubt(const std::vector<Trad
 // The frontier's points from least forgetting to most (then by gain): the order a line joins them.
 std::vector<size_t> frontier_order(const std::vector<TradeOff>& points);
 
+// A sweep's screen (plinth sweep --screen) evaluates every point on a small sample and drops the
+// points another dominates beyond doubt there. Each of the 2 x `points` intervals it compares
+// (task gain and mean forgetting per point) is taken at 1 - (1 - confidence) / (2 x points):
+// then all of them hold at once with probability >= confidence (Bonferroni), and so, with that
+// probability, every dropped point is truly dominated, however many pairs the screen compares.
+double screen_confidence(double confidence, size_t points);
+// Bootstrap replicates for intervals at `confidence`: at least `resamples`, and enough that each
+// tail beyond the interval holds 20 replicates (a percentile read from fewer is mostly noise);
+// at most kMaxResamples.
+int screen_resamples(int resamples, double confidence);
+
 }  // namespace plinth::eval

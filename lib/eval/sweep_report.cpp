@@ -2,15 +2,22 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "util/atomic_file.h"
 
 namespace plinth::eval {
 
 namespace {
 
+// A screened-out point's figures come from the screen's smaller sample: they are shown, but the
+// frontier is drawn among the fully evaluated points only (a non-finite point is not compared).
 std::vector<TradeOff> trade_offs(const SweepComparison& sweep) {
   std::vector<TradeOff> points;
-  for (const auto& run : sweep.runs) points.push_back(trade_off(run.report));
+  for (size_t i = 0; i < sweep.runs.size(); ++i) {
+    points.push_back(trade_off(sweep.runs[i].report));
+    if (sweep.is_screened_out(i)) points.back().gain = std::numeric_limits<double>::quiet_NaN();
+  }
   return points;
 }
 
@@ -45,6 +52,14 @@ std::string sweep_markdown(const SweepComparison& sweep) {
     out += "| " + cell(sweep.runs[i].label) + " |";
     for (size_t k = 0; k < sweep.keys.size(); ++k)
       out += " " + cell(k < sweep.values[i].size() ? sweep.values[i][k] : "") + " |";
+    if (sweep.is_screened_out(i)) {
+      const TradeOff screen = trade_off(sweep.runs[i].report);
+      out += fmt::format(" {} (screen) | {} (screen) |  | {} (screen: no full eval) |\n",
+                         pct_with_interval(screen.gain, screen.gain_ci, 1),
+                         pct_with_interval(screen.forgetting, screen.forgetting_ci, 1),
+                         cell(sweep.runs[*sweep.screened_out[i]].label));
+      continue;
+    }
     out += fmt::format(" {} | {} | {} | {} |\n", pct_with_interval(points[i].gain, points[i].gain_ci, 1),
                        pct_with_interval(points[i].forgetting, points[i].forgetting_ci, 1),
                        on[i] ? "**yes**" : "", beaten[i] ? cell(sweep.runs[*beaten[i]].label) : "");
@@ -58,6 +73,17 @@ std::string sweep_markdown(const SweepComparison& sweep) {
       "the sampling noise cannot explain the difference. A point without a task gain (n/a) is not "
       "compared.\n\n## Every figure\n\n",
       path.empty() ? "none" : path);
+  if (sweep.screen > 0) {
+    size_t dropped = 0;
+    for (size_t i = 0; i < sweep.runs.size(); ++i) dropped += sweep.is_screened_out(i) ? 1 : 0;
+    out.insert(out.find("\n\n## Every figure"),
+               fmt::format("\n\nscreen: every point was first evaluated on {:g}% of its eval sample, with "
+                           "intervals at {:.2f}% so that all {} of them hold together at the eval's "
+                           "confidence; {} of {} points, dominated beyond doubt there, were not evaluated "
+                           "in full (their rows and figures are the screen's).",
+                           100 * sweep.screen, 100 * sweep.screen_confidence, 2 * sweep.runs.size(), dropped,
+                           sweep.runs.size()));
+  }
   return out + comparison_markdown(sweep.runs);
 }
 
@@ -67,7 +93,7 @@ std::string sweep_svg(const SweepComparison& sweep) {
   ScatterChart chart = comparison_chart(sweep.runs);
   chart.title = "Sweep: learning vs forgetting (ringed and joined: the frontier; bars: intervals)";
   for (size_t i = 0; i < chart.points.size(); ++i) {
-    chart.points[i].label = sweep.runs[i].label;
+    chart.points[i].label = sweep.runs[i].label + (sweep.is_screened_out(i) ? " (screen)" : "");
     chart.points[i].marked = on[i];
   }
   chart.line = frontier_order(points);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,15 @@ struct SweepComparison {
   std::vector<std::string> keys;                 // the grid's keys, in grid order
   std::vector<ComparedRun> runs;                 // one per point; label = the point's label
   std::vector<std::vector<std::string>> values;  // per run, one value per key
+  // A screened sweep (plinth sweep --screen): the fraction of the eval sample the screen scored,
+  // the confidence of its intervals, and per run the point that dominated it beyond doubt on the
+  // screen (its full eval skipped: runs[i] then holds the screen's report). Such a point is
+  // shown with the screen's figures and takes no part in the frontier.
+  double screen = 0;  // 0: not screened
+  double screen_confidence = 0;
+  std::vector<std::optional<size_t>> screened_out;  // empty, or one per run
+
+  bool is_screened_out(size_t i) const { return i < screened_out.size() && screened_out[i].has_value(); }
 };
 
 // The trade-off a report stands for: task gain and mean forgetting with their intervals.

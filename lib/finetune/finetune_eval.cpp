@@ -165,7 +165,8 @@ fs::path existing_tuned_checkpoint(const FinetuneRecipe& f) {
 
 }  // namespace
 
-void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
+void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok, const fs::path& out) {
+  const fs::path dir = out.empty() ? f.run_dir : out;
   const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
   const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
   const TaskExamples ex = task_examples(f, tok, nullptr);
@@ -208,9 +209,9 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok)
   eval::evaluate_pair(req, tuned_ckpt);
 
   for (const auto& flag : report->flags) log::warn("{}", flag);
-  eval::write_report(*report, f.run_dir);
+  eval::write_report(*report, dir);
   fmt::print("{}", eval::report_markdown(*report));
-  log::info("wrote {}, report.md and report.svg", (f.run_dir / "report.json").string());
+  log::info("wrote {}, report.md and report.svg", (dir / "report.json").string());
 }
 
 void run_attribution(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {

@@ -16,9 +16,11 @@ eval::EvalRequest domain_eval_request(const Recipe& r, const tokenizer::Tokenize
                                       const eval::EvalSpec& spec);
 
 // `plinth eval` of a fine-tuned run: base and tuned on every domain and on the task's test
-// split -> <run_dir>/report.json, report.md, report.svg (eval/forgetting_report.h).
-// With eval.interpolate / eval.attribute the report gains those variants (variant_eval.h).
-void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok);
+// split -> <out>/report.json, report.md, report.svg (eval/forgetting_report.h); `out` empty:
+// the run directory. With eval.interpolate / eval.attribute the report gains those variants
+// (variant_eval.h).
+void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
+                       const std::filesystem::path& out = {});
 
 // `plinth attribute`: the attribution added to the run's report.json (and report.md,
 // attribution.svg), scored on the report's own documents and task examples against its base

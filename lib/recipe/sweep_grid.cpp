@@ -67,6 +67,7 @@ SweepGrid bind_sweep(ConfigSection& sweep, const ConfigNode* node) {
   SweepGrid grid;
   if (!sweep.present()) return grid;
   sweep.ignore("grid");
+  sweep.ignore("screen");  // the caller's (plinth run reads it as a fraction)
   sweep.finish();
   const ConfigNode* grid_node = node ? node->find("grid") : nullptr;
   if (!grid_node || !grid_node->is_map() || grid_node->entries().empty()) {

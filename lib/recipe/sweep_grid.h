@@ -34,7 +34,8 @@ struct GridPoint {
 GridAxis parse_grid_flag(const std::string& text);
 
 // A pipeline's `sweep:` section ({grid: {key: [values...]}}): `sweep` is its section (problems
-// go to its diagnostics), `node` its mapping (null when absent: an empty grid).
+// go to its diagnostics), `node` its mapping (null when absent: an empty grid). Its `screen:`
+// key is left to the caller.
 SweepGrid bind_sweep(ConfigSection& sweep, const ConfigNode* node);
 
 // BadInput, every problem at once: no axis, an axis with fewer than two values, a value listed

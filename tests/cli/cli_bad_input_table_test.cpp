@@ -932,6 +932,18 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "sweep ft.yaml --grid train.lr=1e-3,2e-3 --threads 1",
        {"finetune.base: runs/nowhere does not exist"},
        {"runs/ft-lr1e-3", "runs/ft-sweep"}},
+      {"sweep-screen-not-fraction",
+       "a sweep screened on more than the whole sample (--screen 1.5)",
+       kNoDamage,
+       "sweep ft.yaml --grid train.lr=1e-3,2e-3 --screen 1.5 --threads 1",
+       {"--screen 1.5", "a fraction of the eval sample in (0, 1) is expected"},
+       {"runs/ft-lr1e-3", "runs/ft-sweep"}},
+      {"sweep-screen-every-document",
+       "a screened sweep of a recipe that scores every document (eval.max_tokens: 0)",
+       [](Dir d) { replace_in(d / "ft.yaml", "max_tokens: 256", "max_tokens: 0"); },
+       "sweep ft.yaml --grid train.lr=1e-3,2e-3 --screen 0.25 --threads 1",
+       {"ft.yaml: eval.max_tokens: 0 scores everything", "sweep without a screen"},
+       {"runs/ft-lr1e-3", "runs/ft-sweep"}},
       {"pipeline-sweep-with-seeds",
        "a pipeline with both seeds and sweep",
        [](Dir d) {
@@ -951,6 +963,15 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "run pipe.yaml --threads 1",
        {"pipe.yaml:5:", "train.lrr: unknown key", "did you mean 'lr'"},
        {"runs/ft-lrr1e-3"}},
+      {"pipeline-sweep-screen-not-fraction",
+       "a pipeline screening its sweep on more than the sample (screen: 2)",
+       [](Dir d) {
+         write_file(d / "pipe.yaml",
+                    "finetune: [ft.yaml]\nsweep: {grid: {train.lr: [1e-3, 2e-3]}, screen: 2}\n");
+       },
+       "run pipe.yaml --threads 1",
+       {"pipe.yaml:2:", "sweep.screen"},
+       {"runs/ft-lr1e-3"}},
 
       // ---- command-line arguments
       {"cli-unknown-command", "an unknown command", kNoDamage, "frobnicate data.yaml", {"frobnicate"}, {}},

@@ -71,3 +71,38 @@ TEST_CASE("sweep: a two-point grid, its frontier, and a rerun that skips finishe
   CHECK(both.exit_code == 2);
   CHECK_THAT(both.output, Contains("both.yaml:") && Contains("sweep: seeds: and sweep: together"));
 }
+
+TEST_CASE("sweep: a screen spares the full eval of a point dominated beyond doubt", "[cli][sweep]") {
+  FinetuneFixture f;
+  f.recipe(finetune_recipe("ft", "  method: full\n"), "ft.yaml");
+  f.make_base();
+  // lr 3e-3 learns the task a little; lr 3 wrecks the model: it unlearns the task and forgets
+  // far more, beyond doubt even on the screen's half sample with Bonferroni-widened intervals.
+  const char* cmd = "sweep ft.yaml --grid train.lr=3e-3,3 --screen 0.5 --threads 2";
+  auto first = f.plinth(cmd);
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  CHECK_THAT(first.output,
+             Contains("lr3: dominated beyond doubt by lr3e-3 on the screen (50% of the sample") &&
+                 Contains("the screen spared the full eval of 1 of 2 points"));
+  for (const char* point : {"runs/ft-lr3e-3", "runs/ft-lr3"})
+    CHECK(fs::exists(f.dir() / point / "screen/report.json"));
+  CHECK(fs::exists(f.dir() / "runs/ft-lr3e-3/report.json"));
+  CHECK_FALSE(fs::exists(f.dir() / "runs/ft-lr3/report.json"));
+  // The screen's sample is half the eval's, its intervals at 1 - 0.05 / 4.
+  const std::string screen = read_file(f.dir() / "runs/ft-lr3/screen/report.json");
+  CHECK_THAT(screen, Contains("\"confidence\": 0.9875"));
+  const std::string md = read_file(f.dir() / "runs/ft-sweep/comparison.md");
+  INFO(md);
+  CHECK_THAT(md, Contains("| lr3 | 3 |") && Contains("| lr3e-3 (screen: no full eval) |"));
+  CHECK_THAT(md, Contains("first evaluated on 50% of its eval sample, with intervals at 98.75%") &&
+                     Contains("1 of 2 points"));
+  CHECK_THAT(md, Contains("from least forgetting to most: lr3e-3."));
+
+  // A rerun evaluates nothing: both screens and the full eval are up to date.
+  auto again = f.plinth(cmd);
+  INFO(again.output);
+  REQUIRE(again.exit_code == 0);
+  CHECK(occurrences(again.output, "report up to date") == 3);
+  CHECK_THAT(again.output, !Contains("== plinth eval"));
+}

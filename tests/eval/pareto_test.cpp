@@ -7,6 +7,7 @@
 #include <limits>
 #include <tuple>
 
+#include "eval/eval_spec.h"
 #include "eval/pareto.h"
 #include "eval/sweep_report.h"
 #include "report_fixture.h"
@@ -72,9 +73,11 @@ TEST_CASE("pareto: dominated beyond doubt needs both intervals wholly beyond", "
   CHECK(dominates_beyond_doubt(point(32.1, 10), point(30, 12.1)));
 }
 
-TEST_CASE("sweep comparison: frontier column, line and dominated-beyond-doubt column", "[eval][pareto]") {
-  // (label, tuned task loss (base 2), forgetting %): a learns 50% and forgets 5%; b learns 25% and
-  // forgets 50%, beaten by a beyond doubt; c learns 60% and forgets 80%, the frontier's other end.
+namespace {
+
+// (label, tuned task loss (base 2), forgetting %): a learns 50% and forgets 5%; b learns 25% and
+// forgets 50%, beaten by a beyond doubt; c learns 60% and forgets 80%, the frontier's other end.
+SweepComparison three_point_sweep() {
   SweepComparison sweep;
   sweep.keys = {"train.lr"};
   for (const auto& [label, loss, pct] : std::vector<std::tuple<std::string, double, double>>{
@@ -91,6 +94,13 @@ TEST_CASE("sweep comparison: frontier column, line and dominated-beyond-doubt co
     sweep.runs.push_back(run);
     sweep.values.push_back({label.substr(2)});
   }
+  return sweep;
+}
+
+}  // namespace
+
+TEST_CASE("sweep comparison: frontier column, line and dominated-beyond-doubt column", "[eval][pareto]") {
+  const SweepComparison sweep = three_point_sweep();
   const std::string md = sweep_markdown(sweep);
   INFO(md);
   CHECK_THAT(
@@ -103,6 +113,38 @@ TEST_CASE("sweep comparison: frontier column, line and dominated-beyond-doubt co
   CHECK_THAT(md, Contains("## Every figure"));
   const std::string svg = sweep_svg(sweep);
   CHECK_THAT(svg, Contains("class=\"line\"") && Contains(">lr5e-4<") && Contains("class=\"error\""));
+  CHECK(test::occurrences(svg, "class=\"mark\"") == 2);
+}
+
+TEST_CASE("sweep screen: Bonferroni-widened intervals and enough replicates for them", "[eval][pareto]") {
+  // 6 points: 12 intervals, each at 1 - 0.05 / 12, so that all hold together at 95%.
+  CHECK(screen_confidence(0.95, 6) == Approx(1 - 0.05 / 12).epsilon(1e-12));
+  CHECK(screen_confidence(0.9, 1) == Approx(0.95));
+  CHECK(screen_confidence(0.95, 0) == Approx(0.975));  // no points: as one
+  // Each tail holds >= 20 replicates: (1 - c) / 2 x resamples >= 20.
+  const double c = screen_confidence(0.95, 6);
+  const int n = screen_resamples(1000, c);
+  CHECK((1 - c) / 2 * n >= 20);
+  CHECK((1 - c) / 2 * (n - 1) < 20);
+  CHECK(screen_resamples(50000, c) == 50000);                // more asked for: kept
+  CHECK(screen_resamples(1000, 1 - 1e-9) == kMaxResamples);  // capped
+}
+
+TEST_CASE("sweep comparison: a screened-out point keeps its screen figures and leaves the frontier",
+          "[eval][pareto]") {
+  SweepComparison sweep = three_point_sweep();
+  sweep.screen = 0.25;
+  sweep.screen_confidence = screen_confidence(0.95, 3);
+  sweep.screened_out = {std::nullopt, size_t{0}, std::nullopt};  // lr5e-4 dropped, beaten by lr1e-4
+  const std::string md = sweep_markdown(sweep);
+  INFO(md);
+  CHECK_THAT(
+      md, Contains("| lr5e-4 | 5e-4 | +25.0%") && Contains("(screen) |  | lr1e-4 (screen: no full eval) |"));
+  CHECK_THAT(md, Contains("from least forgetting to most: lr1e-4 → lr1e-3."));
+  CHECK_THAT(md, Contains("first evaluated on 25% of its eval sample, with intervals at 99.17%") &&
+                     Contains("all 6 of them hold together") && Contains("1 of 3 points"));
+  const std::string svg = sweep_svg(sweep);
+  CHECK_THAT(svg, Contains(">lr5e-4 (screen)<"));
   CHECK(test::occurrences(svg, "class=\"mark\"") == 2);
 }
 
