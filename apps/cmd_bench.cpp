@@ -24,6 +24,7 @@
 #include "util/allocator.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/text.h"
 #include "util/threads.h"
 
@@ -35,10 +36,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 struct BenchArgs {
   RecipeArgs recipe;

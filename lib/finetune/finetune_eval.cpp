@@ -143,10 +143,6 @@ TaskExamples task_examples(const FinetuneRecipe& f, const tokenizer::Tokenizer& 
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 void log_cost(const char* what, double seconds, double eval_seconds) {
   log::info("{} took {} ({:.1f}x the eval of base and tuned itself, {})", what, format_duration(seconds),
             eval_seconds > 0 ? seconds / eval_seconds : 0.0, format_duration(eval_seconds));

@@ -17,10 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // `m` scored on every domain's report documents and, when there are task examples, on their
 // completions (with greedy answers when `generate`).
 eval::ReportVariant score_variant(const VariantInputs& in, model::LlamaImpl& m,

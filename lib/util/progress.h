@@ -32,4 +32,9 @@ class Progress {
 // "1h02m", "3m05s", "12s".
 std::string format_duration(double seconds);
 
+// Seconds of the steady clock since `start` (a std::chrono::steady_clock::now()).
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace plinth
