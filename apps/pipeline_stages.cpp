@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <stdexcept>
 
 #include "child_process.h"
 #include "command.h"
@@ -247,20 +248,11 @@ uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f, const Provenance& n
   return h.digest();
 }
 
-// A planned fine-tune bound, with what it is made from now (empty on a dry run).
-struct BoundFinetune {
-  finetune::FinetuneRecipe f;
-  Provenance now;
-};
-
-BoundFinetune bind_planned(const PlannedFinetune& planned, const std::vector<std::string>& extra,
-                           const StageOptions& args) {
+// A planned fine-tune bound with its overrides and `extra` ones.
+finetune::FinetuneRecipe bind_planned(const PlannedFinetune& planned, const std::vector<std::string>& extra) {
   std::vector<std::string> overrides = planned.overrides;
   overrides.insert(overrides.end(), extra.begin(), extra.end());
-  BoundFinetune b{finetune::bind_finetune_recipe(load_and_bind(planned.file, overrides), 0), {}};
-  if (!args.dry_run)
-    b.now = finetune::finetune_provenance(b.f, train::resolve_base_checkpoint(b.f.finetune.base));
-  return b;
+  return finetune::bind_finetune_recipe(load_and_bind(planned.file, overrides), 0);
 }
 
 // `plinth <verb> <file> <overrides...> <rest...>`.
@@ -275,14 +267,17 @@ std::vector<std::string> stage_args(const char* verb, const PlannedFinetune& pla
 
 }  // namespace
 
-std::string train_finetune(const PlannedFinetune& planned, const StageOptions& args) {
-  const BoundFinetune b = bind_planned(planned, {}, args);
-  const fs::path& run_dir = b.f.run_dir;
-  if (!args.dry_run)
-    if (const std::string why = finetune_stale_because(b.f, b.now); !why.empty()) {
+TrainedFinetune train_finetune(const PlannedFinetune& planned, const StageOptions& args) {
+  const finetune::FinetuneRecipe f = bind_planned(planned, {});
+  const fs::path& run_dir = f.run_dir;
+  TrainedFinetune trained{run_dir.string(), {}};
+  if (!args.dry_run) {
+    trained.provenance = finetune::finetune_provenance(f, train::resolve_base_checkpoint(f.finetune.base));
+    if (const std::string why = finetune_stale_because(f, trained.provenance); !why.empty()) {
       log::warn("{}: {}", planned.file, why);
       set_aside(run_dir, "fine-tuning");
     }
+  }
   std::error_code ec;
   if (fs::exists(finetune::tuned_checkpoint_path(run_dir), ec))
     log::info("{}: fine-tuned already ({})", planned.file, finetune::tuned_checkpoint_path(run_dir).string());
@@ -290,14 +285,18 @@ std::string train_finetune(const PlannedFinetune& planned, const StageOptions& a
     stage(stage_args("finetune", planned, {}, {"--resume"}), args);
   else
     stage(stage_args("finetune", planned, {}, {}), args);
-  return run_dir.string();
+  return trained;
 }
 
-fs::path eval_finetune(const PlannedFinetune& planned, const StageOptions& args, const EvalVariant& variant) {
-  const BoundFinetune b = bind_planned(planned, variant.overrides, args);
-  const fs::path out = variant.subdir.empty() ? b.f.run_dir : b.f.run_dir / variant.subdir;
+fs::path eval_finetune(const PlannedFinetune& planned, const TrainedFinetune& trained,
+                       const StageOptions& args, const EvalVariant& variant) {
+  for (const auto& o : variant.overrides)
+    if (o.rfind("eval.", 0) != 0)
+      throw std::logic_error("eval_finetune: an eval variant may override eval.* keys only, not " + o);
+  const finetune::FinetuneRecipe f = bind_planned(planned, variant.overrides);
+  const fs::path out = variant.subdir.empty() ? f.run_dir : f.run_dir / variant.subdir;
   const fs::path stamp = out / "report.inputs";
-  const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(b.f, b.now));
+  const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(f, trained.provenance));
   std::string have;
   std::error_code ec;
   if (fs::exists(stamp, ec) && fs::exists(out / "report.json", ec)) have = read_file(stamp);
@@ -316,8 +315,9 @@ std::vector<std::string> run_finetunes(const std::vector<PlannedFinetune>& plann
                                        const StageOptions& args) {
   std::vector<std::string> runs;
   for (const auto& p : planned) {
-    runs.push_back(train_finetune(p, args));
-    eval_finetune(p, args);
+    const TrainedFinetune trained = train_finetune(p, args);
+    eval_finetune(p, trained, args);
+    runs.push_back(trained.run_dir);
   }
   return runs;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,23 +41,30 @@ struct PlannedFinetune {
   std::string file;
   std::vector<std::string> overrides;
 };
+// A fine-tune's run directory and what it is made from (finetune_provenance: the hashes of the
+// base, the task file and the shards; empty on a dry run). train_finetune computes them once and
+// its evals reuse them: hashing the base and the shards is the costly part of a skipped stage.
+struct TrainedFinetune {
+  std::string run_dir;
+  std::map<std::string, std::string> provenance;
+};
 // Fine-tunes one, unless it is finished: an interrupted fine-tune resumes, a stale one (another
 // recipe, base, task file or shards than its newest output records) is set aside and redone.
-// Returns its run directory.
-std::string train_finetune(const PlannedFinetune& planned, const StageOptions& run);
+TrainedFinetune train_finetune(const PlannedFinetune& planned, const StageOptions& run);
 
 // An eval other than the run's own report: more overrides (e.g. a smaller sample), written to
-// <run_dir>/<subdir> (plinth eval --out) instead of the run directory.
+// <run_dir>/<subdir> (plinth eval --out) instead of the run directory. The overrides may set only
+// eval.* keys, so that what the fine-tune was made from stays `trained.provenance`.
 struct EvalVariant {
   std::vector<std::string> overrides;
   std::string subdir;
 };
 // Evaluates a fine-tuned run (plinth eval) unless its report is up to date: the stamp
 // report.inputs beside report.json holds the hash of what the eval reads (the tuned checkpoint,
-// the recipe with every override, the base, the task file, the shards). Returns the report's
-// directory.
-std::filesystem::path eval_finetune(const PlannedFinetune& planned, const StageOptions& run,
-                                    const EvalVariant& variant = {});
+// the recipe with every override, the base, the task file, the shards). `trained`: what
+// train_finetune returned for `planned`. Returns the report's directory.
+std::filesystem::path eval_finetune(const PlannedFinetune& planned, const TrainedFinetune& trained,
+                                    const StageOptions& run, const EvalVariant& variant = {});
 
 // train_finetune then eval_finetune for each, in order. Returns each run's directory.
 std::vector<std::string> run_finetunes(const std::vector<PlannedFinetune>& planned, const StageOptions& run);

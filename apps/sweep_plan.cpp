@@ -113,10 +113,11 @@ std::vector<fs::path> report_dirs(const SweepPlan& plan) {
 
 std::vector<std::string> run_sweep(SweepPlan& plan, const StageOptions& args) {
   if (plan.screen <= 0) return run_finetunes(plan.runs, args);
-  for (const auto& run : plan.runs) train_finetune(run, args);
+  std::vector<TrainedFinetune> trained;
+  for (const auto& run : plan.runs) trained.push_back(train_finetune(run, args));
   std::vector<fs::path> screens;
   for (size_t i = 0; i < plan.runs.size(); ++i)
-    screens.push_back(eval_finetune(plan.runs[i], args, plan.screens[i]));
+    screens.push_back(eval_finetune(plan.runs[i], trained[i], args, plan.screens[i]));
   plan.screened_out.assign(plan.runs.size(), std::nullopt);
   if (!args.dry_run) {
     std::vector<eval::TradeOff> points;
@@ -133,7 +134,7 @@ std::vector<std::string> run_sweep(SweepPlan& plan, const StageOptions& args) {
           plan.points[i].label, plan.points[*by].label, 100 * plan.screen, 100 * plan.screen_confidence);
       continue;
     }
-    eval_finetune(plan.runs[i], args);
+    eval_finetune(plan.runs[i], trained[i], args);
   }
   if (!args.dry_run)
     log::info("sweep of {}: the screen spared the full eval of {} of {} points", plan.recipe, dropped,
