@@ -372,17 +372,34 @@ std::string interpolation_overlay_svg(const std::vector<LabelledReport>& runs) {
   chart.x_label = "mean forgetting % (lower is better)";
   chart.y_label = "task gain % (higher is better; bars: intervals)";
   int color = 0;
+  bool any_curve = false;
   for (const auto& run : runs) {
-    if (!run.report || run.report->interpolation.empty()) continue;
+    if (!run.report) continue;
+    const ForgettingReport& r = *run.report;
     ScatterCurve curve{run.label, {}, color};
-    for (const auto& v : run.report->interpolation) {
+    for (const auto& v : r.interpolation) {
       curve.points.push_back(chart.points.size());
       chart.points.push_back(trade_off_point(v, fmt::format("{:g}", v.alpha), color));
+    }
+    if (r.interpolation.empty()) {
+      // A run scored without eval.interpolate (replay, say) is still a choice to weigh against
+      // the curves: its tuned model alone, as a point (none without a task gain to place it).
+      if (!r.task || !std::isfinite(r.task_gain_pct()) || !std::isfinite(r.mean_forgetting_pct)) continue;
+      ScatterPoint p;
+      p.label = "tuned";
+      p.x = r.mean_forgetting_pct, p.y = r.task_gain_pct();
+      p.x_lo = r.mean_forgetting_ci.lo, p.x_hi = r.mean_forgetting_ci.hi;
+      p.y_lo = r.task->gain_ci.lo, p.y_hi = r.task->gain_ci.hi;
+      p.color = color;
+      curve.points.push_back(chart.points.size());
+      chart.points.push_back(std::move(p));
+    } else {
+      any_curve = true;
     }
     chart.curves.push_back(std::move(curve));
     ++color;
   }
-  if (chart.curves.empty()) return "";
+  if (!any_curve) return "";
   return render_svg(chart);
 }
 

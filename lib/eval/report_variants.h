@@ -89,7 +89,8 @@ std::string attribution_svg(const ForgettingReport& report);
 
 // `plinth report`: the interpolation curves of several runs on one chart (x mean forgetting, y
 // task gain), one colour per run, so that e.g. LoRA at α = 1 and full at α = 0.5 can be compared
-// at equal forgetting. "" when no run has an interpolation.
+// at equal forgetting; a run without one (and with a task) is drawn as its tuned model's point.
+// "" when no run has an interpolation.
 struct LabelledReport {
   std::string label;
   const ForgettingReport* report = nullptr;

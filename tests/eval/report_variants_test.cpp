@@ -112,3 +112,22 @@ TEST_CASE("variants: report.json round trip, Markdown, SVG, unchanged parts, col
                           Contains("41 entries where 40 were expected"));
   }
 }
+
+TEST_CASE("variants: the overlay draws each run's curve, a run without one as its tuned point",
+          "[eval][variants]") {
+  ForgettingReport full = report_with({{"law", 4.0}, {"code", 10.0}});
+  full.interpolation = {between(full, "α=0", 0), between(full, "α=0.5", 0.5), between(full, "α=1", 1)};
+  plinth::eval::derive(full);
+  const ForgettingReport replay = report_with({{"law", 1.0}, {"code", 2.0}});
+  ForgettingReport no_task = report_with({{"law", 1.0}});
+  no_task.task.reset();
+
+  using plinth::eval::interpolation_overlay_svg;
+  // Curves only from runs scored with eval.interpolate: none, no chart.
+  CHECK(interpolation_overlay_svg({{"runs/ft-replay", &replay}}).empty());
+  const std::string svg = interpolation_overlay_svg(
+      {{"runs/ft-full", &full}, {"runs/ft-replay", &replay}, {"runs/ft-none", &no_task}});
+  CHECK_THAT(svg, Contains("runs/ft-full") && Contains("runs/ft-replay") && Contains(">tuned<") &&
+                      Contains(">0.5<"));
+  CHECK_THAT(svg, !Contains("runs/ft-none"));  // nothing to place it by
+}
