@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <tuple>
 
 #include "util/atomic_file.h"
 #include "util/svg_charts.h"
@@ -39,19 +41,36 @@ std::string mean_and_spread(const std::vector<double>& v) {
   return fmt::format("{:+.1f}% ± {:.1f}", mean, std::sqrt(var));
 }
 
-// Runs of the same recipe and method (a pipeline's seeds: each seed's run): mean and spread of
-// their figures, which says how much of a difference between methods training noise alone makes.
+// The run directory a pipeline's seed ran from: "<dir>-seed<N>" gives "<dir>"; "" for any other
+// run. Runs of one recipe differ in more than their seed when they are a sweep's points
+// ("<dir>-rank4-lr1e-3"), so only the seeds' own directories say that a spread is training noise.
+std::string seeds_of(const std::string& run) {
+  const size_t at = run.rfind("-seed");
+  if (at == std::string::npos || at + 5 == run.size()) return "";
+  for (size_t i = at + 5; i < run.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(run[i]))) return "";
+  return run.substr(0, at);
+}
+
+// Runs of the same recipe and method that a pipeline's seeds: made (each seed's run): mean and
+// spread of their figures, which says how much of a difference between methods training noise
+// alone makes.
 std::string seed_spread_markdown(const std::vector<ComparedRun>& runs) {
-  std::vector<std::pair<std::string, std::string>> groups;  // (recipe, method), first seen first
-  for (const auto& r : runs) {
-    std::pair<std::string, std::string> key{r.report.recipe_name, r.report.method};
-    if (std::find(groups.begin(), groups.end(), key) == groups.end()) groups.push_back(key);
-  }
+  using Group = std::tuple<std::string, std::string, std::string>;  // (recipe, method, seeds' dir)
+  auto group_of = [](const ComparedRun& r) {
+    return Group{r.report.recipe_name, r.report.method, seeds_of(r.report.run)};
+  };
+  std::vector<Group> groups;  // first seen first
+  for (const auto& r : runs)
+    if (const Group key = group_of(r);
+        !std::get<2>(key).empty() && std::find(groups.begin(), groups.end(), key) == groups.end())
+      groups.push_back(key);
   std::string out;
-  for (const auto& [recipe, method] : groups) {
+  for (const auto& group : groups) {
+    const auto& [recipe, method, dir] = group;
     std::vector<double> gain, mean, worst;
     for (const auto& r : runs)
-      if (r.report.recipe_name == recipe && r.report.method == method) {
+      if (group_of(r) == group) {
         gain.push_back(r.report.task_gain_pct());
         mean.push_back(r.report.mean_forgetting_pct);
         worst.push_back(r.report.worst_forgetting_pct);

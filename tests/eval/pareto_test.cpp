@@ -9,6 +9,7 @@
 
 #include "eval/eval_spec.h"
 #include "eval/pareto.h"
+#include "eval/run_comparison.h"
 #include "eval/sweep_report.h"
 #include "report_fixture.h"
 #include "test_support.h"
@@ -111,6 +112,8 @@ TEST_CASE("sweep comparison: frontier column, line and dominated-beyond-doubt co
   CHECK_THAT(md, Contains("|  | lr1e-4 |\n| lr1e-3 |"));   // b: off it, beaten by a beyond doubt
   CHECK_THAT(md, Contains("from least forgetting to most: lr1e-4 → lr1e-3."));
   CHECK_THAT(md, Contains("## Every figure"));
+  // The points are one recipe at different settings, not its seeds: no spread over them.
+  CHECK_THAT(md, !Contains("Over training seeds"));
   const std::string svg = sweep_svg(sweep);
   CHECK_THAT(svg, Contains("class=\"line\"") && Contains(">lr5e-4<") && Contains("class=\"error\""));
   CHECK(test::occurrences(svg, "class=\"mark\"") == 2);
@@ -146,6 +149,30 @@ TEST_CASE("sweep comparison: a screened-out point keeps its screen figures and l
   const std::string svg = sweep_svg(sweep);
   CHECK_THAT(svg, Contains(">lr5e-4 (screen)<"));
   CHECK(test::occurrences(svg, "class=\"mark\"") == 2);
+}
+
+TEST_CASE("run comparison: the spread over training seeds takes a pipeline's seeds' runs only",
+          "[eval][pareto]") {
+  std::vector<ComparedRun> runs;
+  for (const auto& [run, loss, pct] : std::vector<std::tuple<std::string, double, double>>{
+           {"runs/ft-lora-seed1", 1.0, 5},
+           {"runs/ft-lora-seed2", 1.2, 9},
+           {"runs/ft-lora-rank4", 1.5, 50},  // a sweep's point of the same recipe
+           {"runs/ft-lora-seedx", 1.5, 50}}) {
+    EvalReport base, tuned;
+    auto [b, t] = testing::paired_domain("alpha", pct, 40, 0.001);
+    base.domains.push_back(b);
+    tuned.domains.push_back(t);
+    ComparedRun r;
+    r.label = run;
+    r.report = make_forgetting_report({run, "ft-lora", "lora"}, base, tuned, testing::task_result(loss, 40));
+    runs.push_back(r);
+  }
+  const std::string md = comparison_markdown(runs);
+  INFO(md);
+  // Two seeds: gains 50% and 40%, mean 45, standard deviation 7.1.
+  CHECK_THAT(md, Contains("## Over training seeds") && Contains("| ft-lora | lora | 2 | +45.0% ± 7.1 |"));
+  CHECK_THAT(comparison_markdown({runs[0], runs[2], runs[3]}), !Contains("Over training seeds"));
 }
 
 }  // namespace plinth::eval
