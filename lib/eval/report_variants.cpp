@@ -9,6 +9,7 @@
 #include "eval/document_sample.h"
 #include "eval/forgetting_report.h"
 #include "eval/report_json_reader.h"
+#include "eval/run_comparison.h"
 #include "util/error.h"
 #include "util/svg_charts.h"
 #include "util/svg_heatmap.h"
@@ -385,11 +386,7 @@ std::string interpolation_overlay_svg(const std::vector<LabelledReport>& runs) {
       // A run scored without eval.interpolate (replay, say) is still a choice to weigh against
       // the curves: its tuned model alone, as a point (none without a task gain to place it).
       if (!r.task || !std::isfinite(r.task_gain_pct()) || !std::isfinite(r.mean_forgetting_pct)) continue;
-      ScatterPoint p;
-      p.label = "tuned";
-      p.x = r.mean_forgetting_pct, p.y = r.task_gain_pct();
-      p.x_lo = r.mean_forgetting_ci.lo, p.x_hi = r.mean_forgetting_ci.hi;
-      p.y_lo = r.task->gain_ci.lo, p.y_hi = r.task->gain_ci.hi;
+      ScatterPoint p = tuned_point(r, "tuned");
       p.color = color;
       curve.points.push_back(chart.points.size());
       chart.points.push_back(std::move(p));

@@ -167,12 +167,16 @@ ScatterChart comparison_chart(const std::vector<ComparedRun>& runs) {
     const std::string& method = run.report.method;
     std::string label =
         method.empty() || run.label == method ? run.label : fmt::format("{} ({})", run.label, method);
-    ScatterPoint p{label, run.report.mean_forgetting_pct, run.report.task_gain_pct()};
-    p.x_lo = run.report.mean_forgetting_ci.lo, p.x_hi = run.report.mean_forgetting_ci.hi;
-    if (run.report.task) p.y_lo = run.report.task->gain_ci.lo, p.y_hi = run.report.task->gain_ci.hi;
-    chart.points.push_back(std::move(p));
+    chart.points.push_back(tuned_point(run.report, std::move(label)));
   }
   return chart;
+}
+
+ScatterPoint tuned_point(const ForgettingReport& report, std::string label) {
+  ScatterPoint p{std::move(label), report.mean_forgetting_pct, report.task_gain_pct()};
+  p.x_lo = report.mean_forgetting_ci.lo, p.x_hi = report.mean_forgetting_ci.hi;
+  if (report.task) p.y_lo = report.task->gain_ci.lo, p.y_hi = report.task->gain_ci.hi;
+  return p;
 }
 
 std::string comparison_svg(const std::vector<ComparedRun>& runs) {

@@ -25,14 +25,17 @@ std::vector<ComparedRun> load_runs(const std::vector<std::filesystem::path>& pat
 
 // Columns: run, method, task gain %, exact match base -> tuned, mean forgetting %, worst domain %,
 // then one forgetting % column per domain (the union of every run's domains, first seen first),
-// each with its interval; then, for runs of the same recipe and method (a pipeline's seeds), their
-// mean +- standard deviation.
+// each with its interval; then, for a pipeline's seeds' runs of one recipe and method
+// (<dir>-seed<N>), their mean +- standard deviation.
 std::string comparison_markdown(const std::vector<ComparedRun>& runs);
 // x = mean forgetting %, y = task gain %; a run without task results is left out of the plot.
 std::string comparison_svg(const std::vector<ComparedRun>& runs);
 // That plot before rendering: one point per run, in order, with both intervals (a sweep adds
 // its frontier to it).
 ScatterChart comparison_chart(const std::vector<ComparedRun>& runs);
+// One report's tuned model as a chart point: x mean forgetting, y task gain (NaN without a
+// task), both intervals as error bars.
+ScatterPoint tuned_point(const ForgettingReport& report, std::string label);
 
 // Where `plinth report` writes by default: the deepest directory that holds every run directory
 // (runs/a and runs/b -> runs; a single run's parent).

@@ -76,6 +76,22 @@ TEST_CASE("pareto: dominated beyond doubt needs both intervals wholly beyond", "
 
 namespace {
 
+// A run `run` of recipe `recipe` (method lora) whose tuned task loss is `loss` (base 2) and
+// which forgets `pct` % of each of `domains`.
+ComparedRun compared_run(const std::string& run, const std::string& recipe, double loss, double pct,
+                         std::initializer_list<const char*> domains) {
+  EvalReport base, tuned;
+  for (const char* domain : domains) {
+    auto [b, t] = testing::paired_domain(domain, pct, 40, 0.001);
+    base.domains.push_back(b);
+    tuned.domains.push_back(t);
+  }
+  ComparedRun r;
+  r.label = run;
+  r.report = make_forgetting_report({run, recipe, "lora"}, base, tuned, testing::task_result(loss, 40));
+  return r;
+}
+
 // (label, tuned task loss (base 2), forgetting %): a learns 50% and forgets 5%; b learns 25% and
 // forgets 50%, beaten by a beyond doubt; c learns 60% and forgets 80%, the frontier's other end.
 SweepComparison three_point_sweep() {
@@ -83,16 +99,7 @@ SweepComparison three_point_sweep() {
   sweep.keys = {"train.lr"};
   for (const auto& [label, loss, pct] : std::vector<std::tuple<std::string, double, double>>{
            {"lr1e-4", 1.0, 5}, {"lr5e-4", 1.5, 50}, {"lr1e-3", 0.8, 80}}) {
-    EvalReport base, tuned;
-    for (const char* domain : {"alpha", "beta"}) {
-      auto [b, t] = testing::paired_domain(domain, pct, 40, 0.001);
-      base.domains.push_back(b);
-      tuned.domains.push_back(t);
-    }
-    ComparedRun run;
-    run.label = label;
-    run.report = make_forgetting_report({label, "lora", "lora"}, base, tuned, testing::task_result(loss, 40));
-    sweep.runs.push_back(run);
+    sweep.runs.push_back(compared_run(label, "lora", loss, pct, {"alpha", "beta"}));
     sweep.values.push_back({label.substr(2)});
   }
   return sweep;
@@ -153,21 +160,11 @@ TEST_CASE("sweep comparison: a screened-out point keeps its screen figures and l
 
 TEST_CASE("run comparison: the spread over training seeds takes a pipeline's seeds' runs only",
           "[eval][pareto]") {
-  std::vector<ComparedRun> runs;
-  for (const auto& [run, loss, pct] : std::vector<std::tuple<std::string, double, double>>{
-           {"runs/ft-lora-seed1", 1.0, 5},
-           {"runs/ft-lora-seed2", 1.2, 9},
-           {"runs/ft-lora-rank4", 1.5, 50},  // a sweep's point of the same recipe
-           {"runs/ft-lora-seedx", 1.5, 50}}) {
-    EvalReport base, tuned;
-    auto [b, t] = testing::paired_domain("alpha", pct, 40, 0.001);
-    base.domains.push_back(b);
-    tuned.domains.push_back(t);
-    ComparedRun r;
-    r.label = run;
-    r.report = make_forgetting_report({run, "ft-lora", "lora"}, base, tuned, testing::task_result(loss, 40));
-    runs.push_back(r);
-  }
+  const std::vector<ComparedRun> runs{
+      compared_run("runs/ft-lora-seed1", "ft-lora", 1.0, 5, {"alpha"}),
+      compared_run("runs/ft-lora-seed2", "ft-lora", 1.2, 9, {"alpha"}),
+      compared_run("runs/ft-lora-rank4", "ft-lora", 1.5, 50, {"alpha"}),  // a sweep's point of the recipe
+      compared_run("runs/ft-lora-seedx", "ft-lora", 1.5, 50, {"alpha"})};
   const std::string md = comparison_markdown(runs);
   INFO(md);
   // Two seeds: gains 50% and 40%, mean 45, standard deviation 7.1.
