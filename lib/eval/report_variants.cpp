@@ -9,7 +9,6 @@
 #include "eval/document_sample.h"
 #include "eval/forgetting_report.h"
 #include "eval/report_json_reader.h"
-#include "eval/run_comparison.h"
 #include "util/error.h"
 #include "util/svg_charts.h"
 #include "util/svg_heatmap.h"
@@ -365,6 +364,13 @@ std::string attribution_svg(const ForgettingReport& r) {
       "part "
       "carries the task); · = unchanged by the fine-tune";
   return render_svg(m);
+}
+
+ScatterPoint tuned_point(const ForgettingReport& report, std::string label) {
+  ScatterPoint p{std::move(label), report.mean_forgetting_pct, report.task_gain_pct()};
+  p.x_lo = report.mean_forgetting_ci.lo, p.x_hi = report.mean_forgetting_ci.hi;
+  if (report.task) p.y_lo = report.task->gain_ci.lo, p.y_hi = report.task->gain_ci.hi;
+  return p;
 }
 
 std::string interpolation_overlay_svg(const std::vector<LabelledReport>& runs) {

@@ -30,6 +30,10 @@
 
 #include "eval/bootstrap.h"
 
+namespace plinth {
+struct ScatterPoint;
+}
+
 namespace plinth::eval {
 
 struct ForgettingReport;
@@ -96,5 +100,8 @@ struct LabelledReport {
   const ForgettingReport* report = nullptr;
 };
 std::string interpolation_overlay_svg(const std::vector<LabelledReport>& runs);
+// One report's tuned model as a chart point: x mean forgetting, y task gain (NaN without a
+// task), both intervals as error bars. The overlay and `plinth report`'s comparison chart use it.
+ScatterPoint tuned_point(const ForgettingReport& report, std::string label);
 
 }  // namespace plinth::eval

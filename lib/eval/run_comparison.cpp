@@ -172,13 +172,6 @@ ScatterChart comparison_chart(const std::vector<ComparedRun>& runs) {
   return chart;
 }
 
-ScatterPoint tuned_point(const ForgettingReport& report, std::string label) {
-  ScatterPoint p{std::move(label), report.mean_forgetting_pct, report.task_gain_pct()};
-  p.x_lo = report.mean_forgetting_ci.lo, p.x_hi = report.mean_forgetting_ci.hi;
-  if (report.task) p.y_lo = report.task->gain_ci.lo, p.y_hi = report.task->gain_ci.hi;
-  return p;
-}
-
 std::string comparison_svg(const std::vector<ComparedRun>& runs) {
   return render_svg(comparison_chart(runs));
 }

@@ -33,9 +33,6 @@ std::string comparison_svg(const std::vector<ComparedRun>& runs);
 // That plot before rendering: one point per run, in order, with both intervals (a sweep adds
 // its frontier to it).
 ScatterChart comparison_chart(const std::vector<ComparedRun>& runs);
-// One report's tuned model as a chart point: x mean forgetting, y task gain (NaN without a
-// task), both intervals as error bars.
-ScatterPoint tuned_point(const ForgettingReport& report, std::string label);
 
 // Where `plinth report` writes by default: the deepest directory that holds every run directory
 // (runs/a and runs/b -> runs; a single run's parent).
