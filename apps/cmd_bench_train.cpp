@@ -18,10 +18,10 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "model/autocast_guard.h"
 #include "model/llama.h"
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
-#include "train/autocast_guard.h"
 #include "train/fused_adamw.h"
 #include "train/linear_cross_entropy.h"
 #include "util/allocator.h"
@@ -145,7 +145,7 @@ Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
     torch::Tensor loss;
     {
-      train::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
+      model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
       loss = train::linear_cross_entropy(m->hidden_states(x), m->lm_head_weight(), y,
                                          bf16 ? torch::kBFloat16 : torch::kFloat32);
     }

@@ -7,6 +7,7 @@
 
 #include "eval/bootstrap.h"
 #include "eval/document_sample.h"
+#include "model/autocast_guard.h"
 #include "util/error.h"
 
 namespace plinth::eval {
@@ -122,12 +123,21 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
   auto row_sums = [&](const torch::Tensor& v) {
     return v.to(torch::kFloat64).masked_fill(skip, 0.0).sum(1).to(torch::kCPU).contiguous();
   };
-  // Logits in float32 whatever the weights' precision, so bf16 weights are scored in fp32 softmax.
-  const torch::Tensor logp_b = base.forward(idx).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
+  // Log-probabilities in float32 whatever the weights' precision or autocast's: the forward pass
+  // alone runs under o.bf16's autocast, the softmax and the sums never do.
+  auto log_probs = [&](model::LlamaImpl& m) {
+    torch::Tensor logits;  // (B, T, V)
+    {
+      model::AutocastGuard autocast(device.type(), torch::kBFloat16, o.bf16);
+      logits = m.forward(idx);
+    }
+    return logits.to(torch::kFloat32).log_softmax(-1);
+  };
+  const torch::Tensor logp_b = log_probs(base);  // (B, T, V)
   torch::Tensor nll_b = row_sums(-logp_b.gather(-1, target_ids).squeeze(-1));
   torch::Tensor nll_t, kl, agree;
   if (tuned) {
-    const torch::Tensor logp_t = tuned->forward(idx).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
+    const torch::Tensor logp_t = log_probs(*tuned);  // (B, T, V)
     nll_t = row_sums(-logp_t.gather(-1, target_ids).squeeze(-1));
     kl = row_sums((logp_b.exp() * (logp_b - logp_t)).sum(-1));                      // KL(base || tuned)
     agree = row_sums(logp_b.argmax(-1).eq(logp_t.argmax(-1)).to(torch::kFloat64));  // exact counts

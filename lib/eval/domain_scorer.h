@@ -27,6 +27,10 @@ struct ScoreOptions {
   // The token before a document's first (tokenizer/document_convention.h): -1 or eos_id for
   // plinth's rule (the EOS before it); another id (a Llama BOS) heads each document in the shard.
   int64_t document_start_id = -1;
+  // The forward passes under bf16 autocast (matmuls in bf16, log-softmax and sums in float32):
+  // the select: panel scores in the training's precision, where float32 would cost several
+  // times a bf16 step on CPUs with AMX. plinth eval keeps float32.
+  bool bf16 = false;
   uint64_t seed = 0;           // the sample's seed
   uint64_t max_tokens = 0;     // ceiling of scored tokens; documents are taken until it is reached; 0 = none
   uint64_t max_documents = 0;  // 0 = all

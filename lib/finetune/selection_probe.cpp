@@ -159,8 +159,9 @@ void SelectionProbe::load_selected(model::LlamaImpl& model) const {
   train::load_model_weights(model, c, file);
 }
 
-std::string selection_report(const SelectSpec& spec, const std::vector<Panel>& panels,
-                             const Selection& chosen, double panel_seconds, double step_seconds) {
+std::string selection_report(const SelectSpec& spec, const std::string& precision,
+                             const std::vector<Panel>& panels, const Selection& chosen, double panel_seconds,
+                             double step_seconds) {
   json j = json::object();
   j["selected_step"] = chosen.step;
   j["within_budget"] = chosen.within_budget;
@@ -171,6 +172,7 @@ std::string selection_report(const SelectSpec& spec, const std::vector<Panel>& p
       {"max_worst_forgetting_pct",
        spec.max_worst_forgetting > 0 ? json(100 * spec.max_worst_forgetting) : json(nullptr)},
       {"panel_tokens", spec.panel_tokens},
+      {"panel_precision", precision},
       {"budget_on", "the mean of the domains' forgetting (and the worst domain's, when set)"}};
   json all = json::array();
   for (const auto& p : panels) {

@@ -1,8 +1,8 @@
 // The fine-tune's checkpoint selection while it trains (select:, select_spec.h): a panel at
 // step 0 and every select.every steps scores a fixed sample of every pretraining domain's
 // validation documents (plinth eval's sampling and scoring, eval/domain_scorer.h, with
-// select.panel_tokens per domain) and takes the task validation loss the trainer has just
-// computed; selection_rule.h decides which step is kept so far.
+// select.panel_tokens per domain, in the training's precision: ScoreOptions::bf16) and takes the task
+// validation loss the trainer has just computed; selection_rule.h decides which step is kept so far.
 //
 // Keeping the candidate: when a panel makes its own step the selection, <run_dir>/selected.ckpt
 // is written atomically with that step's weights (every parameter, LoRA adapters unmerged), once
@@ -75,9 +75,11 @@ class SelectionProbe : public train::StepProbe {
 std::filesystem::path selected_checkpoint_path(const std::filesystem::path& run_dir);
 std::filesystem::path selection_report_path(const std::filesystem::path& run_dir);
 
-// selection.json: the rule, the chosen step and why, the last step for comparison, every panel
-// with its forgetting, and what the panels cost against the training steps.
-std::string selection_report(const SelectSpec& spec, const std::vector<Panel>& panels,
-                             const Selection& chosen, double panel_seconds, double step_seconds);
+// selection.json: the rule (with `precision`, the panels' and the training's: fp32 | bf16), the
+// chosen step and why, the last step for comparison, every panel with its forgetting, and what
+// the panels cost against the training steps.
+std::string selection_report(const SelectSpec& spec, const std::string& precision,
+                             const std::vector<Panel>& panels, const Selection& chosen, double panel_seconds,
+                             double step_seconds);
 
 }  // namespace plinth::finetune

@@ -1,10 +1,10 @@
-// The summed next-token negative log-likelihood of scored positions: the one masked loss the
-// fine-tune's task validation (finetune/finetune_run.cpp) and the task metrics
-// (eval/task_metrics.cpp) both report, and `plinth score`'s per-token figures (token_nll). The other places
-// that compute a next-token NLL, and why each is not this function:
+// The summed next-token negative log-likelihood of scored positions in float32: the masked loss
+// of the task metrics (eval/task_metrics.cpp) and `plinth score`'s per-token figures
+// (token_nll). The other places that compute a next-token NLL, and why each is not this function:
 //   train/linear_cross_entropy.h   the training loss: chunked, fused with its gradient, in the
-//                                  step's precision; pretraining validation (train/val_loss.cpp)
-//                                  and the Fisher use it so they measure what training optimises
+//                                  step's precision; pretraining and fine-tune validation
+//                                  (train/val_loss.cpp, finetune/finetune_run.cpp) and the Fisher
+//                                  use it so they measure what training optimises
 //   eval/domain_scorer.cpp         needs the whole next-token distribution of two models at once
 //                                  (KL, top-1 agreement), so it keeps the log-softmax
 //   LlamaImpl::loss (llama.h)      the plain full-logits reference the tests compare against

@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "train/autocast_guard.h"
+#include "model/autocast_guard.h"
 #include "train/data_parallel.h"
 #include "train/gradient_sync.h"
 #include "train/linear_cross_entropy.h"
@@ -47,7 +47,7 @@ StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int
     const torch::Tensor x = m.x.to(device), y = m.y.to(device);
     torch::Tensor loss;  // mean over this micro-batch's scored targets, float32
     {
-      AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
+      model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
       torch::Tensor hidden = model.hidden_states(x);  // (B, T, C)
       loss =
           linear_cross_entropy(hidden, model.lm_head_weight(), y, bf16 ? torch::kBFloat16 : torch::kFloat32);

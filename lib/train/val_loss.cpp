@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "train/autocast_guard.h"
+#include "model/autocast_guard.h"
 #include "train/data_parallel.h"
 #include "train/linear_cross_entropy.h"
 
@@ -35,7 +35,7 @@ DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomai
                       buf.data_ptr<int64_t>() + r * (t + 1));
       buf = buf.to(device);
       torch::Tensor x = buf.narrow(1, 0, t), y = buf.narrow(1, 1, t);  // (B, t) each
-      AutocastGuard autocast(device.type(), torch::kBFloat16, options.bf16);
+      model::AutocastGuard autocast(device.type(), torch::kBFloat16, options.bf16);
       torch::Tensor hidden = model.hidden_states(x);  // (B, t, C)
       torch::Tensor loss = linear_cross_entropy(hidden, model.lm_head_weight(), y,
                                                 options.bf16 ? torch::kBFloat16 : torch::kFloat32);

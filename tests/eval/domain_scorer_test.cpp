@@ -289,6 +289,38 @@ TEST_CASE("base and tuned in one pass: the same documents, KL 0 and full agreeme
     CHECK(moved.tuned_nll[i] == Approx(tuned_alone.base_nll[i]).epsilon(1e-9));
 }
 
+TEST_CASE("bf16 scoring (the select: panel's) is float32 scoring within bf16 rounding", "[eval]") {
+  test::TempDir dir;
+  std::vector<Doc> docs;
+  for (int i = 0; i < 16; ++i) docs.push_back(make_doc(static_cast<size_t>(4 + i * 3), 300 + i));
+  write_shard(dir / "val.bin", docs);
+  auto shard = data::ShardReader::open(dir / "val.bin");
+  model::Llama base = tiny_model(8, 1), tuned = tiny_model(8, 2);
+  ScoreOptions o = options_for(base);
+  const DocumentScores fp32 = score_documents(*base, tuned.get(), shard, "d", o);
+  o.bf16 = true;
+  const DocumentScores bf16 = score_documents(*base, tuned.get(), shard, "d", o);
+  REQUIRE(bf16.index == fp32.index);
+  // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 per matmul input): each document's NLL
+  // within 1%, and the pair's relative difference, the panel's forgetting, within 0.5 points.
+  bool differs = false;
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    CHECK(bf16.base_nll[i] == Approx(fp32.base_nll[i]).epsilon(0.01));
+    CHECK(bf16.tuned_nll[i] == Approx(fp32.tuned_nll[i]).epsilon(0.01));
+    differs = differs || bf16.base_nll[i] != fp32.base_nll[i];
+  }
+  CHECK(differs);  // the forward pass did run in bf16
+  auto forgetting_pct = [](const DocumentScores& d) {
+    double b = 0, t = 0;
+    for (size_t i = 0; i < d.size(); ++i) b += d.base_nll[i], t += d.tuned_nll[i];
+    return 100 * (t - b) / b;
+  };
+  CHECK(forgetting_pct(bf16) == Approx(forgetting_pct(fp32)).margin(0.5));
+  // Autocast is off again afterwards: float32 scoring is bit-identical to before.
+  o.bf16 = false;
+  CHECK(score_documents(*base, tuned.get(), shard, "d", o).base_nll == fp32.base_nll);
+}
+
 TEST_CASE("scoring stops once the forgetting interval is as narrow as target_ci asks", "[eval]") {
   test::TempDir dir;
   std::vector<Doc> docs;

@@ -190,6 +190,7 @@ TEST_CASE("select: a fine-tune keeps the best step within its forgetting budget,
   CHECK(meta.at("selected_step") == std::to_string(best));
   CHECK_THAT(meta.at("selected_reason"), Catch::Contains("best task validation loss"));
   CHECK(wide["cost"]["panel_share_of_training"].get<double>() > 0);
+  CHECK(wide["rule"]["panel_precision"] == "fp32");
 
   // metrics.jsonl holds a panel line per panel step, with the task's validation loss.
   std::vector<int64_t> panel_steps;

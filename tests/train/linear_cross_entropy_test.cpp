@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "train/autocast_guard.h"
+#include "model/autocast_guard.h"
 
 using namespace plinth;
 
@@ -26,7 +26,7 @@ Grads run(bool chunked, torch::ScalarType compute, int64_t chunk_rows, const tor
   if (chunked) {
     loss = train::linear_cross_entropy(h, w, targets, compute, chunk_rows);
   } else {
-    train::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, compute == torch::kBFloat16);
+    model::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, compute == torch::kBFloat16);
     torch::Tensor logits = torch::nn::functional::linear(h, w).to(torch::kFloat32);  // (B, T, V)
     loss = torch::nn::functional::cross_entropy(
         logits.reshape({-1, 50}), targets.reshape({-1}),

@@ -10,7 +10,7 @@
 
 #include "model/torch_compat.h"
 
-namespace plinth::train {
+namespace plinth::model {
 
 class AutocastGuard {
  public:
@@ -18,8 +18,8 @@ class AutocastGuard {
   AutocastGuard(c10::DeviceType device, c10::ScalarType dtype, bool enabled = true)
       : device_(device), active_(enabled) {
     if (!active_) return;
-    was_enabled_ = model::autocast_enabled(device_);
-    old_dtype_ = model::autocast_dtype(device_);
+    was_enabled_ = autocast_enabled(device_);
+    old_dtype_ = autocast_dtype(device_);
     set_enabled(device_, true);
     set_dtype(device_, dtype);
     at::autocast::increment_nesting();
@@ -67,4 +67,4 @@ class AutocastGuard {
   c10::ScalarType old_dtype_ = c10::ScalarType::Float;
 };
 
-}  // namespace plinth::train
+}  // namespace plinth::model
