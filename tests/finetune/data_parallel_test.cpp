@@ -1,7 +1,8 @@
 // Data-parallel training through the real binary on CPU ranks over Gloo (loopback): two ranks
 // with a global batch of 16 against one process with a batch of 16, step for step, for
-// pretraining and for a LoRA fine-tune with replay; a rank killed mid-run, the survivor's exit
-// and message, and the resume of both.
+// pretraining and for fine-tunes (LoRA with replay; frozen layers with EWC; select:'s panels,
+// sharded by domain, and its choice); a rank killed mid-run, the survivor's exit and message, and
+// the resume of both.
 #include <torch/torch.h>
 
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "finetune/child_process.h"
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
+#include "util/atomic_file.h"
 
 using namespace plinth;
 using plinth::test::CliFixture;
@@ -129,12 +131,15 @@ TEST_CASE("pretraining on two ranks equals one process, step for step", "[finetu
 }
 
 // A fine-tune of `method_lines` (the finetune: section's lines after base:) by one process and by
-// two ranks, 20 steps: the same step losses, validation losses and tuned weights.
-void check_finetune(const DataParallelFixture& f, const std::string& label, const std::string& method_lines) {
+// two ranks, 20 steps: the same step losses, validation losses and tuned weights. `sections`:
+// more top-level sections of the recipe.
+void check_finetune(const DataParallelFixture& f, const std::string& label, const std::string& method_lines,
+                    const std::string& sections = "") {
   f.recipe("include: data.yaml\nname: ft\nfinetune:\n  base: runs/base\n" + method_lines +
                "task:\n  format: tsv\n  path: task.tsv\n  val_fraction: 0.2\n  test_fraction: 0.2\n"
                "train:\n  steps: 20\n  warmup_steps: 2\n  lr: 3e-3\n  batch_size: 16\n  log_every: 1\n"
-               "  eval_every: 10\n  checkpoint_every: 10\n  precision: fp32\n  device: cpu\n",
+               "  eval_every: 10\n  checkpoint_every: 10\n  precision: fp32\n  device: cpu\n" +
+               sections,
            "ft.yaml");
   f.run("finetune ft.yaml train.run_dir=runs/ft-one --threads 1");
   auto two = f.plinth("launch -n 2 finetune ft.yaml train.run_dir=runs/ft-two --threads 1");
@@ -166,6 +171,41 @@ TEST_CASE("a full fine-tune with frozen layers and EWC on two ranks equals one p
                  "  method: full\n  freeze: {embeddings: true, first_layers: 1}\n"
                  "  ewc: {lambda: 10, fisher_sequences: 6}\n");
   CHECK(fs::exists(f.dir() / "runs/ft-two/fisher.ckpt"));
+}
+
+TEST_CASE("select: on two ranks scores the same panels and keeps the same step as one process",
+          "[finetune][data-parallel]") {
+  DataParallelFixture f;
+  f.run("pretrain base.yaml --threads 2");
+  // Rank r scores the domains d with d mod 2 == r: each rank one of the two, summed.
+  check_finetune(f, "full fine-tune with select:", "  method: full\n",
+                 "select: {every: 5, max_forgetting: 99%, panel_tokens: 512}\n");
+  const auto selection = [&](const char* run) {
+    return nlohmann::json::parse(read_file(f.dir() / run / "selection.json"));
+  };
+  const auto one = selection("runs/ft-one"), two = selection("runs/ft-two");
+  INFO("one process: " << one.dump(1) << "\ntwo ranks: " << two.dump(1));
+  CHECK(two["selected_step"] == one["selected_step"]);
+  const auto& a = one["panels"];
+  const auto& b = two["panels"];
+  REQUIRE(a.size() == 5);  // steps 0, 5, 10, 15, 20
+  REQUIRE(b.size() == a.size());
+  double worst = 0;  // percentage points
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i]["step"] == a[i]["step"]);
+    CHECK(std::abs(b[i]["task_val_loss"].get<double>() - a[i]["task_val_loss"].get<double>()) <=
+          kLossTolerance);
+    REQUIRE(b[i]["forgetting_pct"].size() == 2);
+    for (const auto& [domain, pct] : a[i]["forgetting_pct"].items()) {  // percent: a relative 1e-5 is 1e-3
+      const double d = std::abs(b[i]["forgetting_pct"][domain].get<double>() - pct.get<double>());
+      CHECK(d <= 1e-3);
+      worst = std::max(worst, d);
+    }
+  }
+  std::printf("data-parallel select: largest panel forgetting difference %.3g points\n", worst);
+  // The step kept is the one both selected: tuned.ckpt equals the two-rank run's selected step.
+  CHECK(max_weight_difference(f.dir() / "runs/ft-two/tuned.ckpt", f.dir() / "runs/ft-two/selected.ckpt") ==
+        0);
 }
 
 // Every tensor of two checkpoints (weights, AdamW state, generator state) bit for bit.
