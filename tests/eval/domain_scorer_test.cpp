@@ -27,8 +27,7 @@ TEST_CASE("a uniform model scores ln V per token, and bits per byte follow", "[e
   test::TempDir dir;
   // Shorter, equal to and longer than the context of 8, so windows of every kind occur.
   std::vector<Doc> docs = {make_doc(5, 1), make_doc(8, 2), make_doc(23, 3), make_doc(1, 4), make_doc(0, 5)};
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama m = uniform_model();
   // Words counted by the caller; a whole document's bytes are the shard's.
   TextMeasure words = [](const std::vector<int32_t>& text) { return TextSize{999, text.size() / 2}; };
@@ -51,8 +50,7 @@ TEST_CASE("a uniform model scores ln V per token, and bits per byte follow", "[e
 TEST_CASE("a document shorter than the context is scored as the model's own loss from EOS", "[eval]") {
   test::TempDir dir;
   Doc d = make_doc(6, 11);
-  write_shard(dir / "val.bin", {d});
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", {d});
   model::Llama m = tiny_model();
   DomainScore s = score_domain(m, shard, "one", options_for(m));
 
@@ -124,8 +122,7 @@ TEST_CASE("results do not depend on the batch size", "[eval]") {
   test::TempDir dir;
   std::vector<Doc> docs;
   for (size_t i = 0; i < 12; ++i) docs.push_back(make_doc(1 + (i * 7) % 30, 100 + i));
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama m = tiny_model();
   DomainScore one = score_domain(m, shard, "d", options_for(m, 1));
   for (int64_t batch : {2, 3, 5, 64}) {
@@ -139,8 +136,8 @@ TEST_CASE("results do not depend on the batch size", "[eval]") {
 
 TEST_CASE("max_documents and max_tokens take whole documents in sample order", "[eval]") {
   test::TempDir dir;
-  write_shard(dir / "val.bin", {make_doc(10, 1), make_doc(10, 2), make_doc(10, 3), make_doc(10, 4)});
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard =
+      written_shard(dir / "val.bin", {make_doc(10, 1), make_doc(10, 2), make_doc(10, 3), make_doc(10, 4)});
   model::Llama m = tiny_model();
   ScoreOptions o = options_for(m);
   o.max_documents = 2;
@@ -194,8 +191,7 @@ TEST_CASE("a long document is scored on a seeded span of whole windows", "[eval]
   test::TempDir dir;
   std::vector<Doc> docs;
   for (int i = 0; i < 6; ++i) docs.push_back(make_doc(i % 2 ? 90 : 6, 40 + i, 1000));
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama m = tiny_model();
   ScoreOptions o = options_for(m);
   o.max_document_tokens = 16;  // two windows of 8
@@ -215,8 +211,7 @@ TEST_CASE("eval is deterministic: bit-identical across runs, within 1e-6 across 
   test::TempDir dir;
   std::vector<Doc> docs;
   for (int i = 0; i < 24; ++i) docs.push_back(make_doc(static_cast<size_t>(1 + (i * 7) % 30), 100 + i));
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama base = tiny_model(8, 1), tuned = tiny_model(8, 2);
   ScoreOptions o = options_for(base, 4);
   o.max_tokens = 200;  // a sample, not every document
@@ -262,8 +257,7 @@ TEST_CASE("base and tuned in one pass: the same documents, KL 0 and full agreeme
   test::TempDir dir;
   std::vector<Doc> docs;
   for (int i = 0; i < 10; ++i) docs.push_back(make_doc(static_cast<size_t>(3 + i * 2), 200 + i));
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama base = tiny_model(8, 1), same = tiny_model(8, 1), other = tiny_model(8, 2);
   const ScoreOptions o = options_for(base);
   const DocumentScores alone = score_documents(*base, nullptr, shard, "d", o);
@@ -293,8 +287,7 @@ TEST_CASE("bf16 scoring (the select: panel's) is float32 scoring within bf16 rou
   test::TempDir dir;
   std::vector<Doc> docs;
   for (int i = 0; i < 16; ++i) docs.push_back(make_doc(static_cast<size_t>(4 + i * 3), 300 + i));
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama base = tiny_model(8, 1), tuned = tiny_model(8, 2);
   ScoreOptions o = options_for(base);
   const DocumentScores fp32 = score_documents(*base, tuned.get(), shard, "d", o);
@@ -325,8 +318,7 @@ TEST_CASE("scoring stops once the forgetting interval is as narrow as target_ci 
   test::TempDir dir;
   std::vector<Doc> docs;
   for (int i = 0; i < 120; ++i) docs.push_back(make_doc(8, 300 + i));
-  write_shard(dir / "val.bin", docs);
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", docs);
   model::Llama base = tiny_model(8, 1), tuned = tiny_model(8, 2);
   ScoreOptions o = options_for(base, 4);
   o.min_documents = 20;
@@ -343,8 +335,7 @@ TEST_CASE("scoring stops once the forgetting interval is as narrow as target_ci 
 
 TEST_CASE("a context beyond the model's is refused", "[eval]") {
   test::TempDir dir;
-  write_shard(dir / "val.bin", {make_doc(4, 1)});
-  auto shard = data::ShardReader::open(dir / "val.bin");
+  auto shard = written_shard(dir / "val.bin", {make_doc(4, 1)});
   model::Llama m = tiny_model();
   ScoreOptions o = options_for(m);
   o.context = 9;

@@ -71,6 +71,12 @@ inline void write_shard(const std::filesystem::path& path, const std::vector<Doc
   w.commit();
 }
 
+// write_shard, then the shard opened for reading.
+inline data::ShardReader written_shard(const std::filesystem::path& path, const std::vector<Doc>& docs) {
+  write_shard(path, docs);
+  return data::ShardReader::open(path);
+}
+
 inline void write_model_checkpoint(const std::filesystem::path& path, model::Llama& m,
                                    uint64_t tokenizer_hash = 0x1234, int64_t step = 100) {
   model::CheckpointContents c;

@@ -100,8 +100,7 @@ TEST_CASE("plinth's rolling-window document NLL equals ref_llama.py's", "[eval][
     std::vector<Doc> docs;
     const std::vector<size_t> lengths = {0, 1, 5, 16, 17, 40, 100, 33};
     for (size_t i = 0; i < lengths.size(); ++i) docs.push_back(make_doc(lengths[i], 200 + i));
-    write_shard(dir / "val.bin", docs);
-    auto shard = data::ShardReader::open(dir / "val.bin");
+    auto shard = written_shard(dir / "val.bin", docs);
 
     ScoreOptions o;
     o.context = kContext;
