@@ -17,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "build_info.h"
 #include "command.h"
 #include "model/autocast_guard.h"
 #include "model/llama.h"
@@ -228,7 +229,7 @@ void run_bench_train(TrainBenchArgs a) {
   if (device.is_cuda() && !torch::cuda::is_available())
     throw BadInput("--device cuda, but this LibTorch sees no CUDA device", "use --device cpu");
   if (a.reference.empty())
-    a.reference = (std::filesystem::path(PLINTH_SOURCE_DIR) / "tests/reference/ref_llama.py").string();
+    a.reference = (std::filesystem::path(plinth_source_dir()) / "tests/reference/ref_llama.py").string();
 
   const auto& c = a.config;
   fmt::print("config: V={} d={} L={} H={} kv={} ffn={} T={} B={} {} {} threads={}\n", c.vocab_size, c.dim,

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "build_info.h"
 #include "checkpoint_tokenizer.h"
 #include "command.h"
 #include "finetune/finetune_recipe.h"
@@ -145,7 +146,7 @@ void run_export(const ExportArgs& a) {
 
   const int64_t step = model::checkpoint_step(ckpt);
   nlohmann::json info;
-  info["plinth_version"] = PLINTH_VERSION;
+  info["plinth_version"] = plinth_version();
   info["format"] = a.format;
   info["checkpoint"] = checkpoint.string();
   info["step"] = step;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "build_info.h"
 #include "command.h"
 #include "model/torch_runtime.h"
 #include "tokenizer/tokenizer.h"
@@ -26,7 +27,7 @@ std::string version_text() {
   } catch (const std::exception&) {
     spm = "unavailable";
   }
-  return fmt::format("plinth {} (LibTorch {}, sentencepiece {})", PLINTH_VERSION,
+  return fmt::format("plinth {} (LibTorch {}, sentencepiece {})", plinth::plinth_version(),
                      plinth::model::torch_version(), spm);
 }
 

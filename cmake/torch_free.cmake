@@ -52,21 +52,101 @@ function(_plinth_reaches_torch file out)
   set(${out} ${result} PARENT_SCOPE)
 endfunction()
 
-function(plinth_skip_pch_where_torch_free target)
+# Unity builds (PLINTH_UNITY, on by default): the sources of a target are compiled in batches of
+# PLINTH_UNITY_BATCH files, one translation unit each, so that torch's, CLI11's, fmt's and JSON's
+# headers and their inline templates are compiled once per batch instead of once per file. A batch
+# holds only torch files or only torch-free files, so a torch-free batch still skips the
+# precompiled header. Files with their own compile options or definitions are compiled alone
+# (CMake leaves them out of unity sources). Everything in a file's anonymous namespace must
+# therefore have a name unique within its target.
+# Puts `files` into UNITY_GROUPs <target>_<kind>_<i> of PLINTH_UNITY_BATCH files; the names of
+# the groups go to ${groups_out} when given.
+function(_plinth_unity_batches target kind files)
+  set(groups "")
+  if(NOT PLINTH_UNITY OR NOT files)
+    if(ARGC GREATER 3)
+      set(${ARGV3} "" PARENT_SCOPE)
+    endif()
+    return()
+  endif()
+  set(i 0)
+  set(n 0)
+  foreach(file IN LISTS files)
+    set_source_files_properties("${file}" TARGET_DIRECTORY ${target} PROPERTIES
+      UNITY_GROUP "${target}_${kind}_${i}")
+    list(APPEND groups "${target}_${kind}_${i}")
+    math(EXPR n "${n} + 1")
+    if(n EQUAL PLINTH_UNITY_BATCH)
+      math(EXPR i "${i} + 1")
+      set(n 0)
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES groups)
+  if(ARGC GREATER 3)
+    set(${ARGV3} "${groups}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# The sources of `target` that are C++ files, as absolute paths.
+function(_plinth_cpp_sources target out)
   get_target_property(sources ${target} SOURCES)
   get_target_property(source_dir ${target} SOURCE_DIR)
-  set(skipped "")
+  set(result "")
   foreach(source IN LISTS sources)
-    if(NOT source MATCHES "\\.cpp$")
-      continue()
+    if(source MATCHES "\\.cpp$")
+      get_filename_component(path "${source}" ABSOLUTE BASE_DIR "${source_dir}")
+      list(APPEND result "${path}")
     endif()
-    get_filename_component(path "${source}" ABSOLUTE BASE_DIR "${source_dir}")
+  endforeach()
+  set(${out} "${result}" PARENT_SCOPE)
+endfunction()
+
+# A target without torch: its sources in unity batches.
+function(plinth_unity target)
+  if(NOT PLINTH_UNITY)
+    return()
+  endif()
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+  _plinth_cpp_sources(${target} sources)
+  _plinth_unity_batches(${target} all "${sources}")
+endfunction()
+
+# A target with the torch precompiled header: its torch-free sources skip the header, and with
+# PLINTH_UNITY both kinds are batched apart.
+function(plinth_skip_pch_where_torch_free target)
+  _plinth_cpp_sources(${target} sources)
+  set(skipped "")
+  set(with_torch "")
+  foreach(path IN LISTS sources)
     _plinth_reaches_torch("${path}" torch)
-    if(NOT torch)
+    if(torch)
+      list(APPEND with_torch "${path}")
+    else()
       list(APPEND skipped "${path}")
     endif()
   endforeach()
   if(skipped)
     set_source_files_properties(${skipped} TARGET_DIRECTORY ${target} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
   endif()
+  if(PLINTH_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+    _plinth_unity_batches(${target} torch "${with_torch}")
+    _plinth_unity_batches(${target} free "${skipped}" batches)
+    # The unity sources CMake generates for the torch-free batches skip the header as well.
+    get_target_property(binary_dir ${target} BINARY_DIR)
+    foreach(group IN LISTS batches)
+      set_source_files_properties(
+        "${binary_dir}/CMakeFiles/${target}.dir/Unity/unity_${group}_cxx.cxx"
+        TARGET_DIRECTORY ${target} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+    endforeach()
+  endif()
+endfunction()
+
+# An executable that includes torch reuses the libraries' precompiled header (lib/model). GCC and
+# clang accept a PCH only under the same code model: the executable is compiled with the
+# libraries' -fPIC instead of CMake's -fPIE for executables (PIC code links into a PIE too).
+function(plinth_use_library_pch target)
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+  target_compile_options(${target} PRIVATE -fPIC)
+  target_precompile_headers(${target} REUSE_FROM plinth_model)
 endfunction()

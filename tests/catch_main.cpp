@@ -6,13 +6,21 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <stdexcept>
 
 #include "test_support.h"
 
 namespace plinth::test {
 
 namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + p.string());
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 TempDir::TempDir() {
   std::random_device rd;

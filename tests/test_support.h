@@ -31,6 +31,9 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command_line);
 
+// A file's whole content (bytes as they are); throws std::runtime_error naming a file it cannot read.
+std::string read_file(const std::filesystem::path& p);
+
 // How often `needle` stands in `text` (overlaps counted): SVG elements, repeated log lines.
 inline size_t occurrences(std::string_view text, std::string_view needle) {
   size_t n = 0;

@@ -4,12 +4,11 @@
 #include <cmath>
 
 #include "util/error.h"
+#include "util/nan.h"
 
 namespace plinth::eval {
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);

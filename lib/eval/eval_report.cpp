@@ -8,13 +8,12 @@
 
 #include "model/checkpoint_file.h"
 #include "util/atomic_file.h"
+#include "util/nan.h"
 #include "util/text.h"
 
 namespace plinth::eval {
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);

@@ -10,6 +10,7 @@
 #include "eval/report_json_reader.h"
 #include "eval/report_variants.h"
 #include "util/atomic_file.h"
+#include "util/nan.h"
 #include "util/svg_charts.h"
 #include "util/text.h"
 
@@ -17,18 +18,8 @@ namespace plinth::eval {
 
 namespace {
 
-// A problem with no file position (its message names the file).
-Problem problem(std::string message, std::string hint) {
-  Problem p;
-  p.message = std::move(message);
-  p.hint = std::move(hint);
-  return p;
-}
-
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 json number_or_null(double v) {
   return std::isfinite(v) ? json(v) : json(nullptr);
@@ -46,15 +37,7 @@ std::string num(double v, int decimals = 4) {
 
 // A Markdown table cell: no pipes or line breaks inside, visible when empty.
 std::string md_cell(const std::string& s, size_t max_chars = 80) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|')
-      out += "\\|";
-    else if (c == '\n' || c == '\r' || c == '\t')
-      out += ' ';
-    else
-      out += c;
-  }
+  std::string out = markdown_cell(s);
   if (out.size() > max_chars) {
     size_t cut = max_chars;
     while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary

@@ -12,14 +12,6 @@ namespace plinth::eval {
 
 namespace {
 
-// A problem with no file position (its message names the file).
-Problem problem(std::string message, std::string hint) {
-  Problem p;
-  p.message = std::move(message);
-  p.hint = std::move(hint);
-  return p;
-}
-
 // The two numbers with the fewest decimals (1 to 4) that still tell them apart, so a
 // breach never reads "2.0% > 2.0%".
 std::pair<std::string, std::string> pair_text(double measured, double limit, const char* unit, int d = 1) {

@@ -10,6 +10,7 @@
 #include "eval/forgetting_report.h"
 #include "eval/report_json_reader.h"
 #include "util/error.h"
+#include "util/nan.h"
 #include "util/svg_charts.h"
 #include "util/svg_heatmap.h"
 
@@ -18,8 +19,6 @@ namespace plinth::eval {
 namespace {
 
 using nlohmann::json;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 double sum(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;

@@ -9,6 +9,7 @@
 
 #include "util/atomic_file.h"
 #include "util/svg_charts.h"
+#include "util/text.h"
 
 namespace plinth::eval {
 
@@ -18,12 +19,6 @@ namespace fs = std::filesystem;
 
 std::string pct(double v, const Interval& ci = {}) {
   return pct_with_interval(v, ci, 1);
-}
-
-std::string cell(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-  return out;
 }
 
 // The run directory a report file sits in (runs/a/report.json -> runs/a), absolute.
@@ -77,7 +72,7 @@ std::string seed_spread_markdown(const std::vector<ComparedRun>& runs) {
       }
     if (gain.size() < 2) continue;
     out +=
-        fmt::format("| {} | {} | {} | {} | {} | {} |\n", cell(recipe), cell(method.empty() ? "n/a" : method),
+        fmt::format("| {} | {} | {} | {} | {} | {} |\n", markdown_cell(recipe), markdown_cell(method.empty() ? "n/a" : method),
                     gain.size(), mean_and_spread(gain), mean_and_spread(mean), mean_and_spread(worst));
   }
   if (out.empty()) return out;
@@ -124,7 +119,7 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
       "top-1 "
       "agreement |";
   std::string rule = "|---|---|---:|---:|---:|---|---:|---:|";
-  for (const auto& d : domains) out += " " + cell(d) + " |", rule += "---:|";
+  for (const auto& d : domains) out += " " + markdown_cell(d) + " |", rule += "---:|";
   out += "\n" + rule + "\n";
   for (const auto& run : runs) {
     const ForgettingReport& r = run.report;
@@ -132,10 +127,10 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
     if (r.task && std::isfinite(r.task->base_exact_match) && std::isfinite(r.task->tuned_exact_match))
       em = fmt::format("{:.1f}% → {:.1f}%", 100 * r.task->base_exact_match, 100 * r.task->tuned_exact_match);
     out += fmt::format(
-        "| {} | {} | {} | {} | {} | {} {} | {} | {} |", cell(run.label),
-        cell(r.method.empty() ? "n/a" : r.method),
+        "| {} | {} | {} | {} | {} | {} {} | {} | {} |", markdown_cell(run.label),
+        markdown_cell(r.method.empty() ? "n/a" : r.method),
         pct(r.task_gain_pct(), r.task ? r.task->gain_ci : Interval{}), em,
-        pct(r.mean_forgetting_pct, r.mean_forgetting_ci), cell(r.worst_domain),
+        pct(r.mean_forgetting_pct, r.mean_forgetting_ci), markdown_cell(r.worst_domain),
         pct(r.worst_forgetting_pct, r.worst_forgetting_ci),
         std::isfinite(r.mean_kl) ? fmt::format("{:.4f}", r.mean_kl) : "n/a",
         std::isfinite(r.mean_top1_agreement) ? fmt::format("{:.1f}%", 100 * r.mean_top1_agreement) : "n/a");
@@ -154,7 +149,7 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
   out += seed_spread_markdown(runs);
   for (const auto& run : runs)
     for (const auto& f : run.report.flags)
-      out += fmt::format("\n**Warning ({}):** {}.\n", cell(run.label), f);
+      out += fmt::format("\n**Warning ({}):** {}.\n", markdown_cell(run.label), f);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "util/atomic_file.h"
+#include "util/text.h"
 
 namespace plinth::eval {
 
@@ -19,11 +20,6 @@ std::vector<TradeOff> trade_offs(const SweepComparison& sweep) {
     if (sweep.is_screened_out(i)) points.back().gain = std::numeric_limits<double>::quiet_NaN();
   }
   return points;
-}
-
-std::string cell(std::string s) {
-  for (size_t at = s.find('|'); at != std::string::npos; at = s.find('|', at + 2)) s.replace(at, 1, "\\|");
-  return s;
 }
 
 }  // namespace
@@ -44,25 +40,25 @@ std::string sweep_markdown(const SweepComparison& sweep) {
 
   std::string out = "| point |";
   std::string rule = "|---|";
-  for (const auto& key : sweep.keys) out += " " + cell(key) + " |", rule += "---:|";
+  for (const auto& key : sweep.keys) out += " " + markdown_cell(key) + " |", rule += "---:|";
   out += " task gain | mean forgetting | frontier | dominated beyond doubt by |\n";
   rule += "---:|---:|:---:|---|\n";
   out += rule;
   for (size_t i = 0; i < sweep.runs.size(); ++i) {
-    out += "| " + cell(sweep.runs[i].label) + " |";
+    out += "| " + markdown_cell(sweep.runs[i].label) + " |";
     for (size_t k = 0; k < sweep.keys.size(); ++k)
-      out += " " + cell(k < sweep.values[i].size() ? sweep.values[i][k] : "") + " |";
+      out += " " + markdown_cell(k < sweep.values[i].size() ? sweep.values[i][k] : "") + " |";
     if (sweep.is_screened_out(i)) {
       const TradeOff screen = trade_off(sweep.runs[i].report);
       out += fmt::format(" {} (screen) | {} (screen) |  | {} (screen: no full eval) |\n",
                          pct_with_interval(screen.gain, screen.gain_ci, 1),
                          pct_with_interval(screen.forgetting, screen.forgetting_ci, 1),
-                         cell(sweep.runs[*sweep.screened_out[i]].label));
+                         markdown_cell(sweep.runs[*sweep.screened_out[i]].label));
       continue;
     }
     out += fmt::format(" {} | {} | {} | {} |\n", pct_with_interval(points[i].gain, points[i].gain_ci, 1),
                        pct_with_interval(points[i].forgetting, points[i].forgetting_ci, 1),
-                       on[i] ? "**yes**" : "", beaten[i] ? cell(sweep.runs[*beaten[i]].label) : "");
+                       on[i] ? "**yes**" : "", beaten[i] ? markdown_cell(sweep.runs[*beaten[i]].label) : "");
   }
   std::string path;
   for (size_t i : frontier_order(points)) path += (path.empty() ? "" : " → ") + sweep.runs[i].label;

@@ -14,11 +14,11 @@
 namespace plinth::model {
 
 namespace fs = std::filesystem;
-using json = nlohmann::ordered_json;
+using nlohmann::ordered_json;
 
 std::string hf_config_json(const ModelConfig& c, const HfTokenIds& ids) {
-  auto token = [](int64_t id) { return id < 0 ? json(nullptr) : json(id); };
-  json j = {
+  auto token = [](int64_t id) { return id < 0 ? ordered_json(nullptr) : ordered_json(id); };
+  ordered_json j = {
       {"architectures", {"LlamaForCausalLM"}},
       {"model_type", "llama"},
       {"vocab_size", c.vocab_size},
@@ -53,7 +53,7 @@ const char* const kSupported = "plinth reads Llama-family models: LlamaForCausal
 // Reads config.json's keys, collecting every problem (the user fixes or gives up once).
 class HfConfigReader {
  public:
-  HfConfigReader(const json& j, const fs::path& file) : j_(j), file_(file) {}
+  HfConfigReader(const ordered_json& j, const fs::path& file) : j_(j), file_(file) {}
 
   // A whole number in [lo, hi]; `fallback` when absent (nullopt: required).
   int integer(const char* key, int lo, int hi, std::optional<int> fallback = std::nullopt) {
@@ -101,7 +101,7 @@ class HfConfigReader {
   int64_t token_id(const char* key, int64_t fallback) {
     auto it = j_.find(key);
     if (it == j_.end()) return fallback;
-    const json* v = &*it;
+    const ordered_json* v = &*it;
     if (v->is_array() && !v->empty()) v = &v->front();
     if (v->is_null()) return -1;
     if (!v->is_number_integer() || v->get<int64_t>() < 0) {
@@ -115,20 +115,20 @@ class HfConfigReader {
     problems_.push_back(Problem{Location{file_.string()}, key, std::move(message), std::move(hint)});
   }
 
-  const json& j() const { return j_; }
+  const ordered_json& j() const { return j_; }
   void throw_if_any() {
     if (!problems_.empty()) throw BadInput(std::move(problems_));
   }
 
  private:
-  const json& j_;
+  const ordered_json& j_;
   fs::path file_;
   std::vector<Problem> problems_;
 };
 
 // Refuses what plinth's model does not compute; each check names its key.
 void check_family(HfConfigReader& r, HfConfig& out) {
-  const json& j = r.j();
+  const ordered_json& j = r.j();
   auto archs = j.find("architectures");
   if (archs != j.end() && archs->is_array() && !archs->empty() && archs->front().is_string())
     out.architecture = archs->front().get<std::string>();
@@ -148,7 +148,7 @@ void check_family(HfConfigReader& r, HfConfig& out) {
   if (act != "silu")
     r.problem("hidden_act",
               fmt::format("activation '{}' is not implemented (plinth's MLP is SwiGLU: silu)",
-                          j.value("hidden_act", json()).dump()),
+                          j.value("hidden_act", ordered_json()).dump()),
               "use a model whose hidden_act is silu");
 
   // RoPE variants: transformers 4 wrote rope_scaling: {type | rope_type, factor, ...}; 5 writes
@@ -175,10 +175,10 @@ void check_family(HfConfigReader& r, HfConfig& out) {
 }  // namespace
 
 HfConfig hf_config_from_json(const std::string& text, const fs::path& file) {
-  json j;
+  ordered_json j;
   try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
+    j = ordered_json::parse(text);
+  } catch (const ordered_json::exception& e) {
     throw BadInput(fmt::format("{}: not JSON: {}", file.string(), e.what()),
                    "a Hugging Face model folder holds the config.json transformers wrote");
   }
@@ -202,7 +202,7 @@ HfConfig hf_config_from_json(const std::string& text, const fs::path& file) {
   c.rope_theta = r.positive("rope_theta", 10000.0);
   if (auto rope = j.find("rope_parameters");
       rope != j.end() && rope->is_object() && rope->contains("rope_theta")) {
-    const json& theta = (*rope)["rope_theta"];
+    const ordered_json& theta = (*rope)["rope_theta"];
     if (theta.is_number() && theta.get<double>() > 0)
       c.rope_theta = theta.get<double>();
     else

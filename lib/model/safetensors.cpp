@@ -20,7 +20,7 @@
 namespace plinth::model {
 
 namespace fs = std::filesystem;
-using json = nlohmann::ordered_json;
+using nlohmann::ordered_json;
 
 namespace {
 
@@ -58,9 +58,9 @@ bool dtype_from_name(const std::string& name, torch::ScalarType& out) {
 
 void write_safetensors(const fs::path& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  json header = json::object();
+  ordered_json header = ordered_json::object();
   if (!metadata.empty()) {
-    json meta = json::object();
+    ordered_json meta = ordered_json::object();
     for (const auto& [k, v] : metadata) meta[k] = v;
     header["__metadata__"] = meta;
   }
@@ -113,10 +113,10 @@ BadInput corrupt(const std::string& file, const std::string& what) {
 // the `data_size` bytes after the header.
 std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, const std::string& file,
                                 std::map<std::string, std::string>& metadata) {
-  json header;
+  ordered_json header;
   try {
-    header = json::parse(text);
-  } catch (const json::exception& e) {
+    header = ordered_json::parse(text);
+  } catch (const ordered_json::exception& e) {
     throw corrupt(file, fmt::format("header is not JSON ({})", e.what()));
   }
   if (!header.is_object()) throw corrupt(file, "header is not a JSON object");
@@ -125,7 +125,7 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
   for (const auto& item : header.items()) {
     // Named copies, not structured bindings: clang (the fuzz build) does not capture those in lambdas.
     const std::string& name = item.key();
-    const json& info = item.value();
+    const ordered_json& info = item.value();
     if (name == "__metadata__") {
       if (!info.is_object()) throw corrupt(file, "__metadata__ is not an object");
       for (const auto& [k, v] : info.items())

@@ -11,6 +11,13 @@ std::string Location::str() const {
   return fmt::format("{}:{}:{}", file, line, column);
 }
 
+Problem problem(std::string message, std::string hint) {
+  Problem p;
+  p.message = std::move(message);
+  p.hint = std::move(hint);
+  return p;
+}
+
 std::string Problem::str() const {
   std::string out;
   if (where.known()) out += where.str() + ": ";

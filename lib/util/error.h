@@ -28,6 +28,9 @@ struct Problem {
   std::string str() const;  // "file:3:7: data.x: message\n  hint: ..."
 };
 
+// A problem with no file position or key (its message names the file).
+Problem problem(std::string message, std::string hint);
+
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

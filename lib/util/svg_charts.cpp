@@ -29,14 +29,6 @@ Axis make_axis(double lo, double hi, int target) {
   return a;
 }
 
-std::string tick_label(double v, double step) {
-  if (std::abs(v) < step * 1e-9) return "0";
-  double a = std::abs(v);
-  if (a >= 1e6 || a < 1e-3) return fmt::format("{:.3g}", v);
-  int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
-  return fmt::format("{:.{}f}", v, decimals);
-}
-
 std::string value_text(double v) {
   return std::isfinite(v) ? fmt::format("{:.4g}", v) : "n/a";
 }

@@ -20,7 +20,8 @@ double tick_step(double lo, double hi, int target) {
   return 10.0 * magnitude;
 }
 
-// Few digits, no trailing zeros; large and tiny values in exponent form.
+}  // namespace
+
 std::string tick_label(double v, double step) {
   if (std::abs(v) < step * 1e-9) return "0";
   double a = std::abs(v);
@@ -29,7 +30,6 @@ std::string tick_label(double v, double step) {
   return fmt::format("{:.{}f}", v, decimals);
 }
 
-}  // namespace
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   if (!(hi > lo)) return {lo};

@@ -43,5 +43,8 @@ const char* series_color(size_t i);
 
 // Tick positions covering [lo, hi]: about `target` of them at 1, 2 or 5 times a power of ten.
 std::vector<double> nice_ticks(double lo, double hi, int target = 6);
+// A tick's label for a tick spacing of `step`: few digits, no trailing zeros; large and tiny
+// values in exponent form.
+std::string tick_label(double v, double step);
 
 }  // namespace plinth

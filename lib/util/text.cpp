@@ -157,4 +157,17 @@ std::string with_commas(uint64_t v) {
   return out;
 }
 
+std::string markdown_cell(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n' || c == '\r' || c == '\t')
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
+
 }  // namespace plinth

@@ -38,4 +38,7 @@ std::string yaml_quote(std::string_view s);
 // 1234567 -> "1,234,567".
 std::string with_commas(uint64_t v);
 
+// Text for one cell of a Markdown table: '|' escaped, line breaks and tabs as spaces.
+std::string markdown_cell(std::string_view s);
+
 }  // namespace plinth

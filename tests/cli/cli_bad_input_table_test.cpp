@@ -35,12 +35,6 @@ struct BadInputCase {
 
 // The damage helpers throw: a row whose damage cannot be applied is reported as such, not as
 // plinth's failure.
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + p.string());
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -50,14 +44,14 @@ void write_file(const fs::path& p, const std::string& text) {
 
 // Replaces the first `from` in the file: the fixture's files are known, so a miss is a bug here.
 void replace_in(const fs::path& p, const std::string& from, const std::string& to) {
-  std::string text = read_file(p);
+  std::string text = plinth::test::read_file(p);
   const size_t at = text.find(from);
   if (at == std::string::npos) throw std::runtime_error("'" + from + "' not in " + p.string());
   write_file(p, text.replace(at, from.size(), to));
 }
 
 void append_to(const fs::path& p, const std::string& text) {
-  write_file(p, read_file(p) + text);
+  write_file(p, plinth::test::read_file(p) + text);
 }
 
 // Inverts the byte at `at` (at < 0: from the end): a changed byte whatever it was before.

@@ -18,13 +18,6 @@ namespace {
 const std::string kMallopts = "mallopt(M_MMAP_THRESHOLD, 33554432), mallopt(M_TRIM_THRESHOLD, 1073741824)";
 const std::string kTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // `plinth args` in the fixture's directory, with `glibc_tunables` as the only GLIBC_TUNABLES.
 plinth::test::CommandResult plinth_with_tunables(const CliFixture& f, const std::string& glibc_tunables,
                                                  const std::string& args) {
@@ -51,14 +44,14 @@ TEST_CASE("bench prepare: spm_encode at plinth's threads, on slices that hold ev
                  Catch::Contains("allocator: GLIBC_TUNABLES=" + kTunables + "\n"));
   CHECK_FALSE(fs::exists(f.dir() / "bench/shards-1t"));  // a dry run times nothing
 
-  const std::string text = read_file(f.dir() / "bench/corpus.txt");
+  const std::string text = plinth::test::read_file(f.dir() / "bench/corpus.txt");
   REQUIRE(text.size() > 10000);
   std::string joined;
   for (int k = 1; k <= 3; ++k) {
     const fs::path slice = f.dir() / "bench" / ("corpus.slice-" + std::to_string(k) + "-of-3.txt");
     INFO(slice);
     REQUIRE(fs::exists(slice));
-    const std::string part = read_file(slice);
+    const std::string part = plinth::test::read_file(slice);
     CHECK(part.size() > text.size() / 6);  // about a third each
     CHECK(part.size() < text.size() / 2);
     CHECK(part.back() == '\n');  // cut at a line end

@@ -14,10 +14,6 @@ using plinth::test::FinetuneFixture;
 
 namespace {
 
-std::string task_tsv() {
-  return CliFixture::task_tsv();
-}
-
 }  // namespace
 
 TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison and the gate",
@@ -154,7 +150,7 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   CHECK(fs::exists(f.dir() / "runs/ft-full/checkpoints/step-000006.ckpt"));
 
   // The task file changes: the fine-tune is redone (and the older .previous deleted, saying so).
-  f.dir().write("task.tsv", task_tsv() + "Zeit\ttime\n");
+  f.dir().write("task.tsv", CliFixture::task_tsv() + "Zeit\ttime\n");
   auto fourth = f.plinth("run pipeline.yaml --threads 2");
   INFO(fourth.output);
   REQUIRE(fourth.exit_code == 0);
@@ -223,7 +219,7 @@ TEST_CASE("fine-tuning bad input: a clear message and exit 2", "[cli][finetune]"
     CHECK_THAT(skip.output, Catch::Contains("1 bad lines skipped"));
   }
   SECTION("an empty completion") {
-    f.dir().write("task.tsv", task_tsv() + "Leer\t   \n");
+    f.dir().write("task.tsv", CliFixture::task_tsv() + "Leer\t   \n");
     expect_bad(full, "", "task.tsv:17");
   }
   SECTION("a regex without the named groups") {

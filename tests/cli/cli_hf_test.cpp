@@ -17,7 +17,7 @@ namespace {
 
 const fs::path kModel = plinth::test::source_dir() / "tests/fixtures/hf/llama-gqa-untied-sharded";
 
-nlohmann::json read_json(const fs::path& p) {
+nlohmann::json read_json_file(const fs::path& p) {
   std::ifstream in(p);
   REQUIRE(in);
   return nlohmann::json::parse(in);
@@ -48,7 +48,7 @@ std::string quoted(const std::string& s) {
 TEST_CASE("plinth score, import and generate on a transformers folder give transformers' numbers",
           "[cli][hf]") {
   CliFixture f;
-  const nlohmann::json want = read_json(kModel / "expected.json");
+  const nlohmann::json want = read_json_file(kModel / "expected.json");
   const std::string text = quoted(want["text"].get<std::string>());
   for (const std::string& model : {kModel.string(), std::string("m.ckpt")}) {
     if (model == "m.ckpt") {
@@ -116,7 +116,7 @@ TEST_CASE(
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   CHECK_THAT(run.output, Catch::Contains("1 fine-tune(s) of existing bases"));
-  const nlohmann::json report = read_json(f.dir() / "runs/ft-hf/report.json");
+  const nlohmann::json report = read_json_file(f.dir() / "runs/ft-hf/report.json");
   CHECK(report["domains"].size() == 2);
   const CommandResult again = f.plinth("run pipeline.yaml --threads 1");
   INFO(again.output);
@@ -126,17 +126,17 @@ TEST_CASE(
   const CommandResult exported = f.plinth("export runs/ft-hf/tuned.ckpt out");
   INFO(exported.output);
   REQUIRE(exported.exit_code == 0);
-  const nlohmann::json adapter = read_json(f.dir() / "out/adapter/adapter_config.json");
+  const nlohmann::json adapter = read_json_file(f.dir() / "out/adapter/adapter_config.json");
   CHECK(adapter["base_model_name_or_path"] == "hf");
   CHECK(adapter["r"] == 4);
   CHECK(adapter["target_modules"].size() == 4);  // q and v of two layers
   // The folder's own tokenizer files travel with the export: transformers frames texts the same way.
-  nlohmann::json tokenizer_config = read_json(kModel / "tokenizer_config.json");
+  nlohmann::json tokenizer_config = read_json_file(kModel / "tokenizer_config.json");
   tokenizer_config["add_bos_token"] = true;  // made explicit: transformers 5 needs it without tokenizer.json
   tokenizer_config["add_eos_token"] = false;
-  CHECK(read_json(f.dir() / "out/tokenizer_config.json") == tokenizer_config);
-  CHECK(read_json(f.dir() / "out/special_tokens_map.json")["bos_token"] == "<s>");
-  CHECK(read_json(f.dir() / "out/generation_config.json")["bos_token_id"] == 1);
+  CHECK(read_json_file(f.dir() / "out/tokenizer_config.json") == tokenizer_config);
+  CHECK(read_json_file(f.dir() / "out/special_tokens_map.json")["bos_token"] == "<s>");
+  CHECK(read_json_file(f.dir() / "out/generation_config.json")["bos_token_id"] == 1);
   // The merged export scores as the tuned checkpoint does.
   const std::string text = " --text 'Der Hund schläft.' --json";
   CHECK(max_difference(plinth_json(f, "score --checkpoint runs/ft-hf/tuned.ckpt" + text)["nll"],

@@ -35,13 +35,8 @@ void run_ok(const FinetuneFixture& f, const std::string& args) {
   REQUIRE(r.exit_code == 0);
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 json read_json(const fs::path& p) {
-  return json::parse(read_text(p));
+  return json::parse(plinth::test::read_file(p));
 }
 
 }  // namespace
@@ -122,7 +117,7 @@ TEST_CASE(
   CHECK(parts[1].at("label") == "block 0");
   CHECK(parts[2].at("label") == "final norm");
   for (const auto& p : parts) CHECK(p.at("unchanged") == false);
-  const std::string md = read_text(run / "report.md");
+  const std::string md = plinth::test::read_file(run / "report.md");
   CHECK_THAT(md, Catch::Contains("## Interpolation between base and tuned") &&
                      Catch::Contains("## Where the forgetting comes from"));
 
@@ -153,7 +148,7 @@ TEST_CASE(
   SECTION("plinth report overlays the runs' interpolation curves") {
     run_ok(f, "eval lora.yaml --threads 2 eval.interpolate=[0.25,0.75]");
     run_ok(f, "report runs/ft-full runs/ft-lora --out cmp");
-    const std::string svg = read_text(f.dir() / "cmp/interpolation.svg");
+    const std::string svg = plinth::test::read_file(f.dir() / "cmp/interpolation.svg");
     CHECK_THAT(
         svg, Catch::Contains("class=\"curve\"") && Catch::Contains("ft-full") && Catch::Contains("ft-lora"));
   }

@@ -32,16 +32,6 @@ std::string with_valid_checksums(std::string bytes) {
   return bytes;
 }
 
-std::string read_file(const std::filesystem::path& p) {
-  std::string s;
-  std::FILE* f = std::fopen(p.c_str(), "rb");
-  REQUIRE(f);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, n);
-  std::fclose(f);
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("fuzz: a task JSONL number beyond a double is a bad line", "[data][task][fuzz]") {
@@ -84,7 +74,7 @@ TEST_CASE("fuzz: a shard whose index or tokens break the writer's rules is refus
     w.add_document(c.data(), c.size(), 1);
     w.commit();
   }
-  const std::string good = read_file(path);
+  const std::string good = plinth::test::read_file(path);
   REQUIRE_NOTHROW(ShardReader::open(path));
   // 6 uint16 tokens after the header, then one {first_token, text_bytes} per document.
   const size_t tokens = kShardHeaderBytes, index = tokens + 6 * 2;

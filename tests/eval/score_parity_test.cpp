@@ -30,7 +30,7 @@ namespace {
 using namespace testing;
 namespace fs = std::filesystem;
 
-constexpr int kContext = 16;
+constexpr int kParityContext = 16;
 
 // A tiny fp32 model far from uniform: larger matrices than the default init, and norm weights
 // away from 1 so that a swapped or missing norm would show.
@@ -42,7 +42,7 @@ model::Llama parity_model(bool tied, uint64_t seed) {
   c.heads = 4;
   c.kv_heads = 2;
   c.ffn = 48;
-  c.context = kContext;
+  c.context = kParityContext;
   c.tie_embeddings = tied;
   c.init_std = 0.1;
   torch::manual_seed(seed);
@@ -82,7 +82,7 @@ std::vector<int32_t> greedy_by_hand(model::Llama& m, std::vector<int32_t> seq, i
   return out;
 }
 
-std::string ids_text(const std::vector<int32_t>& ids) {
+std::string ids_list(const std::vector<int32_t>& ids) {
   std::string s = "[";
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
   return s + "]";
@@ -103,13 +103,13 @@ TEST_CASE("plinth's rolling-window document NLL equals ref_llama.py's", "[eval][
     auto shard = written_shard(dir / "val.bin", docs);
 
     ScoreOptions o;
-    o.context = kContext;
+    o.context = kParityContext;
     o.batch_size = 3;  // several batches, windows of mixed lengths padded together
     o.eos_id = kEos;
     o.seed = 5;
     DocumentScores ours = score_documents(*m, nullptr, shard, "parity", o);
 
-    nlohmann::json input = {{"eos", kEos}, {"context", kContext}, {"documents", nlohmann::json::array()}};
+    nlohmann::json input = {{"eos", kEos}, {"context", kParityContext}, {"documents", nlohmann::json::array()}};
     for (const auto& d : docs) input["documents"].push_back(d.text);
     nlohmann::json theirs = reference_score(m, dir, input);
     const auto& ref_docs = theirs.at("documents");
@@ -199,13 +199,13 @@ TEST_CASE("plinth's task completion NLL and greedy answers equal ref_llama.py's"
     items.push_back(it);
   }
 
-  TaskScore ours = score_task(*m, items, end_id, 3, ids_text, torch::kCPU, 4);
+  TaskScore ours = score_task(*m, items, end_id, 3, ids_list, torch::kCPU, 4);
 
   nlohmann::json task_items = nlohmann::json::array();
   for (const auto& it : items)
     task_items.push_back(nlohmann::json{{"prompt", it.prompt}, {"completion", it.completion}});
   nlohmann::json input = {{"eos", kEos},
-                          {"context", kContext},
+                          {"context", kParityContext},
                           {"documents", nlohmann::json::array()},
                           {"task", {{"end_id", end_id}, {"max_new_tokens", 3}, {"items", task_items}}}};
   nlohmann::json theirs = reference_score(m, dir, input);
@@ -226,8 +226,8 @@ TEST_CASE("plinth's task completion NLL and greedy answers equal ref_llama.py's"
     INFO(fmt::format(
         "item {}: prompt {} completion {}; plinth nll {:.9g} generated {}; ref_llama.py nll {:.9g} "
         "generated {}",
-        i, ids_text(items[i].prompt), ids_text(items[i].completion), ours.example_nll[i],
-        ids_text(ours.generated[i]), ref_nll, ids_text(ref_generated)));
+        i, ids_list(items[i].prompt), ids_list(items[i].completion), ours.example_nll[i],
+        ids_list(ours.generated[i]), ref_nll, ids_list(ref_generated)));
     CHECK(ours.example_tokens[i] == ref[i].at("tokens").get<uint64_t>());
     CHECK(relatively_close(ours.example_nll[i], ref_nll, 1e-5));
     CHECK(ours.generated[i] == ref_generated);

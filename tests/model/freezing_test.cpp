@@ -19,7 +19,7 @@ using plinth::model::ModelConfig;
 
 namespace {
 
-ModelConfig small_config(bool tied = true) {
+ModelConfig freezing_config(bool tied = true) {
   ModelConfig c;
   c.vocab_size = 128;
   c.dim = 32;
@@ -33,7 +33,7 @@ ModelConfig small_config(bool tied = true) {
 
 Llama make_model(bool tied = true) {
   torch::manual_seed(3);
-  return Llama(small_config(tied));
+  return Llama(freezing_config(tied));
 }
 
 std::set<std::string> frozen_names(Llama& model) {

@@ -34,7 +34,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ModelConfig small_config(bool tied) {
+ModelConfig import_config(bool tied) {
   ModelConfig c;
   c.vocab_size = 96;
   c.dim = 32;
@@ -84,7 +84,7 @@ TEST_CASE("an HF folder loads from one file or from shards, in fp32, bf16 or fp1
   TempDir dir;
   torch::manual_seed(7);
   for (bool tied : {false, true}) {
-    Llama model(small_config(tied));
+    Llama model(import_config(tied));
     for (int shards : {1, 3}) {
       for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kHalf}) {
         const fs::path folder = dir / fmt::format("m-{}-{}-{}", tied, shards, c10::toString(dtype));
@@ -126,7 +126,7 @@ TEST_CASE("a mapped safetensors file gives the same tensors as a read one", "[mo
 TEST_CASE("HF folders: a missing shard, a stray tensor, a wrong shape are named", "[model][hf]") {
   TempDir dir;
   torch::manual_seed(2);
-  Llama model(small_config(false));
+  Llama model(import_config(false));
   const fs::path folder = dir / "m";
   write_hf_folder(model, folder, 2, torch::kFloat32);
 
@@ -194,7 +194,7 @@ fs::path trained_tokenizer(int vocab) {
 }
 
 ModelConfig vocab_config(int vocab) {
-  ModelConfig c = small_config(false);
+  ModelConfig c = import_config(false);
   c.vocab_size = vocab;
   return c;
 }

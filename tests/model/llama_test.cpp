@@ -18,7 +18,7 @@ using plinth::model::ModelConfig;
 
 namespace {
 
-ModelConfig small_config(bool tied = true) {
+ModelConfig llama_config(bool tied = true) {
   ModelConfig c;
   c.vocab_size = 512;
   c.dim = 64;
@@ -48,7 +48,7 @@ std::set<std::string> hf_names(int layers, bool tied) {
 TEST_CASE("parameters carry the HF Llama names, shapes and count", "[model][llama]") {
   for (bool tied : {true, false}) {
     CAPTURE(tied);
-    const ModelConfig c = small_config(tied);
+    const ModelConfig c = llama_config(tied);
     torch::manual_seed(0);
     Llama model(c);
     auto params = model->named_parameters();
@@ -74,7 +74,7 @@ TEST_CASE("parameters carry the HF Llama names, shapes and count", "[model][llam
 }
 
 TEST_CASE("initialisation is reproducible from torch::manual_seed and follows init_std", "[model][llama]") {
-  const ModelConfig c = small_config();
+  const ModelConfig c = llama_config();
   torch::manual_seed(7);
   Llama a(c);
   torch::manual_seed(7);
@@ -93,7 +93,7 @@ TEST_CASE("initialisation is reproducible from torch::manual_seed and follows in
 
 TEST_CASE("forward gives float32 logits - an untrained model's loss is about ln(V)", "[model][llama]") {
   torch::manual_seed(1);
-  Llama model(small_config());
+  Llama model(llama_config());
   torch::NoGradGuard no_grad;
   auto idx = torch::randint(0, 512, {3, 32}, torch::kInt64);  // (B, T)
   auto logits = model->forward(idx);                          // (B, T, V)
@@ -108,7 +108,7 @@ TEST_CASE("forward gives float32 logits - an untrained model's loss is about ln(
 
 TEST_CASE("the forward pass is causal", "[model][llama]") {
   torch::manual_seed(2);
-  Llama model(small_config());
+  Llama model(llama_config());
   torch::NoGradGuard no_grad;
   auto idx = torch::randint(0, 512, {1, 32}, torch::kInt64);
   auto changed = idx.clone();
@@ -120,7 +120,7 @@ TEST_CASE("the forward pass is causal", "[model][llama]") {
 
 TEST_CASE("negative targets are ignored by the loss", "[model][llama]") {
   torch::manual_seed(3);
-  Llama model(small_config());
+  Llama model(llama_config());
   torch::NoGradGuard no_grad;
   auto idx = torch::randint(0, 512, {2, 16}, torch::kInt64);
   auto targets = torch::randint(0, 512, {2, 16}, torch::kInt64);
@@ -138,7 +138,7 @@ TEST_CASE("negative targets are ignored by the loss", "[model][llama]") {
 }
 
 TEST_CASE("sequences longer than the context are bad input", "[model][llama]") {
-  Llama model(small_config());
+  Llama model(llama_config());
   torch::NoGradGuard no_grad;
   auto idx = torch::zeros({1, 33}, torch::kInt64);
   CHECK_THROWS_AS(model->forward(idx), BadInput);
@@ -148,14 +148,14 @@ TEST_CASE("sequences longer than the context are bad input", "[model][llama]") {
   CHECK(cache.length() == 30);
   CHECK_THROWS_AS(model->forward_cached(torch::zeros({1, 3}, torch::kInt64), cache), BadInput);
 
-  ModelConfig no_vocab = small_config();
+  ModelConfig no_vocab = llama_config();
   no_vocab.vocab_size = 0;
   CHECK_THROWS_AS(Llama(no_vocab), BadInput);
 }
 
 TEST_CASE("the cached forward matches the full forward", "[model][llama]") {
   torch::manual_seed(4);
-  Llama model(small_config());
+  Llama model(llama_config());
   torch::NoGradGuard no_grad;
   auto idx = torch::randint(0, 512, {2, 24}, torch::kInt64);
   auto full = model->forward(idx);  // (B, T, V)
@@ -171,7 +171,7 @@ TEST_CASE("the cached forward matches the full forward", "[model][llama]") {
 
 TEST_CASE("a bf16 model keeps float32 logits and close to the float32 loss", "[model][llama]") {
   torch::manual_seed(5);
-  Llama model(small_config(false));
+  Llama model(llama_config(false));
   torch::NoGradGuard no_grad;
   auto idx = torch::randint(0, 512, {2, 32}, torch::kInt64);
   auto targets = torch::randint(0, 512, {2, 32}, torch::kInt64);
@@ -187,7 +187,7 @@ TEST_CASE("a bf16 model keeps float32 logits and close to the float32 loss", "[m
 }
 
 TEST_CASE("AdamW drives the loss down on a repeating sequence", "[model][llama]") {
-  ModelConfig c = small_config();
+  ModelConfig c = llama_config();
   c.vocab_size = 64;
   torch::manual_seed(6);
   Llama model(c);

@@ -25,7 +25,7 @@ using plinth::model::remove_lora;
 
 namespace {
 
-ModelConfig small_config(bool tied = true) {
+ModelConfig lora_config(bool tied = true) {
   ModelConfig c;
   c.vocab_size = 128;
   c.dim = 64;
@@ -38,9 +38,9 @@ ModelConfig small_config(bool tied = true) {
   return c;
 }
 
-Llama make_model(bool tied = true) {
+Llama make_lora_model(bool tied = true) {
   torch::manual_seed(3);
-  return Llama(small_config(tied));
+  return Llama(lora_config(tied));
 }
 
 torch::Tensor tokens() {
@@ -78,7 +78,7 @@ TEST_CASE("a Projection without adapter is torch::nn::Linear(bias=false), bit fo
 }
 
 TEST_CASE("attach_lora registers lora_A / lora_B next to the targets and freezes the rest", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   const auto base_names = names_of(model);
   CHECK_FALSE(has_lora(*model));
 
@@ -121,7 +121,7 @@ TEST_CASE("attach_lora registers lora_A / lora_B next to the targets and freezes
 }
 
 TEST_CASE("the adapter's initialisation follows the seed", "[model][lora]") {
-  Llama a = make_model(), b = make_model(), c = make_model();
+  Llama a = make_lora_model(), b = make_lora_model(), c = make_lora_model();
   attach_lora(*a, {}, 7);
   attach_lora(*b, {}, 7);
   attach_lora(*c, {}, 8);
@@ -131,7 +131,7 @@ TEST_CASE("the adapter's initialisation follows the seed", "[model][lora]") {
 }
 
 TEST_CASE("with B = 0 the adapted model gives exactly the base model's output", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   torch::NoGradGuard no_grad;
   const auto idx = tokens();
   const auto before = model->forward(idx);  // (B, T, V)
@@ -142,7 +142,7 @@ TEST_CASE("with B = 0 the adapted model gives exactly the base model's output", 
 }
 
 TEST_CASE("gradients reach only the adapters", "[model][lora]") {
-  Llama model = make_model(/*tied=*/false);
+  Llama model = make_lora_model(/*tied=*/false);
   LoraOptions o;
   o.targets = {"o_proj", "mlp"};
   attach_lora(*model, o, 1);
@@ -164,7 +164,7 @@ TEST_CASE("gradients reach only the adapters", "[model][lora]") {
 TEST_CASE("merge_lora folds the adapters into the weights: same output, plain parameters", "[model][lora]") {
   for (bool tied : {true, false}) {
     CAPTURE(tied);
-    Llama model = make_model(tied);
+    Llama model = make_lora_model(tied);
     const auto base_names = names_of(model);
     const auto idx = tokens();
     model->eval();  // dropout only acts in training mode
@@ -192,7 +192,7 @@ TEST_CASE("merge_lora folds the adapters into the weights: same output, plain pa
 }
 
 TEST_CASE("the merged weight is W + alpha / rank * B A", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   LoraOptions o;
   o.rank = 2;
   o.alpha = 1;
@@ -207,7 +207,7 @@ TEST_CASE("the merged weight is W + alpha / rank * B A", "[model][lora]") {
 }
 
 TEST_CASE("adapter dropout acts in training mode only", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   LoraOptions o;
   o.dropout = 0.5;
   attach_lora(*model, o, 1);
@@ -224,7 +224,7 @@ TEST_CASE("adapter dropout acts in training mode only", "[model][lora]") {
 }
 
 TEST_CASE("target regexes pick projections by full module name", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   SECTION("'mlp' matches gate, up and down in every layer") {
     LoraOptions o;
     o.targets = {"mlp"};
@@ -242,7 +242,7 @@ TEST_CASE("target regexes pick projections by full module name", "[model][lora]"
 }
 
 TEST_CASE("remove_lora gives back the base model", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   torch::NoGradGuard no_grad;
   const auto idx = tokens();
   const auto base = model->forward(idx);
@@ -263,14 +263,14 @@ TEST_CASE("adapter-only files: lora_parameters out, load_lora_parameters back in
   LoraOptions o;
   o.targets = {"q_proj", "mlp\\.up"};
 
-  Llama trained = make_model();
+  Llama trained = make_lora_model();
   attach_lora(*trained, o, 1);
   randomise_b(trained);
   plinth::model::write_safetensors(file, lora_parameters(*trained));
   torch::NoGradGuard no_grad;
   const auto expected = trained->forward(idx);
 
-  Llama fresh = make_model();  // the same base weights
+  Llama fresh = make_lora_model();  // the same base weights
   attach_lora(*fresh, o, 99);  // another seed: the file must overwrite A too
   CHECK_FALSE(torch::equal(fresh->forward(idx), expected));
   auto saved = plinth::model::read_safetensors_file(file).tensors;
@@ -291,14 +291,14 @@ TEST_CASE("adapter-only files: lora_parameters out, load_lora_parameters back in
                           Contains("has shape [64, 4], the adapter expects [64, 8]"));
   }
   SECTION("a model without adapters") {
-    Llama plain = make_model();
+    Llama plain = make_lora_model();
     CHECK_THROWS_AS(load_lora_parameters(*plain, saved), BadInput);
     CHECK_THROWS_WITH(load_lora_parameters(*plain, saved), Contains("no LoRA adapters"));
   }
 }
 
 TEST_CASE("adapters take the model's dtype", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   model->to(torch::kBFloat16);
   attach_lora(*model, {}, 1);
   for (const auto& [name, t] : lora_parameters(*model)) CHECK(t.scalar_type() == torch::kBFloat16);
@@ -307,7 +307,7 @@ TEST_CASE("adapters take the model's dtype", "[model][lora]") {
 }
 
 TEST_CASE("bad LoRA options are BadInput, all reported at once", "[model][lora]") {
-  Llama model = make_model();
+  Llama model = make_lora_model();
   SECTION("a target that matches no module lists the module names") {
     LoraOptions o;
     o.targets = {"q_proj", "qproj"};
@@ -320,7 +320,7 @@ TEST_CASE("bad LoRA options are BadInput, all reported at once", "[model][lora]"
     for (const auto& p : model->parameters()) CHECK(p.requires_grad());
   }
   SECTION("lm_head cannot be a target") {
-    Llama untied = make_model(false);
+    Llama untied = make_lora_model(false);
     LoraOptions o;
     o.targets = {"lm_head"};
     CHECK_THROWS_WITH(attach_lora(*untied, o, 1), Contains("lm_head and the embeddings cannot carry LoRA"));

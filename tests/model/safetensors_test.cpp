@@ -27,7 +27,7 @@ using plinth::test::TempDir;
 
 namespace {
 
-ModelConfig small_config(bool tied) {
+ModelConfig safetensors_config(bool tied) {
   ModelConfig c;
   c.vocab_size = 96;
   c.dim = 32;
@@ -127,7 +127,7 @@ TEST_CASE("export_hf writes HF weights and config.json that load back", "[model]
   for (bool tied : {true, false}) {
     CAPTURE(tied);
     TempDir dir;
-    const ModelConfig c = small_config(tied);
+    const ModelConfig c = safetensors_config(tied);
     torch::manual_seed(1);
     Llama model(c);
     model->to(torch::kBFloat16);  // exported as float32 whatever the training dtype
@@ -168,24 +168,24 @@ TEST_CASE("export_hf writes HF weights and config.json that load back", "[model]
 TEST_CASE("load_hf_weights names the tensor that does not fit", "[model][safetensors][hf]") {
   TempDir dir;
   torch::manual_seed(3);
-  Llama tied(small_config(true));
+  Llama tied(safetensors_config(true));
   export_hf(tied, dir / "tied");
 
   SECTION("shape mismatch") {
-    ModelConfig wider = small_config(true);
+    ModelConfig wider = safetensors_config(true);
     wider.vocab_size = 100;
     Llama model(wider);
     CHECK_THROWS_WITH(load_hf_weights(model, dir / "tied"),
                       Contains("model.embed_tokens.weight") && Contains("[96, 32]") && Contains("[100, 32]"));
   }
   SECTION("untied model from tied weights") {
-    Llama model(small_config(false));
+    Llama model(safetensors_config(false));
     CHECK_THROWS_WITH(
         load_hf_weights(model, dir / "tied" / "model.safetensors"),
         Contains("no tensor holds parameter 'lm_head.weight'") && Contains("tie_word_embeddings: true"));
   }
   SECTION("fewer layers") {
-    ModelConfig one = small_config(true);
+    ModelConfig one = safetensors_config(true);
     one.layers = 1;
     Llama model(one);
     CHECK_THROWS_WITH(load_hf_weights(model, dir / "tied"),

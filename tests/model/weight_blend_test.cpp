@@ -15,7 +15,7 @@ using plinth::model::ModelConfig;
 
 namespace {
 
-ModelConfig small_config(bool tied) {
+ModelConfig blend_config(bool tied) {
   ModelConfig c;
   c.vocab_size = 96;
   c.dim = 32;
@@ -30,8 +30,8 @@ ModelConfig small_config(bool tied) {
 // A base and a "fine-tune" of it: every weight moved, or only those whose name contains `only`.
 std::pair<Llama, Llama> base_and_tuned(bool tied, const std::string& only = "") {
   torch::manual_seed(7);
-  Llama base(small_config(tied));
-  Llama tuned(small_config(tied));
+  Llama base(blend_config(tied));
+  Llama tuned(blend_config(tied));
   torch::NoGradGuard no_grad;
   auto b = base->named_parameters();
   for (auto& p : tuned->named_parameters()) {
@@ -137,7 +137,7 @@ TEST_CASE("merge_checkpoints: blended weights, the merge recorded, and checkpoin
                           Contains("other.ckpt with tokenizer 00000000000000bb"));
   }
   SECTION("another shape") {
-    Llama untied(small_config(false));
+    Llama untied(blend_config(false));
     const auto other = contents_of(untied, "00000000000000aa");
     CHECK_THROWS_AS(plinth::model::merge_checkpoints(b, "base.ckpt", other, "other.ckpt", 0.5), BadInput);
     CHECK_THROWS_WITH(plinth::model::merge_checkpoints(b, "base.ckpt", other, "other.ckpt", 0.5),
