@@ -96,6 +96,12 @@ std::vector<double> combine(const std::vector<const std::vector<double>*>& stats
 
 }  // namespace
 
+double sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
 std::vector<double> replicate_mean(const std::vector<const std::vector<double>*>& stats) {
   return combine(stats, [](const std::vector<double>& v) {
     double sum = 0;

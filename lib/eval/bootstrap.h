@@ -46,6 +46,9 @@ class Resamples {
   std::vector<uint32_t> weights_;  // (count, units)
 };
 
+// The sum of `v` (a sample's NLLs, bytes, ...).
+double sum(const std::vector<double>& v);
+
 // The percentile interval of the replicates at `confidence` in (0, 1). Unknown (NaN ends) when
 // there are no replicates or any is not finite.
 Interval percentile_interval(std::vector<double> replicates, double confidence);

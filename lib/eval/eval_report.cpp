@@ -6,6 +6,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "eval/json_numbers.h"
 #include "model/checkpoint_file.h"
 #include "util/atomic_file.h"
 #include "util/nan.h"
@@ -14,10 +15,6 @@
 namespace plinth::eval {
 
 namespace {
-
-nlohmann::json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
 
 // Perplexities of an untrained model on a domain with few words run to 1e100 and beyond:
 // past a million, scientific notation keeps the table readable.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/document_sample.h"
+#include "eval/json_numbers.h"
 #include "eval/report_json_reader.h"
 #include "eval/report_variants.h"
 #include "util/atomic_file.h"
@@ -21,9 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json number_or_null(double v) {
-  return std::isfinite(v) ? json(v) : json(nullptr);
-}
 json optional_number(const std::optional<double>& v) {
   return v ? number_or_null(*v) : json(nullptr);
 }
@@ -46,18 +44,8 @@ std::string md_cell(const std::string& s, size_t max_chars = 80) {
   return out.empty() ? "(empty)" : "`" + out + "`";
 }
 
-json interval_json(const Interval& ci) {
-  return ci.known() ? json::array({ci.lo, ci.hi}) : json(nullptr);
-}
-
 Interval scaled(Interval ci, double factor, double offset = 0) {
   return {ci.lo * factor + offset, ci.hi * factor + offset};
-}
-
-double sum(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s;
 }
 
 std::vector<double> as_doubles(const std::vector<uint64_t>& v) {

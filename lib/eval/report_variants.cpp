@@ -8,6 +8,7 @@
 
 #include "eval/document_sample.h"
 #include "eval/forgetting_report.h"
+#include "eval/json_numbers.h"
 #include "eval/report_json_reader.h"
 #include "util/error.h"
 #include "util/nan.h"
@@ -19,12 +20,6 @@ namespace plinth::eval {
 namespace {
 
 using nlohmann::json;
-double sum(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s;
-}
-
 // a - b, replicate by replicate (the same draws on both sides: a paired difference).
 std::vector<double> minus(const std::vector<double>& a, const std::vector<double>& b) {
   std::vector<double> out(std::min(a.size(), b.size()));
@@ -125,14 +120,6 @@ void derive_variant(const ForgettingReport& r, ReportVariant& v) {
     for (bool ok : v.task_correct) correct += ok;
     v.exact_match = correct / double(v.task_correct.size());
   }
-}
-
-json number_or_null(double v) {
-  return std::isfinite(v) ? json(v) : json(nullptr);
-}
-
-json interval_json(const Interval& ci) {
-  return ci.known() ? json::array({ci.lo, ci.hi}) : json(nullptr);
 }
 
 json variant_json(const ForgettingReport& r, const ReportVariant& v) {
