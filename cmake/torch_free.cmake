@@ -59,6 +59,7 @@ endfunction()
 # precompiled header. Files with their own compile options or definitions are compiled alone
 # (CMake leaves them out of unity sources). Everything in a file's anonymous namespace must
 # therefore have a name unique within its target.
+
 # Puts `files` into UNITY_GROUPs <target>_<kind>_<i> of PLINTH_UNITY_BATCH files; the names of
 # the groups go to ${groups_out} when given.
 function(_plinth_unity_batches target kind files)
