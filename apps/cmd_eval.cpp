@@ -81,6 +81,10 @@ void run_eval(const RecipeArgs& args, const EvalArgs& eval_args) {
   req.checkpoint = checkpoint;
   req.recipe_model = recipe_model;
   log::info("evaluating {} on {} domains", req.checkpoint.string(), req.domains.size());
+  if (!spec.suites.empty())
+    log::warn(
+        "eval.suites are scored by plinth eval of a fine-tuning recipe, on base and tuned together; "
+        "eval.json of one checkpoint has no suites");
   eval::EvalReport report = eval::evaluate_checkpoint(req);
   for (const auto& note : report.notes) log::warn("{}", note);
   eval::write_eval_report(report, out);

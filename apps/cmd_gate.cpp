@@ -1,4 +1,5 @@
-// plinth gate REPORT [--max-forgetting 5%] [--domain code=2% ...] [--baseline OLD --tolerance 0.5%]:
+// plinth gate REPORT [--max-forgetting 5%] [--domain code=2% ...] [--max-acc-drop SUITE=POINTS ...]
+// [--baseline OLD --tolerance 0.5%]:
 // the CI gate. Prints every check with its measured value and limit; exit 0 within budget,
 // 1 when a check fails (the breaches listed on stderr), 2 on bad input.
 #include <fmt/format.h>
@@ -23,6 +24,7 @@ struct GateArgs {
   std::string max_kl;  // "" = not given
   bool strict = false;
   std::vector<std::string> domains;
+  std::vector<std::string> acc_drops;  // SUITE=POINTS
   std::string baseline;
 };
 
@@ -45,6 +47,10 @@ void run_gate(const GateArgs& a) {
   for (const auto& d : a.domains) {
     auto [name, pct] = eval::parse_domain_threshold(d, "--domain");
     flags.set_domain(name, pct);
+  }
+  for (const auto& d : a.acc_drops) {
+    auto [name, points] = eval::parse_domain_threshold(d, "--max-acc-drop", "POINTS");
+    flags.set_suite_drop(name, points);
   }
   flags.baseline = a.baseline;
   if (!a.max_kl.empty()) {
@@ -98,6 +104,9 @@ void add_gate_command(CLI::App& app) {
   cmd->add_option("--max-mean-forgetting", a.max_mean_forgetting,
                   "Budget for the mean over domains, e.g. 3%");
   cmd->add_option("--domain", a.domains, "A domain's own budget, DOMAIN=PERCENT (repeatable), e.g. code=2%");
+  cmd->add_option("--max-acc-drop", a.acc_drops,
+                  "A capability suite's budget, SUITE=POINTS (repeatable): its acc may fall at most this "
+                  "many points, e.g. arc-mini=2");
   cmd->add_option("--baseline", a.baseline,
                   "An earlier report.json: forgetting may not exceed its by more than --tolerance");
   cmd->add_option("--tolerance", a.tolerance, "Points over the baseline allowed, e.g. 0.5% (default 0)");
@@ -115,13 +124,17 @@ void add_gate_command(CLI::App& app) {
       "  plinth gate runs/ft-lora/report.json --max-forgetting 5% --domain code=2%\n"
       "  plinth gate runs/ft-lora --baseline ci/baseline/report.json --tolerance 0.5%\n"
       "  plinth gate runs/ft-lora --max-forgetting 5% --min-task-gain 10% --max-kl 0.05 --strict\n"
+      "  plinth gate runs/ft-lora --max-acc-drop cloze-prose=2 --max-acc-drop arc-mini=3\n"
       "Thresholds of the recipe's gate: section (copied into report.json by plinth eval) apply when\n"
       "no flag is given; each flag overrides its recipe value. Forgetting of a domain is\n"
       "100 * (tuned - base) / base bits per byte on its sampled validation documents.\n"
       "Every check reads the figure's paired bootstrap interval: BREACH when the whole interval is\n"
       "beyond the limit, 'inconclusive' when only the estimate is (a failure only with --strict).\n"
       "--tolerance is in percentage points: against --baseline, the paired difference of forgetting\n"
-      "on the documents both scored must not exceed it beyond the noise.\n"
+      "on the documents both scored must not exceed it beyond the noise, and each capability\n"
+      "suite's accuracy may not fall below the baseline's by more than it.\n"
+      "--max-acc-drop reads a suite's acc (lm-evaluation-harness's multiple-choice accuracy) on\n"
+      "base and tuned: the drop, 100 * (base - tuned) points, through its paired interval.\n"
       "exit 0: all within budget, 1: breaches (listed on stderr), 2: bad input (unreadable report,\n"
       "a schema-1 report without intervals, a domain the report lacks, a baseline scored on other\n"
       "documents, no thresholds at all).");

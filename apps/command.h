@@ -36,6 +36,7 @@ void add_generate_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_score_command(CLI::App& app);
+void add_suite_command(CLI::App& app);  // `plinth suite make`
 void add_report_command(CLI::App& app);
 void add_gate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   plinth::add_export_command(app);
   plinth::add_import_command(app);
   plinth::add_score_command(app);
+  plinth::add_suite_command(app);
   plinth::add_bench_command(app);
   plinth::add_report_command(app);
   plinth::add_gate_command(app);

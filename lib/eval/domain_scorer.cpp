@@ -8,6 +8,7 @@
 #include "eval/bootstrap.h"
 #include "eval/document_sample.h"
 #include "model/autocast_guard.h"
+#include "model/eval_mode.h"
 #include "util/error.h"
 
 namespace plinth::eval {
@@ -234,23 +235,6 @@ void score_chunk(model::LlamaImpl& base, model::LlamaImpl* tuned, const data::Sh
   }
 }
 
-// Restores each model's training mode on the way out.
-class EvalMode {
- public:
-  explicit EvalMode(model::LlamaImpl* m) : model_(m), was_training_(m && m->is_training()) {
-    if (model_) model_->eval();
-  }
-  ~EvalMode() {
-    if (model_) model_->train(was_training_);
-  }
-  EvalMode(const EvalMode&) = delete;
-  EvalMode& operator=(const EvalMode&) = delete;
-
- private:
-  model::LlamaImpl* model_;
-  bool was_training_;
-};
-
 }  // namespace
 
 double forgetting_half_width(const DocumentScores& docs, double confidence, int resamples, uint64_t seed) {
@@ -276,7 +260,7 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
   for (const auto& p : planned) planned_tokens += p.tokens;
 
   torch::NoGradGuard no_grad;
-  EvalMode base_mode(&base), tuned_mode(tuned);
+  model::EvalModeGuard base_mode(&base), tuned_mode(tuned);
   const torch::Device device = base.parameters().front().device();
   DocumentScores docs;
   docs.paired = tuned != nullptr;

@@ -91,6 +91,27 @@ void read_alphas(ConfigSection& s, std::vector<double>& out) {
   out = std::move(alphas);
 }
 
+// eval.suites: a list of {name, path, delimiter}; names unique.
+void read_suites(ConfigSection& s, std::vector<SuiteSpec>& out) {
+  for (ConfigSection& entry : s.list("suites")) {
+    SuiteSpec suite;
+    suite.where = entry.where();
+    entry.read("name", suite.name, Need::Required);
+    entry.read("path", suite.path, Need::Required);
+    entry.read("delimiter", suite.delimiter);
+    entry.finish();
+    if (suite.name.empty() && entry.has("name"))
+      entry.error("name", "the suite's name is empty", "name it, e.g. arc-mini");
+    for (const SuiteSpec& before : out)
+      if (!suite.name.empty() && before.name == suite.name)
+        entry.error(
+            "name",
+            fmt::format("the suite name '{}' is used twice (first at {})", suite.name, before.where.str()),
+            "give each suite its own name: the report labels suites by name");
+    out.push_back(std::move(suite));
+  }
+}
+
 }  // namespace
 
 void bind(ConfigSection& s, EvalSpec& spec) {
@@ -119,6 +140,8 @@ void bind(ConfigSection& s, EvalSpec& spec) {
   s.read("max_new_tokens", spec.max_new_tokens, Range<int64_t>::between(0, 1 << 20));
   read_alphas(s, spec.interpolate);
   s.read("attribute", spec.attribute);
+  read_suites(s, spec.suites);
+  read_count(s, "suite_questions", spec.suite_questions);
   s.finish();
 }
 

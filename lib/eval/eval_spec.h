@@ -14,6 +14,14 @@ namespace plinth::eval {
 // plinth eval and is refused (each replicate costs memory per scored document).
 inline constexpr int kMaxResamples = 100000;
 
+// A capability suite (suite_file.h): multiple-choice questions scored on base and tuned.
+struct SuiteSpec {
+  std::string name;             // unique among the recipe's suites; the report's label
+  std::string path;             // the JSONL file (relative paths: from the working directory)
+  std::string delimiter = " ";  // between the query and each choice, as the harness's target_delimiter
+  Location where;               // the recipe's entry, for messages
+};
+
 struct EvalSpec {
   // The sample (document_sample.h): seeded random whole documents, long ones cut to a random
   // span of whole windows.
@@ -46,6 +54,10 @@ struct EvalSpec {
   // no interpolation. attribute: the tuned model scored with each part restored to the base.
   std::vector<double> interpolate;
   bool attribute = false;
+  // Fine-tune reports: capability suites scored on base and tuned (suite_result.h), each on a
+  // seeded random sample of suite_questions questions (0 = all), drawn like the documents.
+  std::vector<SuiteSpec> suites;
+  uint64_t suite_questions = 0;
 };
 
 // An absent section keeps the defaults. target_ci and confidence are fractions in (0, 1) or

@@ -13,6 +13,7 @@
 #include "util/atomic_file.h"
 #include "util/nan.h"
 #include "util/svg_charts.h"
+#include "util/svg_plot.h"
 #include "util/text.h"
 
 namespace plinth::eval {
@@ -157,6 +158,12 @@ const DomainForgetting* ForgettingReport::find_domain(const std::string& name) c
   return nullptr;
 }
 
+const SuiteResult* ForgettingReport::find_suite(const std::string& name) const {
+  for (const auto& s : suites)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
 bool ForgettingReport::has_intervals() const {
   if (schema < 2 || domains.empty()) return false;
   for (const auto& d : domains)
@@ -196,6 +203,8 @@ void derive(ForgettingReport& r) {
     r.worst_forgetting_ci = percentile_interval(replicate_max(replicates), r.sample.confidence);
   }
   if (r.task) derive_task(*r.task, r.sample);
+  for (SuiteResult& suite : r.suites)
+    derive_suite(suite, r.sample.confidence, r.sample.resamples, r.sample.seed);
   derive_variants(r);
   // Flags are derived too: recomputed, never accumulated.
   r.flags.clear();
@@ -370,6 +379,8 @@ std::string report_json(const ForgettingReport& r) {
     const GateThresholds& g = *r.gate;
     json domains_limits = json::object();
     for (const auto& [name, p] : g.domain_max_pct) domains_limits[name] = number_or_null(p);
+    json suite_limits = json::object();
+    for (const auto& [name, p] : g.suite_max_drop_points) suite_limits[name] = number_or_null(p);
     j["gate"] = {{"max_forgetting_pct", optional_number(g.max_forgetting_pct)},
                  {"max_mean_forgetting_pct", optional_number(g.max_mean_forgetting_pct)},
                  {"domains", std::move(domains_limits)},
@@ -377,11 +388,15 @@ std::string report_json(const ForgettingReport& r) {
                  {"tolerance_pct", optional_number(g.tolerance_pct)},
                  {"min_task_gain_pct", optional_number(g.min_task_gain_pct)},
                  {"max_kl", optional_number(g.max_kl)},
-                 {"confidence", optional_number(g.confidence)}};
+                 {"confidence", optional_number(g.confidence)},
+                 {"max_acc_drop_points", std::move(suite_limits)}};
   } else {
     j["gate"] = nullptr;
   }
   add_variants_json(r, j);
+  json suites = json::array();
+  for (const SuiteResult& suite : r.suites) suites.push_back(suite_json(suite));
+  j["suites"] = std::move(suites);
   // Non-ASCII bytes that are not UTF-8 (a sample cut mid-character) become U+FFFD, not an exception.
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -402,9 +417,9 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
   const json& schema = j["schema"];
   if (!schema.is_number_integer()) rd.fail("'schema' is not an integer");
   const int64_t version = schema.get<int64_t>();
-  if (version != 1 && version != kReportSchemaVersion)
+  if (version < 1 || version > kReportSchemaVersion)
     throw BadInput(
-        fmt::format("report {} has schema {}; this plinth reads schemas 1 and {}", file, version,
+        fmt::format("report {} has schema {}; this plinth reads schemas 1 to {}", file, version,
                     kReportSchemaVersion),
         "write the report again with this plinth (plinth eval), or read it with the plinth that wrote it");
 
@@ -538,9 +553,25 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
         g.set_domain(name, v.get<double>());
       }
     }
+    if (gate.contains("max_acc_drop_points")) {  // schema 3
+      const json& d = gate["max_acc_drop_points"];
+      if (!d.is_object()) rd.fail("'gate.max_acc_drop_points' is not an object");
+      for (const auto& [name, v] : d.items()) {
+        if (!v.is_number()) rd.fail(fmt::format("'gate.max_acc_drop_points.{}' is not a number", name));
+        g.set_suite_drop(name, v.get<double>());
+      }
+    }
     r.gate = std::move(g);
   }
   read_variants_json(j, rd, r);
+  if (version >= 3) {  // schema 2 has no suites
+    const json& suites = rd.array(j, "suites", "");
+    for (size_t i = 0; i < suites.size(); ++i) {
+      SuiteResult suite = read_suite_json(suites[i], rd, fmt::format("suites[{}]", i));
+      if (r.find_suite(suite.name)) rd.fail(fmt::format("suite '{}' appears twice", suite.name));
+      r.suites.push_back(std::move(suite));
+    }
+  }
   derive(r);
   return r;
 }
@@ -570,9 +601,7 @@ std::string pct_with_interval(double v, const Interval& ci, int decimals) {
   return out;
 }
 
-namespace {
-
-std::string num_with_interval(double v, const Interval& ci, int decimals, bool sign = false) {
+std::string num_with_interval(double v, const Interval& ci, int decimals, bool sign) {
   if (!std::isfinite(v)) return "n/a";
   std::string out = sign ? fmt::format("{:+.{}f}", v, decimals) : fmt::format("{:.{}f}", v, decimals);
   if (ci.known())
@@ -580,8 +609,6 @@ std::string num_with_interval(double v, const Interval& ci, int decimals, bool s
                 : fmt::format(" [{:.{}f}, {:.{}f}]", ci.lo, decimals, ci.hi, decimals);
   return out;
 }
-
-}  // namespace
 
 std::string report_markdown(const ForgettingReport& r) {
   std::string out = fmt::format("# Forgetting report: {}\n\n", r.run.empty() ? "(unnamed run)" : r.run);
@@ -651,6 +678,7 @@ std::string report_markdown(const ForgettingReport& r) {
   } else {
     out += "No task results in this report.\n\n";
   }
+  out += suites_markdown(r.suites);
   if (r.gate) out += fmt::format("Gate thresholds from the recipe: {}.\n\n", describe_thresholds(*r.gate));
   out += variants_markdown(r);
   out +=
@@ -682,7 +710,28 @@ std::string report_svg(const ForgettingReport& r) {
     chart.groups.push_back(std::move(g));
   }
   chart.width = std::max(860, 140 + 200 + 90 * int(r.domains.size()));
-  return render_svg(chart);
+  if (r.suites.empty()) return render_svg(chart);
+  // The capability suites below the domains: base and tuned acc, the tuned bar with the interval
+  // of the paired change.
+  BarChart suites;
+  suites.title = "capability suites: accuracy before and after tuning";
+  suites.y_label = "acc, % (higher is better)";
+  suites.series = {"base", "tuned"};
+  for (const auto& s : r.suites) {
+    BarGroup g{
+        s.name, {100 * s.base_acc, 100 * s.tuned_acc}, fmt::format("{:+.1f} pts", s.acc_change_points()), {}};
+    if (s.acc_change_ci.known()) {
+      g.note = fmt::format("{:+.1f} [{:+.1f}, {:+.1f}] pts", s.acc_change_points(), s.acc_change_ci.lo,
+                           s.acc_change_ci.hi);
+      g.errors = {{kNaN, kNaN},
+                  {100 * s.base_acc + s.acc_change_ci.lo, 100 * s.base_acc + s.acc_change_ci.hi}};
+    }
+    suites.groups.push_back(std::move(g));
+  }
+  suites.width = std::max(chart.width, 140 + 200 + 120 * int(r.suites.size()));
+  suites.height = 400;
+  return stack_svg(
+      {{render_svg(chart), chart.width, chart.height}, {render_svg(suites), suites.width, suites.height}});
 }
 
 void write_report(const ForgettingReport& report, const fs::path& dir) {

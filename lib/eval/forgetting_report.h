@@ -21,8 +21,8 @@
 // from the same replicates) and over task examples, `sample.resamples` replicates seeded from
 // `sample.seed` (bootstrap_seed), percentile intervals at `sample.confidence`.
 //
-// report.json, schema 2:
-//   {"schema": 2, "run": str, "recipe": str, "method": str,
+// report.json, schema 3 (schema 2 is the same without "suites"):
+//   {"schema": 3, "run": str, "recipe": str, "method": str,
 //    "base":  {"checkpoint": str, "step": n},      step -1 when unknown
 //    "tuned": {"checkpoint": str, "step": n},
 //    "sample": {"seed", "confidence", "resamples", "target_ci" (fraction, 0 = none), "max_tokens",
@@ -45,8 +45,9 @@
 //                                 "base_correct", "tuned_correct"}]},
 //    "gate": null | {"max_forgetting_pct", "max_mean_forgetting_pct", "domains": {name: pct},
 //                    "baseline": str, "tolerance_pct", "min_task_gain_pct", "max_kl",
-//                    "confidence"}}   absent limits null
+//                    "confidence", "max_acc_drop_points": {suite: points}}   absent limits null
 //    "interpolation": null | [...], "attribution": null | [...]   report_variants.h
+//    "suites": [...]    capability suites, suite_result.h
 // A per_document entry is one sampled document (document_sample.h): its index in the domain's
 // validation shard, its first scored token (> 0 when a long document was scored on a span of
 // whole windows), tokens and UTF-8 bytes scored, both models' summed NLL (nats), the summed KL
@@ -70,10 +71,11 @@
 #include "eval/eval_report.h"
 #include "eval/gate_spec.h"
 #include "eval/report_variants.h"
+#include "eval/suite_result.h"
 
 namespace plinth::eval {
 
-inline constexpr int kReportSchemaVersion = 2;
+inline constexpr int kReportSchemaVersion = 3;
 
 // One task example as each model answered it (text decoded by the caller).
 struct TaskSample {
@@ -153,8 +155,11 @@ struct ForgettingReport {
   // Variants of the tuned model on the same documents (report_variants.h): eval.interpolate's
   // blends, in α order, and eval.attribute's restored parts, in model order.
   std::vector<ReportVariant> interpolation, attribution;
+  // eval.suites scored on base and tuned (suite_result.h), in the recipe's order (schema 3).
+  std::vector<SuiteResult> suites;
 
-  double task_gain_pct() const;  // NaN without a task
+  double task_gain_pct() const;
+  const SuiteResult* find_suite(const std::string& name) const;  // NaN without a task
   const DomainForgetting* find_domain(const std::string& name) const;
   // Every domain has its per-document columns (schema 2), so every figure has an interval.
   bool has_intervals() const;
@@ -184,6 +189,9 @@ std::filesystem::path report_path(const std::filesystem::path& run_dir_or_file);
 
 // "+3.20% [+2.10, +4.30]": a percentage with its interval (the interval left out when unknown).
 std::string pct_with_interval(double value, const Interval& ci, int decimals = 2);
+// "-0.0123 [-0.0200, -0.0050]" (sign: always a sign): a number with its interval, "n/a" when not
+// finite.
+std::string num_with_interval(double value, const Interval& ci, int decimals, bool sign = false);
 
 std::string report_markdown(const ForgettingReport& report);
 // Grouped bars per domain (base vs tuned bits per byte, the tuned bar with its interval), each

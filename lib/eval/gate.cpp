@@ -123,13 +123,79 @@ double point_forgetting(const DocumentScores& docs, const Pairs& pairs, bool bas
   return 100.0 * (tuned / base - 1.0);
 }
 
+// The questions of one suite both reports scored, as (report position, baseline position), or
+// a problem when neither sample contains the other.
+Pairs common_questions(const SuiteResult& now, const SuiteResult& before, const std::string& baseline,
+                       std::vector<Problem>& problems) {
+  std::map<uint64_t, size_t> in_before;
+  for (size_t i = 0; i < before.index.size(); ++i) in_before[before.index[i]] = i;
+  Pairs pairs;
+  for (size_t i = 0; i < now.index.size(); ++i) {
+    auto it = in_before.find(now.index[i]);
+    if (it != in_before.end()) pairs.emplace_back(i, it->second);
+  }
+  const size_t only_now = now.index.size() - pairs.size(), only_before = before.index.size() - pairs.size();
+  if (pairs.empty() || (only_now > 0 && only_before > 0))
+    problems.push_back(problem(
+        fmt::format(
+            "suite '{}': the report and the baseline {} scored other questions ({} of the report's {} "
+            "are not in the baseline, {} of the baseline's {} not in the report)",
+            now.name, baseline, only_now, now.index.size(), only_before, before.index.size()),
+        "evaluate both with the same eval.seed, eval.suite_questions and suite file, or make a new "
+        "baseline"));
+  return pairs;
+}
+
+// The suites' checks: each budgeted suite's acc drop, base to tuned (the interval of the paired
+// change, turned into a drop), and with a baseline each suite both hold: the acc this report's
+// tuned model lost against the baseline's tuned model, on the questions both scored.
+void check_suites(const ForgettingReport& report, const GateThresholds& t, const ForgettingReport* baseline,
+                  const std::vector<Pairs>& question_pairs, double confidence, GateResult& result) {
+  for (const auto& [name, limit] : t.suite_max_drop_points) {
+    const SuiteResult& s = *report.find_suite(name);
+    const double drop = -s.acc_change_points();
+    const Interval ci{0.0 - s.acc_change_ci.hi, 0.0 - s.acc_change_ci.lo};  // 0.0 - x: no "-0.0"
+    Verdict v = judge(drop, ci, limit, false);
+    record(result, v,
+           fmt::format("suite {}: acc {:.1f}% -> {:.1f}%, drop {} points budget", name, 100 * s.base_acc,
+                       100 * s.tuned_acc, compared(drop, ci, limit, v, false, "")));
+  }
+  if (!baseline) return;
+  const double tolerance = t.tolerance_pct.value_or(0);
+  size_t k = 0;
+  for (const SuiteResult& now : report.suites) {
+    const SuiteResult* before = baseline->find_suite(now.name);
+    if (!before) continue;
+    const Pairs& pairs = question_pairs[k++];
+    const std::vector<bool> a = answered(now, true), b = answered(*before, true);
+    std::vector<double> lost, ones(pairs.size(), 1.0);
+    double now_acc = 0, before_acc = 0;
+    for (const auto& [i, j] : pairs) {
+      lost.push_back(100.0 * (double(b[j]) - double(a[i])));
+      now_acc += a[i];
+      before_acc += b[j];
+    }
+    const auto n = double(pairs.size());
+    const Resamples r(pairs.size(), report.sample.resamples,
+                      bootstrap_seed(report.sample.seed, "baseline-suite:" + now.name));
+    const Interval ci = percentile_interval(r.ratio(lost, ones), confidence);
+    const double excess = 100.0 * (before_acc - now_acc) / n;
+    Verdict v = judge(excess, ci, tolerance, false);
+    record(
+        result, v,
+        fmt::format("suite {}: acc {:.1f}% vs baseline {:.1f}% on {} common questions: {} points tolerance",
+                    now.name, 100 * now_acc / n, 100 * before_acc / n, pairs.size(),
+                    compared(excess, ci, tolerance, v, false, "")));
+  }
+}
+
 [[noreturn]] void needs_intervals(const ForgettingReport& r, const std::string& which) {
   throw BadInput(
       fmt::format(
           "{} has no per-document scores (report schema {}), so its figures have no intervals and the "
           "gate cannot tell a breach from noise",
           which, r.schema),
-      "run plinth eval on its fine-tuning recipe again: it writes report.json schema 2");
+      "run plinth eval on its fine-tuning recipe again: it writes report.json schema 3");
 }
 
 }  // namespace
@@ -159,9 +225,25 @@ GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t
                               name, names(report_domains)),
                   hint.empty() ? "fix the domain name in --domain / gate.domains" : hint));
     }
+  std::vector<std::string> report_suites;
+  for (const auto& s : report.suites) report_suites.push_back(s.name);
+  for (const auto& [name, points] : t.suite_max_drop_points)
+    if (!report.find_suite(name)) {
+      std::string hint = did_you_mean(name, report_suites);
+      problems.push_back(problem(
+          report_suites.empty()
+              ? fmt::format("the thresholds name suite '{}', but the report holds no capability suite", name)
+              : fmt::format("the thresholds name suite '{}', which the report does not hold (its suites: {})",
+                            name, names(report_suites)),
+          !hint.empty()           ? hint
+          : report_suites.empty() ? "list the suite under eval.suites in the fine-tuning recipe and run "
+                                    "plinth eval again"
+                                  : "fix the suite name in --max-acc-drop / gate.max_acc_drop"));
+    }
   if (!t.baseline.empty() && !baseline_in)
     problems.push_back(problem(fmt::format("the baseline report {} was not loaded", t.baseline), ""));
-  std::vector<Pairs> pairs;  // per report domain, with a baseline
+  std::vector<Pairs> pairs;           // per report domain, with a baseline
+  std::vector<Pairs> question_pairs;  // per report suite the baseline holds too
   if (baseline_in) {
     std::vector<std::string> missing, extra;
     for (const auto& d : report.domains)
@@ -178,6 +260,9 @@ GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t
     if (missing.empty() && extra.empty())
       for (const auto& d : report.domains)
         pairs.push_back(common_documents(d, *baseline_in->find_domain(d.name), t.baseline, problems));
+    for (const auto& s : report.suites)
+      if (const SuiteResult* before = baseline_in->find_suite(s.name))
+        question_pairs.push_back(common_questions(s, *before, t.baseline, problems));
   }
   if (t.min_task_gain_pct && !report.task)
     problems.push_back(
@@ -249,6 +334,7 @@ GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t
            fmt::format("mean forgetting {} vs baseline {}: {} points tolerance", n, bl,
                        compared(excess, ci, tolerance, v, false, "")));
   }
+  check_suites(report, t, baseline_in, question_pairs, confidence, result);
   if (t.min_task_gain_pct) {
     const TaskResult& task = *report.task;
     Verdict v = judge(task.gain_pct(), task.gain_ci, *t.min_task_gain_pct, true);

@@ -15,6 +15,10 @@
 //   baseline       per domain and mean: the paired difference of forgetting between this report
 //                  and the baseline, resampled over the documents both scored (the same base's
 //                  sample: same seed and shards), <= tolerance (percentage points)
+//   suites         per suite of max_acc_drop: 100 * (base acc - tuned acc) <= its points, read
+//                  through the interval of the paired change over questions; with a baseline,
+//                  every suite both reports hold: the acc the tuned model lost against the
+//                  baseline's tuned model on the questions both scored <= tolerance (points)
 //   task           task gain_pct >= min_task_gain
 // A non-finite measurement (a diverged tuned model) breaches every check it takes part in.
 #pragma once
@@ -41,7 +45,8 @@ struct GateResult {
 // per-document scores (schema 1: run plinth eval again); a domain named in t.domain_max_pct
 // is not in the report; t.baseline is set but `baseline` is null; the baseline's domains differ
 // from the report's, or it scored other documents (another seed or other shards: each domain
-// and how many documents differ are named); min_task_gain is set but the report has no task;
+// and how many documents differ are named), or other questions of a suite; a suite of
+// max_acc_drop the report does not hold; min_task_gain is set but the report has no task;
 // a tolerance has no baseline.
 GateResult check_gate(const ForgettingReport& report, const GateThresholds& t,
                       const ForgettingReport* baseline = nullptr, bool strict = false);

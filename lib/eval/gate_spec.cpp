@@ -12,7 +12,7 @@ namespace plinth::eval {
 
 bool GateThresholds::empty() const {
   return !max_forgetting_pct && !max_mean_forgetting_pct && domain_max_pct.empty() && baseline.empty() &&
-         !min_task_gain_pct && !max_kl;
+         !min_task_gain_pct && !max_kl && suite_max_drop_points.empty();
 }
 
 std::optional<double> GateThresholds::domain_limit(const std::string& domain) const {
@@ -21,13 +21,26 @@ std::optional<double> GateThresholds::domain_limit(const std::string& domain) co
   return max_forgetting_pct;
 }
 
-void GateThresholds::set_domain(const std::string& domain, double pct) {
-  for (auto& [name, value] : domain_max_pct)
-    if (name == domain) {
-      value = pct;
+namespace {
+
+// A per-name limit, in the order first written; a later entry of the same name replaces it.
+void set_named(std::vector<std::pair<std::string, double>>& limits, const std::string& name, double v) {
+  for (auto& [n, value] : limits)
+    if (n == name) {
+      value = v;
       return;
     }
-  domain_max_pct.emplace_back(domain, pct);
+  limits.emplace_back(name, v);
+}
+
+}  // namespace
+
+void GateThresholds::set_domain(const std::string& domain, double pct) {
+  set_named(domain_max_pct, domain, pct);
+}
+
+void GateThresholds::set_suite_drop(const std::string& suite, double points) {
+  set_named(suite_max_drop_points, suite, points);
 }
 
 bool parse_percent(std::string_view text, double& out) {
@@ -43,16 +56,24 @@ bool parse_percent(std::string_view text, double& out) {
   return true;
 }
 
-std::pair<std::string, double> parse_domain_threshold(std::string_view text, const std::string& what) {
-  const std::string hint = "write DOMAIN=PERCENT, e.g. code=2%";
+std::pair<std::string, double> parse_domain_threshold(std::string_view text, const std::string& what,
+                                                      const std::string& unit) {
+  const bool points = unit == "POINTS";
+  const std::string hint =
+      points ? "write SUITE=POINTS, e.g. arc-mini=2" : "write DOMAIN=PERCENT, e.g. code=2%";
+  const char* name_of = points ? "SUITE" : "DOMAIN";
   size_t eq = text.find('=');
   if (eq == std::string_view::npos)
-    throw BadInput(fmt::format("{} '{}': expected DOMAIN=PERCENT", what, text), hint);
+    throw BadInput(fmt::format("{} '{}': expected {}={}", what, text, name_of, unit), hint);
   std::string name(trim(text.substr(0, eq)));
-  if (name.empty()) throw BadInput(fmt::format("{} '{}': the domain name is empty", what, text), hint);
+  if (name.empty())
+    throw BadInput(fmt::format("{} '{}': the {} name is empty", what, text, points ? "suite" : "domain"),
+                   hint);
   double pct = 0;
   if (!parse_percent(text.substr(eq + 1), pct))
-    throw BadInput(fmt::format("{} '{}': '{}' is not a percentage", what, text, text.substr(eq + 1)), hint);
+    throw BadInput(fmt::format("{} '{}': '{}' is not a {}", what, text, text.substr(eq + 1),
+                               points ? "number of points" : "percentage"),
+                   hint);
   return {name, pct};
 }
 
@@ -66,6 +87,7 @@ GateThresholds merge_thresholds(const GateThresholds& base, const GateThresholds
   if (over.min_task_gain_pct) t.min_task_gain_pct = over.min_task_gain_pct;
   if (over.max_kl) t.max_kl = over.max_kl;
   if (over.confidence) t.confidence = over.confidence;
+  for (const auto& [name, points] : over.suite_max_drop_points) t.set_suite_drop(name, points);
   return t;
 }
 
@@ -89,6 +111,9 @@ void validate_thresholds(const GateThresholds& t, const std::string& where) {
   for (const auto& [name, pct] : t.domain_max_pct)
     if (!std::isfinite(pct))
       bad("domains." + name, "is not a finite number", "write a percentage such as 2%");
+  for (const auto& [name, points] : t.suite_max_drop_points)
+    if (!std::isfinite(points))
+      bad("max_acc_drop." + name, "is not a finite number", "write points of accuracy such as 2");
   if (t.tolerance_pct && *t.tolerance_pct < 0)
     bad("tolerance", fmt::format("{}% is negative", *t.tolerance_pct),
         "the tolerance is how many points forgetting may exceed the baseline's: 0 or more");
@@ -132,21 +157,27 @@ void bind(ConfigSection& s, const ConfigNode* node, GateThresholds& t) {
     s.error("tolerance", "a tolerance without a baseline report",
             "add gate.baseline: the earlier report.json to compare with");
 
-  ConfigSection domains = s.child("domains");
-  const ConfigNode* map = node && node->is_map() ? node->find("domains") : nullptr;
-  if (domains.present() && map && map->is_map()) {
+  // A mapping keyed by name (a domain, a suite) of percentages or points.
+  auto named = [&](const char* key, const char* what, const char* example, auto set) {
+    ConfigSection section = s.child(key);
+    const ConfigNode* map = node && node->is_map() ? node->find(key) : nullptr;
+    if (!section.present() || !map || !map->is_map()) return;
     for (const auto& entry : map->entries()) {
-      std::optional<double> pct;
+      std::optional<double> v;
       if (entry.second.is_null()) {
-        domains.ignore(entry.first);
-        domains.error(entry.first, "no percentage given", "write e.g. " + entry.first + ": 2%");
+        section.ignore(entry.first);
+        section.error(entry.first, what, "write e.g. " + entry.first + ": " + example);
         continue;
       }
-      percent(domains, entry.first, pct);
-      if (pct) t.set_domain(entry.first, *pct);
+      percent(section, entry.first, v);
+      if (v) set(entry.first, *v);
     }
-    domains.finish();
-  }
+    section.finish();
+  };
+  named("domains", "no percentage given", "2%",
+        [&](const std::string& name, double v) { t.set_domain(name, v); });
+  named("max_acc_drop", "no points given", "2",
+        [&](const std::string& name, double v) { t.set_suite_drop(name, v); });
   s.finish();
 }
 
@@ -160,6 +191,8 @@ std::string describe_thresholds(const GateThresholds& t) {
     parts.push_back(fmt::format("baseline {} + {:g} points", t.baseline, t.tolerance_pct.value_or(0)));
   if (t.min_task_gain_pct) parts.push_back(fmt::format("min task gain {:g}%", *t.min_task_gain_pct));
   if (t.max_kl) parts.push_back(fmt::format("max KL {:g} nats/token", *t.max_kl));
+  for (const auto& [name, points] : t.suite_max_drop_points)
+    parts.push_back(fmt::format("{} acc drop at most {:g} points", name, points));
   if (t.confidence) parts.push_back(fmt::format("confidence {:g}%", 100 * *t.confidence));
   if (parts.empty()) return "no thresholds";
   std::string out;

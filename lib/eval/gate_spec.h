@@ -9,6 +9,7 @@
 //     tolerance: 0.5%            # points each domain's (and the mean) forgetting may exceed the baseline's
 //     min_task_gain: 10%         # task loss at least 10% below the base model's
 //     max_kl: 0.05               # every domain: mean KL(base || tuned) at most 0.05 nats per token
+//     max_acc_drop: {arc-mini: 2}   # a capability suite's acc at most 2 points below the base's
 //     confidence: 95%            # of the intervals the checks read (default: the report's)
 //
 // Every check reads the figure's interval (the report's paired bootstrap, gate.h): a breach is
@@ -40,6 +41,8 @@ struct GateThresholds {
   std::optional<double> min_task_gain_pct;  // minimum relative task-loss reduction
   std::optional<double> max_kl;             // per domain, mean KL(base || tuned), nats per token
   std::optional<double> confidence;         // of the intervals, in (0, 1); default: the report's
+  // Per capability suite (eval.suites): the most its acc may fall, base to tuned, in points.
+  std::vector<std::pair<std::string, double>> suite_max_drop_points;
 
   // Nothing to check at all.
   bool empty() const;
@@ -47,13 +50,17 @@ struct GateThresholds {
   std::optional<double> domain_limit(const std::string& domain) const;
   // Adds or replaces a per-domain budget.
   void set_domain(const std::string& domain, double pct);
+  // Adds or replaces a suite's acc budget.
+  void set_suite_drop(const std::string& suite, double points);
 };
 
 // "5%", "5", "0.5 %", "-1%" -> percent. False for anything else (empty, "5%%", "five", NaN).
 bool parse_percent(std::string_view text, double& out);
 
-// "code=2%" -> {"code", 2}. Throws BadInput naming `what` (e.g. "--domain") for bad syntax.
-std::pair<std::string, double> parse_domain_threshold(std::string_view text, const std::string& what);
+// "code=2%" -> {"code", 2}. Throws BadInput naming `what` (e.g. "--domain") for bad syntax;
+// `unit` names what follows '=' in messages ("PERCENT", or "POINTS" for --max-acc-drop).
+std::pair<std::string, double> parse_domain_threshold(std::string_view text, const std::string& what,
+                                                      const std::string& unit = "PERCENT");
 
 // `over`'s values replace `base`'s one by one; per-domain budgets are merged by name.
 GateThresholds merge_thresholds(const GateThresholds& base, const GateThresholds& over);

@@ -202,10 +202,7 @@ std::string pct_cell(double v, const Interval& ci, int decimals = 2) {
 }
 
 std::string pts_cell(double v, const Interval& ci) {
-  if (!std::isfinite(v)) return "n/a";
-  std::string out = fmt::format("{:+.2f}", v);
-  if (ci.known()) out += fmt::format(" [{:+.2f}, {:+.2f}]", ci.lo, ci.hi);
-  return out;
+  return num_with_interval(v, ci, 2, true);
 }
 
 std::string em_cell(double f) {

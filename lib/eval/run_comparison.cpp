@@ -71,9 +71,9 @@ std::string seed_spread_markdown(const std::vector<ComparedRun>& runs) {
         worst.push_back(r.report.worst_forgetting_pct);
       }
     if (gain.size() < 2) continue;
-    out +=
-        fmt::format("| {} | {} | {} | {} | {} | {} |\n", markdown_cell(recipe), markdown_cell(method.empty() ? "n/a" : method),
-                    gain.size(), mean_and_spread(gain), mean_and_spread(mean), mean_and_spread(worst));
+    out += fmt::format("| {} | {} | {} | {} | {} | {} |\n", markdown_cell(recipe),
+                       markdown_cell(method.empty() ? "n/a" : method), gain.size(), mean_and_spread(gain),
+                       mean_and_spread(mean), mean_and_spread(worst));
   }
   if (out.empty()) return out;
   return "\n## Over training seeds\n\nRuns of the same recipe and method (one per seed): mean ± standard "
@@ -107,6 +107,40 @@ std::vector<ComparedRun> load_runs(const std::vector<fs::path>& paths) {
   }
   return runs;
 }
+
+namespace {
+
+// The runs' capability suites side by side: per run and suite, acc base -> tuned and the change
+// in points with its interval. "" when no run has a suite.
+std::string suites_comparison_markdown(const std::vector<ComparedRun>& runs) {
+  std::vector<std::string> suites;
+  for (const auto& r : runs)
+    for (const auto& s : r.report.suites)
+      if (std::find(suites.begin(), suites.end(), s.name) == suites.end()) suites.push_back(s.name);
+  if (suites.empty()) return "";
+  std::string out = "\n| run |", rule = "|---|";
+  for (const auto& name : suites) out += " " + markdown_cell(name) + " acc |", rule += "---:|";
+  out += "\n" + rule + "\n";
+  for (const auto& run : runs) {
+    out += "| " + markdown_cell(run.label) + " |";
+    for (const auto& name : suites) {
+      const SuiteResult* s = run.report.find_suite(name);
+      if (!s || !std::isfinite(s->base_acc)) {
+        out += " – |";
+        continue;
+      }
+      out += fmt::format(" {:.1f}% → {:.1f}% ({}) |", 100 * s->base_acc, 100 * s->tuned_acc,
+                         num_with_interval(s->acc_change_points(), s->acc_change_ci, 1, true));
+    }
+    out += "\n";
+  }
+  out +=
+      "\nacc: lm-evaluation-harness's multiple-choice accuracy, base → tuned; (change in points, "
+      "[paired bootstrap interval over questions]); – : the run has no such suite.\n";
+  return out;
+}
+
+}  // namespace
 
 std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
   std::vector<std::string> domains;
@@ -146,6 +180,7 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
       "base bits per byte, lower = forgot less; mean: domains weighted equally. – : the run has no such "
       "domain. [brackets]: paired bootstrap intervals (each report's confidence); a run without them has a "
       "schema-1 report. mean KL: KL(base ‖ tuned) per token, nats, averaged over domains.\n";
+  out += suites_comparison_markdown(runs);
   out += seed_spread_markdown(runs);
   for (const auto& run : runs)
     for (const auto& f : run.report.flags)

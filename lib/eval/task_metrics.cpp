@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "data/task_data.h"
+#include "model/eval_mode.h"
 #include "model/generation.h"
 #include "model/llama.h"
 #include "model/token_nll.h"
@@ -14,19 +15,6 @@
 namespace plinth::eval {
 
 namespace {
-
-// Puts the model back in training mode on the way out, whatever happens.
-class EvalModeGuard {
- public:
-  explicit EvalModeGuard(model::LlamaImpl& m) : model_(m), was_training_(m.is_training()) { model_.eval(); }
-  ~EvalModeGuard() { model_.train(was_training_); }
-  EvalModeGuard(const EvalModeGuard&) = delete;
-  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
-
- private:
-  model::LlamaImpl& model_;
-  bool was_training_;
-};
 
 // The tokens the loss reads of one item: data::fit_example's rule at context + 1 tokens (inputs
 // are all but the last, so at most context positions), as a validation row of T = context holds.
@@ -121,7 +109,7 @@ std::string normalize_answer(std::string_view text) {
 TaskScore score_task_loss(model::LlamaImpl& model, const std::vector<TaskItem>& items, c10::Device device,
                           int64_t batch_rows) {
   check_items(items, model.config());
-  EvalModeGuard eval_mode(model);
+  model::EvalModeGuard eval_mode(model);
   torch::NoGradGuard no_grad;
   TaskScore score;
   score.examples = items.size();
@@ -144,7 +132,7 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
   if (!decode) throw Failure("score_task: exact match needs a decode function");
   const model::ModelConfig& c = model.config();
   TaskScore score = score_task_loss(model, items, device, batch_rows);
-  EvalModeGuard eval_mode(model);
+  model::EvalModeGuard eval_mode(model);
   torch::NoGradGuard no_grad;
 
   // generate() takes the holder; every LlamaImpl lives in one (TORCH_MODULE), so this shares it.

@@ -12,6 +12,7 @@
 #include "eval/forgetting_report.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
+#include "finetune/suite_eval.h"
 #include "finetune/variant_eval.h"
 #include "model/llama.h"
 #include "train/finetune_spec.h"
@@ -166,6 +167,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
   const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
   const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
   const TaskExamples ex = task_examples(f, tok, nullptr);
+  const SuiteEval suites(f.eval, tok);
   if (!ex.items.empty())
     log::info("task {}: exact match of greedy answers of up to {} tokens ({})", f.task.name,
               ex.max_new_tokens,
@@ -193,6 +195,10 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
     eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
     report = eval::make_forgetting_report(id, scored->base, scored->tuned, task_result, f.gate,
                                           eval::sample_info(f.eval));
+    if (!suites.empty()) {
+      report->suites = suites.score(base, *tuned);
+      eval::derive(*report);
+    }
     const double eval_seconds = seconds_since(start);
     const VariantInputs in{req, ex.items, ex.end_id, ex.max_new_tokens, decode};
     if (!f.eval.interpolate.empty())

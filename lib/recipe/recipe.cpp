@@ -66,8 +66,8 @@ Recipe load_and_bind(const std::string& file, const std::vector<std::string>& ov
   root.read("name", r.name);
   root.ignore("description");
   // Sections bound by the stage that uses them (model/train: pretrain and finetune; eval: eval;
-  // finetune/task/select: finetune; gate: eval and gate).
-  for (const char* section : {"model", "train", "eval", "finetune", "task", "gate", "select"})
+  // finetune/task/select: finetune; gate: eval and gate; suites: suite make).
+  for (const char* section : {"model", "train", "eval", "finetune", "task", "gate", "select", "suites"})
     root.ignore(section);
   ConfigSection tok = root.child("tokenizer");
   tokenizer::bind(tok, r.tokenizer);

@@ -30,7 +30,6 @@ std::string tick_label(double v, double step) {
   return fmt::format("{:.{}f}", v, decimals);
 }
 
-
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   if (!(hi > lo)) return {lo};
   double step = tick_step(lo, hi, target);
@@ -145,7 +144,8 @@ std::string render_svg(const LineChart& chart) {
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
         "stroke-width=\"2\"{4}/>\n",
         left + pw + 14, ly, left + pw + 38, color, dash);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 44, ly + 4, svg_escape(s.name));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 44, ly + 4,
+                       svg_escape(s.name));
   }
   svg += "</svg>\n";
   return svg;
@@ -156,11 +156,17 @@ void write_svg(const std::filesystem::path& path, const LineChart& chart) {
 }
 
 std::string render_stacked_svg(const std::vector<LineChart>& charts) {
+  std::vector<RenderedSvg> rendered;
+  for (const auto& chart : charts) rendered.push_back({render_svg(chart), chart.width, chart.height});
+  return stack_svg(rendered);
+}
+
+std::string stack_svg(const std::vector<RenderedSvg>& charts) {
   int width = 0, height = 0;
   std::string inner;
   for (const auto& chart : charts) {
     // Each chart is a nested <svg> moved down by the heights above it.
-    std::string one = render_svg(chart);
+    std::string one = chart.text;
     one.insert(std::string("<svg").size(), fmt::format(" y=\"{}\"", height));
     inner += one;
     width = std::max(width, chart.width);

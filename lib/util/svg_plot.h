@@ -32,6 +32,12 @@ void write_svg(const std::filesystem::path& path, const LineChart& chart);
 // Charts stacked top to bottom in one picture (each keeps its own axes), e.g. losses above and
 // forgetting below; as wide as the widest.
 std::string render_stacked_svg(const std::vector<LineChart>& charts);
+// Rendered charts of any kind (svg_charts.h too) one above the other in one SVG document.
+struct RenderedSvg {
+  std::string text;  // a whole <svg ...>...</svg> document
+  int width = 0, height = 0;
+};
+std::string stack_svg(const std::vector<RenderedSvg>& charts);
 void write_svg(const std::filesystem::path& path, const std::vector<LineChart>& charts);
 
 // Text made safe inside SVG/XML elements and attributes (& < > ").

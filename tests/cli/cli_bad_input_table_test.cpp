@@ -155,6 +155,32 @@ void build_fixture(const CliFixture& f) {
 using Dir = const fs::path&;
 const auto kNoDamage = [](Dir) {};
 
+// A row for a capability suite: ft.yaml's eval: section lists `suites_yaml` (a flow list), the
+// suite file s.jsonl holds `jsonl`, and plinth eval must stop on it.
+BadInputCase suite_case(std::string id, std::string what, std::string suites_yaml, std::string jsonl,
+                        std::vector<std::string> needles) {
+  return {std::move(id),
+          std::move(what),
+          [suites_yaml, jsonl](Dir d) {
+            replace_in(d / "ft.yaml", "eval:\n", "eval:\n  suites: " + suites_yaml + "\n");
+            write_file(d / "s.jsonl", jsonl);
+          },
+          "eval ft.yaml --threads 1",
+          std::move(needles),
+          {}};
+}
+
+// 40 words, each at least one token: longer than the fixture's context of 32.
+std::string long_choice() {
+  std::string out;
+  for (int i = 0; i < 10; ++i) out += std::string(i ? " " : "") + "house tree dog cat";
+  return out;
+}
+
+const char* const kSuiteOne = "[{name: s, path: s.jsonl}]";
+const char* const kGoodQuestion = R"({"query": "Haus means", "choices": ["house", "tree"], "gold": 0})"
+                                  "\n";
+
 const std::vector<BadInputCase>& bad_input_cases() {
   static const std::vector<BadInputCase> cases = {
       // ---- recipes
@@ -424,6 +450,37 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "finetune ft.yaml --threads 1",
        {"ft.yaml:6:1", "no training example in 'task.tsv'"},
        {}},
+
+      // ---- capability suites (eval.suites)
+      suite_case("suite-file-missing", "a suite file that does not exist", "[{name: s, path: nowhere.jsonl}]",
+                 kGoodQuestion, {"suite 's'", "cannot open 'nowhere.jsonl'", "eval.suites"}),
+      suite_case("suite-line-not-json", "a suite line that is not JSON", kSuiteOne,
+                 std::string(kGoodQuestion) + "{\"query\": \"Baum\",\n", {"s.jsonl:2", "not JSON"}),
+      suite_case("suite-no-query", "a suite question without its query", kSuiteOne,
+                 std::string(kGoodQuestion) + R"({"choices": ["a", "b"], "gold": 0})"
+                                              "\n",
+                 {"s.jsonl:2", "no 'query'"}),
+      suite_case("suite-one-choice", "a suite question with one choice", kSuiteOne,
+                 std::string(kGoodQuestion) + R"({"query": "Baum", "choices": ["tree"], "gold": 0})"
+                                              "\n",
+                 {"s.jsonl:2", "'choices' has 1 entry", "at least two"}),
+      suite_case("suite-gold-out-of-range", "a suite question whose gold is not one of its choices",
+                 kSuiteOne,
+                 std::string(kGoodQuestion) + R"({"query": "Baum", "choices": ["tree", "dog"], "gold": 2})"
+                                              "\n",
+                 {"s.jsonl:2", "'gold' is 2, but the question has 2 choices"}),
+      suite_case("suite-gold-not-integer", "a suite question whose gold is not an integer", kSuiteOne,
+                 std::string(kGoodQuestion) + R"({"query": "Baum", "choices": ["tree", "dog"], "gold": 1.0})"
+                                              "\n",
+                 {"s.jsonl:2", "'gold' is 1.0, not an integer"}),
+      suite_case("suite-duplicate-name", "two suites of one name",
+                 "[{name: s, path: s.jsonl}, {name: s, path: s.jsonl}]", kGoodQuestion,
+                 {"ft.yaml:", "eval.suites[1].name", "'s' is used twice"}),
+      suite_case("suite-choice-too-long", "a suite choice longer than the model's context", kSuiteOne,
+                 std::string(kGoodQuestion) + R"({"query": "Baum", "choices": ["tree", ")" + long_choice() +
+                     R"("], "gold": 0})"
+                     "\n",
+                 {"s.jsonl:2", "choice 1 is", "more than the context of 32 tokens"}),
 
       // ---- shards
       {"shard-truncated",
@@ -761,9 +818,9 @@ const std::vector<BadInputCase>& bad_input_cases() {
        {}},
       {"gate-unknown-schema",
        "gate on a report.json of a future schema",
-       [](Dir d) { replace_in(d / "runs/ft/report.json", "\"schema\": 2", "\"schema\": 99"); },
+       [](Dir d) { replace_in(d / "runs/ft/report.json", "\"schema\": 3", "\"schema\": 99"); },
        "gate runs/ft/report.json",
-       {"runs/ft/report.json has schema 99", "reads schemas 1 and 2"},
+       {"runs/ft/report.json has schema 99", "reads schemas 1 to 3"},
        {}},
       {"gate-report-missing",
        "gate on a report.json that does not exist",
@@ -827,7 +884,7 @@ const std::vector<BadInputCase>& bad_input_cases() {
        {"cmp/comparison.md"}},
       {"report-no-schema",
        "report of a JSON file that is not a report",
-       [](Dir d) { replace_in(d / "runs/ft/report.json", "\"schema\": 2", "\"schemo\": 2"); },
+       [](Dir d) { replace_in(d / "runs/ft/report.json", "\"schema\": 3", "\"schemo\": 3"); },
        "report runs/ft --out cmp",
        {"runs/ft/report.json has no schema version"},
        {"cmp/comparison.md"}},

@@ -1,5 +1,8 @@
 // Fine-tuning through the real binary: full and LoRA fine-tunes of a tiny base, the forgetting
 // report, the gate, the pipeline's skip/resume, and every bad input of the fine-tuning stage.
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -14,15 +17,53 @@ using plinth::test::FinetuneFixture;
 
 namespace {
 
+// A capability suite of word pairs: the German word, and the English one among three (gold
+// first, second or third by turn). 16 questions; the eval scores a sample of 12.
+std::string word_suite() {
+  const char* pairs[][2] = {{"Haus", "house"},   {"Baum", "tree"},   {"Hund", "dog"},   {"Katze", "cat"},
+                            {"Wasser", "water"}, {"Feuer", "fire"},  {"Brot", "bread"}, {"Milch", "milk"},
+                            {"Buch", "book"},    {"Stadt", "town"},  {"Weg", "way"},    {"Licht", "light"},
+                            {"Stein", "stone"},  {"Nacht", "night"}, {"Tag", "day"},    {"Hand", "hand"}};
+  std::string out = "{\"plinth_suite\": {\"made_by\": \"cli_finetune_test\"}}\n";
+  for (size_t i = 0; i < 16; ++i) {
+    std::vector<std::string> choices{pairs[i][1], pairs[(i + 5) % 16][1], pairs[(i + 11) % 16][1]};
+    std::rotate(choices.begin(), choices.begin() + static_cast<long>(3 - i % 3) % 3, choices.end());
+    out += fmt::format(R"({{"query": "{} means", "choices": ["{}", "{}", "{}"], "gold": {}}})", pairs[i][0],
+                       choices[0], choices[1], choices[2], i % 3) +
+           "\n";
+  }
+  return out;
+}
+
+// The fine-tune's recipe with the word suite in its eval: section.
+std::string with_suite(std::string recipe) {
+  const std::string at = "eval:\n";
+  return recipe.replace(recipe.find(at), at.size(),
+                        at + "  suites: [{name: words, path: words.jsonl}]\n  suite_questions: 12\n");
+}
+
 }  // namespace
 
 TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison and the gate",
           "[cli][finetune]") {
   FinetuneFixture f;
   f.make_base();
-  f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
-  f.recipe(finetune_recipe("ft-lora", "  method: lora\n  lora: {rank: 2, targets: [q_proj, v_proj]}\n"),
+  f.recipe(with_suite(finetune_recipe("ft-full", "  method: full\n")), "full.yaml");
+  f.recipe(with_suite(
+               finetune_recipe("ft-lora", "  method: lora\n  lora: {rank: 2, targets: [q_proj, v_proj]}\n")),
            "lora.yaml");
+  f.dir().write("words.jsonl", word_suite());
+  // Cloze suites from the domains' validation documents: one per domain and kind, each file
+  // opening with its provenance.
+  auto made = f.plinth("suite make data.yaml suites.cloze.questions=8 suites.cloze.min_answer_chars=10");
+  INFO(made.output);
+  REQUIRE(made.exit_code == 0);
+  for (const char* name : {"alpha-same", "alpha-other", "beta-same", "beta-other"}) {
+    INFO(name);
+    const std::string text = plinth::test::read_file(f.dir() / "suites" / (std::string(name) + ".jsonl"));
+    CHECK_THAT(text, Catch::StartsWith("{\"plinth_suite\":") && Catch::Contains("\"tokenizer_hash\""));
+    CHECK_THAT(text, Catch::Contains("\"query\":") && Catch::Contains("\"gold\":"));
+  }
 
   for (const char* name : {"full", "lora"}) {
     auto ft = f.plinth(std::string("finetune ") + name + ".yaml --threads 2");
@@ -42,6 +83,14 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     CHECK_THAT(ev.output, Catch::Contains("greedy answers of up to") &&
                               Catch::Contains("(the longest training completion)"));
     for (const char* file : {"report.json", "report.md", "report.svg"}) CHECK(fs::exists(run / file));
+    // The capability suite beside the domains: 12 of its 16 questions, scored on both models.
+    CHECK_THAT(ev.output, Catch::Contains("suite words") && Catch::Contains("12 questions, 36 choices"));
+    const std::string md = plinth::test::read_file(run / "report.md");
+    CHECK_THAT(md, Catch::Contains("## Capability suites") && Catch::Contains("| words | 12 of 16 |"));
+    const std::string json = plinth::test::read_file(run / "report.json");
+    CHECK_THAT(json, Catch::Contains("\"schema\": 3") && Catch::Contains("\"acc_mcnemar_p\"") &&
+                         Catch::Contains("\"questions_in_file\": 16"));
+    CHECK_THAT(plinth::test::read_file(run / "report.svg"), Catch::Contains("capability suites: accuracy"));
   }
 
   // The tuned model is a plain checkpoint: generate and export read it. Asked as it was taught:
@@ -63,6 +112,7 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   INFO(cmp.output);
   CHECK(cmp.exit_code == 0);
   CHECK_THAT(cmp.output, Catch::Contains("runs/ft-full") && Catch::Contains("lora"));
+  CHECK_THAT(cmp.output, Catch::Contains("| words acc |"));
   CHECK(fs::exists(f.dir() / "cmp/comparison.svg"));
 
   // The recipe's budget (1000%) passes; a budget of -100% cannot.
@@ -70,6 +120,19 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   auto breach = f.plinth("gate runs/ft-full/report.json --max-forgetting -100%");
   CHECK(breach.exit_code == 1);
   CHECK_THAT(breach.output, Catch::Contains("alpha"));
+  // A suite's accuracy budget: no drop can be 100 points below zero; a misspelt suite is bad input.
+  auto acc = f.plinth("gate runs/ft-full --max-acc-drop words=-100");
+  INFO(acc.output);
+  CHECK(acc.exit_code == 1);
+  CHECK_THAT(acc.output, Catch::Contains("BREACH") && Catch::Contains("suite words: acc"));
+  auto typo = f.plinth("gate runs/ft-full --max-acc-drop word=2");
+  CHECK(typo.exit_code == 2);
+  CHECK_THAT(typo.output, Catch::Contains("did you mean 'words'"));
+  // Against the LoRA run as its baseline, suites are compared question by question too.
+  auto vs = f.plinth("gate runs/ft-full --baseline runs/ft-lora/report.json --tolerance 100%");
+  INFO(vs.output);
+  CHECK(vs.exit_code == 0);
+  CHECK_THAT(vs.output, Catch::Contains("suite words: acc") && Catch::Contains("on 12 common questions"));
 }
 
 TEST_CASE("replay and EWC: the realised replay share, the Fisher from the training shards, reused",

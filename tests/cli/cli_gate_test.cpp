@@ -146,9 +146,9 @@ TEST_CASE("plinth gate: bad input exits 2", "[cli][gate]") {
            {"error:", "domain 'cod', which the report does not hold", "did you mean 'code'"});
   }
   SECTION("a baseline of another schema version") {
-    f.dir().write("old/report.json", report_json("old", "lora", 1.0, 3.0, 40, "null", 3));
+    f.dir().write("old/report.json", report_json("old", "lora", 1.0, 3.0, 40, "null", 4));
     expect(f, "gate run --baseline old/report.json --tolerance 0.5%", 2,
-           {"report old/report.json has schema 3; this plinth reads schemas 1 and 2"});
+           {"report old/report.json has schema 4; this plinth reads schemas 1 to 3"});
   }
   SECTION("a report of schema 1 has no intervals to gate on") {
     f.dir().write("old/report.json", report_json("old", "lora", 1.0, 3.0, 40, "null", 1));

@@ -295,10 +295,22 @@ TEST_CASE("parse_report_json: malformed, incomplete, other schema", "[eval][repo
   }
   SECTION("another schema version") {
     auto j = nlohmann::json::parse(good);
-    j["schema"] = 3;
+    j["schema"] = 4;
     CHECK_THROWS_AS(parse_report_json(j.dump(), "old/report.json"), BadInput);
     CHECK_THROWS_WITH(parse_report_json(j.dump(), "old/report.json"),
-                      Contains("report old/report.json has schema 3; this plinth reads schemas 1 and 2"));
+                      Contains("report old/report.json has schema 4; this plinth reads schemas 1 to 3"));
+  }
+  SECTION("schema 2, before capability suites, is still read; schema 3 must list its suites") {
+    auto j = nlohmann::json::parse(good);
+    REQUIRE(j["schema"] == 3);
+    REQUIRE(j["suites"].is_array());
+    j.erase("suites");
+    CHECK_THROWS_WITH(parse_report_json(j.dump(), "new/report.json"), Contains("key 'suites' is missing"));
+    j["schema"] = 2;
+    const ForgettingReport old = parse_report_json(j.dump(), "old/report.json");
+    CHECK(old.schema == 2);
+    CHECK(old.suites.empty());
+    CHECK(old.has_intervals());
   }
   SECTION("per-document columns of different lengths") {
     auto j = nlohmann::json::parse(good);

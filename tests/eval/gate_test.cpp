@@ -1,5 +1,6 @@
 // The CI gate: thresholds parsed from text and from a recipe, every check with value and limit,
 // breaches listed, and bad input (not a breach) when the thresholds cannot apply to the report.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -20,6 +21,7 @@ using Catch::Matchers::EndsWith;
 using Catch::Matchers::StartsWith;
 
 using testing::report_with;
+using testing::suite_result;
 
 GateThresholds max_forgetting(double pct) {
   GateThresholds t;
@@ -272,7 +274,7 @@ TEST_CASE("run_gate loads the baseline - another schema version is bad input", "
   j["schema"] = 7;
   write_file_atomic(dir / "old" / "report.json", j.dump());
   CHECK_THROWS_AS(run_gate(before, t), BadInput);
-  CHECK_THROWS_WITH(run_gate(before, t), Contains("has schema 7; this plinth reads schemas 1 and 2"));
+  CHECK_THROWS_WITH(run_gate(before, t), Contains("has schema 7; this plinth reads schemas 1 to 3"));
 
   t.baseline = (dir / "missing.json").string();
   CHECK_THROWS_WITH(run_gate(before, t), Contains("does not exist"));
@@ -348,6 +350,98 @@ TEST_CASE("recipe gate: bad values are reported together, with keys and did-you-
     CHECK_THAT(m, Contains("gate.tolerance: a tolerance without a baseline report"));
     CHECK_THAT(m, Contains("gate.confidence: '1.5' is not a fraction between 0 and 1"));
   }
+}
+
+TEST_CASE("gate: a suite's acc drop is read through its paired interval", "[eval][gate][suite]") {
+  ForgettingReport r = report_with({{"code", 1.0}});
+  // 200 questions: the base answers 150, the tuned model 110 (40 lost, none gained): a 20-point drop.
+  r.suites.push_back(suite_result("cloze", 200, 150, 110));
+  // 200 questions, 150 -> 147: a 1.5-point drop.
+  r.suites.push_back(suite_result("arc", 200, 150, 147));
+  derive(r);
+  REQUIRE(r.suites[0].acc_change_points() == Approx(-20.0));
+  REQUIRE(r.suites[0].acc_mcnemar_p < 1e-9);
+  GateThresholds t;
+  t.set_suite_drop("cloze", 5);
+  t.set_suite_drop("arc", 5);
+  GateResult g = check_gate(r, t);
+  REQUIRE(g.breaches.size() == 1);
+  CHECK_THAT(g.breaches[0],
+             Contains("suite cloze: acc 75.0% -> 55.0%, drop 20.0") && Contains("> 5.0 points"));
+  CHECK_THAT(g.checks[1], Contains("ok") && Contains("suite arc"));
+  // A drop just beyond the budget, within the noise of 200 questions: inconclusive.
+  t.set_suite_drop("arc", 1);
+  g = check_gate(r, t);
+  CHECK(g.inconclusive.size() == 1);
+  CHECK_THAT(g.inconclusive[0], Contains("suite arc"));
+  // A gain passes any budget of 0 or more.
+  r.suites[1] = suite_result("arc", 200, 100, 150);
+  derive(r);
+  t.set_suite_drop("arc", 0);
+  g = check_gate(r, t);
+  CHECK(g.inconclusive.empty());
+  CHECK(g.breaches.size() == 1);
+}
+
+TEST_CASE("gate: suites against a baseline, question by question, and unknown suites as bad input",
+          "[eval][gate][suite]") {
+  ForgettingReport before = report_with({{"code", 1.0}});
+  before.suites.push_back(suite_result("cloze", 200, 150, 145));
+  derive(before);
+  ForgettingReport now = report_with({{"code", 1.0}});
+  now.suites.push_back(suite_result("cloze", 200, 150, 110));
+  derive(now);
+  GateThresholds t;
+  t.baseline = "before/report.json";
+  t.tolerance_pct = 2;
+  GateResult g = check_gate(now, t, &before);
+  REQUIRE(g.breaches.size() == 1);
+  CHECK_THAT(g.breaches[0], Contains("suite cloze: acc 55.0% vs baseline 72.5% on 200 common questions") &&
+                                Contains("> 2.0 points"));
+  // The baseline against itself: nothing lost.
+  CHECK(check_gate(before, t, &before).passed());
+  // Other questions (another seed): the comparison would mean nothing.
+  ForgettingReport other = report_with({{"code", 1.0}});
+  other.suites.push_back(suite_result("cloze", 200, 150, 145, 1000));
+  derive(other);
+  CHECK_THROWS_WITH(check_gate(now, t, &other), Contains("suite 'cloze': the report and the baseline") &&
+                                                    Contains("scored other questions"));
+  // A suite the report does not hold, with a did-you-mean.
+  GateThresholds typo;
+  typo.set_suite_drop("clozze", 2);
+  CHECK_THROWS_WITH(check_gate(now, typo), Contains("suite 'clozze', which the report does not hold") &&
+                                               Contains("did you mean 'cloze'"));
+  ForgettingReport none = report_with({{"code", 1.0}});
+  CHECK_THROWS_WITH(check_gate(none, typo), Contains("the report holds no capability suite"));
+}
+
+TEST_CASE("recipe gate: max_acc_drop binds per suite, and survives report.json", "[eval][gate][suite]") {
+  Diagnostics diag;
+  const GateThresholds t = bind_yaml("gate:\n  max_acc_drop: {cloze: 2, arc: 3.5}\n", diag);
+  CHECK(diag.empty());
+  REQUIRE(t.suite_max_drop_points.size() == 2);
+  CHECK(t.suite_max_drop_points[1] == std::pair<std::string, double>{"arc", 3.5});
+  CHECK_THAT(describe_thresholds(t), Contains("cloze acc drop at most 2 points"));
+  ForgettingReport r = report_with({{"code", 1.0}});
+  r.suites.push_back(suite_result("cloze", 20, 15, 11));
+  r.gate = t;
+  derive(r);
+  const ForgettingReport back = parse_report_json(report_json(r), "r.json");
+  REQUIRE(back.gate);
+  // JSON objects keep no order: compared as sets.
+  auto sorted = [](std::vector<std::pair<std::string, double>> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  CHECK(sorted(back.gate->suite_max_drop_points) == sorted(t.suite_max_drop_points));
+  REQUIRE(back.suites.size() == 1);
+  CHECK(back.suites[0].tuned_acc == Approx(0.55));
+  CHECK(back.suites[0].acc_change_ci.lo == r.suites[0].acc_change_ci.lo);
+  Diagnostics bad;
+  bind_yaml("gate:\n  max_acc_drop: {cloze: }\n", bad);
+  CHECK_THROWS_WITH(bad.throw_if_any(), Contains("gate.max_acc_drop.cloze: no points given"));
+  CHECK_THROWS_WITH(parse_domain_threshold("cloze", "--max-acc-drop", "POINTS"),
+                    Contains("--max-acc-drop 'cloze': expected SUITE=POINTS"));
 }
 
 }  // namespace plinth::eval

@@ -59,6 +59,29 @@ inline TaskResult task_result(double tuned_loss = 1.5, size_t examples = 10, siz
   return task;
 }
 
+// A capability suite of `questions` three-choice questions (gold: choice 0) that the base answers
+// `base_right` of and the tuned model `tuned_right` of: the first base_right (tuned_right)
+// questions give the gold choice the highest log-likelihood, the rest choice 2 (of the same length).
+// Questions are numbered from first_index in the file.
+inline SuiteResult suite_result(const std::string& name, size_t questions, size_t base_right,
+                                size_t tuned_right, uint64_t first_index = 0) {
+  SuiteResult s;
+  s.name = name;
+  s.path = name + ".jsonl";
+  s.questions_in_file = first_index + questions;
+  auto ll = [](bool right) {
+    return right ? std::vector<double>{-1.0, -3.0, -2.0} : std::vector<double>{-2.0, -3.0, -1.0};
+  };
+  for (size_t i = 0; i < questions; ++i) {
+    s.index.push_back(first_index + i);
+    s.gold.push_back(0);
+    s.choice_chars.push_back({5, 5, 5});
+    s.base_ll.push_back(ll(i < base_right));
+    s.tuned_ll.push_back(ll(i < tuned_right));
+  }
+  return s;
+}
+
 // A report with the given forgetting per domain, task loss 2 -> 1.5 (gain 25%).
 inline ForgettingReport report_with(const std::vector<std::pair<std::string, double>>& forgetting_pct,
                                     double noise = 0.01, uint64_t seed = 0) {

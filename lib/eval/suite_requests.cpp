@@ -1,0 +1,99 @@
+#include "eval/suite_requests.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace plinth::eval {
+
+bool python_space(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
+}
+
+namespace {
+
+// Where the trailing white space of `text` starts (text.size() when there is none): UTF-8 decoded
+// backwards one code point at a time.
+size_t trailing_space_start(const std::string& text) {
+  size_t end = text.size();
+  while (end > 0) {
+    size_t begin = end - 1;
+    while (begin > 0 && (static_cast<unsigned char>(text[begin]) & 0xC0) == 0x80) --begin;
+    const auto lead = static_cast<unsigned char>(text[begin]);
+    const size_t len = end - begin;
+    uint32_t c = lead;
+    if (len == 2) c = lead & 0x1F;
+    if (len == 3) c = lead & 0x0F;
+    if (len == 4) c = lead & 0x07;
+    for (size_t i = begin + 1; i < end; ++i) c = (c << 6) | (static_cast<unsigned char>(text[i]) & 0x3F);
+    if (!python_space(c)) break;
+    end = begin;
+  }
+  return end;
+}
+
+}  // namespace
+
+ChoiceTokens encode_choice(const std::string& context, const std::string& continuation,
+                           const TextEncoder& encode, int32_t start_id) {
+  const size_t cut = trailing_space_start(context);
+  const std::string ctx = context.substr(0, cut);
+  const std::string cont = context.substr(cut) + continuation;
+  std::vector<int32_t> whole{start_id}, head{start_id};
+  const std::vector<int32_t> whole_text = encode(ctx + cont), head_text = encode(ctx);
+  whole.insert(whole.end(), whole_text.begin(), whole_text.end());
+  head.insert(head.end(), head_text.begin(), head_text.end());
+  ChoiceTokens out;
+  const size_t split = std::min(head.size(), whole.size());
+  out.continuation.assign(whole.begin() + static_cast<std::ptrdiff_t>(split), whole.end());
+  out.context = std::move(head);
+  return out;
+}
+
+SuiteRequests prepare_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
+                            const TextEncoder& encode, int32_t start_id, int64_t max_length) {
+  SuiteRequests out;
+  SuiteResult& r = out.result;
+  r.name = spec.name;
+  r.path = spec.path;
+  r.delimiter = spec.delimiter;
+  r.questions_in_file = file.questions.size();
+  const std::string where = file.path.string();
+  for (uint64_t q : sample) {
+    const SuiteQuestion& question = file.questions.at(q);
+    const Location at{where, static_cast<int>(question.line), 0};
+    if (question.query.empty())
+      throw BadInput(fmt::format("suite '{}': the query is empty", spec.name),
+                     "give every question a query: the choices are scored as its continuations", at);
+    std::vector<ChoiceTokens> tokens;
+    std::vector<uint64_t> chars;
+    bool cut = false;
+    for (size_t c = 0; c < question.choices.size(); ++c) {
+      ChoiceTokens t = encode_choice(question.query, spec.delimiter + question.choices[c], encode, start_id);
+      if (t.continuation.empty())
+        throw BadInput(fmt::format("suite '{}': choice {} ('{}') encodes to no token after the query",
+                                   spec.name, c, question.choices[c]),
+                       "a choice must add text the model can be scored on: give it visible characters", at);
+      if (static_cast<int64_t>(t.continuation.size()) > max_length)
+        throw BadInput(fmt::format("suite '{}': choice {} is {} tokens long, more than the context of {} "
+                                   "tokens the model reads",
+                                   spec.name, c, t.continuation.size(), max_length),
+                       "shorten the choice, or score with a model of a longer context", at);
+      cut = cut || static_cast<int64_t>(t.context.size() + t.continuation.size()) > max_length + 1;
+      chars.push_back(code_points(question.choices[c]));
+      tokens.push_back(std::move(t));
+    }
+    r.index.push_back(q);
+    r.gold.push_back(question.gold);
+    r.choice_chars.push_back(std::move(chars));
+    out.choices.push_back(std::move(tokens));
+    if (cut) ++r.truncated;
+  }
+  return out;
+}
+
+}  // namespace plinth::eval

@@ -1,0 +1,101 @@
+#include "eval/suite_scorer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "model/autocast_guard.h"
+#include "model/eval_mode.h"
+#include "model/token_nll.h"
+
+namespace plinth::eval {
+
+namespace {
+
+// One request as the model reads it: input ids and, per input position, the id it predicts
+// when that position is scored (-1 when not).
+struct SuiteRow {
+  std::vector<int64_t> input, target;
+};
+
+// The harness's cut: seq = context + continuation, its last max_length + 1 tokens, read as
+// seq[:-1]; the continuation's tokens are the targets of the last positions.
+SuiteRow suite_row(const ChoiceTokens& t, int64_t max_length) {
+  std::vector<int64_t> seq(t.context.begin(), t.context.end());
+  seq.insert(seq.end(), t.continuation.begin(), t.continuation.end());
+  const auto keep = static_cast<size_t>(max_length) + 1;
+  if (seq.size() > keep) seq.erase(seq.begin(), seq.end() - static_cast<std::ptrdiff_t>(keep));
+  SuiteRow row;
+  row.input.assign(seq.begin(), seq.end() - 1);
+  row.target.assign(row.input.size(), -1);
+  const size_t scored = t.continuation.size();  // <= max_length (prepare_suite refuses longer)
+  for (size_t i = row.input.size() - scored; i < row.input.size(); ++i) row.target[i] = seq[i + 1];
+  return row;
+}
+
+}  // namespace
+
+void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests& s, int64_t max_length,
+                 int64_t batch_size, bool bf16, const SuiteProgress& progress) {
+  // Every (question, choice) request in one list; its log-likelihoods land back by position.
+  std::vector<SuiteRow> rows;
+  std::vector<std::pair<size_t, size_t>> where;  // (question, choice) of each row
+  for (size_t q = 0; q < s.choices.size(); ++q)
+    for (size_t c = 0; c < s.choices[q].size(); ++c) {
+      rows.push_back(suite_row(s.choices[q][c], max_length));
+      where.emplace_back(q, c);
+    }
+  // Longest first, so a batch pads little; ties keep file order (a fixed order: the same sums
+  // on every run).
+  std::vector<size_t> order(rows.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rows[a].input.size() > rows[b].input.size(); });
+
+  auto resize = [&](std::vector<std::vector<double>>& ll) {
+    ll.assign(s.choices.size(), {});
+    for (size_t q = 0; q < s.choices.size(); ++q) ll[q].assign(s.choices[q].size(), 0.0);
+  };
+  resize(s.result.base_ll);
+  if (tuned) resize(s.result.tuned_ll);
+
+  torch::NoGradGuard no_grad;
+  model::EvalModeGuard base_mode(&base), tuned_mode(tuned);
+  const torch::Device device = base.parameters().front().device();
+  const auto batch = static_cast<size_t>(std::max<int64_t>(1, batch_size));
+  if (progress) progress(0, rows.size());
+  for (size_t start = 0; start < order.size(); start += batch) {
+    const size_t end = std::min(order.size(), start + batch);
+    const auto b = static_cast<int64_t>(end - start);
+    const auto t = static_cast<int64_t>(rows[order[start]].input.size());  // the longest of the batch
+    // Padding: any valid id (the first input's); its positions are never scored.
+    torch::Tensor x = torch::full({b, t}, rows[order[start]].input.front(), torch::kInt64);  // (B, T)
+    torch::Tensor y = torch::full({b, t}, int64_t{-1}, torch::kInt64);                       // (B, T)
+    auto xa = x.accessor<int64_t, 2>();
+    auto ya = y.accessor<int64_t, 2>();
+    for (int64_t r = 0; r < b; ++r) {
+      const SuiteRow& row = rows[order[start + static_cast<size_t>(r)]];
+      for (size_t i = 0; i < row.input.size(); ++i) {
+        xa[r][static_cast<int64_t>(i)] = row.input[i];
+        ya[r][static_cast<int64_t>(i)] = row.target[i];
+      }
+    }
+    x = x.to(device);
+    y = y.to(device);
+    auto sums = [&](model::LlamaImpl& m) {
+      model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
+      return model::masked_nll_rows(m, x, y).contiguous();  // (B) float64 on the CPU
+    };
+    const torch::Tensor nll_b = sums(base);
+    const torch::Tensor nll_t = tuned ? sums(*tuned) : torch::Tensor();
+    for (int64_t r = 0; r < b; ++r) {
+      const auto [q, c] = where[order[start + static_cast<size_t>(r)]];
+      s.result.base_ll[q][c] = -nll_b.data_ptr<double>()[r];
+      if (tuned) s.result.tuned_ll[q][c] = -nll_t.data_ptr<double>()[r];
+    }
+    if (progress) progress(end, rows.size());
+  }
+}
+
+}  // namespace plinth::eval
