@@ -16,6 +16,14 @@ namespace plinth::test {
 
 namespace fs = std::filesystem;
 
+std::string plinth_binary() {
+  return PLINTH_BINARY;
+}
+
+fs::path source_dir() {
+  return PLINTH_SOURCE_DIR;
+}
+
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + p.string());

@@ -41,12 +41,11 @@ inline size_t occurrences(std::string_view text, std::string_view needle) {
   return n;
 }
 
-// The plinth binary under test, and the source tree (for shipped recipes and fixtures).
-inline std::string plinth_binary() {
-  return PLINTH_BINARY;
-}
-inline std::filesystem::path source_dir() {
-  return PLINTH_SOURCE_DIR;
-}
+// The plinth binary under test, and the source tree (for shipped recipes and fixtures). Defined
+// in catch_main.cpp, the one file compiled with their paths: a define that names the clone's
+// folder would change every test object's ccache key, and a clone in another folder would
+// compile them all again.
+std::string plinth_binary();
+std::filesystem::path source_dir();
 
 }  // namespace plinth::test

@@ -18,6 +18,8 @@ namespace plinth::tokenizer {
 
 namespace fs = std::filesystem;
 
+const char* spm_bridge_build_path();  // spm_bridge_path.cpp
+
 namespace {
 
 // Function table of the loaded bridge.
@@ -46,7 +48,7 @@ std::vector<fs::path> bridge_candidates() {
     out.push_back(dir.parent_path() / "libplinth_spm.so");
     out.push_back(dir.parent_path() / "lib" / "plinth" / "libplinth_spm.so");
   }
-  out.emplace_back(PLINTH_SPM_BRIDGE_BUILD_PATH);
+  out.emplace_back(spm_bridge_build_path());
   return out;
 }
 
