@@ -73,21 +73,36 @@ ForgettingReport at_confidence(const ForgettingReport& r, double confidence) {
   return out;
 }
 
-// Where each document both reports scored sits in each: (report position, baseline position).
+// Where each unit (document, question) both reports scored sits in each: (report position,
+// baseline position).
 using Pairs = std::vector<std::pair<size_t, size_t>>;
+
+// The units both samples hold, matched by key (a document's index and first token, a question's
+// index), in the report's order.
+template <class Key>
+Pairs common_units(const std::vector<Key>& now, const std::vector<Key>& before) {
+  std::map<Key, size_t> in_before;
+  for (size_t i = 0; i < before.size(); ++i) in_before[before[i]] = i;
+  Pairs pairs;
+  for (size_t i = 0; i < now.size(); ++i) {
+    auto it = in_before.find(now[i]);
+    if (it != in_before.end()) pairs.emplace_back(i, it->second);
+  }
+  return pairs;
+}
+
+// A document's key: its index in the shard and its first scored token.
+std::vector<std::pair<uint64_t, uint64_t>> document_keys(const DocumentScores& docs) {
+  std::vector<std::pair<uint64_t, uint64_t>> keys;
+  for (size_t i = 0; i < docs.size(); ++i) keys.emplace_back(docs.index[i], docs.first_token[i]);
+  return keys;
+}
 
 // The documents of one domain both scored, or a problem when neither sample contains the other
 // (they were drawn with another seed, or from other shards).
 Pairs common_documents(const DomainForgetting& now, const DomainForgetting& before,
                        const std::string& baseline, std::vector<Problem>& problems) {
-  std::map<std::pair<uint64_t, uint64_t>, size_t> in_before;
-  for (size_t i = 0; i < before.docs.size(); ++i)
-    in_before[{before.docs.index[i], before.docs.first_token[i]}] = i;
-  Pairs pairs;
-  for (size_t i = 0; i < now.docs.size(); ++i) {
-    auto it = in_before.find({now.docs.index[i], now.docs.first_token[i]});
-    if (it != in_before.end()) pairs.emplace_back(i, it->second);
-  }
+  const Pairs pairs = common_units(document_keys(now.docs), document_keys(before.docs));
   const size_t only_now = now.docs.size() - pairs.size(), only_before = before.docs.size() - pairs.size();
   if (only_now > 0 && only_before > 0)
     problems.push_back(problem(
@@ -127,13 +142,7 @@ double point_forgetting(const DocumentScores& docs, const Pairs& pairs, bool bas
 // a problem when neither sample contains the other.
 Pairs common_questions(const SuiteResult& now, const SuiteResult& before, const std::string& baseline,
                        std::vector<Problem>& problems) {
-  std::map<uint64_t, size_t> in_before;
-  for (size_t i = 0; i < before.index.size(); ++i) in_before[before.index[i]] = i;
-  Pairs pairs;
-  for (size_t i = 0; i < now.index.size(); ++i) {
-    auto it = in_before.find(now.index[i]);
-    if (it != in_before.end()) pairs.emplace_back(i, it->second);
-  }
+  const Pairs pairs = common_units(now.index, before.index);
   const size_t only_now = now.index.size() - pairs.size(), only_before = before.index.size() - pairs.size();
   if (pairs.empty() || (only_now > 0 && only_before > 0))
     problems.push_back(problem(
