@@ -1,5 +1,6 @@
 // plinth run PIPELINE: the whole life of the quickstart (or any pipeline) in one command:
-// tokenizer, prepare, pretrain, then each fine-tune and its eval, then the comparison report.
+// tokenizer, prepare, cloze suites, pretrain, then each fine-tune and its eval, then the
+// comparison report.
 // Each stage is the same subcommand a user would run, started as a child process of this
 // binary, so a stage behaves exactly as it does alone. Finished work is skipped: tokenizer
 // and prepare skip by content themselves, a pretraining or fine-tuning run with checkpoints is
@@ -133,6 +134,11 @@ Pipeline load_pipeline(const std::string& file) {
   return p;
 }
 
+// Whether a recipe asks for cloze suites (its top-level suites: section, plinth suite make).
+bool has_suites_section(const std::string& recipe_file) {
+  return recipe::load_recipe(recipe_file).root.find("suites") != nullptr;
+}
+
 void run_pipeline(const RunArgs& args) {
   const Pipeline p = load_pipeline(args.pipeline);
   // A sweep's grid is checked against each fine-tuning recipe before any stage runs.
@@ -150,6 +156,9 @@ void run_pipeline(const RunArgs& args) {
     stage({"tokenizer", "train", pre}, args);
     stage({"prepare", pre}, args);
     Recipe pre_recipe = load_and_bind(pre, {});
+    // Capability suites from the domains' validation documents, when the recipe asks for them
+    // (its suites: section): the fine-tunes' eval.suites score them.
+    if (has_suites_section(pre)) stage({"suite", "make", pre}, args);
     const fs::path pre_run = eval::recipe_run_dir(pre_recipe.loaded.root, pre_recipe.name);
     if (!args.dry_run)
       if (const std::string why = pretrain_stale_because(pre_recipe, pre_run); !why.empty()) {
@@ -164,8 +173,11 @@ void run_pipeline(const RunArgs& args) {
     // No pretraining stage made the shards: each fine-tune's data: section is prepared (in its own
     // tokenizer; prepare skips domains that are up to date).
     std::set<fs::path> prepared;
-    for (const auto& ft : p.finetune)
-      if (prepared.insert(ft).second) stage({"prepare", ft.string()}, args);
+    for (const auto& ft : p.finetune) {
+      if (!prepared.insert(ft).second) continue;
+      stage({"prepare", ft.string()}, args);
+      if (has_suites_section(ft.string())) stage({"suite", "make", ft.string()}, args);
+    }
   }
 
   // Each fine-tune once, once per seed (train.seed and the run directory overridden), or once
@@ -280,7 +292,8 @@ void add_run_command(CLI::App& app) {
   cmd->footer(
       "Example:\n"
       "  plinth run recipes/pipelines/quickstart.yaml\n"
-      "Stages: tokenizer train, prepare, pretrain (resumed when it has checkpoints), then for each\n"
+      "Stages: tokenizer train, prepare, suite make (when the pretraining recipe has a suites:\n"
+      "section), pretrain (resumed when it has checkpoints), then for each\n"
       "fine-tuning recipe: finetune (skipped when tuned.ckpt exists, resumed when it has checkpoints,\n"
       "redone when its recipe or base changed since: the old run dir is kept as <run_dir>.previous)\n"
       "and eval (skipped when its inputs are unchanged), then plinth report of all fine-tuned runs.\n"

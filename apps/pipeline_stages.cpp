@@ -238,13 +238,18 @@ void set_aside(const fs::path& run_dir, const std::string& redo) {
 namespace {
 
 // The eval of a fine-tuned run is redone only when what it reads changed: the tuned checkpoint,
-// the recipe, and the provenance (the base, the task file's test split, the shards' validation
-// documents).
+// the recipe, the provenance (the base, the task file's test split, the shards' validation
+// documents) and the capability suites' files (a missing one hashes as absent: the eval stage
+// then says what is wrong).
 uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f, const Provenance& now) {
   Hasher h;
   h.field(hash_file(finetune::tuned_checkpoint_path(f.run_dir)));
   h.field(recipe::to_yaml(f.recipe.loaded.root));
   for (const char* key : {"base_hash", "task_hash", "shards_hash"}) h.field(now.at(key));
+  for (const eval::SuiteSpec& suite : f.eval.suites) {
+    std::error_code ec;
+    h.field(fs::is_regular_file(suite.path, ec) ? hex64(hash_file(suite.path)) : std::string("absent"));
+  }
   return h.digest();
 }
 
