@@ -54,8 +54,8 @@ ChoiceTokens encode_choice(const std::string& context, const std::string& contin
   return out;
 }
 
-SuiteRequests prepare_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
-                            const TextEncoder& encode, int32_t start_id, int64_t max_length) {
+SuiteRequests encode_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
+                           const TextEncoder& encode, int32_t start_id) {
   SuiteRequests out;
   SuiteResult& r = out.result;
   r.name = spec.name;
@@ -71,19 +71,12 @@ SuiteRequests prepare_suite(const SuiteSpec& spec, const SuiteFile& file, const 
                      "give every question a query: the choices are scored as its continuations", at);
     std::vector<ChoiceTokens> tokens;
     std::vector<uint64_t> chars;
-    bool cut = false;
     for (size_t c = 0; c < question.choices.size(); ++c) {
       ChoiceTokens t = encode_choice(question.query, spec.delimiter + question.choices[c], encode, start_id);
       if (t.continuation.empty())
         throw BadInput(fmt::format("suite '{}': choice {} ('{}') encodes to no token after the query",
                                    spec.name, c, question.choices[c]),
                        "a choice must add text the model can be scored on: give it visible characters", at);
-      if (static_cast<int64_t>(t.continuation.size()) > max_length)
-        throw BadInput(fmt::format("suite '{}': choice {} is {} tokens long, more than the context of {} "
-                                   "tokens the model reads",
-                                   spec.name, c, t.continuation.size(), max_length),
-                       "shorten the choice, or score with a model of a longer context", at);
-      cut = cut || static_cast<int64_t>(t.context.size() + t.continuation.size()) > max_length + 1;
       chars.push_back(code_points(question.choices[c]));
       tokens.push_back(std::move(t));
     }
@@ -91,8 +84,33 @@ SuiteRequests prepare_suite(const SuiteSpec& spec, const SuiteFile& file, const 
     r.gold.push_back(question.gold);
     r.choice_chars.push_back(std::move(chars));
     out.choices.push_back(std::move(tokens));
+  }
+  return out;
+}
+
+void fit_to_context(SuiteRequests& s, const SuiteFile& file, int64_t max_length) {
+  SuiteResult& r = s.result;
+  r.truncated = 0;
+  for (size_t k = 0; k < s.choices.size(); ++k) {
+    bool cut = false;
+    for (size_t c = 0; c < s.choices[k].size(); ++c) {
+      const ChoiceTokens& t = s.choices[k][c];
+      if (static_cast<int64_t>(t.continuation.size()) > max_length)
+        throw BadInput(fmt::format("suite '{}': choice {} is {} tokens long, more than the context of {} "
+                                   "tokens the model reads",
+                                   r.name, c, t.continuation.size(), max_length),
+                       "shorten the choice, or score with a model of a longer context",
+                       Location{file.path.string(), static_cast<int>(file.questions.at(r.index[k]).line), 0});
+      cut = cut || static_cast<int64_t>(t.context.size() + t.continuation.size()) > max_length + 1;
+    }
     if (cut) ++r.truncated;
   }
+}
+
+SuiteRequests prepare_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
+                            const TextEncoder& encode, int32_t start_id, int64_t max_length) {
+  SuiteRequests out = encode_suite(spec, file, sample, encode, start_id);
+  fit_to_context(out, file, max_length);
   return out;
 }
 

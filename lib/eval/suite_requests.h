@@ -49,10 +49,17 @@ struct SuiteRequests {
 };
 
 // The sampled questions of `file`, encoded. Fills result's name, path, delimiter, counts, index,
-// gold, choice_chars and `truncated` (questions whose longest request is cut to max_length).
-// BadInput naming the file and line: an empty query (the harness scores an empty context another
-// way, which plinth does not follow), a choice that encodes to no token, a choice longer than
-// max_length tokens (nothing of the query would be left).
+// gold and choice_chars. BadInput naming the file and line: an empty query (the harness scores an
+// empty context another way, which plinth does not follow), a choice that encodes to no token.
+SuiteRequests encode_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
+                           const TextEncoder& encode, int32_t start_id);
+
+// The encoded requests against a model that reads max_length tokens: sets result.truncated (the
+// questions whose longest request is cut from the left) and throws BadInput naming the file and
+// line for a choice longer than max_length tokens (nothing of the query would be left).
+void fit_to_context(SuiteRequests& s, const SuiteFile& file, int64_t max_length);
+
+// encode_suite, then fit_to_context.
 SuiteRequests prepare_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
                             const TextEncoder& encode, int32_t start_id, int64_t max_length);
 

@@ -167,7 +167,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
   const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
   const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
   const TaskExamples ex = task_examples(f, tok, nullptr);
-  const SuiteEval suites(f.eval, tok);
+  SuiteEval suites(f.eval, tok);
   if (!ex.items.empty())
     log::info("task {}: exact match of greedy answers of up to {} tokens ({})", f.task.name,
               ex.max_new_tokens,

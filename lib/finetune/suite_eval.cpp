@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <limits>
-
 #include "eval/suite_requests.h"
 #include "eval/suite_scorer.h"
 #include "model/llama.h"
@@ -12,38 +10,28 @@
 
 namespace plinth::finetune {
 
-namespace {
-
-eval::TextEncoder text_encoder(const tokenizer::Tokenizer& tok) {
-  return [&tok](const std::string& text) { return tok.encode(text); };
-}
-
-}  // namespace
-
-SuiteEval::SuiteEval(const eval::EvalSpec& spec, const tokenizer::Tokenizer& tok) : spec_(spec), tok_(tok) {
+SuiteEval::SuiteEval(const eval::EvalSpec& spec, const tokenizer::Tokenizer& tok) : spec_(spec) {
+  const eval::TextEncoder encode = [&tok](const std::string& text) { return tok.encode(text); };
   for (const eval::SuiteSpec& suite : spec.suites) {
     eval::SuiteFile file = eval::read_suite_file(suite.path, suite.name);
-    std::vector<uint64_t> sample =
+    const std::vector<uint64_t> sample =
         eval::suite_sample(file.questions.size(), spec.suite_questions, spec.seed, suite.name);
-    // Encoded once now for its bad input (a choice of no token); the context is checked when
-    // the model is known.
-    eval::prepare_suite(suite, file, sample, text_encoder(tok), tok.document_start_id(),
-                        std::numeric_limits<int32_t>::max());
+    // Encoded now, for its bad input (a choice of no token); the context is checked when the
+    // model is known.
+    requests_.push_back(eval::encode_suite(suite, file, sample, encode, tok.document_start_id()));
     files_.push_back(std::move(file));
-    samples_.push_back(std::move(sample));
   }
 }
 
-std::vector<eval::SuiteResult> SuiteEval::score(model::LlamaImpl& base, model::LlamaImpl& tuned) const {
+std::vector<eval::SuiteResult> SuiteEval::score(model::LlamaImpl& base, model::LlamaImpl& tuned) {
   const int64_t max_length = spec_.context > 0 ? spec_.context : base.config().context;
   std::vector<eval::SuiteResult> out;
   for (size_t i = 0; i < files_.size(); ++i) {
-    const eval::SuiteSpec& suite = spec_.suites[i];
-    eval::SuiteRequests requests = eval::prepare_suite(suite, files_[i], samples_[i], text_encoder(tok_),
-                                                       tok_.document_start_id(), max_length);
+    eval::SuiteRequests& requests = requests_[i];
+    eval::fit_to_context(requests, files_[i], max_length);
     uint64_t total = 0;
     for (const auto& q : requests.choices) total += q.size();
-    Progress progress(fmt::format("suite {}", suite.name), total);
+    Progress progress(fmt::format("suite {}", spec_.suites[i].name), total);
     eval::score_suite(base, &tuned, requests, max_length, spec_.batch_size, false,
                       [&progress](uint64_t done, uint64_t) { progress.update(done, "choices"); });
     progress.finish(

@@ -7,6 +7,7 @@
 
 #include "eval/eval_spec.h"
 #include "eval/suite_file.h"
+#include "eval/suite_requests.h"
 #include "eval/suite_result.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,14 +27,13 @@ class SuiteEval {
 
   // Every suite scored on base and tuned (one progress line each), with the report's derived
   // figures still to be computed (eval::derive). Requests are read as at most spec.context tokens
-  // (0: the base model's context).
-  std::vector<eval::SuiteResult> score(model::LlamaImpl& base, model::LlamaImpl& tuned) const;
+  // (0: the base model's context). Once: the results move out.
+  std::vector<eval::SuiteResult> score(model::LlamaImpl& base, model::LlamaImpl& tuned);
 
  private:
   const eval::EvalSpec& spec_;
-  const tokenizer::Tokenizer& tok_;
   std::vector<eval::SuiteFile> files_;
-  std::vector<std::vector<uint64_t>> samples_;
+  std::vector<eval::SuiteRequests> requests_;  // per suite, its sampled questions encoded
 };
 
 }  // namespace plinth::finetune
