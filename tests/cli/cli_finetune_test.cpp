@@ -184,13 +184,16 @@ TEST_CASE("replay and EWC: the realised replay share, the Fisher from the traini
 
 TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fine-tune", "[cli][finetune]") {
   FinetuneFixture f;
-  f.recipe(finetune_recipe("ft-full", "  method: full\n"), "full.yaml");
+  f.dir().write("words.jsonl", word_suite());
+  f.recipe(with_suite(finetune_recipe("ft-full", "  method: full\n")), "full.yaml");
   f.recipe("name: tiny\npretrain: base.yaml\nfinetune: [full.yaml]\nreport: runs/cmp\n", "pipeline.yaml");
   auto first = f.plinth("run pipeline.yaml --threads 2");
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
   CHECK(fs::exists(f.dir() / "runs/ft-full/report.json"));
   CHECK(fs::exists(f.dir() / "runs/cmp/comparison.md"));
+  // base.yaml has no suites: section, so no suite make stage.
+  CHECK_THAT(first.output, !Catch::Contains("== plinth suite make"));
 
   auto second = f.plinth("run pipeline.yaml --threads 2");
   INFO(second.output);
@@ -198,8 +201,24 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   CHECK_THAT(second.output, Catch::Contains("fine-tuned already") && Catch::Contains("report up to date") &&
                                 Catch::Contains("nothing to do"));
 
+  // A suite file the eval reads changes: the report is redone, the fine-tune is not.
+  f.dir().write("words.jsonl", word_suite() + R"({"query": "Tisch means", "choices": ["table", "cat"], "gold": 0})" "\n");
+  auto suite_changed = f.plinth("run pipeline.yaml --threads 2");
+  INFO(suite_changed.output);
+  REQUIRE(suite_changed.exit_code == 0);
+  CHECK_THAT(suite_changed.output, Catch::Contains("fine-tuned already") && !Catch::Contains("report up to date"));
+
+  // With a suites: section the pretraining recipe's cloze suites are made after prepare.
+  f.recipe("include: base.yaml\nsuites: {cloze: {questions: 4}}\n", "base-suites.yaml");
+  f.recipe("name: tiny\npretrain: base-suites.yaml\nfinetune: [full.yaml]\n", "pipeline-suites.yaml");
+  auto dry = f.plinth("run pipeline-suites.yaml --dry-run");
+  INFO(dry.output);
+  CHECK(dry.exit_code == 0);
+  CHECK_THAT(dry.output, Catch::Contains("== plinth prepare base-suites.yaml\n== plinth suite make base-suites.yaml\n"
+                                         "== plinth pretrain base-suites.yaml"));
+
   // The fine-tuning recipe changes: the old run is set aside, not resumed or reused.
-  std::string changed = finetune_recipe("ft-full", "  method: full\n");
+  std::string changed = with_suite(finetune_recipe("ft-full", "  method: full\n"));
   changed.replace(changed.find("steps: 4"), 8, "steps: 6");
   f.recipe(changed, "full.yaml");
   auto third = f.plinth("run pipeline.yaml --threads 2");
