@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -506,20 +504,10 @@ def main() -> int:
     ap.add_argument("--plinth", type=Path, required=True)
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args()
-    H.env_quiet()
-    H.quiet_transformers()
-    import torch
-
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    work = H.start_checks(args.keep, "check-hf-")
     t0 = time.time()
     vers = H.versions()
     binary = args.plinth.resolve()
-    if args.keep:
-        shutil.rmtree(args.keep, ignore_errors=True)
-        args.keep.mkdir(parents=True)
-        work = args.keep.resolve()
-    else:
-        work = Path(tempfile.mkdtemp(prefix="check-hf-"))
     log = work / "plinth.log"
     plinth = Plinth(binary, log)
     print(f"check-hf: {binary} against transformers {vers['transformers']}, peft {vers['peft']}, "

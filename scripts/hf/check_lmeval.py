@@ -37,7 +37,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -260,21 +259,12 @@ def part1_hf(res: C.Results, plinth: C.Plinth, work: Path) -> None:
              FIXTURE_MODEL / "tokenizer.model")
 
 
-def own_finetune_recipe(d: Path, base: Path, task: Path, run: Path) -> str:
+def own_finetune_recipe(base: Path, task: Path, run: Path) -> str:
+    # The pretraining recipe's tokenizer and data (own-data.yaml, beside it), a full fine-tune of
+    # its best checkpoint on the counting task.
     return f"""# check-lmeval: a full fine-tune of a model plinth pretrained (scripts/hf/check_lmeval.py)
+include: own-data.yaml
 name: own-ft
-tokenizer:
-  model: {d}/tok
-data:
-  shards: {d}/shards
-  val_fraction: 0.1
-  domains:
-    - name: legal
-      sources:
-        - path: /usr/share/common-licenses/GPL-3
-          documents: blank_line
-        - path: /usr/share/common-licenses/Apache-2.0
-          documents: blank_line
 task:
   name: own-count
   format: jsonl
@@ -288,16 +278,11 @@ finetune:
   method: full
 train:
   steps: 4
-  batch_size: 4
   lr: 0.01
   warmup_steps: 0
   weight_decay: 0.0
-  precision: fp32
-  device: cpu
-  seed: 1
-  eval_every: 4
-  log_every: 1
   checkpoint_every: 4
+  eval_every: 4
   keep_best: false
   run_dir: {run}
 """
@@ -307,8 +292,13 @@ def part2_own(res: C.Results, plinth: C.Plinth, work: Path) -> None:
     print("[2] a model plinth pretrained, fully fine-tuned: plinth eval vs the harness", flush=True)
     d = work / "own"
     d.mkdir()
+    # check-hf's recipe, its tokenizer: and data: sections in a file of their own that the
+    # fine-tune includes too (a fine-tuning recipe may not have a model: section).
+    text = C.own_recipe(d)
+    cut = text.index("\nmodel:\n") + 1
+    (d / "own-data.yaml").write_text(text[:cut])
     pre = d / "own.yaml"
-    pre.write_text(C.own_recipe(d))
+    pre.write_text("include: own-data.yaml\n" + text[cut:])
     plinth.run("tokenizer", "train", str(pre))
     plinth.run("prepare", str(pre))
     plinth.run("pretrain", str(pre), timeout=900)
@@ -319,7 +309,7 @@ def part2_own(res: C.Results, plinth: C.Plinth, work: Path) -> None:
     task.write_text("".join(json.dumps(e) + "\n" for e in C.task_examples()))
     run = d / "ft"
     recipe = d / "ft.yaml"
-    recipe.write_text(own_finetune_recipe(d, best, task, run) + suite_eval_yaml(plinth_suites(d), 16))
+    recipe.write_text(own_finetune_recipe(best, task, run) + suite_eval_yaml(plinth_suites(d), 16))
     plinth.run("suite", "make", str(recipe), "--out", str(d / "suites"))
     plinth.run("finetune", str(recipe), timeout=900)
     run_pair(res, plinth, "plinth-own", recipe, d, base_folder, run / "tuned.ckpt", run, d / "shards",
@@ -350,19 +340,9 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     ap.add_argument("--write-fixture", action="store_true", help="rewrite tests/fixtures/lmeval/expected.json")
     args = ap.parse_args()
-    H.env_quiet()
-    H.quiet_transformers()
-    import torch
-
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    work = H.start_checks(args.keep, "check-lmeval-")
     t0 = time.time()
     binary = args.plinth.resolve()
-    if args.keep:
-        shutil.rmtree(args.keep, ignore_errors=True)
-        args.keep.mkdir(parents=True)
-        work = args.keep.resolve()
-    else:
-        work = Path(tempfile.mkdtemp(prefix="check-lmeval-"))
     os.environ.setdefault("HF_DATASETS_CACHE", str(work / "datasets-cache"))
     import lm_eval
 

@@ -232,3 +232,18 @@ def env_quiet() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def start_checks(keep: Path | None, prefix: str) -> Path:
+    """Quiet libraries, two torch threads, and the work folder: `keep` emptied, or a fresh
+    temporary one."""
+    env_quiet()
+    quiet_transformers()
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if keep:
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.mkdir(parents=True)
+        return keep.resolve()
+    return Path(tempfile.mkdtemp(prefix=prefix))
