@@ -199,6 +199,23 @@ namespace {
 // shards), computed once per fine-tune: the staleness check and the eval's inputs both read it.
 using Provenance = std::map<std::string, std::string>;
 
+// The recipe as training reads it, as YAML: its eval:, gate: and suites: sections say only how
+// the tuned model is scored, so a change there redoes the eval (eval_inputs_hash), not the
+// fine-tune.
+std::string training_part(ConfigNode root) {
+  for (const char* key : {"eval", "gate", "suites"}) root.erase(key);
+  return recipe::to_yaml(root);
+}
+
+// The same of a recipe stored in a checkpoint's metadata; "" when it does not parse.
+std::string training_part(const std::string& stored_yaml) {
+  try {
+    return training_part(recipe::parse_yaml(stored_yaml, "checkpoint metadata"));
+  } catch (const BadInput&) {
+    return "";
+  }
+}
+
 // Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
 // newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and what it
 // was made from, compared with `now`.
@@ -207,7 +224,7 @@ std::string finetune_stale_because(const finetune::FinetuneRecipe& f, const Prov
   const auto meta = newest_meta(finetune::tuned_checkpoint_path(f.run_dir), f.run_dir, newest);
   if (meta.empty()) return "";
   if (auto recipe = meta.find("recipe");
-      recipe == meta.end() || recipe->second != recipe::to_yaml(f.recipe.loaded.root))
+      recipe == meta.end() || training_part(recipe->second) != training_part(f.recipe.loaded.root))
     return fmt::format("{} was made with another version of the recipe", newest.string());
   for (const auto& [key, what] : std::vector<std::pair<const char*, std::string>>{
            {"base_hash", fmt::format("its base {} changed", f.finetune.base)},

@@ -201,8 +201,12 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   CHECK_THAT(second.output, Catch::Contains("fine-tuned already") && Catch::Contains("report up to date") &&
                                 Catch::Contains("nothing to do"));
 
-  // A suite file the eval reads changes: the report is redone, the fine-tune is not.
+  // A suite file the eval reads changes, and so does the recipe's eval: section: the report is
+  // redone, the fine-tune is not.
   f.dir().write("words.jsonl", word_suite() + R"({"query": "Tisch means", "choices": ["table", "cat"], "gold": 0})" "\n");
+  std::string eval_changed = with_suite(finetune_recipe("ft-full", "  method: full\n"));
+  eval_changed.replace(eval_changed.find("suite_questions: 12"), 19, "suite_questions: 10");
+  f.recipe(eval_changed, "full.yaml");
   auto suite_changed = f.plinth("run pipeline.yaml --threads 2");
   INFO(suite_changed.output);
   REQUIRE(suite_changed.exit_code == 0);
