@@ -110,20 +110,21 @@ std::vector<ComparedRun> load_runs(const std::vector<fs::path>& paths) {
 
 namespace {
 
-// The runs' capability suites side by side: per run and suite, acc base -> tuned and the change
-// in points with its interval. "" when no run has a suite.
+// The runs' capability suites side by side: a row per suite (there may be one per domain and
+// kind), a column per run, each cell acc base -> tuned and the change in points with its
+// interval. "" when no run has a suite.
 std::string suites_comparison_markdown(const std::vector<ComparedRun>& runs) {
   std::vector<std::string> suites;
   for (const auto& r : runs)
     for (const auto& s : r.report.suites)
       if (std::find(suites.begin(), suites.end(), s.name) == suites.end()) suites.push_back(s.name);
   if (suites.empty()) return "";
-  std::string out = "\n| run |", rule = "|---|";
-  for (const auto& name : suites) out += " " + markdown_cell(name) + " acc |", rule += "---:|";
+  std::string out = "\n| suite (acc) |", rule = "|---|";
+  for (const auto& run : runs) out += " " + markdown_cell(run.label) + " |", rule += "---:|";
   out += "\n" + rule + "\n";
-  for (const auto& run : runs) {
-    out += "| " + markdown_cell(run.label) + " |";
-    for (const auto& name : suites) {
+  for (const auto& name : suites) {
+    out += "| " + markdown_cell(name) + " |";
+    for (const auto& run : runs) {
       const SuiteResult* s = run.report.find_suite(name);
       if (!s || !std::isfinite(s->base_acc)) {
         out += " – |";

@@ -112,7 +112,7 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   INFO(cmp.output);
   CHECK(cmp.exit_code == 0);
   CHECK_THAT(cmp.output, Catch::Contains("runs/ft-full") && Catch::Contains("lora"));
-  CHECK_THAT(cmp.output, Catch::Contains("| words acc |"));
+  CHECK_THAT(cmp.output, Catch::Contains("| suite (acc) |") && Catch::Contains("| words | "));
   CHECK(fs::exists(f.dir() / "cmp/comparison.svg"));
 
   // The recipe's budget (1000%) passes; a budget of -100% cannot.
