@@ -1,6 +1,7 @@
 #include "eval/suite_result.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -240,6 +241,15 @@ SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::stri
   return s;
 }
 
+bool base_near_chance(const SuiteResult& s) {
+  const size_t n = s.questions();
+  if (n == 0 || !std::isfinite(s.base_acc)) return false;
+  double chance = 0;
+  for (const auto& chars : s.choice_chars) chance += chars.empty() ? 0.0 : 1.0 / static_cast<double>(chars.size());
+  chance /= static_cast<double>(n);
+  return s.base_acc <= chance + 1.96 * std::sqrt(chance * (1 - chance) / static_cast<double>(n));
+}
+
 std::string suites_markdown(const std::vector<SuiteResult>& suites) {
   if (suites.empty()) return "";
   std::string out = "## Capability suites\n\n";
@@ -249,7 +259,9 @@ std::string suites_markdown(const std::vector<SuiteResult>& suites) {
       "| change (points) | McNemar p |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   std::string truncated;
+  std::vector<std::string> near_chance;
   for (const auto& s : suites) {
+    if (base_near_chance(s)) near_chance.push_back(markdown_cell(s.name));
     const std::string questions =
         s.questions_in_file > s.questions()
             ? fmt::format("{} of {}", with_commas(s.questions()), with_commas(s.questions_in_file))
@@ -275,6 +287,12 @@ std::string suites_markdown(const std::vector<SuiteResult>& suites) {
       "test "
       "on the questions one model answers and the other does not." +
       truncated + "\n\n";
+  if (!near_chance.empty())
+    out += fmt::format(
+        "Base near chance: {}. The base's acc is within the range that guessing among the choices "
+        "reaches 95% of the time, so these suites can show little forgetting: score more questions, "
+        "or use a probe the base knows.\n\n",
+        fmt::join(near_chance, ", "));
   return out;
 }
 

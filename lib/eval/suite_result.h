@@ -88,8 +88,14 @@ void derive_suite(SuiteResult& suite, double confidence, int resamples, uint64_t
 nlohmann::json suite_json(const SuiteResult& suite);
 SuiteResult read_suite_json(const nlohmann::json& j, const JsonReader& reader, const std::string& path);
 
+// Whether the base's acc is within what guessing reaches 95% of the time: at most chance +
+// 1.96 standard errors, chance being the mean of 1 / choices over the scored questions. Such a
+// suite can show little forgetting (the base knows too little of it, or it has too few questions).
+bool base_near_chance(const SuiteResult& s);
+
 // report.md's section: a table of suites (questions, base and tuned acc and acc_norm, the change
-// with its interval, McNemar's p), with a line that says what the columns mean. "" without suites.
+// with its interval, McNemar's p), with a line that says what the columns mean and one that names
+// the suites whose base is near chance. "" without suites.
 std::string suites_markdown(const std::vector<SuiteResult>& suites);
 
 }  // namespace plinth::eval

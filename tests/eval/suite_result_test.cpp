@@ -286,6 +286,31 @@ TEST_CASE("suites_markdown tabulates each suite with its changes and explains th
   CHECK_THAT(md, Contains("1 of 4 queries were cut"));
   CHECK_THAT(md, !Contains("Suite hellaswag"));
   CHECK_THAT(md, Contains("McNemar") && Contains("acc_norm") && Contains("per character"));
+  // Four questions of two choices: 75% is within what guessing reaches.
+  CHECK_THAT(md, Contains("Base near chance: arc\\|mini, hellaswag."));
+}
+
+TEST_CASE("a suite's base is near chance when guessing among its choices would often do as well",
+          "[eval][suite]") {
+  // 100 questions of two choices: chance 50%, guessing reaches at most 59.8% 95% of the time.
+  SuiteResult s;
+  s.name = "pairs";
+  s.questions_in_file = 100;
+  for (uint64_t q = 0; q < 100; ++q) {
+    s.index.push_back(q);
+    s.gold.push_back(0);
+    s.choice_chars.push_back({5, 5});
+    s.base_ll.push_back(q < 59 ? std::vector<double>{-1, -2} : std::vector<double>{-2, -1});
+  }
+  s.tuned_ll = s.base_ll;
+  derive_suite(s, 0.95, 200, 5);
+  CHECK(s.base_acc == Approx(0.59));
+  CHECK(base_near_chance(s));
+  for (uint64_t q = 59; q < 61; ++q) s.base_ll[q] = {-1, -2};
+  derive_suite(s, 0.95, 200, 5);
+  CHECK(s.base_acc == Approx(0.61));
+  CHECK_FALSE(base_near_chance(s));
+  CHECK_THAT(suites_markdown({s}), !Contains("near chance"));
 }
 
 }  // namespace plinth::eval
