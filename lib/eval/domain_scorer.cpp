@@ -9,6 +9,7 @@
 #include "eval/document_sample.h"
 #include "model/autocast_guard.h"
 #include "model/eval_mode.h"
+#include "model/token_nll.h"
 #include "util/error.h"
 
 namespace plinth::eval {
@@ -140,8 +141,9 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
   if (tuned) {
     const torch::Tensor logp_t = log_probs(*tuned);  // (B, T, V)
     nll_t = row_sums(-logp_t.gather(-1, target_ids).squeeze(-1));
-    kl = row_sums((logp_b.exp() * (logp_b - logp_t)).sum(-1));                      // KL(base || tuned)
-    agree = row_sums(logp_b.argmax(-1).eq(logp_t.argmax(-1)).to(torch::kFloat64));  // exact counts
+    const auto [kl_bt, agree_bt] = model::next_token_divergence(logp_b, logp_t);  // (B, T) each
+    kl = row_sums(kl_bt);                                                         // KL(base || tuned)
+    agree = row_sums(agree_bt);                                                   // exact counts
   }
   for (int64_t r = 0; r < rows; ++r) {
     const size_t w = order[start + static_cast<size_t>(r)];

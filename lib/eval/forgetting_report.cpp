@@ -102,6 +102,20 @@ void derive_task(TaskResult& t, const SampleInfo& sample) {
   for (double& v : gain) v = 100.0 * (1.0 - v);
   t.gain_ci = percentile_interval(std::move(gain), sample.confidence);
   t.exact_match_gain_ci = scaled(percentile_interval(r.ratio(em_diff, ones), sample.confidence), 100.0);
+  if (!t.has_divergence()) return;
+  // Per token, as the domains' KL and agreement: sums over examples of the summed values over the
+  // summed positions, each replicate from the same resampled examples as the gain's.
+  auto per_token = [&](const std::vector<double>& num, const std::vector<uint64_t>& den, double& value,
+                       Interval& ci) {
+    const std::vector<double> den_col = as_doubles(den);
+    const double total = sum(den_col);
+    value = total > 0 ? sum(num) / total : kNaN;
+    ci = percentile_interval(r.ratio(num, den_col), sample.confidence);
+  };
+  per_token(t.kl, t.tokens, t.kl_per_token, t.kl_ci);
+  per_token(as_doubles(t.agree), t.tokens, t.top1_agreement, t.agreement_ci);
+  per_token(t.prompt_kl, t.prompt_tokens, t.prompt_kl_per_token, t.prompt_kl_ci);
+  per_token(as_doubles(t.prompt_agree), t.prompt_tokens, t.prompt_top1_agreement, t.prompt_agreement_ci);
 }
 
 // A tuned model whose every scored prediction equals the base's changed nothing the eval can see:
@@ -360,6 +374,13 @@ std::string report_json(const ForgettingReport& r) {
                      {"tuned_nll", numbers(t.tuned_nll)},
                      {"base_correct", t.base_correct},
                      {"tuned_correct", t.tuned_correct}};
+    if (t.has_divergence()) {
+      per_example["kl"] = numbers(t.kl);
+      per_example["agree"] = t.agree;
+      per_example["prompt_tokens"] = t.prompt_tokens;
+      per_example["prompt_kl"] = numbers(t.prompt_kl);
+      per_example["prompt_agree"] = t.prompt_agree;
+    }
     j["task"] = {{"name", t.name},
                  {"examples", t.examples},
                  {"base_loss", number_or_null(t.base_loss)},
@@ -372,6 +393,17 @@ std::string report_json(const ForgettingReport& r) {
                  {"exact_match_gain_ci", interval_json(t.exact_match_gain_ci)},
                  {"per_example", std::move(per_example)},
                  {"samples", std::move(samples)}};
+    if (t.has_divergence()) {
+      json& jt = j["task"];
+      jt["kl"] = number_or_null(t.kl_per_token);
+      jt["kl_ci"] = interval_json(t.kl_ci);
+      jt["top1_agreement"] = number_or_null(t.top1_agreement);
+      jt["top1_agreement_ci"] = interval_json(t.agreement_ci);
+      jt["prompt_kl"] = number_or_null(t.prompt_kl_per_token);
+      jt["prompt_kl_ci"] = interval_json(t.prompt_kl_ci);
+      jt["prompt_top1_agreement"] = number_or_null(t.prompt_top1_agreement);
+      jt["prompt_top1_agreement_ci"] = interval_json(t.prompt_agreement_ci);
+    }
   } else {
     j["task"] = nullptr;
   }
@@ -517,6 +549,22 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
         rd.same_length(n, t.tuned_nll.size(), cp + ".tuned_nll");
         rd.same_length(n, t.base_correct.size(), cp + ".base_correct");
         rd.same_length(n, t.tuned_correct.size(), cp + ".tuned_correct");
+        // The KL columns came later: all five or none.
+        if (cols.contains("kl")) {
+          t.kl = rd.numbers(cols, "kl", cp);
+          t.agree = rd.counts(cols, "agree", cp);
+          t.prompt_tokens = rd.counts(cols, "prompt_tokens", cp);
+          t.prompt_kl = rd.numbers(cols, "prompt_kl", cp);
+          t.prompt_agree = rd.counts(cols, "prompt_agree", cp);
+          for (const auto& [key, size] : {std::pair{".kl", t.kl.size()}, std::pair{".agree", t.agree.size()},
+                                          std::pair{".prompt_tokens", t.prompt_tokens.size()},
+                                          std::pair{".prompt_kl", t.prompt_kl.size()},
+                                          std::pair{".prompt_agree", t.prompt_agree.size()}})
+            rd.same_length(n, size, cp + key);
+          for (size_t i = 0; i < n; ++i)
+            if (t.agree[i] > t.tokens[i] || t.prompt_agree[i] > t.prompt_tokens[i])
+              rd.fail(fmt::format("'{}': example {} agrees on more positions than it has", cp, i));
+        }
       }
     }
     const json& samples = rd.array(task, "samples", "task");
@@ -666,6 +714,21 @@ std::string report_markdown(const ForgettingReport& r) {
     out += fmt::format("| exact match | {} | {} | {} points |\n\n", em(t.base_exact_match),
                        em(t.tuned_exact_match),
                        num_with_interval(t.exact_match_gain_points(), t.exact_match_gain_ci, 1, true));
+    if (t.has_divergence()) {
+      auto share = [](double f, const Interval& ci) {
+        if (!std::isfinite(f)) return std::string("n/a");
+        return ci.known() ? fmt::format("{:.1f}% [{:.1f}, {:.1f}]", 100 * f, 100 * ci.lo, 100 * ci.hi)
+                          : fmt::format("{:.1f}%", 100 * f);
+      };
+      out +=
+          "How far the tuned model moved on the task's own examples (base and tuned on the same tokens):\n\n";
+      out += "| tokens | KL(base ‖ tuned), nats/token | top-1 agreement |\n|---|---:|---:|\n";
+      out += fmt::format("| completions | {} | {} |\n", num_with_interval(t.kl_per_token, t.kl_ci, 4),
+                         share(t.top1_agreement, t.agreement_ci));
+      out += fmt::format("| prompts | {} | {} |\n\n",
+                         num_with_interval(t.prompt_kl_per_token, t.prompt_kl_ci, 4),
+                         share(t.prompt_top1_agreement, t.prompt_agreement_ci));
+    }
     if (!t.samples.empty()) {
       out += "| prompt | reference | base | tuned |\n|---|---|---|---|\n";
       auto mark = [](bool ok) { return ok ? " ✓" : " ✗"; };

@@ -17,6 +17,8 @@
 //   task gain_pct        = 100 * (base_loss - tuned_loss) / base_loss  (task loss: nats per
 //                          completion token; positive = learned)
 //   exact_match_gain_points = 100 * (tuned_exact_match - base_exact_match)
+//   task kl, top1_agreement = the domains' definitions on the task's own test examples: over
+//                          their completion tokens, and apart over their prompts' tokens
 // Intervals: a paired bootstrap over documents (each domain resampled on its own; mean and worst
 // from the same replicates) and over task examples, `sample.resamples` replicates seeded from
 // `sample.seed` (bootstrap_seed), percentile intervals at `sample.confidence`.
@@ -39,8 +41,12 @@
 //    "task": null | {"name", "examples", "base_loss", "tuned_loss", "base_exact_match",
 //                    "tuned_exact_match" (fractions), "gain_pct", "gain_ci",
 //                    "exact_match_gain_points", "exact_match_gain_ci",
+//                    "kl", "kl_ci", "top1_agreement", "top1_agreement_ci", "prompt_kl",
+//                    "prompt_kl_ci", "prompt_top1_agreement", "prompt_top1_agreement_ci" (absent
+//                    in reports of plinth before them; per token, over completions and prompts),
 //                    "per_example": {"index" (in the test split), "tokens", "base_nll", "tuned_nll",
-//                                    "base_correct", "tuned_correct"},
+//                                    "base_correct", "tuned_correct", and with the KL: "kl",
+//                                    "agree", "prompt_tokens", "prompt_kl", "prompt_agree"},
 //                    "samples": [{"prompt", "reference", "base_output", "tuned_output",
 //                                 "base_correct", "tuned_correct"}]},
 //    "gate": null | {"max_forgetting_pct", "max_mean_forgetting_pct", "domains": {name: pct},
@@ -96,12 +102,25 @@ struct TaskResult {
   std::vector<uint64_t> index, tokens;
   std::vector<double> base_nll, tuned_nll;
   std::vector<bool> base_correct, tuned_correct;
+  // Per example, how far tuned moved from base on the example's own tokens (task_metrics.h,
+  // TaskDivergence): summed KL(base || tuned) and agreeing top-1 positions over the completion
+  // tokens (`tokens` of them), and over the prompt's tokens after its first (`prompt_tokens`).
+  // Empty in reports written before plinth measured them.
+  std::vector<double> kl, prompt_kl;
+  std::vector<uint64_t> agree, prompt_tokens, prompt_agree;
   Interval gain_ci, exact_match_gain_ci;  // derived
-  std::vector<TaskSample> samples;        // a few examples for the Markdown report
+  // Derived, per token with intervals over examples; NaN without the columns above.
+  double kl_per_token = std::numeric_limits<double>::quiet_NaN();
+  double top1_agreement = std::numeric_limits<double>::quiet_NaN();
+  double prompt_kl_per_token = std::numeric_limits<double>::quiet_NaN();
+  double prompt_top1_agreement = std::numeric_limits<double>::quiet_NaN();
+  Interval kl_ci, agreement_ci, prompt_kl_ci, prompt_agreement_ci;
+  std::vector<TaskSample> samples;  // a few examples for the Markdown report
 
   double gain_pct() const;                 // 100 * (base_loss - tuned_loss) / base_loss
   double exact_match_gain_points() const;  // 100 * (tuned - base exact match)
   bool has_examples() const { return !index.empty(); }
+  bool has_divergence() const { return has_examples() && kl.size() == index.size(); }
 };
 
 struct DomainForgetting {

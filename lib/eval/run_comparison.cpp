@@ -151,9 +151,8 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
 
   std::string out =
       "| run | method | task gain | exact match base → tuned | mean forgetting | worst domain | mean KL | "
-      "top-1 "
-      "agreement |";
-  std::string rule = "|---|---|---:|---:|---:|---|---:|---:|";
+      "top-1 agreement | task KL |";
+  std::string rule = "|---|---|---:|---:|---:|---|---:|---:|---:|";
   for (const auto& d : domains) out += " " + markdown_cell(d) + " |", rule += "---:|";
   out += "\n" + rule + "\n";
   for (const auto& run : runs) {
@@ -161,14 +160,18 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
     std::string em = "n/a";
     if (r.task && std::isfinite(r.task->base_exact_match) && std::isfinite(r.task->tuned_exact_match))
       em = fmt::format("{:.1f}% → {:.1f}%", 100 * r.task->base_exact_match, 100 * r.task->tuned_exact_match);
+    std::string task_kl = "n/a";
+    if (r.task && r.task->has_divergence())
+      task_kl = num_with_interval(r.task->kl_per_token, r.task->kl_ci, 4);
     out += fmt::format(
-        "| {} | {} | {} | {} | {} | {} {} | {} | {} |", markdown_cell(run.label),
+        "| {} | {} | {} | {} | {} | {} {} | {} | {} | {} |", markdown_cell(run.label),
         markdown_cell(r.method.empty() ? "n/a" : r.method),
         pct(r.task_gain_pct(), r.task ? r.task->gain_ci : Interval{}), em,
         pct(r.mean_forgetting_pct, r.mean_forgetting_ci), markdown_cell(r.worst_domain),
         pct(r.worst_forgetting_pct, r.worst_forgetting_ci),
         std::isfinite(r.mean_kl) ? fmt::format("{:.4f}", r.mean_kl) : "n/a",
-        std::isfinite(r.mean_top1_agreement) ? fmt::format("{:.1f}%", 100 * r.mean_top1_agreement) : "n/a");
+        std::isfinite(r.mean_top1_agreement) ? fmt::format("{:.1f}%", 100 * r.mean_top1_agreement) : "n/a",
+        task_kl);
     for (const auto& name : domains) {
       const DomainForgetting* d = r.find_domain(name);
       out += " " + (d ? pct(d->forgetting_pct, d->forgetting_ci) : std::string("–")) + " |";
@@ -180,7 +183,8 @@ std::string comparison_markdown(const std::vector<ComparedRun>& runs) {
       "base) / "
       "base bits per byte, lower = forgot less; mean: domains weighted equally. – : the run has no such "
       "domain. [brackets]: paired bootstrap intervals (each report's confidence); a run without them has a "
-      "schema-1 report. mean KL: KL(base ‖ tuned) per token, nats, averaged over domains.\n";
+      "schema-1 report. mean KL: KL(base ‖ tuned) per token, nats, averaged over domains. task KL: the same "
+      "on the completion tokens of the task's test examples (how far the fine-tune moved on its own task).\n";
   out += suites_comparison_markdown(runs);
   out += seed_spread_markdown(runs);
   for (const auto& run : runs)

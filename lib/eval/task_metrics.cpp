@@ -57,10 +57,15 @@ void check_items(const std::vector<TaskItem>& items, const model::ModelConfig& c
   if (!problems.empty()) throw BadInput(std::move(problems));
 }
 
-// Teacher-forced NLL of the completion tokens of items [begin, end), appended per example.
-void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items, size_t begin, size_t end,
-                    const torch::Device& device, TaskScore& score) {
-  const int64_t context = model.config().context;
+// Items [begin, end) as one right-padded batch of the tokens the loss reads.
+struct TaskRows {
+  torch::Tensor input;       // (B, T) ids, padded with id 0
+  torch::Tensor completion;  // (B, T) the next id where a position predicts a completion token, else -1
+  torch::Tensor prompt;      // (B, T) the same for the prompt's own tokens after its first, else -1
+  std::vector<uint64_t> completion_tokens, prompt_tokens;  // per row: positions of each kind
+};
+
+TaskRows task_rows(const std::vector<TaskItem>& items, size_t begin, size_t end, int64_t context) {
   const auto rows = static_cast<int64_t>(end - begin);
   std::vector<data::TokenizedExample> fits;
   int64_t width = 1;
@@ -68,21 +73,66 @@ void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items,
     fits.push_back(fitted(items[i], context));
     width = std::max<int64_t>(width, int64_t(fits.back().prompt.size() + fits.back().completion.size()) - 1);
   }
-  auto input = torch::zeros({rows, width}, torch::kInt64);       // (B, T), right-padded with id 0
-  auto targets = torch::full({rows, width}, -1, torch::kInt64);  // (B, T), -1 = not scored
-  auto in = input.accessor<int64_t, 2>();
-  auto tg = targets.accessor<int64_t, 2>();
+  TaskRows out;
+  out.input = torch::zeros({rows, width}, torch::kInt64);
+  out.completion = torch::full({rows, width}, -1, torch::kInt64);
+  out.prompt = torch::full({rows, width}, -1, torch::kInt64);
+  auto in = out.input.accessor<int64_t, 2>();
+  auto tc = out.completion.accessor<int64_t, 2>();
+  auto tp = out.prompt.accessor<int64_t, 2>();
   for (int64_t row = 0; row < rows; ++row) {
     const data::TokenizedExample& fit = fits[size_t(row)];
     std::vector<int64_t> seq(fit.prompt.begin(), fit.prompt.end());
     seq.insert(seq.end(), fit.completion.begin(), fit.completion.end());
     for (size_t t = 0; t + 1 < seq.size(); ++t) in[row][int64_t(t)] = seq[t];
     // Position t predicts seq[t + 1]; the completion starts at seq[prompt size].
-    for (size_t t = fit.prompt.size() - 1; t + 1 < seq.size(); ++t) tg[row][int64_t(t)] = seq[t + 1];
-    score.example_tokens.push_back(fit.completion.size());
+    const size_t first_completion = fit.prompt.size() - 1;
+    for (size_t t = 0; t + 1 < seq.size(); ++t)
+      (t < first_completion ? tp : tc)[row][int64_t(t)] = seq[t + 1];
+    out.completion_tokens.push_back(fit.completion.size());
+    out.prompt_tokens.push_back(first_completion);
   }
-  const torch::Tensor rows_nll = model::masked_nll_rows(model, input.to(device), targets.to(device));  // (B)
-  for (int64_t r = 0; r < rows; ++r) score.example_nll.push_back(rows_nll[r].item<double>());
+  return out;
+}
+
+// Teacher-forced NLL of the completion tokens of items [begin, end), appended per example.
+void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items, size_t begin, size_t end,
+                    const torch::Device& device, TaskScore& score) {
+  const TaskRows rows = task_rows(items, begin, end, model.config().context);
+  const torch::Tensor rows_nll =
+      model::masked_nll_rows(model, rows.input.to(device), rows.completion.to(device));  // (B)
+  for (int64_t r = 0; r < rows_nll.size(0); ++r) score.example_nll.push_back(rows_nll[r].item<double>());
+  score.example_tokens.insert(score.example_tokens.end(), rows.completion_tokens.begin(),
+                              rows.completion_tokens.end());
+}
+
+// KL and agreement of items [begin, end) on both models, appended per example.
+void pair_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned, const std::vector<TaskItem>& items,
+                     size_t begin, size_t end, const torch::Device& device, TaskDivergence& out) {
+  const TaskRows rows = task_rows(items, begin, end, base.config().context);
+  const torch::Tensor x = rows.input.to(device);
+  const torch::Tensor logp_b = base.forward(x).to(torch::kFloat32).log_softmax(-1);   // (B, T, V)
+  const torch::Tensor logp_t = tuned.forward(x).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
+  const auto [kl, agree] = model::next_token_divergence(logp_b, logp_t);              // (B, T) each
+  // Per-row float64 sums of a (B, T) value over the positions `targets` scores -> (B) on the CPU.
+  auto row_sums = [](const torch::Tensor& v, const torch::Tensor& targets) {
+    return v.to(torch::kFloat64)
+        .masked_fill(targets.lt(0).to(v.device()), 0.0)
+        .sum(1)
+        .to(torch::kCPU)
+        .contiguous();
+  };
+  const torch::Tensor ckl = row_sums(kl, rows.completion), cag = row_sums(agree, rows.completion);
+  const torch::Tensor pkl = row_sums(kl, rows.prompt), pag = row_sums(agree, rows.prompt);
+  for (int64_t r = 0; r < x.size(0); ++r) {
+    out.completion_kl.push_back(ckl.data_ptr<double>()[r]);
+    out.completion_agree.push_back(static_cast<uint64_t>(cag.data_ptr<double>()[r]));
+    out.prompt_kl.push_back(pkl.data_ptr<double>()[r]);
+    out.prompt_agree.push_back(static_cast<uint64_t>(pag.data_ptr<double>()[r]));
+  }
+  out.completion_tokens.insert(out.completion_tokens.end(), rows.completion_tokens.begin(),
+                               rows.completion_tokens.end());
+  out.prompt_tokens.insert(out.prompt_tokens.end(), rows.prompt_tokens.begin(), rows.prompt_tokens.end());
 }
 
 }  // namespace
@@ -122,6 +172,23 @@ TaskScore score_task_loss(model::LlamaImpl& model, const std::vector<TaskItem>& 
   }
   score.loss = score.nll / double(score.completion_tokens);
   return score;
+}
+
+TaskDivergence score_task_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned,
+                                     const std::vector<TaskItem>& items, c10::Device device,
+                                     int64_t batch_rows) {
+  if (base.config().vocab_size != tuned.config().vocab_size)
+    throw Failure(fmt::format("score_task_divergence: vocabularies of {} and {} tokens",
+                              base.config().vocab_size, tuned.config().vocab_size));
+  check_items(items, base.config());
+  check_items(items, tuned.config());
+  model::EvalModeGuard base_mode(base), tuned_mode(tuned);
+  torch::NoGradGuard no_grad;
+  TaskDivergence out;
+  const auto step = static_cast<size_t>(std::max<int64_t>(1, batch_rows));
+  for (size_t begin = 0; begin < items.size(); begin += step)
+    pair_divergence(base, tuned, items, begin, std::min(items.size(), begin + step), device, out);
+  return out;
 }
 
 TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items, int end_id,
@@ -166,7 +233,8 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
 
 TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items,
                             const std::vector<uint64_t>& indices, int end_id, const TaskScore& base,
-                            const TaskScore& tuned, const TokenDecoder& decode, size_t max_samples) {
+                            const TaskScore& tuned, const TokenDecoder& decode, size_t max_samples,
+                            const TaskDivergence* divergence) {
   TaskResult r;
   r.name = name;
   r.examples = items.size();
@@ -183,6 +251,17 @@ TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>
   r.tuned_nll = tuned.example_nll;
   r.base_correct = base.correct;
   r.tuned_correct = tuned.correct;
+  if (divergence) {
+    if (divergence->completion_kl.size() != items.size() ||
+        divergence->completion_tokens != base.example_tokens)
+      throw Failure(
+          "make_task_result: the divergence does not hold one entry per item, on the scored tokens");
+    r.kl = divergence->completion_kl;
+    r.agree = divergence->completion_agree;
+    r.prompt_tokens = divergence->prompt_tokens;
+    r.prompt_kl = divergence->prompt_kl;
+    r.prompt_agree = divergence->prompt_agree;
+  }
   const size_t n = std::min({max_samples, items.size(), base.generated.size(), tuned.generated.size()});
   for (size_t i = 0; i < n; ++i) {
     std::vector<int32_t> reference = items[i].completion;

@@ -74,12 +74,33 @@ TaskScore score_task(model::LlamaImpl& model, const std::vector<TaskItem>& items
 TaskScore score_task_loss(model::LlamaImpl& model, const std::vector<TaskItem>& items, c10::Device device,
                           int64_t batch_rows);
 
+// How far the tuned model moved from the base on the task's own examples: both models read the
+// same tokens (data::fit_example's cut, as score_task_loss) in one pass, and per example the KL
+// and top-1 agreement of their next-token distributions (model::next_token_divergence) are
+// summed over the positions that predict a completion token and, apart, over those that predict
+// the prompt's own tokens after its first (EOS, or the document-start token). Prompt positions
+// say how the fine-tune changed the model on text it was never trained to predict (task rows
+// score completions only); completion positions, how far it moved on what it learned.
+struct TaskDivergence {
+  std::vector<double> completion_kl, prompt_kl;            // nats, summed per example
+  std::vector<uint64_t> completion_agree, prompt_agree;    // positions where both argmaxes agree
+  std::vector<uint64_t> completion_tokens, prompt_tokens;  // positions of each kind
+};
+
+// Runs under NoGradGuard in eval mode (both models' modes restored). The models must share the
+// vocabulary and sit on `device`; items are checked as score_task checks them.
+TaskDivergence score_task_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned,
+                                     const std::vector<TaskItem>& items, c10::Device device,
+                                     int64_t batch_rows);
+
 // The report's task section from the same items scored on the base and the tuned model: the
 // per-example columns (`indices`: each item's index in the test split) from which derive()
 // computes losses, exact matches and their intervals, and the first `max_samples` examples
 // decoded for reading.
+// `divergence`, when given, adds the per-example KL and agreement columns.
 TaskResult make_task_result(const std::string& name, const std::vector<TaskItem>& items,
                             const std::vector<uint64_t>& indices, int end_id, const TaskScore& base,
-                            const TaskScore& tuned, const TokenDecoder& decode, size_t max_samples = 8);
+                            const TaskScore& tuned, const TokenDecoder& decode, size_t max_samples = 8,
+                            const TaskDivergence* divergence = nullptr);
 
 }  // namespace plinth::eval

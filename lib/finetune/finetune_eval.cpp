@@ -189,8 +189,11 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
           score_task_on(base, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "base");
       const eval::TaskScore task_tuned =
           score_task_on(*tuned, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "tuned");
-      task_result = eval::make_task_result(f.task.name, ex.items, ex.indices, ex.end_id, task_base,
-                                           task_tuned, decode, static_cast<size_t>(f.eval.task_samples));
+      const eval::TaskDivergence moved = eval::score_task_divergence(
+          base, *tuned, ex.items, base.parameters().front().device(), f.eval.batch_size);
+      task_result =
+          eval::make_task_result(f.task.name, ex.items, ex.indices, ex.end_id, task_base, task_tuned, decode,
+                                 static_cast<size_t>(f.eval.task_samples), &moved);
     }
     eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
     report = eval::make_forgetting_report(id, scored->base, scored->tuned, task_result, f.gate,

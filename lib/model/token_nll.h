@@ -5,8 +5,9 @@
 //                                  step's precision; pretraining and fine-tune validation
 //                                  (train/val_loss.cpp, finetune/finetune_run.cpp) and the Fisher
 //                                  use it so they measure what training optimises
-//   eval/domain_scorer.cpp         needs the whole next-token distribution of two models at once
-//                                  (KL, top-1 agreement), so it keeps the log-softmax
+//   eval/domain_scorer.cpp and     need the whole next-token distribution of two models at once
+//   eval/task_metrics.cpp's pairs  (KL, top-1 agreement: next_token_divergence below), so they keep
+//                                  the log-softmax
 //   LlamaImpl::loss (llama.h)      the plain full-logits reference the tests compare against
 // All four ignore targets < 0 and sum in float32 or wider. Includes torch: include it only from
 // torch-heavy files.
@@ -32,5 +33,12 @@ torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const to
 // -log p of every token of `ids` after the first, given the ones before it (ids.size() - 1
 // values, in nats): one sequence, on the CPU model.
 std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids);
+
+// Two models' next-token distributions compared position by position, from their float32
+// log-probabilities logp_base and logp_tuned (B, T, V) -> {KL(base || tuned) in nats (B, T),
+// float32; top-1 agreement (B, T), bool: both argmaxes name the same token}. The one definition
+// of the report's KL and agreement, for the domains and the task alike.
+std::pair<torch::Tensor, torch::Tensor> next_token_divergence(const torch::Tensor& logp_base,
+                                                              const torch::Tensor& logp_tuned);
 
 }  // namespace plinth::model

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "cli_finetune_fixture.h"
 
@@ -91,6 +92,13 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     CHECK_THAT(json, Catch::Contains("\"schema\": 3") && Catch::Contains("\"acc_mcnemar_p\"") &&
                          Catch::Contains("\"questions_in_file\": 16"));
     CHECK_THAT(plinth::test::read_file(run / "report.svg"), Catch::Contains("capability suites: accuracy"));
+    // How far the fine-tune moved on its own task: KL and agreement on completions and prompts.
+    const auto task = nlohmann::json::parse(json)["task"];
+    CHECK(task["kl"].get<double>() > 0);
+    CHECK(task["top1_agreement"].get<double>() <= 1.0);
+    CHECK(task["prompt_kl"].get<double>() > 0);
+    CHECK(task["per_example"]["prompt_tokens"].size() == task["per_example"]["index"].size());
+    CHECK_THAT(md, Catch::Contains("| completions | ") && Catch::Contains("| prompts | "));
   }
 
   // The tuned model is a plain checkpoint: generate and export read it. Asked as it was taught:
@@ -203,14 +211,17 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
 
   // A suite file the eval reads changes, and so does the recipe's eval: section: the report is
   // redone, the fine-tune is not.
-  f.dir().write("words.jsonl", word_suite() + R"({"query": "Tisch means", "choices": ["table", "cat"], "gold": 0})" "\n");
+  f.dir().write("words.jsonl", word_suite() +
+                                   R"({"query": "Tisch means", "choices": ["table", "cat"], "gold": 0})"
+                                   "\n");
   std::string eval_changed = with_suite(finetune_recipe("ft-full", "  method: full\n"));
   eval_changed.replace(eval_changed.find("suite_questions: 12"), 19, "suite_questions: 10");
   f.recipe(eval_changed, "full.yaml");
   auto suite_changed = f.plinth("run pipeline.yaml --threads 2");
   INFO(suite_changed.output);
   REQUIRE(suite_changed.exit_code == 0);
-  CHECK_THAT(suite_changed.output, Catch::Contains("fine-tuned already") && !Catch::Contains("report up to date"));
+  CHECK_THAT(suite_changed.output,
+             Catch::Contains("fine-tuned already") && !Catch::Contains("report up to date"));
 
   // With a suites: section the pretraining recipe's cloze suites are made after prepare.
   f.recipe("include: base.yaml\nsuites: {cloze: {questions: 4}}\n", "base-suites.yaml");
@@ -218,8 +229,9 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   auto dry = f.plinth("run pipeline-suites.yaml --dry-run");
   INFO(dry.output);
   CHECK(dry.exit_code == 0);
-  CHECK_THAT(dry.output, Catch::Contains("== plinth prepare base-suites.yaml\n== plinth suite make base-suites.yaml\n"
-                                         "== plinth pretrain base-suites.yaml"));
+  CHECK_THAT(dry.output,
+             Catch::Contains("== plinth prepare base-suites.yaml\n== plinth suite make base-suites.yaml\n"
+                             "== plinth pretrain base-suites.yaml"));
 
   // The fine-tuning recipe changes: the old run is set aside, not resumed or reused.
   std::string changed = with_suite(finetune_recipe("ft-full", "  method: full\n"));

@@ -188,10 +188,10 @@ TEST_CASE("plinth report compares runs: table and trade-off plot", "[cli][report
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output,
              Contains("| run | method | task gain | exact match base → tuned | mean forgetting | worst "
-                      "domain | mean KL | top-1 agreement | literature | code |"));
+                      "domain | mean KL | top-1 agreement | task KL | literature | code |"));
   CHECK_THAT(r.output, Contains("| runs/full | full | +75.0% [+7") &&
                            Contains("| 10.0% → 70.0% | +9.0% [+8.") && Contains("| code +12.0% [+11.") &&
-                           Contains("| 0.0900 | 93.3% | +6.0% [+5."));
+                           Contains("| 0.0900 | 93.3% | n/a | +6.0% [+5."));
   CHECK_THAT(r.output, Contains("| runs/lora | lora | +55.0% ["));
   // Default output: the directory holding both runs.
   REQUIRE(fs::exists(f.dir() / "runs/comparison.md"));

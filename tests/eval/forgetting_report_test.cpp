@@ -68,6 +68,13 @@ TaskResult arithmetic_task() {
     t.tuned_nll.push_back(1.0);
     t.base_correct.push_back(i == 0);
     t.tuned_correct.push_back(i < 16);
+    // How far tuned moved on each example: KL 0.075 and agreement 75% per completion token,
+    // 0.002 and 100% per prompt token.
+    t.kl.push_back(0.1 * double(i % 4));
+    t.agree.push_back(i % 2 ? 2 : 1);
+    t.prompt_tokens.push_back(5);
+    t.prompt_kl.push_back(0.01);
+    t.prompt_agree.push_back(5);
   }
   t.samples.push_back({"12+30=", "42", "7", "42", false, true});
   t.samples.push_back({"a|b\nc", "x", "", "y", false, false});  // Markdown-hostile text
@@ -213,6 +220,55 @@ TEST_CASE("report.json round trip", "[eval][report]") {
   CHECK(j["domains"][1]["per_document"]["index"] == nlohmann::json::array({0, 10, 20, 30}));
   CHECK(j["task"]["per_example"]["index"].size() == 20);
   CHECK(j["sample"]["confidence"] == 0.95);
+}
+
+TEST_CASE("the task's own KL and agreement: per token, with intervals, and absent from older reports",
+          "[eval][report]") {
+  ForgettingReport r = sample_report();
+  REQUIRE(r.task);
+  REQUIRE(r.task->has_divergence());
+  CHECK(r.task->kl_per_token == Approx(0.075));
+  CHECK(r.task->top1_agreement == Approx(0.75));
+  CHECK(r.task->prompt_kl_per_token == Approx(0.002));
+  CHECK(r.task->prompt_top1_agreement == Approx(1.0));
+  // The examples differ in KL, so the interval has width and holds the value.
+  CHECK(r.task->kl_ci.lo < r.task->kl_per_token);
+  CHECK(r.task->kl_ci.hi > r.task->kl_per_token);
+  CHECK(r.task->prompt_agreement_ci.lo == Approx(1.0));  // every example agrees everywhere
+
+  auto j = nlohmann::json::parse(report_json(r));
+  CHECK(j["task"]["kl"].get<double>() == Approx(0.075));
+  CHECK(j["task"]["prompt_top1_agreement"].get<double>() == Approx(1.0));
+  CHECK(j["task"]["per_example"]["prompt_tokens"].size() == 20);
+  const std::string md = report_markdown(r);
+  CHECK_THAT(md, Contains("| completions | 0.0750 [") && Contains("| 75.0% [") &&
+                     Contains("| prompts | 0.0020 [") && Contains("| 100.0% [100.0, 100.0] |"));
+
+  // A derived figure edited in the file does not stick: the columns decide.
+  j["task"]["kl"] = 0.0;
+  CHECK(parse_report_json(j.dump(), "r.json").task->kl_per_token == Approx(0.075));
+
+  SECTION("a report without the columns reads, and writes none") {
+    for (const char* key : {"kl", "agree", "prompt_tokens", "prompt_kl", "prompt_agree"})
+      j["task"]["per_example"].erase(key);
+    ForgettingReport old = parse_report_json(j.dump(), "r.json");
+    REQUIRE(old.task);
+    CHECK_FALSE(old.task->has_divergence());
+    CHECK(std::isnan(old.task->kl_per_token));
+    CHECK(old.task_gain_pct() == Approx(75.0));
+    auto again = nlohmann::json::parse(report_json(old));
+    CHECK_FALSE(again["task"].contains("kl"));
+    CHECK_FALSE(again["task"]["per_example"].contains("kl"));
+    CHECK_THAT(report_markdown(old), !Contains("| completions |"));
+  }
+  SECTION("columns of another length are refused") {
+    j["task"]["per_example"]["prompt_kl"].erase(0);
+    CHECK_THROWS_WITH(parse_report_json(j.dump(), "r.json"), Contains("task.per_example.prompt_kl"));
+  }
+  SECTION("more agreeing positions than positions") {
+    j["task"]["per_example"]["agree"][3] = 3;  // of 2 completion tokens
+    CHECK_THROWS_WITH(parse_report_json(j.dump(), "r.json"), Contains("example 3 agrees on more positions"));
+  }
 }
 
 TEST_CASE("intervals: a paired bootstrap over documents, seeded, narrower than unpaired", "[eval][report]") {

@@ -273,6 +273,78 @@ TEST_CASE("score_task: bad examples", "[eval][task]") {
           Contains("task example 4: token id 99 is outside the model's vocabulary [0, 61)"));
 }
 
+// KL(base || tuned) and agreeing argmaxes summed over one example's completion positions and,
+// apart, over its prompt positions, one example at a time straight from forward().
+struct DirectDivergence {
+  double completion_kl = 0, prompt_kl = 0;
+  uint64_t completion_agree = 0, prompt_agree = 0, prompt_positions = 0;
+};
+DirectDivergence direct_divergence(model::Llama& base, model::Llama& tuned, const TaskItem& it) {
+  torch::NoGradGuard no_grad;
+  data::TokenizedExample fit = data::fit_example({it.prompt, it.completion}, kContext + 1);
+  std::vector<int64_t> seq(fit.prompt.begin(), fit.prompt.end());
+  seq.insert(seq.end(), fit.completion.begin(), fit.completion.end());
+  auto input = torch::tensor(std::vector<int64_t>(seq.begin(), seq.end() - 1)).unsqueeze(0);  // (1, T)
+  auto pb = base->forward(input).log_softmax(-1)[0].to(torch::kFloat64);                      // (T, V)
+  auto pt = tuned->forward(input).log_softmax(-1)[0].to(torch::kFloat64);
+  DirectDivergence d;
+  for (size_t t = 0; t + 1 < seq.size(); ++t) {
+    const double kl = (pb[long(t)].exp() * (pb[long(t)] - pt[long(t)])).sum().item<double>();
+    const bool agree = pb[long(t)].argmax().item<int64_t>() == pt[long(t)].argmax().item<int64_t>();
+    if (t + 1 < fit.prompt.size()) {
+      d.prompt_kl += kl, d.prompt_agree += agree, ++d.prompt_positions;
+    } else {
+      d.completion_kl += kl, d.completion_agree += agree;
+    }
+  }
+  return d;
+}
+
+TEST_CASE("score_task_divergence: KL and agreement over completions and prompts, as computed directly",
+          "[eval][task]") {
+  model::Llama base = tiny_model(kContext, 7), tuned = tiny_model(kContext, 8);
+  std::vector<TaskItem> items;
+  int i = 0;
+  for (const auto& p : prompts()) items.push_back({p, {int32_t(10 + i), int32_t(20 + i++), kEos}});
+  std::vector<int32_t> long_prompt = {kEos};  // cut from its start, as the loss cuts it
+  for (int t = 0; t < 30; ++t) long_prompt.push_back(3 + (t * 7) % 50);
+  items.push_back({long_prompt, {12, 13, kEos}});
+  const TaskScore loss = score_task_loss(*base, items, torch::kCPU, 2);
+  for (int64_t rows : {1, 2, 64}) {  // padded batches give the same numbers
+    const TaskDivergence d = score_task_divergence(*base, *tuned, items, torch::kCPU, rows);
+    REQUIRE(d.completion_kl.size() == items.size());
+    CHECK(d.completion_tokens == loss.example_tokens);  // the same tokens as the task loss
+    for (size_t k = 0; k < items.size(); ++k) {
+      INFO("example " << k << ", " << rows << " rows a batch");
+      const DirectDivergence x = direct_divergence(base, tuned, items[k]);
+      CHECK(d.completion_kl[k] == Approx(x.completion_kl).epsilon(1e-4));
+      CHECK(d.prompt_kl[k] == Approx(x.prompt_kl).epsilon(1e-4));
+      CHECK(d.completion_kl[k] > 0);
+      CHECK(d.completion_agree[k] == x.completion_agree);
+      CHECK(d.prompt_agree[k] == x.prompt_agree);
+      CHECK(d.prompt_tokens[k] == x.prompt_positions);
+    }
+    CHECK(d.prompt_tokens[0] == 2);                 // prompt {5, 9, 13}: 9 and 13 predicted
+    CHECK(d.prompt_tokens.back() == kContext - 3);  // 16 positions, 3 of them the completion's
+  }
+}
+
+TEST_CASE("score_task_divergence: a model against itself moved nowhere", "[eval][task]") {
+  model::Llama m = tiny_model(kContext);
+  m->train();
+  std::vector<TaskItem> items = {{{5, 6, 7}, {8, 9, kEos}}, {{11}, {12, kEos}}};
+  const TaskDivergence d = score_task_divergence(*m, *m, items, torch::kCPU, 2);
+  CHECK(m->is_training());  // its mode restored
+  for (size_t k = 0; k < items.size(); ++k) {
+    CHECK(d.completion_kl[k] == 0.0);
+    CHECK(d.prompt_kl[k] == 0.0);
+    CHECK(d.completion_agree[k] == d.completion_tokens[k]);
+    CHECK(d.prompt_agree[k] == d.prompt_tokens[k]);
+  }
+  CHECK(d.prompt_tokens == std::vector<uint64_t>{2, 0});
+  CHECK_THROWS_AS(score_task_divergence(*m, *m, {}, torch::kCPU, 1), BadInput);
+}
+
 // The task figures as a report derives them (forgetting_report.h) from the per-example columns.
 static void derive_task_only(TaskResult& t) {
   ForgettingReport r;
