@@ -119,12 +119,9 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
   }
   idx = idx.to(device);
   targets = targets.to(device);
-  const torch::Tensor skip = targets.lt(0);                             // (B, T)
   const torch::Tensor target_ids = targets.clamp_min(0).unsqueeze(-1);  // (B, T, 1)
   // Per-row float64 sums of a (B, T) value over the scored positions -> (B) on the CPU.
-  auto row_sums = [&](const torch::Tensor& v) {
-    return v.to(torch::kFloat64).masked_fill(skip, 0.0).sum(1).to(torch::kCPU).contiguous();
-  };
+  auto row_sums = [&](const torch::Tensor& v) { return model::scored_row_sums(v, targets); };
   // Log-probabilities in float32 whatever the weights' precision or autocast's: the forward pass
   // alone runs under o.bf16's autocast, the softmax and the sums never do.
   auto log_probs = [&](model::LlamaImpl& m) {

@@ -114,16 +114,10 @@ void pair_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned, const std:
   const torch::Tensor logp_b = base.forward(x).to(torch::kFloat32).log_softmax(-1);   // (B, T, V)
   const torch::Tensor logp_t = tuned.forward(x).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
   const auto [kl, agree] = model::next_token_divergence(logp_b, logp_t);              // (B, T) each
-  // Per-row float64 sums of a (B, T) value over the positions `targets` scores -> (B) on the CPU.
-  auto row_sums = [](const torch::Tensor& v, const torch::Tensor& targets) {
-    return v.to(torch::kFloat64)
-        .masked_fill(targets.lt(0).to(v.device()), 0.0)
-        .sum(1)
-        .to(torch::kCPU)
-        .contiguous();
-  };
-  const torch::Tensor ckl = row_sums(kl, rows.completion), cag = row_sums(agree, rows.completion);
-  const torch::Tensor pkl = row_sums(kl, rows.prompt), pag = row_sums(agree, rows.prompt);
+  using model::scored_row_sums;  // (B) float64 sums over each kind's positions
+  const torch::Tensor ckl = scored_row_sums(kl, rows.completion),
+                      cag = scored_row_sums(agree, rows.completion);
+  const torch::Tensor pkl = scored_row_sums(kl, rows.prompt), pag = scored_row_sums(agree, rows.prompt);
   for (int64_t r = 0; r < x.size(0); ++r) {
     out.completion_kl.push_back(ckl.data_ptr<double>()[r]);
     out.completion_agree.push_back(static_cast<uint64_t>(cag.data_ptr<double>()[r]));

@@ -13,8 +13,16 @@ torch::Tensor masked_nll_positions(LlamaImpl& model, const torch::Tensor& x, con
 
 }  // namespace
 
+torch::Tensor scored_row_sums(const torch::Tensor& v, const torch::Tensor& targets) {
+  return v.to(torch::kFloat64)
+      .masked_fill(targets.lt(0).to(v.device()), 0.0)
+      .sum(1)
+      .to(torch::kCPU)
+      .contiguous();
+}
+
 torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y) {
-  return masked_nll_positions(model, x, y).sum(1).to(torch::kCPU);  // (B)
+  return scored_row_sums(masked_nll_positions(model, x, y), y);  // (B)
 }
 
 std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids) {

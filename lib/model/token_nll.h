@@ -34,6 +34,10 @@ torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const to
 // values, in nats): one sequence, on the CPU model.
 std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids);
 
+// v (B, T) summed per row over the positions `targets` (B, T) scores (>= 0), in float64 -> (B)
+// on the CPU: every per-row sum of the evaluation (NLL, KL, agreement counts) goes through it.
+torch::Tensor scored_row_sums(const torch::Tensor& v, const torch::Tensor& targets);
+
 // Two models' next-token distributions compared position by position, from their float32
 // log-probabilities logp_base and logp_tuned (B, T, V) -> {KL(base || tuned) in nats (B, T),
 // float32; top-1 agreement (B, T), bool: both argmaxes name the same token}. The one definition
