@@ -77,7 +77,10 @@ void run_suite_make(const RecipeArgs& args, const std::string& out_arg) {
   // where a domain could bear the name.
   const fs::path dir = out_arg.empty() ? fs::path(r.data.shards).parent_path() / "suites" : fs::path(out_arg);
   fs::create_directories(dir);
+  // The cloze suites are read by acc_mutual_info (suite_result.h): on a small base the choice's own
+  // likelihood outweighs what the query adds, and plain acc stays near chance (docs/forgetting.md).
   nlohmann::ordered_json provenance = {{"made_by", "plinth suite make"},
+                                       {"metric", "acc_mutual_info"},
                                        {"recipe", r.loaded.file.string()},
                                        {"tokenizer", r.tokenizer.model_file()},
                                        {"tokenizer_hash", hex64(tok.hash())},
@@ -88,7 +91,8 @@ void run_suite_make(const RecipeArgs& args, const std::string& out_arg) {
                                          {"query_chars", options.query_chars},
                                          {"min_answer_chars", options.min_answer_chars},
                                          {"max_answer_chars", options.max_answer_chars},
-                                         {"seed", options.seed}}}};
+                                         {"seed", options.seed},
+                                         {"cut", options.cut == eval::ClozeCutAt::kWord ? "word" : "line"}}}};
   size_t written = 0;
   for (const eval::MadeSuite& suite : eval::make_cloze_suites(domains, options)) {
     if (suite.questions.empty()) {
@@ -126,10 +130,12 @@ void add_suite_command(CLI::App& app) {
                    "Folder for the suite files (default: suites/ beside the data.shards folder)");
   make->footer(
       "Recipe keys (suites.cloze): questions (200), choices (4), query_chars (300), min_answer_chars (20),\n"
-      "max_answer_chars (120), seed (0). A question is a passage of a validation document ending at a line\n"
-      "or sentence boundary; the gold choice is the line or sentence that follows it; the distractors are\n"
-      "lines or sentences of about the same length from other documents of the same domain (-same) or of\n"
-      "the other domains (-other). List the files under eval.suites of a fine-tuning recipe to score them.");
+      "max_answer_chars (120), seed (0), cut (word). A question is a passage of a validation document that\n"
+      "ends inside a line or sentence, at a word boundary (cut: word), or at its end (cut: line); the gold\n"
+      "choice is the rest of that line or sentence (the next one); the distractors are such texts of about\n"
+      "the same length from other documents of the same domain (-same) or of the other domains (-other).\n"
+      "List the files under eval.suites of a fine-tuning recipe to score them;\n"
+      "their header names acc_mutual_info as the metric the report leads with and the gate reads.");
   make->callback([] { run_suite_make(args, out); });
 }
 

@@ -88,6 +88,22 @@ struct ClozeDomain {
   std::vector<ClozeEntry> pool;          // every answer candidate's text, sorted by (length, text), unique
 };
 
+// cut: word. The rest of `unit` after one of its word boundaries (white space followed by a
+// non-space; `unit` is trimmed, so a word comes before), drawn uniformly by `key` among those
+// whose rest is within [min_answer_chars, max_answer_chars] code points; empty when none is.
+std::string_view cloze_word_tail(std::string_view unit, const ClozeOptions& options, uint64_t key) {
+  std::vector<std::string_view> tails;
+  for (size_t p = 1; p + 1 < unit.size(); ++p) {
+    if (!cloze_space(unit[p]) || cloze_space(unit[p + 1])) continue;
+    const std::string_view tail = unit.substr(p + 1);
+    const uint64_t length = cloze_length(tail);
+    if (length >= options.min_answer_chars && length <= options.max_answer_chars) tails.push_back(tail);
+  }
+  if (tails.empty()) return {};
+  uint64_t state = key;
+  return tails[cloze_below(cloze_splitmix64(state), tails.size())];
+}
+
 // Units, cuts and answer candidates of one document.
 ClozeDocument cloze_document(std::string_view text, const ClozeOptions& options, const std::string& domain,
                              uint64_t index) {
@@ -104,23 +120,32 @@ ClozeDocument cloze_document(std::string_view text, const ClozeOptions& options,
   ClozeDocument doc;
   std::vector<std::pair<uint64_t, ClozeCut>> keyed;
   uint64_t unit = 0;
+  const bool word = options.cut == ClozeCutAt::kWord;
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     const std::string_view piece = cloze_trim(text.substr(bounds[k], bounds[k + 1] - bounds[k]));
     if (piece.empty()) continue;
     const uint64_t id = unit++;
-    const uint64_t length = cloze_length(piece);
+    // The answer: the whole unit (cut: line), or the rest of it after a seeded word boundary.
+    std::string_view answer = piece;
+    if (word) {
+      answer = cloze_word_tail(piece, options, cloze_key(options.seed, domain, "", index, id, "word"));
+      if (answer.empty()) continue;
+    }
+    const auto answer_begin = static_cast<size_t>(answer.data() - text.data());
+    const uint64_t length = cloze_length(answer);
     if (length < options.min_answer_chars || length > options.max_answer_chars) continue;
-    doc.answers.push_back(piece);
-    // The longest passage ending at bounds[k] that starts at a boundary and fits query_chars.
+    doc.answers.push_back(answer);
+    // The longest passage ending where the answer begins that starts at a boundary and fits
+    // query_chars (cut: word: the unit's own words before the cut always belong to it).
     std::string_view query;
-    for (size_t j = k; j-- > 0;) {
-      const std::string_view candidate = cloze_trim(text.substr(bounds[j], bounds[k] - bounds[j]));
+    for (size_t j = word ? k + 1 : k; j-- > 0;) {
+      const std::string_view candidate = cloze_trim(text.substr(bounds[j], answer_begin - bounds[j]));
       if (cloze_length(candidate) > options.query_chars) break;
       query = candidate;
     }
     if (cloze_non_space(query) < kClozeMinQueryNonSpace) continue;
     keyed.push_back(
-        {cloze_key(options.seed, domain, "", index, id, "cut"), ClozeCut{id, query, piece, length}});
+        {cloze_key(options.seed, domain, "", index, id, "cut"), ClozeCut{id, query, answer, length}});
   }
   std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second.unit < b.second.unit;
@@ -323,6 +348,8 @@ void bind(ConfigSection& s, ClozeOptions& o) {
   count("min_answer_chars", o.min_answer_chars, 1);
   count("max_answer_chars", o.max_answer_chars, 1);
   count("seed", o.seed, 0);
+  std::string cut = o.cut == ClozeCutAt::kWord ? "word" : "line";
+  if (s.read_choice("cut", cut, {"word", "line"})) o.cut = cut == "word" ? ClozeCutAt::kWord : ClozeCutAt::kLine;
   if (o.min_answer_chars > o.max_answer_chars)
     s.error("min_answer_chars",
             fmt::format("{} is more than max_answer_chars ({})", o.min_answer_chars, o.max_answer_chars),

@@ -5,16 +5,24 @@
 // Units. A document is cut at boundaries: its start and end, after every '\n' (end of a line),
 // and after '.', '!' or '?' that is followed by ' ', '\n' or '\r' (end of a sentence). The text
 // between two consecutive boundaries, leading and trailing ASCII whitespace trimmed, is a unit
-// (a line or a sentence); whitespace-only pieces are no unit. A unit is an answer candidate when
-// its length in code points (eval::code_points) is in [min_answer_chars, max_answer_chars].
+// (a line or a sentence); whitespace-only pieces are no unit. Answer candidates (below) have a
+// length in code points (eval::code_points) in [min_answer_chars, max_answer_chars].
 //
-// Questions. A cut is the start boundary of an answer candidate. Its query is the passage of the
-// same document that ends at the cut and starts at the earliest boundary that keeps it (trimmed)
+// Cuts (options.cut). `word` (the default): in every unit, one word boundary (white space
+// followed by a non-space) drawn by hash(seed, domain, document, unit) among those that leave
+// an answer of [min_answer_chars, max_answer_chars] code points; the answer candidate is the rest
+// of the unit after it, and the unit's words before it end the query. `line`: the answer
+// candidate is the whole unit, and the query ends at the boundary before it. A mid-line cut is the
+// default because it is what a small model can answer: measured on the quickstart's base, whole
+// lines after a boundary left it near chance (docs/forgetting.md, "Why acc_mutual_info").
+//
+// Questions. A cut is where an answer candidate starts. Its query is the passage of the same
+// document that ends at the cut and starts at the earliest boundary that keeps it (trimmed)
 // within query_chars code points: the whole text before the cut when that is short enough, and
-// no query at all when the unit just before the cut is itself longer (passages never start
-// mid-word). Both ends of the query are trimmed: a line break at the cut becomes the delimiter's
-// space, as the answer's leading whitespace does. A query needs at least 20 code points that are
-// not whitespace. The gold answer is the candidate itself.
+// no query at all when the text from the nearest boundary is itself longer (passages never start
+// mid-word). Both ends of the query are trimmed: a space or line break at the cut becomes the
+// delimiter's space, as the answer's leading whitespace does. A query needs at least 20 code
+// points that are not whitespace. The gold answer is the candidate itself.
 //
 // Draw. Documents are visited in sample_order(documents, seed, domain) (document_sample.h); each
 // document's usable cuts are put in an order keyed by hash(seed, domain, document, cut). Round r
@@ -53,6 +61,9 @@ struct DomainDocuments {
   std::vector<std::string> documents;  // its validation documents' text, in shard order
 };
 
+// Where a question's passage ends (see "Cuts" above).
+enum class ClozeCutAt { kWord, kLine };
+
 struct ClozeOptions {
   uint64_t questions = 200;         // questions per suite, at most (fewer when cuts run out); >= 1
   int choices = 4;                  // choices per question, the gold included; >= 2
@@ -60,6 +71,7 @@ struct ClozeOptions {
   uint64_t min_answer_chars = 20;   // shortest answer (gold and distractors), in code points
   uint64_t max_answer_chars = 120;  // longest answer, in code points; >= min_answer_chars
   uint64_t seed = 0;                // every draw: documents, cuts, distractors, gold positions
+  ClozeCutAt cut = ClozeCutAt::kWord;  // recipe key cut: word | line
 };
 
 struct MadeSuite {

@@ -91,7 +91,7 @@ void read_alphas(ConfigSection& s, std::vector<double>& out) {
   out = std::move(alphas);
 }
 
-// eval.suites: a list of {name, path, delimiter}; names unique.
+// eval.suites: a list of {name, path, delimiter, metric}; names unique.
 void read_suites(ConfigSection& s, std::vector<SuiteSpec>& out) {
   for (ConfigSection& entry : s.list("suites")) {
     SuiteSpec suite;
@@ -99,6 +99,7 @@ void read_suites(ConfigSection& s, std::vector<SuiteSpec>& out) {
     entry.read("name", suite.name, Need::Required);
     entry.read("path", suite.path, Need::Required);
     entry.read("delimiter", suite.delimiter);
+    entry.read_choice("metric", suite.metric, {"acc", "acc_norm", "acc_mutual_info"});
     entry.finish();
     if (suite.name.empty() && entry.has("name"))
       entry.error("name", "the suite's name is empty", "name it, e.g. arc-mini");

@@ -19,6 +19,7 @@ struct SuiteSpec {
   std::string name;             // unique among the recipe's suites; the report's label
   std::string path;             // the JSONL file (relative paths: from the working directory)
   std::string delimiter = " ";  // between the query and each choice, as the harness's target_delimiter
+  std::string metric;           // the headline (suite_result.h); "" = the file header's, else acc
   Location where;               // the recipe's entry, for messages
 };
 

@@ -780,14 +780,17 @@ std::string report_svg(const ForgettingReport& r) {
   suites.title = "capability suites: accuracy before and after tuning";
   suites.y_label = "acc, % (higher is better)";
   suites.series = {"base", "tuned"};
-  for (const auto& s : r.suites) {
-    BarGroup g{
-        s.name, {100 * s.base_acc, 100 * s.tuned_acc}, fmt::format("{:+.1f} pts", s.acc_change_points()), {}};
-    if (s.acc_change_ci.known()) {
-      g.note = fmt::format("{:+.1f} [{:+.1f}, {:+.1f}] pts", s.acc_change_points(), s.acc_change_ci.lo,
-                           s.acc_change_ci.hi);
-      g.errors = {{kNaN, kNaN},
-                  {100 * s.base_acc + s.acc_change_ci.lo, 100 * s.base_acc + s.acc_change_ci.hi}};
+  bool one_metric = true;
+  for (const auto& s : r.suites) one_metric = one_metric && s.metric == r.suites.front().metric;
+  if (one_metric) suites.y_label = r.suites.front().metric + ", % (higher is better)";
+  for (const auto& suite : r.suites) {
+    const SuiteAccuracy s = headline(suite);
+    const std::string label = one_metric ? suite.name : suite.name + " (" + s.metric + ")";
+    BarGroup g{label, {100 * s.base, 100 * s.tuned}, fmt::format("{:+.1f} pts", s.change_points()), {}};
+    if (s.change_ci.known()) {
+      g.note =
+          fmt::format("{:+.1f} [{:+.1f}, {:+.1f}] pts", s.change_points(), s.change_ci.lo, s.change_ci.hi);
+      g.errors = {{kNaN, kNaN}, {100 * s.base + s.change_ci.lo, 100 * s.base + s.change_ci.hi}};
     }
     suites.groups.push_back(std::move(g));
   }

@@ -155,19 +155,19 @@ Pairs common_questions(const SuiteResult& now, const SuiteResult& before, const 
   return pairs;
 }
 
-// The suites' checks: each budgeted suite's acc drop, base to tuned (the interval of the paired
+// The suites' checks: each budgeted suite's drop in its headline metric (suite_result.h), base to tuned (the interval of the paired
 // change, turned into a drop), and with a baseline each suite both hold: the acc this report's
 // tuned model lost against the baseline's tuned model, on the questions both scored.
 void check_suites(const ForgettingReport& report, const GateThresholds& t, const ForgettingReport* baseline,
                   const std::vector<Pairs>& question_pairs, double confidence, GateResult& result) {
   for (const auto& [name, limit] : t.suite_max_drop_points) {
-    const SuiteResult& s = *report.find_suite(name);
-    const double drop = -s.acc_change_points();
-    const Interval ci{0.0 - s.acc_change_ci.hi, 0.0 - s.acc_change_ci.lo};  // 0.0 - x: no "-0.0"
+    const SuiteAccuracy s = headline(*report.find_suite(name));
+    const double drop = -s.change_points();
+    const Interval ci{0.0 - s.change_ci.hi, 0.0 - s.change_ci.lo};  // 0.0 - x: no "-0.0"
     Verdict v = judge(drop, ci, limit, false);
     record(result, v,
-           fmt::format("suite {}: acc {:.1f}% -> {:.1f}%, drop {} points budget", name, 100 * s.base_acc,
-                       100 * s.tuned_acc, compared(drop, ci, limit, v, false, "")));
+           fmt::format("suite {}: {} {:.1f}% -> {:.1f}%, drop {} points budget", name, s.metric, 100 * s.base,
+                       100 * s.tuned, compared(drop, ci, limit, v, false, "")));
   }
   if (!baseline) return;
   const double tolerance = t.tolerance_pct.value_or(0);
@@ -176,7 +176,9 @@ void check_suites(const ForgettingReport& report, const GateThresholds& t, const
     const SuiteResult* before = baseline->find_suite(now.name);
     if (!before) continue;
     const Pairs& pairs = question_pairs[k++];
-    const std::vector<bool> a = answered(now, true), b = answered(*before, true);
+    // Both read by this report's headline metric (a baseline without acc_mutual_info's columns
+    // counts no answer: recompute it with this plinth).
+    const std::vector<bool> a = answered(now, true, now.metric), b = answered(*before, true, now.metric);
     std::vector<double> lost, ones(pairs.size(), 1.0);
     double now_acc = 0, before_acc = 0;
     for (const auto& [i, j] : pairs) {
@@ -192,8 +194,8 @@ void check_suites(const ForgettingReport& report, const GateThresholds& t, const
     Verdict v = judge(excess, ci, tolerance, false);
     record(
         result, v,
-        fmt::format("suite {}: acc {:.1f}% vs baseline {:.1f}% on {} common questions: {} points tolerance",
-                    now.name, 100 * now_acc / n, 100 * before_acc / n, pairs.size(),
+        fmt::format("suite {}: {} {:.1f}% vs baseline {:.1f}% on {} common questions: {} points tolerance",
+                    now.name, now.metric, 100 * now_acc / n, 100 * before_acc / n, pairs.size(),
                     compared(excess, ci, tolerance, v, false, "")));
   }
 }

@@ -119,24 +119,27 @@ std::string suites_comparison_markdown(const std::vector<ComparedRun>& runs) {
     for (const auto& s : r.report.suites)
       if (std::find(suites.begin(), suites.end(), s.name) == suites.end()) suites.push_back(s.name);
   if (suites.empty()) return "";
-  std::string out = "\n| suite (acc) |", rule = "|---|";
+  std::string out = "\n| suite |", rule = "|---|";
   for (const auto& run : runs) out += " " + markdown_cell(run.label) + " |", rule += "---:|";
   out += "\n" + rule + "\n";
   for (const auto& name : suites) {
     out += "| " + markdown_cell(name) + " |";
     for (const auto& run : runs) {
-      const SuiteResult* s = run.report.find_suite(name);
-      if (!s || !std::isfinite(s->base_acc)) {
+      const SuiteResult* suite = run.report.find_suite(name);
+      const SuiteAccuracy s = suite ? headline(*suite) : SuiteAccuracy{};
+      if (!suite || !std::isfinite(s.base)) {
         out += " – |";
         continue;
       }
-      out += fmt::format(" {:.1f}% → {:.1f}% ({}) |", 100 * s->base_acc, 100 * s->tuned_acc,
-                         num_with_interval(s->acc_change_points(), s->acc_change_ci, 1, true));
+      const std::string metric = s.metric == "acc" ? "" : s.metric + " ";
+      out += fmt::format(" {}{:.1f}% → {:.1f}% ({}) |", metric, 100 * s.base, 100 * s.tuned,
+                         num_with_interval(s.change_points(), s.change_ci, 1, true));
     }
     out += "\n";
   }
   out +=
-      "\nacc: lm-evaluation-harness's multiple-choice accuracy, base → tuned; (change in points, "
+      "\nEach suite's headline accuracy (lm-evaluation-harness's acc unless named: acc_norm, "
+      "acc_mutual_info), base → tuned; (change in points, "
       "[paired bootstrap interval over questions]); – : the run has no such suite.\n";
   return out;
 }

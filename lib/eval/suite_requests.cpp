@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "util/error.h"
 
@@ -54,6 +55,40 @@ ChoiceTokens encode_choice(const std::string& context, const std::string& contin
   return out;
 }
 
+ChoiceTokens encode_unconditional(const std::string& continuation, const TextEncoder& encode, int32_t start_id) {
+  ChoiceTokens out;
+  out.continuation = encode(continuation);
+  if (!out.continuation.empty() && out.continuation.front() == start_id) {
+    out.context.push_back(start_id);
+    out.continuation.erase(out.continuation.begin());
+  } else {
+    out.context = {start_id};
+  }
+  return out;
+}
+
+namespace {
+
+// The metric a suite is read by: the recipe's, else the file header's "metric", else acc.
+std::string suite_metric_of(const SuiteSpec& spec, const SuiteFile& file) {
+  if (!spec.metric.empty()) return spec.metric;
+  const nlohmann::json header = nlohmann::json::parse(file.provenance, nullptr, false);
+  if (header.is_object() && header.contains("metric") && header["metric"].is_string()) {
+    const std::string metric = header["metric"].get<std::string>();
+    if (!known_suite_metric(metric))
+      throw BadInput(fmt::format("suite '{}': the file's header names the metric '{}', which plinth does not "
+                                 "compute",
+                                 spec.name, metric),
+                     "set the suite's metric in the recipe (eval.suites[].metric: acc, acc_norm or "
+                     "acc_mutual_info), or fix the header",
+                     Location{file.path.string(), 1, 0});
+    return metric;
+  }
+  return "acc";
+}
+
+}  // namespace
+
 SuiteRequests encode_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
                            const TextEncoder& encode, int32_t start_id) {
   SuiteRequests out;
@@ -62,6 +97,7 @@ SuiteRequests encode_suite(const SuiteSpec& spec, const SuiteFile& file, const s
   r.path = spec.path;
   r.delimiter = spec.delimiter;
   r.questions_in_file = file.questions.size();
+  r.metric = suite_metric_of(spec, file);
   const std::string where = file.path.string();
   for (uint64_t q : sample) {
     const SuiteQuestion& question = file.questions.at(q);
@@ -69,21 +105,25 @@ SuiteRequests encode_suite(const SuiteSpec& spec, const SuiteFile& file, const s
     if (question.query.empty())
       throw BadInput(fmt::format("suite '{}': the query is empty", spec.name),
                      "give every question a query: the choices are scored as its continuations", at);
-    std::vector<ChoiceTokens> tokens;
+    std::vector<ChoiceTokens> tokens, alone;
     std::vector<uint64_t> chars;
     for (size_t c = 0; c < question.choices.size(); ++c) {
-      ChoiceTokens t = encode_choice(question.query, spec.delimiter + question.choices[c], encode, start_id);
-      if (t.continuation.empty())
+      const std::string continuation = spec.delimiter + question.choices[c];
+      ChoiceTokens t = encode_choice(question.query, continuation, encode, start_id);
+      ChoiceTokens u = encode_unconditional(continuation, encode, start_id);
+      if (t.continuation.empty() || u.continuation.empty())
         throw BadInput(fmt::format("suite '{}': choice {} ('{}') encodes to no token after the query",
                                    spec.name, c, question.choices[c]),
                        "a choice must add text the model can be scored on: give it visible characters", at);
       chars.push_back(code_points(question.choices[c]));
       tokens.push_back(std::move(t));
+      alone.push_back(std::move(u));
     }
     r.index.push_back(q);
     r.gold.push_back(question.gold);
     r.choice_chars.push_back(std::move(chars));
     out.choices.push_back(std::move(tokens));
+    out.unconditional.push_back(std::move(alone));
   }
   return out;
 }
@@ -95,10 +135,11 @@ void fit_to_context(SuiteRequests& s, const SuiteFile& file, int64_t max_length)
     bool cut = false;
     for (size_t c = 0; c < s.choices[k].size(); ++c) {
       const ChoiceTokens& t = s.choices[k][c];
-      if (static_cast<int64_t>(t.continuation.size()) > max_length)
+      const size_t longest = std::max(t.continuation.size(), s.unconditional[k][c].continuation.size());
+      if (static_cast<int64_t>(longest) > max_length)
         throw BadInput(fmt::format("suite '{}': choice {} is {} tokens long, more than the context of {} "
                                    "tokens the model reads",
-                                   r.name, c, t.continuation.size(), max_length),
+                                   r.name, c, longest, max_length),
                        "shorten the choice, or score with a model of a longer context",
                        Location{file.path.string(), static_cast<int>(file.questions.at(r.index[k]).line), 0});
       cut = cut || static_cast<int64_t>(t.context.size() + t.continuation.size()) > max_length + 1;

@@ -12,6 +12,10 @@
 // continuation are encoded together and split, so a token that spans the boundary belongs to the
 // continuation, as in the harness.
 //
+// Unconditional requests (acc_mutual_info): per choice, ("", delimiter + choice), encoded as the
+// harness encodes an empty context: continuation = encode(delimiter + choice), context = [start]
+// (when the continuation's first token is itself `start`, that token is the context instead).
+//
 // Scoring input: seq = ctx + continuation; when it is longer than max_length + 1 tokens its
 // first tokens are dropped (the harness keeps seq[-(max_length + 1):]), the model reads seq[:-1]
 // and the continuation's tokens are scored from its last positions.
@@ -40,16 +44,21 @@ struct ChoiceTokens {
 ChoiceTokens encode_choice(const std::string& context, const std::string& continuation,
                            const TextEncoder& encode, int32_t start_id);
 
+// The unconditional request ("", continuation), encoded as above.
+ChoiceTokens encode_unconditional(const std::string& continuation, const TextEncoder& encode, int32_t start_id);
+
 // Python's str.isspace() for one code point: what rstrip() removes.
 bool python_space(uint32_t code_point);
 
 struct SuiteRequests {
   SuiteResult result;                              // measured columns but the log-likelihoods
   std::vector<std::vector<ChoiceTokens>> choices;  // per scored question, per choice
+  std::vector<std::vector<ChoiceTokens>> unconditional;  // the same, with no query (acc_mutual_info)
 };
 
 // The sampled questions of `file`, encoded. Fills result's name, path, delimiter, counts, index,
-// gold and choice_chars. BadInput naming the file and line: an empty query (the harness scores an
+// gold, choice_chars and metric (the spec's, else the file header's "metric", else acc).
+// BadInput naming the file and line: an empty query (the harness scores an
 // empty context another way, which plinth does not follow), a choice that encodes to no token.
 SuiteRequests encode_suite(const SuiteSpec& spec, const SuiteFile& file, const std::vector<uint64_t>& sample,
                            const TextEncoder& encode, int32_t start_id);

@@ -51,11 +51,22 @@ json suite_numbers(const std::vector<double>& v) {
   return a;
 }
 
-// Per question of `s`, whether the harness's choice on `ll` is the gold one.
-std::vector<bool> suite_correct(const SuiteResult& s, const std::vector<std::vector<double>>& ll, bool norm) {
+// Per question of `s`, whether the harness's choice by `metric` is the gold one; `ll` and
+// `unconditional` are the same model's columns (unconditional is read by acc_mutual_info only).
+std::vector<bool> suite_correct(const SuiteResult& s, const std::vector<std::vector<double>>& ll,
+                                const std::vector<std::vector<double>>& unconditional, const std::string& metric) {
   std::vector<bool> out(s.questions());
   for (size_t i = 0; i < out.size(); ++i) {
-    const size_t choice = norm ? harness_choice_norm(ll[i], s.choice_chars[i]) : harness_choice(ll[i]);
+    size_t choice = 0;
+    if (metric == "acc_norm") {
+      choice = harness_choice_norm(ll[i], s.choice_chars[i]);
+    } else if (metric == "acc_mutual_info") {
+      std::vector<double> gain(ll[i].size());
+      for (size_t c = 0; c < gain.size(); ++c) gain[c] = ll[i][c] - unconditional[i][c];
+      choice = harness_choice(gain);
+    } else {
+      choice = harness_choice(ll[i]);
+    }
     out[i] = s.gold[i] >= 0 && choice == static_cast<size_t>(s.gold[i]);
   }
   return out;
@@ -123,8 +134,32 @@ size_t harness_choice_norm(const std::vector<double>& ll, const std::vector<uint
   return suite_first_max(per_char);
 }
 
-std::vector<bool> answered(const SuiteResult& s, bool tuned, bool norm) {
-  return suite_correct(s, tuned ? s.tuned_ll : s.base_ll, norm);
+std::vector<bool> answered(const SuiteResult& s, bool tuned, const std::string& metric) {
+  if (metric == "acc_mutual_info" && !s.has_unconditional()) return std::vector<bool>(s.questions(), false);
+  return suite_correct(s, tuned ? s.tuned_ll : s.base_ll,
+                       tuned ? s.tuned_ll_unconditional : s.base_ll_unconditional, metric);
+}
+
+bool known_suite_metric(const std::string& metric) {
+  for (const char* m : kSuiteMetrics)
+    if (metric == m) return true;
+  return false;
+}
+
+SuiteAccuracy suite_accuracy(const SuiteResult& s, const std::string& metric) {
+  SuiteAccuracy a;
+  a.metric = metric;
+  if (metric == "acc_norm") {
+    a.base = s.base_acc_norm, a.tuned = s.tuned_acc_norm;
+    a.change_ci = s.acc_norm_change_ci, a.mcnemar_p = s.acc_norm_mcnemar_p;
+  } else if (metric == "acc_mutual_info") {
+    a.base = s.base_acc_mutual_info, a.tuned = s.tuned_acc_mutual_info;
+    a.change_ci = s.acc_mutual_info_change_ci, a.mcnemar_p = s.acc_mutual_info_mcnemar_p;
+  } else {
+    a.base = s.base_acc, a.tuned = s.tuned_acc;
+    a.change_ci = s.acc_change_ci, a.mcnemar_p = s.acc_mcnemar_p;
+  }
+  return a;
 }
 
 double mcnemar_exact_p(uint64_t b, uint64_t c) {
@@ -149,13 +184,22 @@ void derive_suite(SuiteResult& s, double confidence, int resamples, uint64_t see
   if (s.gold.size() != n || s.choice_chars.size() != n || s.base_ll.size() != n || s.tuned_ll.size() != n)
     throw Failure(
         fmt::format("derive_suite: suite '{}' has per-question columns of unequal lengths", s.name));
+  const bool unconditional = s.has_unconditional();
+  if (!unconditional && (!s.base_ll_unconditional.empty() || !s.tuned_ll_unconditional.empty()))
+    throw Failure(fmt::format(
+        "derive_suite: suite '{}' has unconditional log-likelihoods for some questions only", s.name));
   const Resamples r(n, n > 0 ? resamples : 0, bootstrap_seed(seed, "suite:" + s.name));
-  for (bool norm : {false, true}) {
-    const SuiteMetric m =
-        suite_metric(suite_correct(s, s.base_ll, norm), suite_correct(s, s.tuned_ll, norm), r, confidence);
-    if (norm) {
+  for (const char* metric : kSuiteMetrics) {
+    const std::string name = metric;
+    SuiteMetric m;  // NaN and unknown: acc_mutual_info without its columns
+    if (name != "acc_mutual_info" || unconditional)
+      m = suite_metric(answered(s, false, name), answered(s, true, name), r, confidence);
+    if (name == "acc_norm") {
       s.base_acc_norm = m.base, s.tuned_acc_norm = m.tuned;
       s.acc_norm_change_ci = m.change_ci, s.acc_norm_mcnemar_p = m.mcnemar_p;
+    } else if (name == "acc_mutual_info") {
+      s.base_acc_mutual_info = m.base, s.tuned_acc_mutual_info = m.tuned;
+      s.acc_mutual_info_change_ci = m.change_ci, s.acc_mutual_info_mcnemar_p = m.mcnemar_p;
     } else {
       s.base_acc = m.base, s.tuned_acc = m.tuned;
       s.acc_change_ci = m.change_ci, s.acc_mcnemar_p = m.mcnemar_p;
@@ -164,11 +208,23 @@ void derive_suite(SuiteResult& s, double confidence, int resamples, uint64_t see
 }
 
 json suite_json(const SuiteResult& s) {
-  json chars = json::array(), base_ll = json::array(), tuned_ll = json::array();
-  for (size_t i = 0; i < s.questions(); ++i) {
+  auto column = [&s](const std::vector<std::vector<double>>& ll) {
+    json out = json::array();
+    for (size_t i = 0; i < s.questions(); ++i)
+      out.push_back(suite_numbers(i < ll.size() ? ll[i] : std::vector<double>{}));
+    return out;
+  };
+  json chars = json::array();
+  for (size_t i = 0; i < s.questions(); ++i)
     chars.push_back(i < s.choice_chars.size() ? json(s.choice_chars[i]) : json::array());
-    base_ll.push_back(suite_numbers(i < s.base_ll.size() ? s.base_ll[i] : std::vector<double>{}));
-    tuned_ll.push_back(suite_numbers(i < s.tuned_ll.size() ? s.tuned_ll[i] : std::vector<double>{}));
+  json per_question = {{"index", s.index},
+                       {"gold", s.gold},
+                       {"choice_chars", std::move(chars)},
+                       {"base_ll", column(s.base_ll)},
+                       {"tuned_ll", column(s.tuned_ll)}};
+  if (s.has_unconditional()) {
+    per_question["base_ll_unconditional"] = column(s.base_ll_unconditional);
+    per_question["tuned_ll_unconditional"] = column(s.tuned_ll_unconditional);
   }
   return {{"name", s.name},
           {"path", s.path},
@@ -186,12 +242,13 @@ json suite_json(const SuiteResult& s) {
           {"acc_norm_change_points", number_or_null(s.acc_norm_change_points())},
           {"acc_norm_change_ci", interval_json(s.acc_norm_change_ci)},
           {"acc_norm_mcnemar_p", number_or_null(s.acc_norm_mcnemar_p)},
-          {"per_question",
-           {{"index", s.index},
-            {"gold", s.gold},
-            {"choice_chars", std::move(chars)},
-            {"base_ll", std::move(base_ll)},
-            {"tuned_ll", std::move(tuned_ll)}}}};
+          {"metric", s.metric},
+          {"base_acc_mutual_info", number_or_null(s.base_acc_mutual_info)},
+          {"tuned_acc_mutual_info", number_or_null(s.tuned_acc_mutual_info)},
+          {"acc_mutual_info_change_points", number_or_null(s.acc_mutual_info_change_points())},
+          {"acc_mutual_info_change_ci", interval_json(s.acc_mutual_info_change_ci)},
+          {"acc_mutual_info_mcnemar_p", number_or_null(s.acc_mutual_info_mcnemar_p)},
+          {"per_question", std::move(per_question)}};
 }
 
 SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::string& path) {
@@ -227,6 +284,20 @@ SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::stri
   };
   s.base_ll = suite_nested<double>(per_question, "base_ll", rd, pq, n, numbers);
   s.tuned_ll = suite_nested<double>(per_question, "tuned_ll", rd, pq, n, numbers);
+  const bool has_base_u = per_question.contains("base_ll_unconditional");
+  if (has_base_u != per_question.contains("tuned_ll_unconditional"))
+    rd.fail(fmt::format("'{}' has one of base_ll_unconditional and tuned_ll_unconditional but not the other",
+                        pq));
+  if (has_base_u) {
+    s.base_ll_unconditional = suite_nested<double>(per_question, "base_ll_unconditional", rd, pq, n, numbers);
+    s.tuned_ll_unconditional = suite_nested<double>(per_question, "tuned_ll_unconditional", rd, pq, n, numbers);
+  }
+  if (j.contains("metric")) {
+    s.metric = rd.string(j, "metric", path);
+    if (!known_suite_metric(s.metric))
+      rd.fail(fmt::format("'{}' is '{}', not one of acc, acc_norm, acc_mutual_info",
+                          JsonReader::join(path, "metric"), s.metric));
+  }
 
   for (size_t i = 0; i < n; ++i) {
     const size_t choices = s.choice_chars[i].size();
@@ -235,6 +306,11 @@ SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::stri
                           i, choices));
     rd.same_length(choices, s.base_ll[i].size(), fmt::format("{}.base_ll[{}]", pq, i));
     rd.same_length(choices, s.tuned_ll[i].size(), fmt::format("{}.tuned_ll[{}]", pq, i));
+    if (has_base_u) {
+      rd.same_length(choices, s.base_ll_unconditional[i].size(), fmt::format("{}.base_ll_unconditional[{}]", pq, i));
+      rd.same_length(choices, s.tuned_ll_unconditional[i].size(),
+                     fmt::format("{}.tuned_ll_unconditional[{}]", pq, i));
+    }
     if (s.gold[i] < 0 || static_cast<uint64_t>(s.gold[i]) >= choices)
       rd.fail(fmt::format("'{}.gold[{}]' is {}, but the question has {} choices", pq, i, s.gold[i], choices));
   }
@@ -243,35 +319,38 @@ SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::stri
 
 bool base_near_chance(const SuiteResult& s) {
   const size_t n = s.questions();
-  if (n == 0 || !std::isfinite(s.base_acc)) return false;
+  const double base = headline(s).base;
+  if (n == 0 || !std::isfinite(base)) return false;
   double chance = 0;
   for (const auto& chars : s.choice_chars) chance += chars.empty() ? 0.0 : 1.0 / static_cast<double>(chars.size());
   chance /= static_cast<double>(n);
-  return s.base_acc <= chance + 1.96 * std::sqrt(chance * (1 - chance) / static_cast<double>(n));
+  return base <= chance + 1.96 * std::sqrt(chance * (1 - chance) / static_cast<double>(n));
 }
 
 std::string suites_markdown(const std::vector<SuiteResult>& suites) {
   if (suites.empty()) return "";
   std::string out = "## Capability suites\n\n";
   out +=
-      "| suite | questions | base acc | tuned acc | change (points) | McNemar p | base acc_norm | tuned "
-      "acc_norm "
-      "| change (points) | McNemar p |\n"
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      "| suite | questions | metric | base | tuned | change (points) | McNemar p | acc | acc_norm | "
+      "acc_mutual_info |\n"
+      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
   std::string truncated;
   std::vector<std::string> near_chance;
+  auto both = [](const SuiteAccuracy& a) {
+    return std::isfinite(a.base) ? suite_pct(a.base) + " → " + suite_pct(a.tuned) : std::string("n/a");
+  };
   for (const auto& s : suites) {
     if (base_near_chance(s)) near_chance.push_back(markdown_cell(s.name));
+    const SuiteAccuracy h = headline(s);
     const std::string questions =
         s.questions_in_file > s.questions()
             ? fmt::format("{} of {}", with_commas(s.questions()), with_commas(s.questions_in_file))
             : with_commas(s.questions());
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", markdown_cell(s.name),
-                       questions, suite_pct(s.base_acc), suite_pct(s.tuned_acc),
-                       num_with_interval(s.acc_change_points(), s.acc_change_ci, 1, true),
-                       suite_p(s.acc_mcnemar_p), suite_pct(s.base_acc_norm), suite_pct(s.tuned_acc_norm),
-                       num_with_interval(s.acc_norm_change_points(), s.acc_norm_change_ci, 1, true),
-                       suite_p(s.acc_norm_mcnemar_p));
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", markdown_cell(s.name), questions,
+                       h.metric, suite_pct(h.base), suite_pct(h.tuned),
+                       num_with_interval(h.change_points(), h.change_ci, 1, true), suite_p(h.mcnemar_p),
+                       both(suite_accuracy(s, "acc")), both(suite_accuracy(s, "acc_norm")),
+                       both(suite_accuracy(s, "acc_mutual_info")));
     if (s.truncated > 0)
       truncated += fmt::format(
           " Suite {}: {} of {} queries were cut from the left to fit the context, as the "
@@ -279,18 +358,17 @@ std::string suites_markdown(const std::vector<SuiteResult>& suites) {
           markdown_cell(s.name), with_commas(s.truncated), with_commas(s.questions()));
   }
   out +=
-      "\nacc: the gold choice has the highest log-likelihood; acc_norm: the highest log-likelihood per "
-      "character "
-      "of the choice (lm-evaluation-harness's multiple_choice metrics). change: tuned − base in points "
-      "(negative: "
-      "the fine-tune lost answers), [brackets]: paired bootstrap interval over questions; McNemar p: exact "
-      "test "
-      "on the questions one model answers and the other does not." +
+      "\nlm-evaluation-harness's multiple_choice metrics. acc: the gold choice has the highest "
+      "log-likelihood; acc_norm: the highest log-likelihood per character of the choice; acc_mutual_info: "
+      "the highest gain of log-likelihood from the query (with the query minus without it). metric: the "
+      "suite's headline, which base, tuned, change and p report and the gate reads. change: tuned − base in "
+      "points (negative: the fine-tune lost answers), [brackets]: paired bootstrap interval over questions; "
+      "McNemar p: exact test on the questions one model answers and the other does not." +
       truncated + "\n\n";
   if (!near_chance.empty())
     out += fmt::format(
-        "Base near chance: {}. The base's acc is within the range that guessing among the choices "
-        "reaches 95% of the time, so these suites can show little forgetting: score more questions, "
+        "Base near chance: {}. The base's headline accuracy is within the range that guessing among the "
+        "choices reaches 95% of the time, so these suites can show little forgetting: score more questions, "
         "or use a probe the base knows.\n\n",
         fmt::join(near_chance, ", "));
   return out;

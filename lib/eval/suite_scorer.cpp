@@ -39,13 +39,22 @@ SuiteRow suite_row(const ChoiceTokens& t, int64_t max_length) {
 void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests& s, int64_t max_length,
                  int64_t batch_size, bool bf16, const SuiteProgress& progress) {
   // Every (question, choice) request in one list; its log-likelihoods land back by position.
+  // The unconditional requests (acc_mutual_info) follow, in the same list: they are short, and
+  // sorting by length batches them together.
+  struct Where {
+    size_t question, choice;
+    bool unconditional;
+  };
   std::vector<SuiteRow> rows;
-  std::vector<std::pair<size_t, size_t>> where;  // (question, choice) of each row
-  for (size_t q = 0; q < s.choices.size(); ++q)
-    for (size_t c = 0; c < s.choices[q].size(); ++c) {
-      rows.push_back(suite_row(s.choices[q][c], max_length));
-      where.emplace_back(q, c);
-    }
+  std::vector<Where> where;
+  for (bool alone : {false, true}) {
+    const auto& requests = alone ? s.unconditional : s.choices;
+    for (size_t q = 0; q < requests.size(); ++q)
+      for (size_t c = 0; c < requests[q].size(); ++c) {
+        rows.push_back(suite_row(requests[q][c], max_length));
+        where.push_back({q, c, alone});
+      }
+  }
   // Longest first, so a batch pads little; ties keep file order (a fixed order: the same sums
   // on every run).
   std::vector<size_t> order(rows.size());
@@ -59,6 +68,12 @@ void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests&
   };
   resize(s.result.base_ll);
   if (tuned) resize(s.result.tuned_ll);
+  s.result.base_ll_unconditional.clear();
+  s.result.tuned_ll_unconditional.clear();
+  if (!s.unconditional.empty()) {
+    resize(s.result.base_ll_unconditional);
+    if (tuned) resize(s.result.tuned_ll_unconditional);
+  }
 
   torch::NoGradGuard no_grad;
   model::EvalModeGuard base_mode(&base), tuned_mode(tuned);
@@ -90,9 +105,11 @@ void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests&
     const torch::Tensor nll_b = sums(base);
     const torch::Tensor nll_t = tuned ? sums(*tuned) : torch::Tensor();
     for (int64_t r = 0; r < b; ++r) {
-      const auto [q, c] = where[order[start + static_cast<size_t>(r)]];
-      s.result.base_ll[q][c] = -nll_b.data_ptr<double>()[r];
-      if (tuned) s.result.tuned_ll[q][c] = -nll_t.data_ptr<double>()[r];
+      const Where& w = where[order[start + static_cast<size_t>(r)]];
+      auto& base_ll = w.unconditional ? s.result.base_ll_unconditional : s.result.base_ll;
+      auto& tuned_ll = w.unconditional ? s.result.tuned_ll_unconditional : s.result.tuned_ll;
+      base_ll[w.question][w.choice] = -nll_b.data_ptr<double>()[r];
+      if (tuned) tuned_ll[w.question][w.choice] = -nll_t.data_ptr<double>()[r];
     }
     if (progress) progress(end, rows.size());
   }

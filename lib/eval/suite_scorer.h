@@ -15,7 +15,8 @@ namespace plinth::eval {
 // Called during a suite: requests scored so far and the suite's total.
 using SuiteProgress = std::function<void(uint64_t done, uint64_t total)>;
 
-// Fills s.result.base_ll (and tuned_ll when `tuned` is given) with one value per choice. Every
+// Fills s.result.base_ll (and tuned_ll when `tuned` is given) with one value per choice, and
+// the *_ll_unconditional columns from s.unconditional when it holds requests. Every
 // request is read as at most max_length tokens (cut from the left, suite_requests.h); requests
 // are sorted by length and batched `batch_size` at a time with right padding, which the causal
 // mask keeps from the scored positions. Runs under NoGradGuard in eval mode (restored after),

@@ -29,11 +29,12 @@ std::vector<eval::SuiteResult> SuiteEval::score(model::LlamaImpl& base, model::L
   for (size_t i = 0; i < files_.size(); ++i) {
     eval::SuiteRequests& requests = requests_[i];
     eval::fit_to_context(requests, files_[i], max_length);
-    uint64_t total = 0;
+    uint64_t total = 0, alone = 0;  // choices, and requests without the query (acc_mutual_info)
     for (const auto& q : requests.choices) total += q.size();
-    Progress progress(fmt::format("suite {}", spec_.suites[i].name), total);
+    for (const auto& q : requests.unconditional) alone += q.size();
+    Progress progress(fmt::format("suite {}", spec_.suites[i].name), total + alone);
     eval::score_suite(base, &tuned, requests, max_length, spec_.batch_size, false,
-                      [&progress](uint64_t done, uint64_t) { progress.update(done, "choices"); });
+                      [&progress](uint64_t done, uint64_t) { progress.update(done, "requests"); });
     progress.finish(
         fmt::format("{} questions, {} choices{}", requests.result.questions(), total,
                     requests.result.truncated

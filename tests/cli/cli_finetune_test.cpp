@@ -62,7 +62,8 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   for (const char* name : {"alpha-same", "alpha-other", "beta-same", "beta-other"}) {
     INFO(name);
     const std::string text = plinth::test::read_file(f.dir() / "suites" / (std::string(name) + ".jsonl"));
-    CHECK_THAT(text, Catch::StartsWith("{\"plinth_suite\":") && Catch::Contains("\"tokenizer_hash\""));
+    CHECK_THAT(text, Catch::StartsWith("{\"plinth_suite\":") && Catch::Contains("\"tokenizer_hash\"") &&
+                         Catch::Contains("\"metric\":\"acc_mutual_info\""));
     CHECK_THAT(text, Catch::Contains("\"query\":") && Catch::Contains("\"gold\":"));
   }
 
@@ -87,9 +88,11 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     // The capability suite beside the domains: 12 of its 16 questions, scored on both models.
     CHECK_THAT(ev.output, Catch::Contains("suite words") && Catch::Contains("12 questions, 36 choices"));
     const std::string md = plinth::test::read_file(run / "report.md");
-    CHECK_THAT(md, Catch::Contains("## Capability suites") && Catch::Contains("| words | 12 of 16 |"));
+    CHECK_THAT(md, Catch::Contains("## Capability suites") && Catch::Contains("| words | 12 of 16 | acc |"));
     const std::string json = plinth::test::read_file(run / "report.json");
     CHECK_THAT(json, Catch::Contains("\"schema\": 3") && Catch::Contains("\"acc_mcnemar_p\"") &&
+                         Catch::Contains("\"acc_mutual_info_mcnemar_p\"") &&
+                         Catch::Contains("\"base_ll_unconditional\"") &&
                          Catch::Contains("\"questions_in_file\": 16"));
     CHECK_THAT(plinth::test::read_file(run / "report.svg"), Catch::Contains("capability suites: accuracy"));
     // How far the fine-tune moved on its own task: KL and agreement on completions and prompts.
@@ -120,7 +123,7 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   INFO(cmp.output);
   CHECK(cmp.exit_code == 0);
   CHECK_THAT(cmp.output, Catch::Contains("runs/ft-full") && Catch::Contains("lora"));
-  CHECK_THAT(cmp.output, Catch::Contains("| suite (acc) |") && Catch::Contains("| words | "));
+  CHECK_THAT(cmp.output, Catch::Contains("| suite |") && Catch::Contains("| words | "));
   CHECK(fs::exists(f.dir() / "cmp/comparison.svg"));
 
   // The recipe's budget (1000%) passes; a budget of -100% cannot.

@@ -152,6 +152,7 @@ TEST_CASE("make_cloze_suites cuts each gold answer from the text that follows it
           "[cloze]") {
   const auto domains = cloze_test_domains();
   ClozeOptions options;
+  options.cut = ClozeCutAt::kLine;  // whole lines and sentences: the units these checks read
   options.questions = 40;
   options.query_chars = 150;
   options.seed = 7;
@@ -184,11 +185,61 @@ TEST_CASE("make_cloze_suites cuts each gold answer from the text that follows it
   }
 }
 
+TEST_CASE("cut: word ends each query inside a line or sentence and asks for the rest of it", "[cloze]") {
+  const auto domains = cloze_test_domains();
+  ClozeOptions options;  // cut: word is the default
+  CHECK(options.cut == ClozeCutAt::kWord);
+  options.questions = 40;
+  options.query_chars = 150;
+  options.seed = 7;
+  const auto suites = make_cloze_suites(domains, options);
+  REQUIRE(suites.size() == 6);
+  // Every choice (gold or distractor) is the rest of some line or sentence after a word boundary,
+  // never a whole one; the gold's line or sentence starts with the query's last words.
+  std::vector<std::string> units;
+  for (const DomainDocuments& d : domains)
+    for (const std::string& doc : d.documents)
+      for (const std::string& u : cloze_test_units(doc)) units.push_back(u);
+  auto tail_of = [&units](const std::string& text, const std::string& query) {
+    for (const std::string& u : units) {
+      if (u.size() <= text.size() + 1 || u.compare(u.size() - text.size(), text.size(), text) != 0) continue;
+      if (!cloze_test_space(u[u.size() - text.size() - 1])) continue;
+      std::string head = u.substr(0, u.size() - text.size());
+      while (!head.empty() && cloze_test_space(head.back())) head.pop_back();
+      if (query.empty() || (query.size() >= head.size() && query.compare(query.size() - head.size(), head.size(), head) == 0))
+        return true;
+    }
+    return false;
+  };
+  for (const MadeSuite& suite : suites) {
+    INFO(suite.name);
+    REQUIRE(suite.questions.size() == 40);
+    for (const SuiteQuestion& q : suite.questions) {
+      INFO(q.query);
+      CHECK(code_points(q.query) <= options.query_chars);
+      CHECK_FALSE(cloze_test_space(q.query.back()));
+      CHECK(tail_of(q.choices[static_cast<size_t>(q.gold)], q.query));
+      for (const std::string& choice : q.choices) {
+        INFO(choice);
+        CHECK(tail_of(choice, ""));
+        CHECK(code_points(choice) >= options.min_answer_chars);
+        CHECK(code_points(choice) <= options.max_answer_chars);
+      }
+    }
+  }
+  // The cut is part of the draw: the same options give the same suites, cut: line others.
+  cloze_test_require_equal(suites, make_cloze_suites(domains, options));
+  ClozeOptions line = options;
+  line.cut = ClozeCutAt::kLine;
+  CHECK(suite_jsonl(make_cloze_suites(domains, line)[0], "{}") != suite_jsonl(suites[0], "{}"));
+}
+
 TEST_CASE("make_cloze_suites draws -same distractors from other documents of the domain and -other ones "
           "from the other domains",
           "[cloze]") {
   const auto domains = cloze_test_domains();
   ClozeOptions options;
+  options.cut = ClozeCutAt::kLine;  // whole lines and sentences: the units these checks read
   options.questions = 50;
   options.seed = 3;
   const auto suites = make_cloze_suites(domains, options);
@@ -240,6 +291,7 @@ TEST_CASE("make_cloze_suites draws -same distractors from other documents of the
 TEST_CASE("make_cloze_suites gives the same suites for the same input and others for another seed", "[cloze]") {
   const auto domains = cloze_test_domains();
   ClozeOptions options;
+  options.cut = ClozeCutAt::kLine;  // whole lines and sentences: the units these checks read
   options.questions = 30;
   options.seed = 11;
   const auto first = make_cloze_suites(domains, options);
@@ -263,6 +315,7 @@ TEST_CASE("make_cloze_suites makes fewer questions than asked when the documents
   auto domains = cloze_test_domains();
   for (auto& d : domains) d.documents.resize(4);
   ClozeOptions options;
+  options.cut = ClozeCutAt::kLine;  // whole lines and sentences: the units these checks read
   options.questions = 10000;
   const auto suites = make_cloze_suites(domains, options);
   REQUIRE(suites.size() == 6);
@@ -289,6 +342,7 @@ TEST_CASE("make_cloze_suites makes fewer questions than asked when the documents
 TEST_CASE("make_cloze_suites makes only the -same suite of a single domain", "[cloze]") {
   const auto domains = cloze_test_domains();
   ClozeOptions options;
+  options.cut = ClozeCutAt::kLine;  // whole lines and sentences: the units these checks read
   options.questions = 10;
   options.choices = 3;
   const auto suites = make_cloze_suites({domains[1]}, options);
@@ -303,6 +357,7 @@ TEST_CASE("make_cloze_suites makes only the -same suite of a single domain", "[c
 TEST_CASE("suite_jsonl writes a file read_suite_file reads back with its provenance", "[cloze]") {
   const auto domains = cloze_test_domains();
   ClozeOptions options;
+  options.cut = ClozeCutAt::kLine;  // whole lines and sentences: the units these checks read
   options.questions = 25;
   const auto suites = make_cloze_suites(domains, options);
   const MadeSuite& suite = suites[1];

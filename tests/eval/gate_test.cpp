@@ -383,6 +383,36 @@ TEST_CASE("gate: a suite's acc drop is read through its paired interval", "[eval
   CHECK(g.breaches.size() == 1);
 }
 
+TEST_CASE("gate: a suite is read by its headline metric", "[eval][gate][suite]") {
+  ForgettingReport r = report_with({{"code", 1.0}});
+  // acc: 150 -> 150 of 200. Without the query the tuned model now favours choice 2 on the first 40
+  // questions (gains -2, -3, +1), so acc_mutual_info falls 150 -> 110: a 20-point drop.
+  SuiteResult s = suite_result("cloze", 200, 150, 150);
+  s.base_ll_unconditional.assign(200, {0.0, 0.0, 0.0});
+  s.tuned_ll_unconditional.assign(200, {0.0, 0.0, 0.0});
+  for (size_t i = 0; i < 40; ++i) s.tuned_ll_unconditional[i] = {1.0, 0.0, -3.0};
+  r.suites.push_back(s);
+  derive(r);
+  REQUIRE(r.suites[0].acc_change_points() == 0.0);
+  REQUIRE(r.suites[0].acc_mutual_info_change_points() == Approx(-20.0));
+  GateThresholds t;
+  t.set_suite_drop("cloze", 5);
+  CHECK(check_gate(r, t).breaches.empty());
+  r.suites[0].metric = "acc_mutual_info";
+  const GateResult g = check_gate(r, t);
+  REQUIRE(g.breaches.size() == 1);
+  CHECK_THAT(g.breaches[0], Contains("suite cloze: acc_mutual_info 75.0% -> 55.0%, drop 20.0"));
+  // Against a baseline, both are read by this report's metric.
+  ForgettingReport before = r;
+  before.suites[0].tuned_ll_unconditional.assign(200, {0.0, 0.0, 0.0});
+  derive(before);
+  t.baseline = "before/report.json";
+  t.tolerance_pct = 2;
+  const GateResult b = check_gate(r, t, &before);
+  REQUIRE(b.breaches.size() == 2);
+  CHECK_THAT(b.breaches[1], Contains("suite cloze: acc_mutual_info 55.0% vs baseline 75.0%"));
+}
+
 TEST_CASE("gate: suites against a baseline, question by question, and unknown suites as bad input",
           "[eval][gate][suite]") {
   ForgettingReport before = report_with({{"code", 1.0}});

@@ -1,4 +1,4 @@
-// Capability suite results: the harness's choice (acc, acc_norm), the exact McNemar test, the
+// Capability suite results: the harness's choice (acc, acc_norm, acc_mutual_info), the exact McNemar test, the
 // derived figures on a hand-made suite, report.json round trip and refusals, the Markdown table.
 #include <catch2/catch.hpp>
 
@@ -278,14 +278,15 @@ TEST_CASE("suites_markdown tabulates each suite with its changes and explains th
   derive_suite(b, 0.95, 200, 5);
 
   const std::string md = suites_markdown({a, b});
-  CHECK_THAT(md, Contains("| suite | questions | base acc | tuned acc | change (points) | McNemar p |"));
-  CHECK_THAT(md, Contains("| arc\\|mini | 4 of 10 | 75.0% | 25.0% | -50.0 ["));
-  CHECK_THAT(md, Contains("| 0.500 | 100.0% | 25.0% | -75.0 ["));
-  CHECK_THAT(md, Contains("| 0.250 |"));
-  CHECK_THAT(md, Contains("| hellaswag | 4 | 75.0% | 75.0% | +0.0 [+0.0, +0.0] | 1.000 |"));
+  CHECK_THAT(md, Contains("| suite | questions | metric | base | tuned | change (points) | McNemar p | acc | "
+                          "acc_norm | acc_mutual_info |"));
+  CHECK_THAT(md, Contains("| arc\\|mini | 4 of 10 | acc | 75.0% | 25.0% | -50.0 ["));
+  CHECK_THAT(md, Contains("| 0.500 | 75.0% → 25.0% | 100.0% → 25.0% | n/a |"));
+  CHECK_THAT(md, Contains("| hellaswag | 4 | acc | 75.0% | 75.0% | +0.0 [+0.0, +0.0] | 1.000 |"));
   CHECK_THAT(md, Contains("1 of 4 queries were cut"));
   CHECK_THAT(md, !Contains("Suite hellaswag"));
-  CHECK_THAT(md, Contains("McNemar") && Contains("acc_norm") && Contains("per character"));
+  CHECK_THAT(md, Contains("McNemar") && Contains("acc_norm") && Contains("per character") &&
+                     Contains("with the query minus without it"));
   // Four questions of two choices: 75% is within what guessing reaches.
   CHECK_THAT(md, Contains("Base near chance: arc\\|mini, hellaswag."));
 }
@@ -311,6 +312,91 @@ TEST_CASE("a suite's base is near chance when guessing among its choices would o
   CHECK(s.base_acc == Approx(0.61));
   CHECK_FALSE(base_near_chance(s));
   CHECK_THAT(suites_markdown({s}), !Contains("near chance"));
+}
+
+TEST_CASE("acc_mutual_info ranks choices by what the query adds to their log-likelihood", "[eval][suite]") {
+  // hand_made_suite with the choices' log-likelihoods without the query. Gold is 0 everywhere.
+  //   q0  base: ll -1,-2, alone -3,-1 -> gains +2,-1: right; tuned the same
+  //   q1  base: ll -1,-2, alone -0.5,-4 -> gains -0.5,+2: wrong (acc right)
+  //       tuned: ll -3,-2, alone -6,-2 -> gains +3, 0: right (acc wrong)
+  //   q2  base: gains 0, 0 (a tie: the first, right); tuned: ll -3,-2, alone -3,-2: tie, right
+  //   q3  base: ll -10,-4, alone -20,-4 -> +10, 0: right; tuned: ll -10,-1.5, alone -11,-1 -> +1,-0.5 right
+  // base 3/4, tuned 4/4: McNemar b = 0, c = 1.
+  SuiteResult s = hand_made_suite();
+  s.base_ll_unconditional = {{-3, -1}, {-0.5, -4}, {-1, -2}, {-20, -4}};
+  s.tuned_ll_unconditional = {{-3, -1}, {-6, -2}, {-3, -2}, {-11, -1}};
+  derive_suite(s, 0.95, 300, 4);
+  CHECK(s.has_unconditional());
+  CHECK(s.base_acc_mutual_info == Approx(0.75));
+  CHECK(s.tuned_acc_mutual_info == Approx(1.0));
+  CHECK(s.acc_mutual_info_change_points() == Approx(25.0));
+  CHECK(s.acc_mutual_info_mcnemar_p == Approx(1.0));
+  REQUIRE(s.acc_mutual_info_change_ci.known());
+  CHECK(s.acc_mutual_info_change_ci.lo >= 0.0);
+  CHECK(s.base_acc == Approx(0.75));  // acc and acc_norm do not read the unconditional columns
+  CHECK(s.tuned_acc == Approx(0.25));
+  CHECK(answered(s, false, "acc_mutual_info") == std::vector<bool>{true, false, true, true});
+  CHECK(answered(s, true, "acc_mutual_info") == std::vector<bool>{true, true, true, true});
+
+  // The headline follows the suite's metric: what the gate, the chart and near-chance read.
+  CHECK(headline(s).metric == "acc");
+  CHECK(headline(s).base == s.base_acc);
+  s.metric = "acc_mutual_info";
+  CHECK(headline(s).base == s.base_acc_mutual_info);
+  CHECK(headline(s).change_points() == Approx(25.0));
+  CHECK(headline(s).change_ci.lo == s.acc_mutual_info_change_ci.lo);
+  CHECK(suite_accuracy(s, "acc_norm").tuned == s.tuned_acc_norm);
+  CHECK_THAT(suites_markdown({s}), Contains("| arc-mini | 4 of 10 | acc_mutual_info | 75.0% | 100.0% | +25.0 ["));
+  CHECK(known_suite_metric("acc_mutual_info"));
+  CHECK_FALSE(known_suite_metric("acc_bytes"));
+
+  // Round trip: the columns and the metric come back; the figures are derived again equal.
+  const nlohmann::json j = suite_as_read(s);
+  CHECK(j["metric"] == "acc_mutual_info");
+  CHECK(j["base_acc_mutual_info"].get<double>() == Approx(0.75));
+  CHECK(j["per_question"]["tuned_ll_unconditional"][1][0].get<double>() == -6.0);
+  SuiteResult back = read_suite_json(j, JsonReader("report.json"), "suites[0]");
+  CHECK(back.metric == "acc_mutual_info");
+  CHECK(same_values(back.base_ll_unconditional, s.base_ll_unconditional));
+  derive_suite(back, 0.95, 300, 4);
+  CHECK(back.tuned_acc_mutual_info == s.tuned_acc_mutual_info);
+  CHECK(back.acc_mutual_info_change_ci.lo == s.acc_mutual_info_change_ci.lo);
+
+  // A report written before acc_mutual_info: no metric (acc), no columns, the figures unknown.
+  nlohmann::json old = j;
+  old.erase("metric");
+  old["per_question"].erase("base_ll_unconditional");
+  old["per_question"].erase("tuned_ll_unconditional");
+  SuiteResult before = read_suite_json(old, JsonReader("report.json"), "suites[0]");
+  CHECK(before.metric == "acc");
+  derive_suite(before, 0.95, 300, 4);
+  CHECK(std::isnan(before.base_acc_mutual_info));
+  CHECK_FALSE(before.acc_mutual_info_change_ci.known());
+  CHECK(before.base_acc == s.base_acc);
+  CHECK_FALSE(suite_json(before)["per_question"].contains("base_ll_unconditional"));
+
+  // Refusals: one column without the other, a column of the wrong width, an unknown metric.
+  auto refuses = [](nlohmann::json bad, const std::string& says) {
+    INFO(says);
+    try {
+      read_suite_json(bad, JsonReader("r.json"), "suites[0]");
+      FAIL("read without an error");
+    } catch (const BadInput& e) {
+      CHECK_THAT(e.problems()[0].message, Contains(says));
+    }
+  };
+  nlohmann::json bad = j;
+  bad["per_question"].erase("tuned_ll_unconditional");
+  refuses(bad, "has one of base_ll_unconditional and tuned_ll_unconditional but not the other");
+  bad = j;
+  bad["per_question"]["base_ll_unconditional"][2].push_back(-1.0);
+  refuses(bad, "base_ll_unconditional[2]' has 3 entries where 2 were expected");
+  bad = j;
+  bad["metric"] = "acc_bytes";
+  refuses(bad, "'suites[0].metric' is 'acc_bytes', not one of acc, acc_norm, acc_mutual_info");
+  SuiteResult ragged = s;
+  ragged.tuned_ll_unconditional.pop_back();
+  CHECK_THROWS_AS(derive_suite(ragged, 0.95, 100, 3), Failure);
 }
 
 }  // namespace plinth::eval

@@ -1,6 +1,7 @@
 // Capability suites: requests encoded as lm-evaluation-harness encodes a (context, continuation)
 // pair, and each choice's log-likelihood equal to a direct sum over forward() of the sequence
-// the harness would read, cut from the left when it is too long.
+// the harness would read, cut from the left when it is too long; the same for the requests without
+// the query (acc_mutual_info), and the suite's metric.
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
@@ -107,11 +108,56 @@ TEST_CASE("each choice's log-likelihood is the direct sum over forward(), whatev
       CHECK(three.result.tuned_ll[q][c] == Approx(t).epsilon(1e-5));
       CHECK(one.result.base_ll[q][c] < 0);
     }
+  // acc_mutual_info's requests: each choice after the start token alone, scored the same way.
+  REQUIRE(one.result.has_unconditional());
+  for (size_t q = 0; q < sample.size(); ++q)
+    for (size_t c = 0; c < one.unconditional[q].size(); ++c) {
+      const ChoiceTokens& u = one.unconditional[q][c];
+      CHECK(u.context == std::vector<int32_t>{kStart});
+      const std::string choice = file.questions[sample[q]].choices[c];
+      CHECK(u.continuation == toy_encode(" " + choice));
+      CHECK(one.result.base_ll_unconditional[q][c] == Approx(direct_ll(base, u, max_length)).epsilon(1e-5));
+      CHECK(three.result.tuned_ll_unconditional[q][c] == Approx(direct_ll(tuned, u, max_length)).epsilon(1e-5));
+    }
   // Without a tuned model only the base is scored.
   SuiteRequests alone = prepare_suite(spec, file, sample, toy_encode, kStart, max_length);
   score_suite(*base, nullptr, alone, max_length, 2);
   CHECK(alone.result.tuned_ll.empty());
   CHECK(alone.result.base_ll[2][1] == Approx(one.result.base_ll[2][1]).epsilon(1e-5));
+}
+
+TEST_CASE("an unconditional request puts the start token before the whole continuation", "[suite]") {
+  ChoiceTokens u = encode_unconditional(" ab c", toy_encode, kStart);
+  CHECK(u.context == std::vector<int32_t>{kStart});
+  CHECK(u.continuation == std::vector<int32_t>{4, 60, 4, 12});
+  // The harness: a continuation that itself starts with the start token gives it as the context.
+  const TextEncoder starts = [](const std::string& text) {
+    std::vector<int32_t> ids{kStart};
+    for (int32_t id : toy_encode(text)) ids.push_back(id);
+    return ids;
+  };
+  u = encode_unconditional("cd", starts, kStart);
+  CHECK(u.context == std::vector<int32_t>{kStart});
+  CHECK(u.continuation == std::vector<int32_t>{12, 13});
+}
+
+TEST_CASE("a suite's metric is the recipe's, else its file header's, else acc", "[suite]") {
+  SuiteSpec spec{"toy", "toy.jsonl", " ", "", {}};
+  SuiteFile file = toy_suite();
+  CHECK(encode_suite(spec, file, {0}, toy_encode, kStart).result.metric == "acc");
+  file.provenance = R"({"made_by": "plinth suite make", "metric": "acc_mutual_info"})";
+  CHECK(encode_suite(spec, file, {0}, toy_encode, kStart).result.metric == "acc_mutual_info");
+  spec.metric = "acc_norm";
+  CHECK(encode_suite(spec, file, {0}, toy_encode, kStart).result.metric == "acc_norm");
+  spec.metric = "";
+  file.provenance = R"({"metric": "acc_bytes"})";
+  try {
+    encode_suite(spec, file, {0}, toy_encode, kStart);
+    FAIL("no BadInput");
+  } catch (const BadInput& e) {
+    CHECK(e.problems()[0].where.line == 1);
+    CHECK_THAT(e.problems()[0].message, Catch::Matchers::Contains("names the metric 'acc_bytes'"));
+  }
 }
 
 TEST_CASE("a suite whose choice encodes to nothing, or outgrows the context, is refused with its line",
