@@ -349,7 +349,8 @@ void bind(ConfigSection& s, ClozeOptions& o) {
   count("max_answer_chars", o.max_answer_chars, 1);
   count("seed", o.seed, 0);
   std::string cut = o.cut == ClozeCutAt::kWord ? "word" : "line";
-  if (s.read_choice("cut", cut, {"word", "line"})) o.cut = cut == "word" ? ClozeCutAt::kWord : ClozeCutAt::kLine;
+  if (s.read_choice("cut", cut, {"word", "line"}))
+    o.cut = cut == "word" ? ClozeCutAt::kWord : ClozeCutAt::kLine;
   if (o.min_answer_chars > o.max_answer_chars)
     s.error("min_answer_chars",
             fmt::format("{} is more than max_answer_chars ({})", o.min_answer_chars, o.max_answer_chars),

@@ -155,9 +155,9 @@ Pairs common_questions(const SuiteResult& now, const SuiteResult& before, const 
   return pairs;
 }
 
-// The suites' checks: each budgeted suite's drop in its headline metric (suite_result.h), base to tuned (the interval of the paired
-// change, turned into a drop), and with a baseline each suite both hold: the acc this report's
-// tuned model lost against the baseline's tuned model, on the questions both scored.
+// The suites' checks: each budgeted suite's drop in its headline metric (suite_result.h), base to tuned (the
+// interval of the paired change, turned into a drop), and with a baseline each suite both hold: the accuracy
+// this report's tuned model lost against the baseline's tuned model, on the questions both scored.
 void check_suites(const ForgettingReport& report, const GateThresholds& t, const ForgettingReport* baseline,
                   const std::vector<Pairs>& question_pairs, double confidence, GateResult& result) {
   for (const auto& [name, limit] : t.suite_max_drop_points) {
@@ -192,11 +192,10 @@ void check_suites(const ForgettingReport& report, const GateThresholds& t, const
     const Interval ci = percentile_interval(r.ratio(lost, ones), confidence);
     const double excess = 100.0 * (before_acc - now_acc) / n;
     Verdict v = judge(excess, ci, tolerance, false);
-    record(
-        result, v,
-        fmt::format("suite {}: {} {:.1f}% vs baseline {:.1f}% on {} common questions: {} points tolerance",
-                    now.name, now.metric, 100 * now_acc / n, 100 * before_acc / n, pairs.size(),
-                    compared(excess, ci, tolerance, v, false, "")));
+    record(result, v,
+           fmt::format("suite {}: {} {:.1f}% vs baseline {:.1f}% on {} common questions: {} points tolerance",
+                       now.name, now.metric, 100 * now_acc / n, 100 * before_acc / n, pairs.size(),
+                       compared(excess, ci, tolerance, v, false, "")));
   }
 }
 

@@ -55,7 +55,8 @@ ChoiceTokens encode_choice(const std::string& context, const std::string& contin
   return out;
 }
 
-ChoiceTokens encode_unconditional(const std::string& continuation, const TextEncoder& encode, int32_t start_id) {
+ChoiceTokens encode_unconditional(const std::string& continuation, const TextEncoder& encode,
+                                  int32_t start_id) {
   ChoiceTokens out;
   out.continuation = encode(continuation);
   if (!out.continuation.empty() && out.continuation.front() == start_id) {

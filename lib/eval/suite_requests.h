@@ -45,7 +45,8 @@ ChoiceTokens encode_choice(const std::string& context, const std::string& contin
                            const TextEncoder& encode, int32_t start_id);
 
 // The unconditional request ("", continuation), encoded as above.
-ChoiceTokens encode_unconditional(const std::string& continuation, const TextEncoder& encode, int32_t start_id);
+ChoiceTokens encode_unconditional(const std::string& continuation, const TextEncoder& encode,
+                                  int32_t start_id);
 
 // Python's str.isspace() for one code point: what rstrip() removes.
 bool python_space(uint32_t code_point);

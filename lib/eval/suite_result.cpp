@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "eval/document_sample.h"
 #include "eval/forgetting_report.h"
@@ -54,7 +55,8 @@ json suite_numbers(const std::vector<double>& v) {
 // Per question of `s`, whether the harness's choice by `metric` is the gold one; `ll` and
 // `unconditional` are the same model's columns (unconditional is read by acc_mutual_info only).
 std::vector<bool> suite_correct(const SuiteResult& s, const std::vector<std::vector<double>>& ll,
-                                const std::vector<std::vector<double>>& unconditional, const std::string& metric) {
+                                const std::vector<std::vector<double>>& unconditional,
+                                const std::string& metric) {
   std::vector<bool> out(s.questions());
   for (size_t i = 0; i < out.size(); ++i) {
     size_t choice = 0;
@@ -146,19 +148,26 @@ bool known_suite_metric(const std::string& metric) {
   return false;
 }
 
+namespace {
+
+// The derived fields of one metric of `s` (const or not): base, tuned, change_ci, mcnemar_p.
+template <typename Suite>
+auto suite_metric_fields(Suite& s, const std::string& metric) {
+  if (metric == "acc_norm")
+    return std::make_tuple(&s.base_acc_norm, &s.tuned_acc_norm, &s.acc_norm_change_ci, &s.acc_norm_mcnemar_p);
+  if (metric == "acc_mutual_info")
+    return std::make_tuple(&s.base_acc_mutual_info, &s.tuned_acc_mutual_info, &s.acc_mutual_info_change_ci,
+                           &s.acc_mutual_info_mcnemar_p);
+  return std::make_tuple(&s.base_acc, &s.tuned_acc, &s.acc_change_ci, &s.acc_mcnemar_p);
+}
+
+}  // namespace
+
 SuiteAccuracy suite_accuracy(const SuiteResult& s, const std::string& metric) {
+  const auto [base, tuned, change_ci, mcnemar_p] = suite_metric_fields(s, metric);
   SuiteAccuracy a;
   a.metric = metric;
-  if (metric == "acc_norm") {
-    a.base = s.base_acc_norm, a.tuned = s.tuned_acc_norm;
-    a.change_ci = s.acc_norm_change_ci, a.mcnemar_p = s.acc_norm_mcnemar_p;
-  } else if (metric == "acc_mutual_info") {
-    a.base = s.base_acc_mutual_info, a.tuned = s.tuned_acc_mutual_info;
-    a.change_ci = s.acc_mutual_info_change_ci, a.mcnemar_p = s.acc_mutual_info_mcnemar_p;
-  } else {
-    a.base = s.base_acc, a.tuned = s.tuned_acc;
-    a.change_ci = s.acc_change_ci, a.mcnemar_p = s.acc_mcnemar_p;
-  }
+  a.base = *base, a.tuned = *tuned, a.change_ci = *change_ci, a.mcnemar_p = *mcnemar_p;
   return a;
 }
 
@@ -194,16 +203,8 @@ void derive_suite(SuiteResult& s, double confidence, int resamples, uint64_t see
     SuiteMetric m;  // NaN and unknown: acc_mutual_info without its columns
     if (name != "acc_mutual_info" || unconditional)
       m = suite_metric(answered(s, false, name), answered(s, true, name), r, confidence);
-    if (name == "acc_norm") {
-      s.base_acc_norm = m.base, s.tuned_acc_norm = m.tuned;
-      s.acc_norm_change_ci = m.change_ci, s.acc_norm_mcnemar_p = m.mcnemar_p;
-    } else if (name == "acc_mutual_info") {
-      s.base_acc_mutual_info = m.base, s.tuned_acc_mutual_info = m.tuned;
-      s.acc_mutual_info_change_ci = m.change_ci, s.acc_mutual_info_mcnemar_p = m.mcnemar_p;
-    } else {
-      s.base_acc = m.base, s.tuned_acc = m.tuned;
-      s.acc_change_ci = m.change_ci, s.acc_mcnemar_p = m.mcnemar_p;
-    }
+    const auto [base, tuned, change_ci, mcnemar_p] = suite_metric_fields(s, name);
+    *base = m.base, *tuned = m.tuned, *change_ci = m.change_ci, *mcnemar_p = m.mcnemar_p;
   }
 }
 
@@ -290,7 +291,8 @@ SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::stri
                         pq));
   if (has_base_u) {
     s.base_ll_unconditional = suite_nested<double>(per_question, "base_ll_unconditional", rd, pq, n, numbers);
-    s.tuned_ll_unconditional = suite_nested<double>(per_question, "tuned_ll_unconditional", rd, pq, n, numbers);
+    s.tuned_ll_unconditional =
+        suite_nested<double>(per_question, "tuned_ll_unconditional", rd, pq, n, numbers);
   }
   if (j.contains("metric")) {
     s.metric = rd.string(j, "metric", path);
@@ -307,7 +309,8 @@ SuiteResult read_suite_json(const json& j, const JsonReader& rd, const std::stri
     rd.same_length(choices, s.base_ll[i].size(), fmt::format("{}.base_ll[{}]", pq, i));
     rd.same_length(choices, s.tuned_ll[i].size(), fmt::format("{}.tuned_ll[{}]", pq, i));
     if (has_base_u) {
-      rd.same_length(choices, s.base_ll_unconditional[i].size(), fmt::format("{}.base_ll_unconditional[{}]", pq, i));
+      rd.same_length(choices, s.base_ll_unconditional[i].size(),
+                     fmt::format("{}.base_ll_unconditional[{}]", pq, i));
       rd.same_length(choices, s.tuned_ll_unconditional[i].size(),
                      fmt::format("{}.tuned_ll_unconditional[{}]", pq, i));
     }
@@ -346,8 +349,8 @@ std::string suites_markdown(const std::vector<SuiteResult>& suites) {
         s.questions_in_file > s.questions()
             ? fmt::format("{} of {}", with_commas(s.questions()), with_commas(s.questions_in_file))
             : with_commas(s.questions());
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", markdown_cell(s.name), questions,
-                       h.metric, suite_pct(h.base), suite_pct(h.tuned),
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", markdown_cell(s.name),
+                       questions, h.metric, suite_pct(h.base), suite_pct(h.tuned),
                        num_with_interval(h.change_points(), h.change_ci, 1, true), suite_p(h.mcnemar_p),
                        both(suite_accuracy(s, "acc")), both(suite_accuracy(s, "acc_norm")),
                        both(suite_accuracy(s, "acc_mutual_info")));

@@ -81,7 +81,9 @@ struct SuiteResult {
   }
   double acc_change_points() const { return 100.0 * (tuned_acc - base_acc); }
   double acc_norm_change_points() const { return 100.0 * (tuned_acc_norm - base_acc_norm); }
-  double acc_mutual_info_change_points() const { return 100.0 * (tuned_acc_mutual_info - base_acc_mutual_info); }
+  double acc_mutual_info_change_points() const {
+    return 100.0 * (tuned_acc_mutual_info - base_acc_mutual_info);
+  }
 };
 
 // The harness's multiple_choice metrics plinth computes, by their names.
@@ -98,7 +100,9 @@ struct SuiteAccuracy {
 };
 // `metric` (one of kSuiteMetrics) of `suite`; headline: its own metric.
 SuiteAccuracy suite_accuracy(const SuiteResult& suite, const std::string& metric);
-inline SuiteAccuracy headline(const SuiteResult& suite) { return suite_accuracy(suite, suite.metric); }
+inline SuiteAccuracy headline(const SuiteResult& suite) {
+  return suite_accuracy(suite, suite.metric);
+}
 
 // The harness's choice: the index of the first maximum of ll. A NaN counts as lowest, equal to
 // -inf (a NaN written as null reads back as NaN, so the choice survives report.json); all NaN or

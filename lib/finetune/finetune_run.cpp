@@ -288,6 +288,17 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
 
   const torch::Device device = dp ? dp->device() : model::resolve_device(spec.device, "train.device");
   net->to(device);
+  // Distillation's reference (finetune.distill): a full fine-tune keeps a frozen float32 copy of
+  // the base (one more model's weights in memory, and its forward pass per distilled row); LoRA
+  // switches its adapters off for that pass instead (no copy). Made before the seed is set: a
+  // model's construction draws its initial weights from the global generator.
+  model::Llama reference{nullptr};
+  if (f.finetune.distill_on() && !f.finetune.lora_on()) {
+    reference = model::model_from_checkpoint(base, base_ckpt);
+    reference->to(device);
+    reference->eval();
+    for (auto& p : reference->parameters()) p.requires_grad_(false);
+  }
   torch::manual_seed(static_cast<uint64_t>(spec.seed));
   // Method: frozen parameters first, then adapters (which freeze everything else themselves).
   if (f.finetune.freeze_on()) {
@@ -335,6 +346,14 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
         f, config, tok, dp.get(),
         {{"model_config", model::model_config_json(config)}, {"tokenizer_hash", hex64(tok.hash())}});
     options.probe = probe;
+  }
+  if (f.finetune.distill_on()) {
+    options.distill.weight = f.finetune.distill.weight;
+    options.distill.on_replay = f.finetune.distill.on == "replay";
+    options.distill_reference = reference;
+    log::info("distillation to the base: weight {} on the {} rows' positions, the base {}",
+              f.finetune.distill.weight, f.finetune.distill.on,
+              reference ? "a frozen copy (float32)" : "the same weights with the adapters off");
   }
   if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
   if (f.finetune.ewc_on()) {

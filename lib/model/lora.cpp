@@ -146,6 +146,14 @@ bool has_lora(const LlamaImpl& model) {
   return false;
 }
 
+LoraAdaptersOff::LoraAdaptersOff(LlamaImpl& model) : model_(model) {
+  for (const auto& [name, p] : projections(model_)) p->set_adapter_enabled(false);
+}
+
+LoraAdaptersOff::~LoraAdaptersOff() {
+  for (const auto& [name, p] : projections(model_)) p->set_adapter_enabled(true);
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(LlamaImpl& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : model.named_parameters())

@@ -42,6 +42,19 @@ void remove_lora(LlamaImpl& model);
 
 bool has_lora(const LlamaImpl& model);
 
+// While alive, every adapter of `model` is skipped: the model computes as its base, with no
+// second copy of the weights (distillation to the base of a LoRA fine-tune). Restores on exit.
+class LoraAdaptersOff {
+ public:
+  explicit LoraAdaptersOff(LlamaImpl& model);
+  ~LoraAdaptersOff();
+  LoraAdaptersOff(const LoraAdaptersOff&) = delete;
+  LoraAdaptersOff& operator=(const LoraAdaptersOff&) = delete;
+
+ private:
+  LlamaImpl& model_;
+};
+
 // The adapter tensors (the live parameters, not copies) with their full names, in model
 // order (each projection's lora_A then lora_B): what an adapter-only checkpoint holds.
 std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(LlamaImpl& model);

@@ -16,7 +16,7 @@ ProjectionImpl::ProjectionImpl(int64_t in, int64_t out) {
 
 torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
   auto y = F::linear(x, weight);  // (..., out), the same op torch::nn::Linear runs
-  if (!has_adapter()) return y;
+  if (!has_adapter() || !adapter_enabled_) return y;
   auto h = dropout_ > 0 ? F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training())) : x;
   auto update = F::linear(F::linear(h, lora_A), lora_B);  // (..., rank) -> (..., out)
   return y + update * (alpha_ / static_cast<double>(rank()));

@@ -31,6 +31,9 @@ class ProjectionImpl : public torch::nn::Module {
   // Unregisters lora_A / lora_B (named_parameters() no longer lists them) without merging.
   void remove_adapter();
   bool has_adapter() const { return lora_A.defined(); }
+  // While off, forward skips the adapter: the projection computes as its base (distillation's
+  // reference pass, lora.h LoraAdaptersOff). On by default.
+  void set_adapter_enabled(bool on) { adapter_enabled_ = on; }
   int64_t rank() const { return has_adapter() ? lora_A.size(0) : 0; }
   double alpha() const { return alpha_; }
   double dropout() const { return dropout_; }
@@ -42,6 +45,7 @@ class ProjectionImpl : public torch::nn::Module {
 
  private:
   double alpha_ = 0, dropout_ = 0;
+  bool adapter_enabled_ = true;
 };
 TORCH_MODULE(Projection);
 

@@ -24,6 +24,12 @@ class BatchSource {
   // Of the last batch's scored targets, how many came from replayed pretraining rows
   // (ReplayBatches); -1 for a source that does not replay. Logged as the realised replay share.
   virtual int64_t last_replayed_targets() const { return -1; }
+  // Per position of the last batch, (rows, T) bool: true where the row holds a real token whose
+  // next token is real too (not padding), for task rows and for replayed rows apart. These are
+  // the positions distillation (finetune.distill) compares the model with its base on, prompts
+  // included. Undefined for a source without such rows.
+  virtual torch::Tensor last_task_positions() const { return {}; }
+  virtual torch::Tensor last_replay_positions() const { return {}; }
   // What the batches since the last call drew from (domain names, "task"), sorted, and forgets
   // them: a diverged step is reported with the domains that fed it.
   std::vector<std::string> take_sources() {

@@ -103,6 +103,20 @@ void bind(ConfigSection& s, FinetuneSpec& spec) {
   ConfigSection l2sp = s.child("l2sp");
   l2sp.read("alpha", spec.l2sp.alpha, Range<double>::at_least(0.0));
   l2sp.finish();
+  ConfigSection distill = s.child("distill");
+  distill.read("weight", spec.distill.weight, Range<double>::at_least(0.0));
+  std::string on;
+  if (distill.read("on", on)) {
+    if (on == "generated")
+      distill.error("on", "generated replay (rows the base writes itself) is not built yet",
+                    "distil on the task's own rows (on: task) or on replayed pretraining rows (on: replay)");
+    else if (on != "task" && on != "replay")
+      distill.error("on", fmt::format("'{}' is not one of task, replay", on),
+                    "on: task (the task's rows, prompts included) or on: replay (the replayed rows)");
+    else
+      spec.distill.on = on;
+  }
+  distill.finish();
   s.finish();
 
   if (spec.method == "full" && lora.present())
@@ -117,6 +131,9 @@ void bind(ConfigSection& s, FinetuneSpec& spec) {
     s.error("ewc", "EWC with method lora", fmt::format("{}; or set ewc.lambda: 0", why));
   if (spec.method == "lora" && spec.l2sp_on())
     s.error("l2sp", "L2-SP with method lora", fmt::format("{}; or set l2sp.alpha: 0", why));
+  if (spec.distill_on() && spec.distill.on == "replay" && !spec.replay_on())
+    distill.error("on", "distillation on replayed rows, but replay is off (finetune.replay.fraction is 0)",
+                  "set finetune.replay.fraction (e.g. 0.25), or distil on the task's rows: on: task");
 }
 
 std::string method_label(const FinetuneSpec& spec) {
@@ -125,6 +142,7 @@ std::string method_label(const FinetuneSpec& spec) {
   if (spec.replay_on()) label += "+replay";
   if (spec.ewc_on()) label += "+ewc";
   if (spec.l2sp_on()) label += "+l2sp";
+  if (spec.distill_on()) label += "+distill";
   return label;
 }
 

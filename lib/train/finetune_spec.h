@@ -13,6 +13,7 @@
 //         - {name: literature, weight: 1}
 //     ewc: {lambda: 0, fisher_sequences: 128}                              # lambda 0 = off
 //     l2sp: {alpha: 0}                                                      # alpha 0 = off
+//     distill: {weight: 0, on: task}   # KL to the base on the task's rows (or replay's); 0 = off
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,13 @@ struct L2spSpec {
   double alpha = 0.0;  // >= 0; 0 = off
 };
 
+// Distillation to the base (Learning without Forgetting): weight · KL(p_base ‖ p_tuned) averaged
+// over the positions of the chosen rows, added to the loss (train/step_gradients.h DistillTerm).
+struct DistillSpec {
+  double weight = 0.0;      // >= 0; 0 = off
+  std::string on = "task";  // task (the task's rows, prompts included) | replay (the replayed rows)
+};
+
 struct FinetuneSpec {
   std::string base;             // required: a run directory or a checkpoint file
   std::string method = "full";  // full | lora
@@ -52,24 +60,27 @@ struct FinetuneSpec {
   ReplaySpec replay;
   EwcSpec ewc;
   L2spSpec l2sp;
+  DistillSpec distill;
 
   bool lora_on() const { return method == "lora"; }
   bool freeze_on() const { return freeze.embeddings || freeze.first_layers > 0 || !freeze.patterns.empty(); }
   bool replay_on() const { return replay.fraction > 0; }
   bool ewc_on() const { return ewc.lambda > 0; }
   bool l2sp_on() const { return l2sp.alpha > 0; }
+  bool distill_on() const { return distill.weight > 0; }
 };
 
 // Reads every key (base required), checks ranges, that regexes parse, and the rules across
 // fields: a lora section needs method lora, a freeze section method full; EWC and L2-SP need
 // method full (the adapters start at zero; these pull full weights toward the base); replay
-// domains need a replay fraction, Fisher settings an EWC lambda. Reports unknown keys.
+// domains need a replay fraction, Fisher settings an EWC lambda, distill.on: replay a replay
+// fraction. Reports unknown keys.
 // Whether base exists is checked when it is used (resolve_base_checkpoint): a pipeline may
 // pretrain it first.
 void bind(ConfigSection& s, FinetuneSpec& spec);
 
-// "full", "lora", then "+freeze", "+replay", "+ewc", "+l2sp" for each one on, in that order
-// (e.g. "full+replay+ewc"): the method's name in reports.
+// "full", "lora", then "+freeze", "+replay", "+ewc", "+l2sp", "+distill" for each one on, in
+// that order (e.g. "full+replay+ewc"): the method's name in reports.
 std::string method_label(const FinetuneSpec& spec);
 
 // The checkpoint `base` names: a .ckpt file as is; a run directory's checkpoints/best.ckpt,

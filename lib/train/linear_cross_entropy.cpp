@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "train/head_gradients.h"
 #include "train/softmax_xent_rows.h"
 #include "util/error.h"
 
@@ -13,12 +14,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// Matmuls in the compute dtype with autocast off: the dtypes here are chosen explicitly.
-struct AutocastOff {
-  c10::impl::ExcludeDispatchKeyGuard guard{
-      c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA})};
-};
 
 // logits (r, V) contiguous on the CPU, in bf16 or float32; targets (r) int64; scale (r) float32
 // or undefined. Returns the per-row losses (r) float32; with a scale, logits now hold the
@@ -52,7 +47,7 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& weight,
                                const torch::Tensor& targets, int64_t compute, int64_t chunk_rows,
                                bool grad_hidden, bool grad_weight) {
-    AutocastOff autocast_off;
+    HeadAutocastOff autocast_off;
     const bool want_grad = grad_hidden || grad_weight;
     const auto dtype = static_cast<torch::ScalarType>(compute);
     const torch::Tensor h = hidden.to(dtype);                      // (N, C)
@@ -96,24 +91,13 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
         grad_w = grad_w.defined() ? grad_w.add_(gw) : gw.to(torch::kFloat32);
       }
     }
-    ctx->save_for_backward({grad_h, grad_w});
-    ctx->saved_data["hidden_dtype"] = static_cast<int64_t>(hidden.scalar_type());
-    ctx->saved_data["weight_dtype"] = static_cast<int64_t>(weight.scalar_type());
+    save_head_gradients(ctx, grad_h, grad_w, hidden.scalar_type(), weight.scalar_type());
     return loss_sum / count;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_output) {
-    AutocastOff autocast_off;
-    torch::NoGradGuard no_grad;
-    const auto saved = ctx->get_saved_variables();
-    const auto hidden_dtype = static_cast<torch::ScalarType>(ctx->saved_data["hidden_dtype"].toInt());
-    const auto weight_dtype = static_cast<torch::ScalarType>(ctx->saved_data["weight_dtype"].toInt());
-    const torch::Tensor go = grad_output[0].to(torch::kFloat32);  // () d out / d loss
-    auto scaled = [&](const torch::Tensor& g, torch::ScalarType t) {
-      return g.defined() ? (g * go).to(t) : torch::Tensor();
-    };
-    return {scaled(saved[0], hidden_dtype), scaled(saved[1], weight_dtype), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return scaled_head_gradients(ctx, grad_output,
+                                 7);  // hidden, weight, targets, compute, chunk_rows, two flags
   }
 };
 

@@ -75,6 +75,7 @@ std::string MetricsRecord::to_json() const {
   put("loss", loss);
   put("penalty", penalty);
   put("replay_share", replay_share);
+  put("distill_kl", distill_kl);
   put("skipped_steps", skipped_steps);
   put("lr_scale", lr_scale);
   put("lr", lr);
@@ -99,6 +100,7 @@ std::vector<MetricsRecord> read_metrics(const fs::path& file) {
     r.loss = number_or_none(j, "loss");
     r.penalty = number_or_none(j, "penalty");
     r.replay_share = number_or_none(j, "replay_share");
+    r.distill_kl = number_or_none(j, "distill_kl");
     r.skipped_steps = number_or_none(j, "skipped_steps");
     r.lr_scale = number_or_none(j, "lr_scale");
     r.lr = number_or_none(j, "lr");

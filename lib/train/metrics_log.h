@@ -5,7 +5,9 @@
 // evaluation steps only. Fine-tunes with regularizers add "penalty" (their mean penalty over the
 // same steps, not included in "loss"); fine-tunes with replay add "replay_share" (of the scored
 // targets of those steps, the share from replayed pretraining rows: the share of the gradient
-// that replay carries, which finetune.replay.fraction sets). A line for step 0 (before training) holds only
+// that replay carries, which finetune.replay.fraction sets); fine-tunes that distil to their base
+// (finetune.distill) add "distill_kl" (the mean KL(base ‖ model) per distilled position over those
+// steps, before the weight; not included in "loss"). A line for step 0 (before training) holds only
 // the validation loss. Fine-tunes that choose their checkpoint (select:, finetune/selection_probe.h)
 // add on each panel step "forgetting" (per domain, percent, against the step-0 panel),
 // "forgetting_mean" (the mean over the domains) and "panel_s" (seconds the panel took).
@@ -28,6 +30,7 @@ struct MetricsRecord {
   double loss = kNone, lr = kNone, grad_norm = kNone, tokens_per_s = kNone, elapsed_s = kNone;
   double penalty = kNone;        // regularizers' mean penalty (fine-tuning); kNone without any
   double replay_share = kNone;   // replayed share of the scored targets (fine-tuning); kNone without replay
+  double distill_kl = kNone;     // mean KL to the base per distilled position (finetune.distill); kNone: off
   double skipped_steps = kNone;  // diverged steps skipped so far (train.on_divergence: skip); kNone: none
   double lr_scale = kNone;       // learning-rate factor after rollbacks (on_divergence: rollback); kNone: 1
   std::vector<std::pair<std::string, double>> val_loss;    // per domain; empty off evaluation steps

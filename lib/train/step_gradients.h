@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -40,6 +41,22 @@ struct StepLoss {
   double loss = 0;        // mean token loss over the step's scored targets (NaN when none)
   int64_t scored = 0;     // scored targets in the step
   int64_t replayed = -1;  // of those, the ones from replayed pretraining rows; -1 = no replay source
+  // Distillation (DistillTerm): the mean KL(p_ref ‖ p) over the step's distilled positions,
+  // before the weight (NaN without distillation or positions), and those positions' count.
+  double distill_kl = std::numeric_limits<double>::quiet_NaN();
+  int64_t distilled = 0;
+};
+
+// Distillation to a reference (finetune.distill, Li and Hoiem's Learning without Forgetting):
+// the step's objective gains weight · KL(p_ref ‖ p), averaged over every distilled position of
+// the step (all micro-batches, all ranks, as the loss averages its targets): the task rows'
+// positions, prompts included, or the replayed rows' (BatchSource::last_*_positions). The
+// reference reads the same rows under NoGradGuard in eval mode (no dropout, no random draws:
+// resumes stay bit-exact); its head is applied chunk by chunk with the model's (linear_kl.h).
+struct DistillTerm {
+  double weight = 0;                      // beta > 0
+  bool on_replay = false;                 // false: the task rows' positions
+  model::LlamaImpl* reference = nullptr;  // the frozen base; null: the model with its LoRA adapters off
 };
 
 // Draws `grad_accum` micro-batches of `rows` rows from `batches`, runs them through `model`
@@ -47,6 +64,7 @@ struct StepLoss {
 // (which the caller clears first). With `share`, rows is the whole micro-batch of all ranks (a
 // multiple of the world size), and the gradients and the loss come back summed over the ranks.
 StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int64_t rows, int grad_accum,
-                              const torch::Device& device, bool bf16, const RankShare* share = nullptr);
+                              const torch::Device& device, bool bf16, const RankShare* share = nullptr,
+                              const DistillTerm* distill = nullptr);
 
 }  // namespace plinth::train

@@ -74,9 +74,11 @@ void TaskBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   const int64_t T = seq_len_;
   x = torch::full({rows, T}, pad_id_, torch::kInt64);  // (B, T)
   y = torch::full({rows, T}, -1, torch::kInt64);       // (B, T)
+  positions_ = torch::zeros({rows, T}, torch::kBool);  // (B, T)
   note_source("task");
   int64_t* xp = x.data_ptr<int64_t>();
   int64_t* yp = y.data_ptr<int64_t>();
+  bool* pp = positions_.data_ptr<bool>();
   for (int64_t b = 0; b < rows; ++b) {
     const Row& row = rows_[example_of(drawn_++)];
     const int64_t length = static_cast<int64_t>(row.tokens.size());  // <= T + 1
@@ -84,6 +86,7 @@ void TaskBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
     int64_t* yr = yp + b * T;
     for (int64_t t = 0; t + 1 < length; ++t) {
       xr[t] = row.tokens[t];
+      pp[b * T + t] = true;
       if (t + 1 >= row.first_scored) yr[t] = row.tokens[t + 1];
     }
   }
@@ -119,6 +122,8 @@ void ReplayBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   adopt_sources(*task_);
   last_replayed_ = 0;
   if (replayed == 0) {
+    task_positions_ = task_->last_task_positions();
+    replay_positions_ = torch::zeros_like(task_positions_);
     x = std::move(xt);
     y = std::move(yt);
     return;
@@ -142,6 +147,10 @@ void ReplayBatches::next(int64_t rows, torch::Tensor& x, torch::Tensor& y) {
   last_replayed_ = (yr >= 0).sum().item<int64_t>();  // == wanted for pretraining windows
   x = torch::cat({xt, xr}, 0);                       // (B, T)
   y = torch::cat({yt, yr}, 0);                       // (B, T)
+  const torch::Tensor task_rows = task_->last_task_positions(),
+                      none = torch::zeros({replayed, T}, torch::kBool);
+  task_positions_ = torch::cat({task_rows, none}, 0);  // (B, T)
+  replay_positions_ = torch::cat({torch::zeros_like(task_rows), torch::ones({replayed, T}, torch::kBool)}, 0);
 }
 
 uint64_t ReplayBatches::cursor() const {

@@ -38,6 +38,8 @@ class TaskBatches : public BatchSource {
   uint64_t cursor() const override { return drawn_; }
   void restore(uint64_t cursor) override { drawn_ = cursor; }
 
+  torch::Tensor last_task_positions() const override { return positions_; }
+
   int64_t size() const { return static_cast<int64_t>(rows_.size()); }  // examples in use
   // Mean scored targets per row over the examples in use (what replay sizes itself by).
   double mean_scored_targets() const { return mean_scored_; }
@@ -61,6 +63,7 @@ class TaskBatches : public BatchSource {
   uint64_t drawn_ = 0;
   int64_t truncated_ = 0, dropped_ = 0;
   double mean_scored_ = 0;
+  torch::Tensor positions_;      // (rows, T) bool of the last batch: t + 1 < the example's length
   std::vector<uint32_t> order_;  // the permutation of epoch order_epoch_
   uint64_t order_epoch_ = UINT64_MAX;
 };
@@ -94,6 +97,9 @@ class ReplayBatches : public BatchSource {
   uint64_t cursor() const override;
   void restore(uint64_t cursor) override;
   int64_t last_replayed_targets() const override { return last_replayed_; }
+  // Task rows come first, replay rows (every position: pretraining windows) after them.
+  torch::Tensor last_task_positions() const override { return task_positions_; }
+  torch::Tensor last_replay_positions() const override { return replay_positions_; }
 
   // Rows of a batch of `rows` set aside for replay: 0 when fraction is 0 or rows is 1, else
   // between 1 and rows - 1.
@@ -109,6 +115,7 @@ class ReplayBatches : public BatchSource {
   std::unique_ptr<BatchSource> replay_;
   double fraction_;
   int64_t last_replayed_ = 0;
+  torch::Tensor task_positions_, replay_positions_;  // (B, T) bool of the last batch
 };
 
 }  // namespace plinth::train

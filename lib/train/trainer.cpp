@@ -379,8 +379,11 @@ struct Trainer::Impl {
     // Data-parallel: the gradients and the loss come back summed over the ranks (identical on
     // each), so the penalty, clipping, the divergence check and the update agree everywhere.
     const RankShare share{opt.data_parallel.get(), sync.get()};
-    StepLoss step_loss = accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device,
-                                              s.precision == "bf16", sync ? &share : nullptr);
+    DistillTerm distill = opt.distill;
+    distill.reference = opt.distill_reference ? opt.distill_reference.get() : nullptr;
+    StepLoss step_loss =
+        accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device, s.precision == "bf16",
+                             sync ? &share : nullptr, distill.weight > 0 ? &distill : nullptr);
     step_sources = batches->take_sources();
     if (inject_nan_at(step + 1)) step_loss.loss = std::numeric_limits<double>::quiet_NaN();
     penalty = apply_penalty();
@@ -541,6 +544,8 @@ TrainResult Trainer::run() {
   int64_t window_applied = 0;  // of window_steps, those not skipped for divergence
   int consecutive_skips = 0;
   int64_t window_scored = 0, window_replayed = 0;  // scored targets, and of those replayed ones
+  double window_kl = 0;                            // distillation: KL summed over distilled positions
+  int64_t window_distilled = 0;
   Clock::time_point last_line = Clock::now() - std::chrono::seconds(1);
   bool line_open = false;  // a live progress line is on the terminal, without its newline
   auto throughput = [&](double tokens_per_s) {
@@ -590,7 +595,8 @@ TrainResult Trainer::run() {
         ++result.rollbacks;
         if (metrics) metrics->rewind(t.step);
         window_loss = window_penalty = window_seconds = 0;
-        window_steps = window_applied = window_scored = window_replayed = 0;
+        window_steps = window_applied = window_scored = window_replayed = window_distilled = 0;
+        window_kl = 0;
         log::warn("training diverged at {}: rolled back to {} (step {}); learning rate now x{:g}", what,
                   latest->string(), t.step, t.lr_scale);
         continue;
@@ -611,6 +617,10 @@ TrainResult Trainer::run() {
     }
     window_scored += step_loss.scored;
     if (step_loss.replayed >= 0) window_replayed += step_loss.replayed;
+    if (step_loss.distilled > 0 && std::isfinite(step_loss.distill_kl)) {
+      window_kl += step_loss.distill_kl * static_cast<double>(step_loss.distilled);
+      window_distilled += step_loss.distilled;
+    }
     const double dt = seconds_since(step_start);
     ++steps_this_run;
     total_seconds += dt;
@@ -669,6 +679,7 @@ TrainResult Trainer::run() {
       if (t.lr_scale != 1.0) r.lr_scale = t.lr_scale;
       if (replaying && window_scored > 0)
         r.replay_share = static_cast<double>(window_replayed) / static_cast<double>(window_scored);
+      if (window_distilled > 0) r.distill_kl = window_kl / static_cast<double>(window_distilled);
       r.lr = lr;
       r.grad_norm = grad_norm;
       r.tokens_per_s = tokens_per_step * window_steps / window_seconds;
@@ -680,7 +691,8 @@ TrainResult Trainer::run() {
                   grad_norm, throughput(r.tokens_per_s), eta());
       window_loss = window_penalty = window_seconds = 0;
       window_steps = window_applied = 0;
-      window_scored = window_replayed = 0;
+      window_scored = window_replayed = window_distilled = 0;
+      window_kl = 0;
     }
     if (checkpoint_now) {
       result.last_checkpoint = t.save_checkpoint();

@@ -27,6 +27,7 @@
 #include "model/llama.h"
 #include "train/batch_source.h"
 #include "train/regularizers.h"
+#include "train/step_gradients.h"
 #include "train/step_probe.h"
 #include "train/train_spec.h"
 #include "train/val_loss.h"
@@ -50,6 +51,11 @@ struct TrainerOptions {
   // before clipping); their sum is logged as "penalty". Make them before the Trainer, right after
   // loading the base weights.
   std::vector<std::shared_ptr<Regularizer>> regularizers;
+  // Distillation to the base (step_gradients.h): weight 0 = off. distill_reference is the frozen
+  // base of a full fine-tune (its `reference`); null with LoRA: the adapters switched off. Its
+  // mean KL per distilled position is logged as "distill_kl".
+  DistillTerm distill;
+  model::Llama distill_reference{nullptr};
   std::string checkpoint_kind = "plinth-train";  // meta "kind"; resume refuses another kind
   // Written into every checkpoint's meta (e.g. the base checkpoint of a fine-tune). Keys the
   // trainer writes itself ("kind", "step", "model_config", ...) are refused (Failure).

@@ -481,6 +481,10 @@ const std::vector<BadInputCase>& bad_input_cases() {
                      R"("], "gold": 0})"
                      "\n",
                  {"s.jsonl:2", "choice 1 is", "more than the context of 32 tokens"}),
+      suite_case("suite-header-metric-unknown",
+                 "a suite file whose header names a metric plinth does not compute", kSuiteOne,
+                 std::string(R"({"plinth_suite": {"metric": "acc_bytes"}})") + "\n" + kGoodQuestion,
+                 {"s.jsonl:1", "names the metric 'acc_bytes'", "eval.suites[].metric"}),
 
       // ---- shards
       {"shard-truncated",
@@ -682,6 +686,14 @@ const std::vector<BadInputCase>& bad_input_cases() {
        [](Dir d) { write_file(d / "runs/base/checkpoints/best.ckpt", junk(10000)); },
        "finetune ft.yaml --threads 1",
        {"runs/base/checkpoints/best.ckpt is not a plinth checkpoint"},
+       {}},
+      {"finetune-distill-replay-off",
+       "distillation on replayed rows in a fine-tune without replay",
+       [](Dir d) {
+         replace_in(d / "ft.yaml", "method: full", "method: full\n  distill: {weight: 1, on: replay}");
+       },
+       "finetune ft.yaml --threads 1",
+       {"ft.yaml:", "finetune.distill.on", "replay is off", "on: task"},
        {}},
       {"finetune-resume-nothing",
        "finetune --resume of a run with no checkpoint",

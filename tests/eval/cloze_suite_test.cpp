@@ -206,7 +206,8 @@ TEST_CASE("cut: word ends each query inside a line or sentence and asks for the 
       if (!cloze_test_space(u[u.size() - text.size() - 1])) continue;
       std::string head = u.substr(0, u.size() - text.size());
       while (!head.empty() && cloze_test_space(head.back())) head.pop_back();
-      if (query.empty() || (query.size() >= head.size() && query.compare(query.size() - head.size(), head.size(), head) == 0))
+      if (query.empty() ||
+          (query.size() >= head.size() && query.compare(query.size() - head.size(), head.size(), head) == 0))
         return true;
     }
     return false;

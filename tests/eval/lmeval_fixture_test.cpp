@@ -24,8 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST_CASE("suites score as lm-evaluation-harness scored them: log-likelihoods, acc, acc_norm, acc_mutual_info",
-          "[suite][hf]") {
+TEST_CASE(
+    "suites score as lm-evaluation-harness scored them: log-likelihoods, acc, acc_norm, acc_mutual_info",
+    "[suite][hf]") {
   const fs::path dir = test::source_dir() / "tests" / "fixtures" / "lmeval";
   std::ifstream in(dir / "expected.json");
   REQUIRE(in);

@@ -1,5 +1,5 @@
-// Capability suite results: the harness's choice (acc, acc_norm, acc_mutual_info), the exact McNemar test, the
-// derived figures on a hand-made suite, report.json round trip and refusals, the Markdown table.
+// Capability suite results: the harness's choice (acc, acc_norm, acc_mutual_info), the exact McNemar test,
+// the derived figures on a hand-made suite, report.json round trip and refusals, the Markdown table.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -346,7 +346,8 @@ TEST_CASE("acc_mutual_info ranks choices by what the query adds to their log-lik
   CHECK(headline(s).change_points() == Approx(25.0));
   CHECK(headline(s).change_ci.lo == s.acc_mutual_info_change_ci.lo);
   CHECK(suite_accuracy(s, "acc_norm").tuned == s.tuned_acc_norm);
-  CHECK_THAT(suites_markdown({s}), Contains("| arc-mini | 4 of 10 | acc_mutual_info | 75.0% | 100.0% | +25.0 ["));
+  CHECK_THAT(suites_markdown({s}),
+             Contains("| arc-mini | 4 of 10 | acc_mutual_info | 75.0% | 100.0% | +25.0 ["));
   CHECK(known_suite_metric("acc_mutual_info"));
   CHECK_FALSE(known_suite_metric("acc_bytes"));
 

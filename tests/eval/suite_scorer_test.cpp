@@ -117,7 +117,8 @@ TEST_CASE("each choice's log-likelihood is the direct sum over forward(), whatev
       const std::string choice = file.questions[sample[q]].choices[c];
       CHECK(u.continuation == toy_encode(" " + choice));
       CHECK(one.result.base_ll_unconditional[q][c] == Approx(direct_ll(base, u, max_length)).epsilon(1e-5));
-      CHECK(three.result.tuned_ll_unconditional[q][c] == Approx(direct_ll(tuned, u, max_length)).epsilon(1e-5));
+      CHECK(three.result.tuned_ll_unconditional[q][c] ==
+            Approx(direct_ll(tuned, u, max_length)).epsilon(1e-5));
     }
   // Without a tuned model only the base is scored.
   SuiteRequests alone = prepare_suite(spec, file, sample, toy_encode, kStart, max_length);

@@ -1,6 +1,7 @@
 // Data-parallel training through the real binary on CPU ranks over Gloo (loopback): two ranks
 // with a global batch of 16 against one process with a batch of 16, step for step, for
-// pretraining and for fine-tunes (LoRA with replay; frozen layers with EWC; select:'s panels,
+// pretraining and for fine-tunes (LoRA with replay and distillation on it; frozen layers with EWC
+// and distillation on the task; select:'s panels,
 // sharded by domain, and its choice); a rank killed mid-run, the survivor's exit and message, and
 // the resume of both.
 #include <torch/torch.h>
@@ -147,29 +148,43 @@ void check_finetune(const DataParallelFixture& f, const std::string& label, cons
   REQUIRE(two.exit_code == 0);
   CHECK_THAT(two.output, Catch::Contains("data-parallel: world 2, gloo"));
   check_same_steps(f.dir() / "runs/ft-one", f.dir() / "runs/ft-two", 20, 3);  // the task's, steps 0, 10, 20
+  // Distillation's KL (finetune.distill), summed over the ranks' positions, step for step.
+  const auto kl = [&f](const char* run) {
+    std::map<int64_t, double> out;
+    std::ifstream in(f.dir() / run / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("distill_kl")) out[j["step"].get<int64_t>()] = j["distill_kl"].get<double>();
+    }
+    return out;
+  };
+  const auto kl_one = kl("runs/ft-one"), kl_two = kl("runs/ft-two");
+  REQUIRE(kl_one.size() == kl_two.size());
+  for (const auto& [step, value] : kl_one) CHECK(std::abs(value - kl_two.at(step)) <= kLossTolerance);
   const double worst =
       max_weight_difference(f.dir() / "runs/ft-one/tuned.ckpt", f.dir() / "runs/ft-two/tuned.ckpt");
   std::printf("data-parallel %s: largest weight difference after 20 steps %.3g\n", label.c_str(), worst);
   CHECK(worst <= kWeightTolerance);
 }
 
-TEST_CASE("a LoRA fine-tune with replay on two ranks equals one process", "[finetune][data-parallel]") {
+TEST_CASE("a LoRA fine-tune with replay, distilled on it, on two ranks equals one process",
+          "[finetune][data-parallel]") {
   DataParallelFixture f;
   f.run("pretrain base.yaml --threads 2");
-  check_finetune(
-      f, "LoRA fine-tune with replay",
-      "  method: lora\n  lora: {rank: 2, targets: [q_proj, v_proj]}\n  replay: {fraction: 0.25}\n");
+  check_finetune(f, "LoRA fine-tune with replay",
+                 "  method: lora\n  lora: {rank: 2, targets: [q_proj, v_proj]}\n  replay: {fraction: 0.25}\n"
+                 "  distill: {weight: 0.5, on: replay}\n");
   CHECK(fs::exists(f.dir() / "runs/ft-two/adapter.ckpt"));
 }
 
-TEST_CASE("a full fine-tune with frozen layers and EWC on two ranks equals one process",
+TEST_CASE("a full fine-tune with frozen layers, EWC and distillation on two ranks equals one process",
           "[finetune][data-parallel]") {
   DataParallelFixture f;
   f.run("pretrain base.yaml --threads 2");
   // Only what trains is reduced; the penalty joins after the sum; rank 0 writes the Fisher file.
   check_finetune(f, "full fine-tune, frozen embeddings and first layer, EWC",
                  "  method: full\n  freeze: {embeddings: true, first_layers: 1}\n"
-                 "  ewc: {lambda: 10, fisher_sequences: 6}\n");
+                 "  ewc: {lambda: 10, fisher_sequences: 6}\n  distill: {weight: 1, on: task}\n");
   CHECK(fs::exists(f.dir() / "runs/ft-two/fisher.ckpt"));
 }
 

@@ -51,7 +51,7 @@ struct SelectFixture : CliFixture {
         "checkpoint_every: 40, precision: fp32, device: cpu}\n",
         "base.yaml");
     recipe(
-        "include: data.yaml\nname: ft\nfinetune: {base: runs/base, method: full}\n"
+        "include: data.yaml\nname: ft\nfinetune: {base: runs/base, method: full, distill: {weight: 0.5}}\n"
         "task: {format: tsv, path: task.tsv, val_fraction: 0.25, test_fraction: 0.1}\n"
         "train: {steps: 8, warmup_steps: 1, lr: 2e-2, batch_size: 4, eval_every: 8, checkpoint_every: 8, "
         "keep_last: 0, precision: fp32, device: cpu}\n"
@@ -166,6 +166,7 @@ TEST_CASE("select: bad every, budgets and keys name the key", "[finetune][select
              Catch::Contains("select.max_forgeting") && Catch::Contains("did you mean 'max_forgetting'"));
 }
 
+// The fine-tune distils to its base (finetune.distill): select: and the bit-exact resume hold with it.
 TEST_CASE("select: a fine-tune keeps the best step within its forgetting budget, also when resumed",
           "[finetune][select]") {
   SelectFixture f;
@@ -203,6 +204,8 @@ TEST_CASE("select: a fine-tune keeps the best step within its forgetting budget,
     CHECK(j.contains("panel_s"));
     CHECK(j["forgetting"].size() == 2);
     CHECK(j.contains("val_loss"));
+    // Distillation to the base (finetune.distill): its KL is logged beside the loss.
+    if (j["step"].get<int64_t>() > 0) CHECK(j["distill_kl"].get<double>() >= 0.0);
   }
   CHECK(panel_steps == std::vector<int64_t>{0, 2, 4, 6, 8});
   CHECK_THAT(read_file(run / "loss.svg"), Catch::Contains("forgetting on the selection panel"));

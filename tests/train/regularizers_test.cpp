@@ -38,7 +38,7 @@ torch::Tensor param(model::Llama& m, const std::string& name) {
 
 const char* kQ = "model.layers.0.self_attn.q_proj.weight";  // (32, 32)
 const char* kNorm = "model.norm.weight";                    // (32)
-const char* kEmbed = "model.embed_tokens.weight";           // (64, 32)
+const char* kRegularizedEmbed = "model.embed_tokens.weight";  // (64, 32)
 
 }  // namespace
 
@@ -65,17 +65,17 @@ TEST_CASE("L2-SP: zero at the anchor, alpha/2 * ||theta - theta0||^2 after a cha
     penalty.backward();
     CHECK(torch::allclose(param(m, kQ).grad(), torch::full({32, 32}, alpha * 0.1), 1e-5, 1e-6));
     CHECK(torch::allclose(param(m, kNorm).grad(), torch::full({32}, -alpha * 0.2), 1e-5, 1e-6));
-    CHECK(param(m, kEmbed).grad().abs().max().item<double>() == 0.0);
+    CHECK(param(m, kRegularizedEmbed).grad().abs().max().item<double>() == 0.0);
   }
 }
 
 TEST_CASE("L2-SP anchors only trainable weights, never LoRA adapters", "[train][finetune]") {
   model::Llama m = tiny_model();
-  param(m, kEmbed).requires_grad_(false);  // frozen before the regularizer is made
+  param(m, kRegularizedEmbed).requires_grad_(false);  // frozen before the regularizer is made
   auto l2sp = train::make_l2sp(*m, 1.0);
   {
     torch::NoGradGuard no_grad;
-    param(m, kEmbed).add_(1.0);
+    param(m, kRegularizedEmbed).add_(1.0);
   }
   CHECK(l2sp->penalty(*m).item<double>() == 0.0);
   {
@@ -134,12 +134,12 @@ TEST_CASE("EWC skips parameters without a Fisher entry or frozen ones", "[train]
   model::Llama m = tiny_model();
   train::FisherDiagonal fisher;
   fisher.values[kQ] = torch::ones({32, 32});
-  fisher.values[kEmbed] = torch::ones({64, 32});
-  param(m, kEmbed).requires_grad_(false);
+  fisher.values[kRegularizedEmbed] = torch::ones({64, 32});
+  param(m, kRegularizedEmbed).requires_grad_(false);
   auto ewc = train::make_ewc(fisher, *m, 1.0);
   {
     torch::NoGradGuard no_grad;
-    param(m, kEmbed).add_(1.0);
+    param(m, kRegularizedEmbed).add_(1.0);
     param(m, kNorm).add_(1.0);
   }
   CHECK(ewc->penalty(*m).item<double>() == 0.0);

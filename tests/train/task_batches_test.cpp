@@ -97,6 +97,12 @@ TEST_CASE("TaskBatches: one example per row, only completion tokens scored, righ
     // The first scored position is the <|response|> marker, predicting the completion.
     CHECK(want_x[P - 1] == response_id);
     CHECK((y[0] >= 0).sum().item<int64_t>() == static_cast<int64_t>(e.completion.size()));
+    // Distillation's positions: every real token whose next token is real, the prompt's too.
+    const torch::Tensor positions = one.last_task_positions();
+    REQUIRE(positions.sizes() == torch::IntArrayRef{2, T});
+    CHECK(positions[0].narrow(0, 0, L - 1).all().item<bool>());
+    CHECK_FALSE(positions[0].narrow(0, L - 1, T - L + 1).any().item<bool>());
+    CHECK(one.last_replay_positions().defined() == false);
 
     TaskBatches with_prompt({e}, T, pad, true, 3);
     with_prompt.next(1, x, y);
@@ -253,6 +259,11 @@ TEST_CASE("ReplayBatches: task rows, then replay rows scoring their last targets
     CHECK((y[7].narrow(0, 0, T - 7) == -1).all().item<bool>());
     CHECK(replay.last_replayed_targets() == 7);
     CHECK(replay.cursor() == (uint64_t{7} << 32 | 1));
+    // Distillation's positions: the task rows' real tokens, and the whole replayed window.
+    CHECK(torch::equal(replay.last_task_positions().narrow(0, 0, 7), task_alone.last_task_positions()));
+    CHECK_FALSE(replay.last_task_positions()[7].any().item<bool>());
+    CHECK(replay.last_replay_positions()[7].all().item<bool>());
+    CHECK_FALSE(replay.last_replay_positions().narrow(0, 0, 7).any().item<bool>());
 
     const uint64_t saved = replay.cursor();
     torch::Tensor x2, y2;

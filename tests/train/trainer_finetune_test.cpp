@@ -227,6 +227,8 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
     CHECK(spec.lora.rank == 8);
     CHECK(spec.lora.targets == std::vector<std::string>{"q_proj", "v_proj"});
     CHECK(spec.ewc.fisher_sequences == 128);
+    CHECK(spec.distill.weight == 0.0);
+    CHECK(spec.distill.on == "task");
     CHECK(train::method_label(spec) == "full");
   }
   SECTION("every key") {
@@ -240,8 +242,11 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
                       "      - {name: alpha, weight: 2}\n"
                       "      - {name: beta}\n"
                       "  ewc: {lambda: 100, fisher_sequences: 8}\n"
-                      "  l2sp: {alpha: 0.01}\n",
+                      "  l2sp: {alpha: 0.01}\n"
+                      "  distill: {weight: 0.5, on: replay}\n",
                       spec) == "");
+    CHECK(spec.distill.weight == 0.5);
+    CHECK(spec.distill.on == "replay");
     CHECK(spec.freeze.embeddings);
     CHECK(spec.freeze.first_layers == 1);
     CHECK(spec.freeze.patterns == std::vector<std::string>{"layers\\.1\\.mlp"});
@@ -250,7 +255,7 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
     CHECK(spec.ewc.lambda == 100);
     CHECK(spec.ewc.fisher_sequences == 8);
     CHECK(spec.l2sp.alpha == 0.01);
-    CHECK(train::method_label(spec) == "full+freeze+replay+ewc+l2sp");
+    CHECK(train::method_label(spec) == "full+freeze+replay+ewc+l2sp+distill");
   }
   SECTION("lora") {
     CHECK(bind_errors("finetune:\n  base: b.ckpt\n  method: lora\n"
@@ -286,6 +291,22 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
     // Off (0) is fine with lora.
     train::FinetuneSpec fresh;
     CHECK(bind_errors("finetune:\n  base: b\n  method: lora\n  ewc: {lambda: 0}\n", fresh) == "");
+  }
+  SECTION("distillation: a negative weight, an unknown or unbuilt source, replayed rows without replay") {
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  distill: {weight: -1}\n", spec),
+               Catch::Contains("finetune.distill.weight"));
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  distill: {weight: 1, on: prompts}\n", spec),
+               Catch::Contains("finetune.distill.on: 'prompts' is not one of task, replay"));
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  distill: {weight: 1, on: generated}\n", spec),
+               Catch::Contains("finetune.distill.on: generated replay") && Catch::Contains("not built yet"));
+    train::FinetuneSpec fresh;
+    CHECK_THAT(
+        bind_errors("finetune:\n  base: b\n  method: lora\n  distill: {weight: 1, on: replay}\n", fresh),
+        Catch::Contains("finetune.distill.on: distillation on replayed rows, but replay is off") &&
+            Catch::Contains("replay.fraction"));
+    train::FinetuneSpec lora;
+    CHECK(bind_errors("finetune:\n  base: b\n  method: lora\n  distill: {weight: 2}\n", lora) == "");
+    CHECK(train::method_label(lora) == "lora+distill");
   }
   SECTION("freeze with method lora") {
     CHECK_THAT(bind_errors("finetune:\n  base: b\n  method: lora\n  freeze: {embeddings: true}\n", spec),
