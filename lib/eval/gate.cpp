@@ -176,8 +176,7 @@ void check_suites(const ForgettingReport& report, const GateThresholds& t, const
     const SuiteResult* before = baseline->find_suite(now.name);
     if (!before) continue;
     const Pairs& pairs = question_pairs[k++];
-    // Both read by this report's headline metric (a baseline without acc_mutual_info's columns
-    // counts no answer: recompute it with this plinth).
+    // Both read by this report's headline metric (a baseline lacking its columns was refused above).
     const std::vector<bool> a = answered(now, true, now.metric), b = answered(*before, true, now.metric);
     std::vector<double> lost, ones(pairs.size(), 1.0);
     double now_acc = 0, before_acc = 0;
@@ -271,8 +270,16 @@ GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t
       for (const auto& d : report.domains)
         pairs.push_back(common_documents(d, *baseline_in->find_domain(d.name), t.baseline, problems));
     for (const auto& s : report.suites)
-      if (const SuiteResult* before = baseline_in->find_suite(s.name))
+      if (const SuiteResult* before = baseline_in->find_suite(s.name)) {
         question_pairs.push_back(common_questions(s, *before, t.baseline, problems));
+        if (s.metric == "acc_mutual_info" && !before->has_unconditional())
+          problems.push_back(problem(
+              fmt::format("suite '{}' is read by acc_mutual_info, but the baseline {} has no scores of its "
+                          "choices without the query (written by an older plinth)",
+                          s.name, t.baseline),
+              "evaluate the baseline's run again with this plinth (plinth eval), or read the suite by "
+              "acc (eval.suites[].metric)"));
+      }
   }
   if (t.min_task_gain_pct && !report.task)
     problems.push_back(

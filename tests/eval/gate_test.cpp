@@ -411,6 +411,13 @@ TEST_CASE("gate: a suite is read by its headline metric", "[eval][gate][suite]")
   const GateResult b = check_gate(r, t, &before);
   REQUIRE(b.breaches.size() == 2);
   CHECK_THAT(b.breaches[1], Contains("suite cloze: acc_mutual_info 55.0% vs baseline 75.0%"));
+  // A baseline written before acc_mutual_info existed cannot be read by it: bad input, not a pass.
+  before.suites[0].base_ll_unconditional.clear();
+  before.suites[0].tuned_ll_unconditional.clear();
+  CHECK_THROWS_WITH(check_gate(r, t, &before),
+                    Contains("suite 'cloze' is read by acc_mutual_info, but the baseline before/report.json "
+                             "has no scores of its choices without the query") &&
+                        Contains("evaluate the baseline's run again"));
 }
 
 TEST_CASE("gate: suites against a baseline, question by question, and unknown suites as bad input",
