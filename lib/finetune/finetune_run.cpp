@@ -9,6 +9,7 @@
 
 #include "data/mixture_sampler.h"
 #include "data/prepare.h"
+#include "finetune/generated_replay.h"
 #include "finetune/selection_probe.h"
 #include "model/autocast_guard.h"
 #include "model/checkpoint_file.h"
@@ -129,10 +130,17 @@ train::FisherDiagonal base_fisher(const FinetuneRecipe& f, const fs::path& base_
   return train::read_fisher(file);  // as a resumed run will see it
 }
 
-// The replay source: windows of the pretraining mixture as wide as the task's rows.
+// The replay source: windows as wide as the task's rows, of the pretraining mixture, or of the
+// generated documents `keep` already holds (source generated: one domain).
 std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64_t seq_len,
                                                   const tokenizer::Tokenizer& tok,
                                                   std::shared_ptr<DomainShards>& keep) {
+  const uint64_t seed = static_cast<uint64_t>(f.train.seed) + 1;
+  if (f.finetune.replay.generated()) {
+    data::DomainMixtureSampler sampler({{keep->domains[0].first, 1.0, keep->domains[0].second}}, seq_len + 1,
+                                       seed, 1.0);
+    return std::make_unique<train::MixtureBatches>(std::move(sampler));
+  }
   std::vector<std::pair<std::string, double>> weights = f.finetune.replay.domains;
   if (weights.empty())
     for (const auto& d : f.recipe.data.domains) weights.emplace_back(d.name, d.weight);
@@ -150,7 +158,7 @@ std::unique_ptr<train::BatchSource> replay_source(const FinetuneRecipe& f, int64
   std::vector<data::MixtureDomain> mixture;
   for (size_t i = 0; i < weights.size(); ++i)
     mixture.push_back({weights[i].first, weights[i].second, keep->domains[i].second});
-  data::DomainMixtureSampler sampler(mixture, seq_len + 1, static_cast<uint64_t>(f.train.seed) + 1, 1.0);
+  data::DomainMixtureSampler sampler(mixture, seq_len + 1, seed, 1.0);
   return std::make_unique<train::MixtureBatches>(std::move(sampler));
 }
 
@@ -288,6 +296,14 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
 
   const torch::Device device = dp ? dp->device() : model::resolve_device(spec.device, "train.device");
   net->to(device);
+  if (!resume)
+    train::refuse_existing_run(f.run_dir);  // before generated replay or the Fisher: they take long
+  // Generated replay: documents the base writes itself, sampled from it as loaded (before
+  // adapters or freezing), or reused from the run directory.
+  std::shared_ptr<DomainShards> replay_shards;
+  if (f.finetune.replay_on() && f.finetune.replay.generated())
+    replay_shards =
+        std::make_shared<DomainShards>(generated_replay(f, base_ckpt, net, tok, seq_len, dp.get()));
   // Distillation's reference (finetune.distill): a full fine-tune keeps a frozen float32 copy of
   // the base (one more model's weights in memory, and its forward pass per distilled row); LoRA
   // switches its adapters off for that pass instead (no copy). Made before the seed is set: a
@@ -349,7 +365,7 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
   }
   if (f.finetune.distill_on()) {
     options.distill.weight = f.finetune.distill.weight;
-    options.distill.on_replay = f.finetune.distill.on == "replay";
+    options.distill.on_replay = f.finetune.distill.on != "task";  // replay or generated: the replayed rows
     options.distill_reference = reference;
     log::info("distillation to the base: weight {} on the {} rows' positions, the base {}",
               f.finetune.distill.weight, f.finetune.distill.on,
@@ -366,7 +382,6 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
   log::info("task rows of {} tokens; {} of {} training examples cut to fit", seq_len,
             task_batches->truncated(), task.train.size());
   std::unique_ptr<train::BatchSource> batches;
-  std::shared_ptr<DomainShards> replay_shards;
   if (!f.finetune.replay_on())
     batches = std::move(task_batches);
   else

@@ -28,4 +28,11 @@ std::vector<int64_t> generate(Llama& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options,
                               const std::function<bool(const std::vector<int64_t>& generated)>& stop = {});
 
+// Samples `rows` continuations of the same prompt at once, in one batch with one KV cache (each
+// row's tokens drawn in turn from the options' seed: the same seed and rows, the same tokens;
+// another rows, other samples). A row ends after it emits end_id (kept; < 0: never), at
+// max_new_tokens, or at the context. Same checks and modes as generate().
+std::vector<std::vector<int64_t>> generate_rows(Llama& model, const std::vector<int64_t>& prompt,
+                                                int64_t rows, const GenerateOptions& options, int64_t end_id);
+
 }  // namespace plinth::model

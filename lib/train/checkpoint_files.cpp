@@ -47,6 +47,14 @@ std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
   return all.back().second;
 }
 
+void refuse_existing_run(const fs::path& run_dir) {
+  if (auto existing = latest_checkpoint(run_dir))
+    throw BadInput(
+        fmt::format("{} already holds a run (checkpoint {})", run_dir.string(), existing->string()),
+        fmt::format("continue it with --resume, or choose a new train.run_dir (or delete {})",
+                    run_dir.string()));
+}
+
 void prune_checkpoints(const fs::path& run_dir, int keep_last, int64_t protected_step) {
   if (keep_last <= 0) return;
   auto all = list_step_checkpoints(run_dir);

@@ -22,6 +22,10 @@ std::vector<std::pair<int64_t, std::filesystem::path>> list_step_checkpoints(
 // The step checkpoint with the highest step; nullopt when there is none.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
 
+// BadInput when `run_dir` already holds a step checkpoint: a new run would overwrite it (the
+// hint: --resume, or another run directory). Trainers call it first, before costly set-up.
+void refuse_existing_run(const std::filesystem::path& run_dir);
+
 // Deletes step checkpoints older than the newest keep_last (0 = keep all), except
 // `protected_step` (the best; -1 = none).
 void prune_checkpoints(const std::filesystem::path& run_dir, int keep_last, int64_t protected_step);

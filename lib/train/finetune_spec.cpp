@@ -49,6 +49,33 @@ void bind_freeze(ConfigSection& s, model::FreezeOptions& freeze) {
 
 void bind_replay(ConfigSection& s, ReplaySpec& replay) {
   s.read("fraction", replay.fraction, Range<double>::between(0.0, 1.0));
+  s.read_choice("source", replay.source, {"data", "generated"});
+  const char* generation_keys[] = {"documents", "max_tokens", "temperature", "top_p", "seed"};
+  if (replay.generated()) {
+    s.read("documents", replay.documents, Range<int64_t>::between(1, 1 << 24));
+    s.read("max_tokens", replay.max_tokens, Range<int64_t>::between(0, 1 << 24));
+    s.read("temperature", replay.temperature, Range<double>::positive());
+    s.read("top_p", replay.top_p, Range<double>::positive());
+    s.read("seed", replay.seed, Range<int64_t>::at_least(0));
+    if (replay.fraction <= 0)
+      s.error("source", "generated replay, but fraction is 0 (replay is off: nothing would be generated)",
+              "set finetune.replay.fraction (e.g. 0.25), or remove the replay section");
+    if (!(replay.top_p <= 1.0))
+      s.error("top_p", fmt::format("{} is not in (0, 1]", replay.top_p),
+              "1 samples the base's whole distribution; 0.9 keeps its most likely tokens");
+    if (s.has("domains")) {
+      s.ignore("domains");
+      s.error("domains", "generated documents have no domains (the base writes what it writes)",
+              "remove domains, or replay the pretraining shards: source: data");
+    }
+  } else {
+    for (const char* key : generation_keys)
+      if (s.has(key)) {
+        s.ignore(key);
+        s.error(key, "is a setting of generated replay, but source is data",
+                "set finetune.replay.source: generated, or remove the key");
+      }
+  }
   std::set<std::string> seen;
   double weight_sum = 0;
   const bool listed = s.has("domains");
@@ -107,12 +134,10 @@ void bind(ConfigSection& s, FinetuneSpec& spec) {
   distill.read("weight", spec.distill.weight, Range<double>::at_least(0.0));
   std::string on;
   if (distill.read("on", on)) {
-    if (on == "generated")
-      distill.error("on", "generated replay (rows the base writes itself) is not built yet",
-                    "distil on the task's own rows (on: task) or on replayed pretraining rows (on: replay)");
-    else if (on != "task" && on != "replay")
-      distill.error("on", fmt::format("'{}' is not one of task, replay", on),
-                    "on: task (the task's rows, prompts included) or on: replay (the replayed rows)");
+    if (on != "task" && on != "replay" && on != "generated")
+      distill.error("on", fmt::format("'{}' is not one of task, replay, generated", on),
+                    "on: task (the task's rows, prompts included), on: replay (the replayed rows) or "
+                    "on: generated (rows the base wrote, with replay.source: generated)");
     else
       spec.distill.on = on;
   }
@@ -134,12 +159,17 @@ void bind(ConfigSection& s, FinetuneSpec& spec) {
   if (spec.distill_on() && spec.distill.on == "replay" && !spec.replay_on())
     distill.error("on", "distillation on replayed rows, but replay is off (finetune.replay.fraction is 0)",
                   "set finetune.replay.fraction (e.g. 0.25), or distil on the task's rows: on: task");
+  if (spec.distill_on() && spec.distill.on == "generated" && !(spec.replay_on() && spec.replay.generated()))
+    distill.error("on",
+                  "distillation on generated rows, but no generated replay (finetune.replay with "
+                  "source: generated and a fraction above 0)",
+                  "add replay: {fraction: 0.25, source: generated}, or distil on the task's rows: on: task");
 }
 
 std::string method_label(const FinetuneSpec& spec) {
   std::string label = spec.lora_on() ? "lora" : "full";
   if (spec.freeze_on() && !spec.lora_on()) label += "+freeze";
-  if (spec.replay_on()) label += "+replay";
+  if (spec.replay_on()) label += spec.replay.generated() ? "+genreplay" : "+replay";
   if (spec.ewc_on()) label += "+ewc";
   if (spec.l2sp_on()) label += "+l2sp";
   if (spec.distill_on()) label += "+distill";

@@ -481,12 +481,7 @@ TrainResult Trainer::run() {
   const auto start = Clock::now();
   model::configure_threads(s.threads);
 
-  if (!t.resumed)
-    if (auto existing = latest_checkpoint(run_dir))
-      throw BadInput(
-          fmt::format("{} already holds a run (checkpoint {})", run_dir.string(), existing->string()),
-          fmt::format("continue it with --resume, or choose a new train.run_dir (or delete {})",
-                      run_dir.string()));
+  if (!t.resumed) refuse_existing_run(run_dir);
   std::optional<MetricsLog> metrics;  // the lead's
   if (t.lead()) {
     fs::create_directories(checkpoint_dir(run_dir));

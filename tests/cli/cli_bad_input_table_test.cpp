@@ -695,6 +695,27 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "finetune ft.yaml --threads 1",
        {"ft.yaml:", "finetune.distill.on", "replay is off", "on: task"},
        {}},
+      {"finetune-generated-replay-settings",
+       "generated replay with no documents, temperature 0 and top_p above 1",
+       [](Dir d) {
+         replace_in(
+             d / "ft.yaml", "method: full",
+             "method: full\n  replay: {fraction: 0.25, source: generated, documents: 0, temperature: 0, "
+             "top_p: 1.5}");
+       },
+       "finetune ft.yaml --threads 1",
+       {"ft.yaml:", "finetune.replay.documents", "finetune.replay.temperature", "finetune.replay.top_p",
+        "1.5 is not in (0, 1]"},
+       {}},
+      {"finetune-generated-replay-too-long",
+       "generated documents longer than the base's context",
+       [](Dir d) {
+         replace_in(d / "ft.yaml", "method: full",
+                    "method: full\n  replay: {fraction: 0.25, source: generated, max_tokens: 500}");
+       },
+       "finetune ft.yaml --threads 1 train.run_dir=runs/fresh",
+       {"ft.yaml: finetune.replay.max_tokens", "500 tokens per generated document", "set it to at most"},
+       {}},
       {"finetune-resume-nothing",
        "finetune --resume of a run with no checkpoint",
        kNoDamage,

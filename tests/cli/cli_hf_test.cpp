@@ -92,6 +92,8 @@ TEST_CASE(
       "  base: hf\n"
       "  method: lora\n"
       "  lora: {rank: 4, alpha: 8, targets: [q_proj, v_proj]}\n"
+      "  replay: {fraction: 0.25, source: generated, documents: 12}\n"
+      "  distill: {weight: 0.5, on: generated}\n"
       "task:\n"
       "  format: tsv\n"
       "  path: task.tsv\n"
@@ -118,6 +120,14 @@ TEST_CASE(
   CHECK_THAT(run.output, Catch::Contains("1 fine-tune(s) of existing bases"));
   const nlohmann::json report = read_json_file(f.dir() / "runs/ft-hf/report.json");
   CHECK(report["domains"].size() == 2);
+  // No pretraining data at hand: the folder's model wrote the replayed documents itself (up to its
+  // context less the start token), and the fine-tune distilled to it on them.
+  CHECK(report["method"] == "lora+genreplay+distill");
+  const nlohmann::json generated = read_json_file(f.dir() / "runs/ft-hf/replay/generated.json");
+  CHECK(generated["documents"] == 12);
+  CHECK(generated["max_tokens"] == 63);
+  CHECK(generated["tokens"].get<int64_t>() > 12);
+  CHECK_THAT(run.output, Catch::Contains("generated replay: sampling 12 documents"));
   const CommandResult again = f.plinth("run pipeline.yaml --threads 1");
   INFO(again.output);
   REQUIRE(again.exit_code == 0);

@@ -1,7 +1,7 @@
 // Data-parallel training through the real binary on CPU ranks over Gloo (loopback): two ranks
 // with a global batch of 16 against one process with a batch of 16, step for step, for
-// pretraining and for fine-tunes (LoRA with replay and distillation on it; frozen layers with EWC
-// and distillation on the task; select:'s panels,
+// pretraining and for fine-tunes (LoRA with replay and distillation on it; frozen layers with EWC,
+// generated replay and distillation on the task; select:'s panels,
 // sharded by domain, and its choice); a rank killed mid-run, the survivor's exit and message, and
 // the resume of both.
 #include <torch/torch.h>
@@ -177,15 +177,21 @@ TEST_CASE("a LoRA fine-tune with replay, distilled on it, on two ranks equals on
   CHECK(fs::exists(f.dir() / "runs/ft-two/adapter.ckpt"));
 }
 
-TEST_CASE("a full fine-tune with frozen layers, EWC and distillation on two ranks equals one process",
-          "[finetune][data-parallel]") {
+TEST_CASE(
+    "a full fine-tune with frozen layers, EWC, generated replay and distillation on two ranks equals one "
+    "process",
+    "[finetune][data-parallel]") {
   DataParallelFixture f;
   f.run("pretrain base.yaml --threads 2");
-  // Only what trains is reduced; the penalty joins after the sum; rank 0 writes the Fisher file.
-  check_finetune(f, "full fine-tune, frozen embeddings and first layer, EWC",
+  // Only what trains is reduced; the penalty joins after the sum; rank 0 writes the Fisher file
+  // and samples the generated documents, which every rank then reads.
+  check_finetune(f, "full fine-tune, frozen embeddings and first layer, EWC, generated replay",
                  "  method: full\n  freeze: {embeddings: true, first_layers: 1}\n"
-                 "  ewc: {lambda: 10, fisher_sequences: 6}\n  distill: {weight: 1, on: task}\n");
+                 "  ewc: {lambda: 10, fisher_sequences: 6}\n  distill: {weight: 1, on: task}\n"
+                 "  replay: {fraction: 0.25, source: generated, documents: 32}\n");
   CHECK(fs::exists(f.dir() / "runs/ft-two/fisher.ckpt"));
+  CHECK(read_file(f.dir() / "runs/ft-two/replay/generated.bin") ==
+        read_file(f.dir() / "runs/ft-one/replay/generated.bin"));
 }
 
 TEST_CASE("select: on two ranks scores the same panels and keeps the same step as one process",

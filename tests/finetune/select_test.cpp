@@ -51,7 +51,10 @@ struct SelectFixture : CliFixture {
         "checkpoint_every: 40, precision: fp32, device: cpu}\n",
         "base.yaml");
     recipe(
-        "include: data.yaml\nname: ft\nfinetune: {base: runs/base, method: full, distill: {weight: 0.5}}\n"
+        "include: data.yaml\nname: ft\n"
+        "finetune: {base: runs/base, method: full, replay: {fraction: 0.25, source: generated, documents: "
+        "24}, "
+        "distill: {weight: 0.5, on: generated}}\n"
         "task: {format: tsv, path: task.tsv, val_fraction: 0.25, test_fraction: 0.1}\n"
         "train: {steps: 8, warmup_steps: 1, lr: 2e-2, batch_size: 4, eval_every: 8, checkpoint_every: 8, "
         "keep_last: 0, precision: fp32, device: cpu}\n"
@@ -166,7 +169,8 @@ TEST_CASE("select: bad every, budgets and keys name the key", "[finetune][select
              Catch::Contains("select.max_forgeting") && Catch::Contains("did you mean 'max_forgetting'"));
 }
 
-// The fine-tune distils to its base (finetune.distill): select: and the bit-exact resume hold with it.
+// The fine-tune replays documents its base generated and distils to the base on them
+// (finetune.replay.source: generated, finetune.distill): select: and the bit-exact resume hold with both.
 TEST_CASE("select: a fine-tune keeps the best step within its forgetting budget, also when resumed",
           "[finetune][select]") {
   SelectFixture f;
@@ -206,6 +210,7 @@ TEST_CASE("select: a fine-tune keeps the best step within its forgetting budget,
     CHECK(j.contains("val_loss"));
     // Distillation to the base (finetune.distill): its KL is logged beside the loss.
     if (j["step"].get<int64_t>() > 0) CHECK(j["distill_kl"].get<double>() >= 0.0);
+    if (j["step"].get<int64_t>() > 0) CHECK(j.contains("replay_share"));
   }
   CHECK(panel_steps == std::vector<int64_t>{0, 2, 4, 6, 8});
   CHECK_THAT(read_file(run / "loss.svg"), Catch::Contains("forgetting on the selection panel"));
@@ -246,4 +251,6 @@ TEST_CASE("select: a fine-tune keeps the best step within its forgetting budget,
   CHECK(resumed["selected_step"] == wide["selected_step"]);
   CHECK(resumed["panels"] == panels);
   CHECK(same_weights(f.dir() / "runs/resumed/tuned.ckpt", run / "tuned.ckpt"));
+  // Both sampled the same documents from the base (the same seed), and the resume reused its own.
+  CHECK(read_file(f.dir() / "runs/resumed/replay/generated.bin") == read_file(run / "replay/generated.bin"));
 }

@@ -268,6 +268,21 @@ TEST_CASE("the finetune section binds, with defaults", "[train][finetune]") {
     CHECK(spec.lora.targets.size() == 3);
     CHECK(train::method_label(spec) == "lora+replay");
   }
+  SECTION("generated replay, distilled on") {
+    CHECK(bind_errors("finetune:\n  base: b\n"
+                      "  replay: {fraction: 0.2, source: generated, documents: 64, max_tokens: 100, "
+                      "temperature: 0.8, top_p: 0.9, seed: 7}\n"
+                      "  distill: {weight: 1, on: generated}\n",
+                      spec) == "");
+    CHECK(spec.replay.generated());
+    CHECK(spec.replay.documents == 64);
+    CHECK(spec.replay.max_tokens == 100);
+    CHECK(spec.replay.temperature == 0.8);
+    CHECK(spec.replay.top_p == 0.9);
+    CHECK(spec.replay.seed == 7);
+    CHECK(spec.distill.on == "generated");
+    CHECK(train::method_label(spec) == "full+genreplay+distill");
+  }
 }
 
 TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
@@ -292,13 +307,19 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
     train::FinetuneSpec fresh;
     CHECK(bind_errors("finetune:\n  base: b\n  method: lora\n  ewc: {lambda: 0}\n", fresh) == "");
   }
-  SECTION("distillation: a negative weight, an unknown or unbuilt source, replayed rows without replay") {
+  SECTION("distillation: a negative weight, an unknown source, replayed or generated rows without them") {
     CHECK_THAT(bind_errors("finetune:\n  base: b\n  distill: {weight: -1}\n", spec),
                Catch::Contains("finetune.distill.weight"));
     CHECK_THAT(bind_errors("finetune:\n  base: b\n  distill: {weight: 1, on: prompts}\n", spec),
-               Catch::Contains("finetune.distill.on: 'prompts' is not one of task, replay"));
-    CHECK_THAT(bind_errors("finetune:\n  base: b\n  distill: {weight: 1, on: generated}\n", spec),
-               Catch::Contains("finetune.distill.on: generated replay") && Catch::Contains("not built yet"));
+               Catch::Contains("finetune.distill.on: 'prompts' is not one of task, replay, generated"));
+    CHECK_THAT(
+        bind_errors("finetune:\n  base: b\n  distill: {weight: 1, on: generated}\n", spec),
+        Catch::Contains("finetune.distill.on: distillation on generated rows, but no generated replay"));
+    train::FinetuneSpec data_replay;
+    CHECK_THAT(bind_errors(
+                   "finetune:\n  base: b\n  replay: {fraction: 0.2}\n  distill: {weight: 1, on: generated}\n",
+                   data_replay),
+               Catch::Contains("finetune.distill.on: distillation on generated rows"));
     train::FinetuneSpec fresh;
     CHECK_THAT(
         bind_errors("finetune:\n  base: b\n  method: lora\n  distill: {weight: 1, on: replay}\n", fresh),
@@ -307,6 +328,34 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
     train::FinetuneSpec lora;
     CHECK(bind_errors("finetune:\n  base: b\n  method: lora\n  distill: {weight: 2}\n", lora) == "");
     CHECK(train::method_label(lora) == "lora+distill");
+  }
+  SECTION("generated replay's settings: ranges, and keys of the other source") {
+    const std::string e = bind_errors(
+        "finetune:\n  base: b\n"
+        "  replay: {fraction: 0.2, source: generated, documents: 0, temperature: 0, top_p: 1.5, seed: -1, "
+        "domains: [{name: a}]}\n",
+        spec);
+    for (const char* key :
+         {"finetune.replay.documents", "finetune.replay.temperature", "finetune.replay.top_p",
+          "finetune.replay.seed", "finetune.replay.domains: generated documents have no domains"}) {
+      INFO(key);
+      CHECK_THAT(e, Catch::Contains(key));
+    }
+    CHECK_THAT(e, Catch::Contains("1.5 is not in (0, 1]"));
+    train::FinetuneSpec zero_top_p;
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  replay: {fraction: 0.2, source: generated, top_p: 0}\n",
+                           zero_top_p),
+               Catch::Contains("finetune.replay.top_p"));
+    train::FinetuneSpec data;
+    CHECK_THAT(
+        bind_errors("finetune:\n  base: b\n  replay: {fraction: 0.2, documents: 10}\n", data),
+        Catch::Contains("finetune.replay.documents: is a setting of generated replay, but source is data"));
+    train::FinetuneSpec off;
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  replay: {source: generated}\n", off),
+               Catch::Contains("finetune.replay.source: generated replay, but fraction is 0"));
+    train::FinetuneSpec unknown;
+    CHECK_THAT(bind_errors("finetune:\n  base: b\n  replay: {fraction: 0.2, source: model}\n", unknown),
+               Catch::Contains("finetune.replay.source"));
   }
   SECTION("freeze with method lora") {
     CHECK_THAT(bind_errors("finetune:\n  base: b\n  method: lora\n  freeze: {embeddings: true}\n", spec),
