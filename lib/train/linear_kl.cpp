@@ -64,8 +64,18 @@ torch::Tensor linear_kl_sum(const torch::Tensor& hidden, const torch::Tensor& we
   if (chunk_rows <= 0) chunk_rows = std::max<int64_t>(64, budget / std::max<int64_t>(1, weight.size(0)));
   // Only the masked rows: index_select carries the gradient back to their places in hidden.
   const torch::Tensor rows = mask.reshape({-1}).nonzero().squeeze(1);                   // (M) int64
-  const torch::Tensor h = hidden.reshape({-1, c}).index_select(0, rows);                // (M, C)
-  const torch::Tensor rh = ref_hidden.detach().reshape({-1, c}).index_select(0, rows);  // (M, C)
+  torch::Tensor h = hidden.reshape({-1, c}).index_select(0, rows);                      // (M, C)
+  torch::Tensor rh = ref_hidden.detach().reshape({-1, c}).index_select(0, rows);        // (M, C)
+  // M changes every step (how many positions a step distils), and so would the last chunk's
+  // (r, V) buffers: the allocator, which keeps freed memory for reuse (util/allocator.h), then
+  // rarely fits a new size into an old hole, and the heap grew by ~1.4 GB over 600 bf16 steps.
+  // Zero rows pad M to a multiple of kKlRowQuantum, so the buffers take a few sizes. A zero row is
+  // exact: both models' logits are all 0 there, the same uniform distribution, KL 0 and gradient 0.
+  constexpr int64_t kKlRowQuantum = 64;
+  if (const int64_t pad = (kKlRowQuantum - h.size(0) % kKlRowQuantum) % kKlRowQuantum; pad > 0) {
+    h = torch::constant_pad_nd(h, {0, 0, 0, pad});  // (M', C): its backward drops the padded rows
+    rh = torch::constant_pad_nd(rh, {0, 0, 0, pad});
+  }
   const bool grad_mode = torch::GradMode::is_enabled();
   return LinearKl::apply(h, weight, rh, ref_weight.detach(), static_cast<int64_t>(compute), chunk_rows,
                          grad_mode && hidden.requires_grad(), grad_mode && weight.requires_grad());
