@@ -53,5 +53,6 @@ inline constexpr const char* kPipelineParentEnv = "PLINTH_PIPELINE_PARENT";
 // tell it. Does nothing in a plinth started otherwise.
 void stop_with_pipeline_parent();
 void add_recipes_command(CLI::App& app);
+void add_runs_command(CLI::App& app);  // `plinth runs`: the runs under a directory
 
 }  // namespace plinth

@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   plinth::add_sweep_command(app);
   plinth::add_launch_command(app);
   plinth::add_recipes_command(app);
+  plinth::add_runs_command(app);
 
   try {
     check_command_words(app, argc, argv);

@@ -1114,6 +1114,12 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "generate --checkpoint runs/ft/tuned.ckpt --prompt Haus --temperature -1",
        {"temperature: -1 is not >= 0"},
        {}},
+      {"cli-runs-not-a-directory",
+       "plinth runs on a file, not a folder of runs",
+       kNoDamage,
+       "runs ft.yaml",
+       {"ft.yaml is not a directory", "default runs/"},
+       {}},
 
       // ---- data-parallel launches (the variables torchrun sets; README "Data-parallel training")
       {"dist-world-without-rank",

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_finetune_fixture.h"
@@ -144,6 +145,40 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   INFO(vs.output);
   CHECK(vs.exit_code == 0);
   CHECK_THAT(vs.output, Catch::Contains("suite words: acc") && Catch::Contains("on 12 common questions"));
+
+  // plinth runs: the base and both fine-tunes, read from their files. Then a damaged report lists
+  // its run as damaged and the others still (exit 0); a path that is no directory is bad input.
+  auto listed = f.plinth("runs --json");
+  INFO(listed.output);
+  REQUIRE(listed.exit_code == 0);
+  std::map<std::string, nlohmann::json> runs;
+  for (const auto& r : nlohmann::json::parse(listed.output)) runs[r["dir"].get<std::string>()] = r;
+  REQUIRE(runs.size() == 3);
+  CHECK(runs["base"]["kind"] == "pretrain");
+  CHECK(runs["base"]["state"] == "finished");
+  CHECK(runs["base"]["best_val_loss"].is_number());
+  for (const char* name : {"ft-full", "ft-lora"}) {
+    const nlohmann::json& r = runs[name];
+    INFO(name);
+    CHECK(r["kind"] == "fine-tune");
+    CHECK(r["state"] == "evaluated");
+    CHECK(r["step"] == r["steps"]);
+    const nlohmann::json report =
+        nlohmann::json::parse(plinth::test::read_file(f.dir() / "runs" / name / "report.json"));
+    CHECK(r["method"] == report["method"]);
+    CHECK(r["mean_forgetting_pct"]["value"] == report["overall"]["mean_forgetting_pct"]);
+    CHECK(r["task_gain_pct"]["ci"] == report["task"]["gain_ci"]);
+  }
+  f.dir().write("runs/ft-lora/report.json", "{\"overall\": ");
+  auto damaged = f.plinth("runs");
+  INFO(damaged.output);
+  CHECK(damaged.exit_code == 0);
+  CHECK_THAT(damaged.output,
+             Catch::Contains("ft-lora") && Catch::Contains("damaged: ") && Catch::Contains("report.json"));
+  CHECK_THAT(damaged.output, Catch::Contains("evaluated"));  // ft-full's line
+  auto nowhere = f.plinth("runs nowhere");
+  CHECK(nowhere.exit_code == 2);
+  CHECK_THAT(nowhere.output, Catch::Contains("nowhere is not a directory"));
 }
 
 TEST_CASE("replay and EWC: the realised replay share, the Fisher from the training shards, reused",
