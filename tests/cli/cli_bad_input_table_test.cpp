@@ -695,6 +695,24 @@ const std::vector<BadInputCase>& bad_input_cases() {
        "finetune ft.yaml --threads 1",
        {"ft.yaml:", "finetune.distill.on", "replay is off", "on: task"},
        {}},
+      {"finetune-distill-weight-and-rows",
+       "a negative distillation weight and rows that are not one of task, replay, generated",
+       [](Dir d) {
+         replace_in(d / "ft.yaml", "method: full", "method: full\n  distill: {weight: -1, on: prompts}");
+       },
+       "finetune ft.yaml --threads 1",
+       {"ft.yaml:", "finetune.distill.weight",
+        "finetune.distill.on: 'prompts' is not one of task, replay, generated"},
+       {}},
+      {"finetune-distill-generated-off",
+       "distillation on generated rows in a fine-tune that replays the pretraining data",
+       [](Dir d) {
+         replace_in(d / "ft.yaml", "method: full",
+                    "method: full\n  replay: {fraction: 0.25}\n  distill: {weight: 1, on: generated}");
+       },
+       "finetune ft.yaml --threads 1",
+       {"ft.yaml:", "finetune.distill.on", "no generated replay", "source: generated"},
+       {}},
       {"finetune-generated-replay-settings",
        "generated replay with no documents, temperature 0 and top_p above 1",
        [](Dir d) {
