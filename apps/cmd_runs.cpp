@@ -21,6 +21,7 @@
 #include "recipe/recipe_loader.h"
 #include "train/checkpoint_files.h"
 #include "train/finetune_spec.h"
+#include "util/atomic_file.h"
 #include "util/config_section.h"
 #include "util/error.h"
 
@@ -63,14 +64,9 @@ void find_runs(const fs::path& dir, int depth, std::vector<fs::path>& out) {
   for (const fs::path& c : children) find_runs(c, depth - 1, out);
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // kind, method and train.steps from the recipe the run stored.
 void read_recipe(const fs::path& file, RunRow& row) {
-  const ConfigNode root = recipe::parse_yaml(read_text(file), file.string());
+  const ConfigNode root = recipe::parse_yaml(read_file(file), file.string());
   if (const ConfigNode* train = root.find("train"))
     if (const ConfigNode* steps = train->find("steps"); steps && steps->is_scalar())
       row.steps = std::stoll(steps->text());
@@ -118,7 +114,7 @@ std::array<double, 3> with_interval(const json& value, const json& ci) {
 // Task gain and mean forgetting of an evaluated fine-tune.
 void read_report(const fs::path& file, RunRow& row) {
   try {
-    const json r = json::parse(read_text(file));
+    const json r = json::parse(read_file(file));
     if (r.contains("method") && r["method"].is_string()) row.method = r["method"].get<std::string>();
     if (r.contains("task") && r["task"].contains("gain_pct") && r["task"].contains("gain_ci"))
       row.task_gain = with_interval(r["task"]["gain_pct"], r["task"]["gain_ci"]);

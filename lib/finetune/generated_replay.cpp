@@ -7,7 +7,9 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
+#include "data/utf8.h"
 #include "model/autocast_guard.h"
 #include "model/generation.h"
 #include "model/hf_import.h"
@@ -135,11 +137,7 @@ void sample_documents(const FinetuneRecipe& f, const nlohmann::json& key, const 
       ended += eos;
       doc.assign(s.begin(), s.end() - (eos ? 1 : 0));  // the text's tokens
       const std::string text = tok.decode(doc);
-      if (preview.empty()) {  // its first 160 bytes, not cutting a UTF-8 sequence
-        size_t end = std::min<size_t>(text.size(), 160);
-        while (end > 0 && end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-        preview = text.substr(0, end);
-      }
+      if (preview.empty()) preview = text.substr(0, data::utf8_floor(text, 160));  // whole characters
       if (tok.stores_document_start()) doc.insert(doc.begin(), tok.document_start_id());
       doc.push_back(tok.eos_id());  // every document ends with EOS, as prepared ones do
       writer.add_document(doc.data(), doc.size(), text.size());
@@ -200,9 +198,11 @@ DomainShards generated_replay(const FinetuneRecipe& f, const fs::path& base_ckpt
   const nlohmann::json key = generation_key(r, model::model_source_hash(base_ckpt), tok.hash(),
                                             max_new_tokens, generation_rows(base->config(), max_new_tokens));
 
+  std::optional<data::ShardReader> reader;  // opened (and checked) once
   if (!dp || dp->lead()) {
     std::string why;
-    if (reusable(f.run_dir, key, tok.hash(), why)) {
+    reader = reusable(f.run_dir, key, tok.hash(), why);
+    if (reader) {
       log::info("generated replay: reusing {} (same base, tokenizer and settings)",
                 generated_replay_shard_path(f.run_dir).string());
     } else {
@@ -213,7 +213,9 @@ DomainShards generated_replay(const FinetuneRecipe& f, const fs::path& base_ckpt
   if (dp) dp->barrier();
 
   DomainShards shards;
-  shards.readers.push_back(data::ShardReader::open(generated_replay_shard_path(f.run_dir), tok.hash()));
+  shards.readers.push_back(reader
+                               ? std::move(*reader)
+                               : data::ShardReader::open(generated_replay_shard_path(f.run_dir), tok.hash()));
   const data::ShardReader& shard = shards.readers.back();
   if (static_cast<int64_t>(shard.size()) < row_tokens + 1)
     bad_replay_key(f, "documents",
