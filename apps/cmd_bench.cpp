@@ -239,6 +239,7 @@ void add_bench_command(CLI::App& app) {
                  "Extract and slice the text, print what each side runs with, time nothing");
   prep->callback([] { run_bench_prepare(args); });
   add_bench_train_command(*bench);
+  add_bench_matmul_command(*bench);
 }
 
 }  // namespace plinth

@@ -19,6 +19,7 @@
 
 #include "build_info.h"
 #include "command.h"
+#include "matmul_peak.h"
 #include "model/autocast_guard.h"
 #include "model/llama.h"
 #include "model/model_config.h"
@@ -26,6 +27,7 @@
 #include "train/fused_adamw.h"
 #include "train/linear_cross_entropy.h"
 #include "util/allocator.h"
+#include "util/blas_kernel.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
@@ -61,22 +63,6 @@ double seconds(Clock::time_point t0) {
 
 void sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-// Peak of the dtype's matmul here: the best of a few (n x n) @ (n x n) products.
-double matmul_peak_gflops(torch::ScalarType dtype, const torch::Device& device) {
-  const int64_t n = device.is_cuda() ? 8192 : 1024;
-  auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
-  double best = 1e30;
-  for (int i = 0; i < 6; ++i) {
-    sync(device);
-    auto t0 = Clock::now();
-    auto c = torch::matmul(a, b);
-    sync(device);
-    best = std::min(best, seconds(t0));
-  }
-  return 2.0 * n * n * n / best / 1e9;
 }
 
 // Where the time of a RecordProfile trace goes: self time per op name (its duration minus the
@@ -181,13 +167,16 @@ std::string shell_quote(const std::string& s) {
 }
 
 // The peer's command line: the same shape, batch, steps, dtype and device as plinth, `threads`
-// threads, and `tunables` as its GLIBC_TUNABLES ("" leaves the environment's).
+// threads, `tunables` as its GLIBC_TUNABLES ("" leaves the environment's) and plinth's
+// OPENBLAS_CORETYPE where plinth runs with one (its own or the kernel switch's).
 std::string reference_command(const TrainBenchArgs& a, int threads, const std::string& tunables) {
   const auto& c = a.config;
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
   return fmt::format(
-      "{}{} {} bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
+      "{}{}{} {} bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
       "--steps {} --warmup {} --threads {} --device {} --dtype {}{} 2>&1",
-      tunables.empty() ? "" : "GLIBC_TUNABLES=" + shell_quote(tunables) + " ", shell_quote(a.python),
+      tunables.empty() ? "" : "GLIBC_TUNABLES=" + shell_quote(tunables) + " ",
+      core ? "OPENBLAS_CORETYPE=" + shell_quote(core) + " " : "", shell_quote(a.python),
       shell_quote(a.reference), c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(),
       c.resolved_ffn(), c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype,
       std::string(c.tie_embeddings ? "" : " --no-tie") + (a.compile ? " --compile" : ""));
@@ -245,7 +234,13 @@ void run_bench_train(TrainBenchArgs a) {
     fmt::print("peer command: {}\n", reference_command(a, threads, tunables));
   }
   if (a.dry_run) return;
-  double peak = matmul_peak_gflops(a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
+  // The step's own products (tokens x dim @ dim x ffn, and the head's chunks) beside the square one.
+  const int64_t rows = a.batch * c.context;
+  const double peak = matmul_peak_gflops(a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32, device,
+                                         {{rows, c.dim, c.resolved_ffn()},
+                                          {rows, c.resolved_ffn(), c.dim},
+                                          {std::min<int64_t>(rows, 2048), c.dim, c.vocab_size}});
+  fmt::print("plinth's BLAS: {}\n", blas_description());
   double flops = c.flops_per_token();
   fmt::print("{} matmul peak here: {:.0f} GFLOP/s\n", a.dtype, peak);
   auto print_line = [&](const std::string& who, double tokens_per_s, double step_ms) {
@@ -272,6 +267,7 @@ void run_bench_train(TrainBenchArgs a) {
     const double ref_tps = ref.value("tokens_per_s", 0.0);
     ref_name = fmt::format("ref_llama.py (torch {}{}):", ref.value("torch", std::string("?")),
                            a.compile ? ", compiled" : "");
+    if (round == 1) fmt::print("the peer's BLAS kernel: {}\n", ref.value("blas", std::string("?")));
     print_line(ref_name, ref_tps, ref.value("step_ms", 0.0));
     if (ref_tps > best_ref) best_ref = ref_tps, best_ref_ms = ref.value("step_ms", 0.0);
   }

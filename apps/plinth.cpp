@@ -9,11 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "blas_kernel_switch.h"
 #include "build_info.h"
 #include "command.h"
 #include "model/torch_runtime.h"
 #include "tokenizer/tokenizer.h"
 #include "util/allocator.h"
+#include "util/blas_kernel.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -27,8 +29,11 @@ std::string version_text() {
   } catch (const std::exception&) {
     spm = "unavailable";
   }
-  return fmt::format("plinth {} (LibTorch {}, sentencepiece {})", plinth::plinth_version(),
-                     plinth::model::torch_version(), spm);
+  const std::string blas = plinth::blas::openblas_version();
+  const std::string blas_text =
+      blas.empty() ? "" : fmt::format(", {} with its {} kernel", blas, plinth::blas::openblas_core());
+  return fmt::format("plinth {} (LibTorch {}, sentencepiece {}{})", plinth::plinth_version(),
+                     plinth::model::torch_version(), spm, blas_text);
 }
 
 // CLI11 answers `plinth frobnicate x.yaml` and `plinth tokenizer x.yaml` with "A subcommand is
@@ -66,6 +71,7 @@ void check_command_words(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  plinth::use_best_blas_kernel(argc, argv);  // first: it may start plinth again
   plinth::keep_freed_memory_for_reuse();
   plinth::stop_with_pipeline_parent();
   CLI::App app{

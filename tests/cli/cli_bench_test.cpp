@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli_fixture.h"
+#include "util/blas_kernel.h"
 
 using plinth::test::CliFixture;
 using plinth::test::plinth_binary;
@@ -97,4 +98,64 @@ TEST_CASE("bench train: the peer runs on plinth's threads with plinth's allocato
     CHECK_THAT(inherited.output,
                Catch::Contains("peer command: GLIBC_TUNABLES='glibc.malloc.arena_max=4:" + kTunables + "' "));
   }
+}
+
+namespace {
+
+// The float32-against-float64 error `plinth bench matmul` prints, or -1 when it prints none.
+double matmul_error(const std::string& output) {
+  const std::string key = "largest error ";
+  const size_t at = output.find(key);
+  return at == std::string::npos ? -1 : std::stod(output.substr(at + key.size()));
+}
+
+size_t count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "bench matmul: the BLAS kernel switch end to end, a user's OPENBLAS_CORETYPE wins, and each "
+    "kernel computes what float64 computes",
+    "[cli][bench][blas]") {
+  CliFixture f;
+  auto run = [&](const std::string& env) {
+    return run_command("cd '" + f.dir().path().string() + "' && env -u OPENBLAS_CORETYPE " + env + " '" +
+                       plinth_binary() + "' bench matmul --threads 1 --size 256");
+  };
+  const std::string said = "OpenBLAS chose its Prescott kernel";
+  const auto plain = run("");
+  INFO(plain.output);
+  REQUIRE(plain.exit_code == 0);
+  CHECK(matmul_error(plain.output) >= 0);
+  CHECK(matmul_error(plain.output) < 1e-5);
+  const bool openblas = plain.output.find("BLAS: OpenBLAS") != std::string::npos;
+
+  // What OpenBLAS would do on a CPU it does not know: the switch picks the core for this CPU's
+  // vectors, starts plinth again with it, and says so once.
+  const auto switched = run("PLINTH_TEST_OPENBLAS_DETECTED=Prescott");
+  INFO(switched.output);
+  REQUIRE(switched.exit_code == 0);
+  const std::string expected = plinth::blas::better_core("Prescott", plinth::blas::cpu_isa());
+  if (openblas && !expected.empty()) {
+    CHECK(count(switched.output, said) == 1);
+    CHECK_THAT(switched.output, Catch::Contains("OPENBLAS_CORETYPE=" + expected) &&
+                                    Catch::Contains(", " + expected + " kernel"));
+  } else {
+    CHECK(count(switched.output, said) == 0);  // not OpenBLAS (the PyPI wheel's MKL), or no AVX here
+  }
+  CHECK(matmul_error(switched.output) >= 0);
+  CHECK(matmul_error(switched.output) < 1e-5);
+
+  // A user's own choice is never overridden, even where the switch would act.
+  const auto user = run("OPENBLAS_CORETYPE=Prescott PLINTH_TEST_OPENBLAS_DETECTED=Prescott");
+  INFO(user.output);
+  REQUIRE(user.exit_code == 0);
+  CHECK(count(user.output, said) == 0);
+  if (openblas) CHECK_THAT(user.output, Catch::Contains(", Prescott kernel"));
+  CHECK(matmul_error(user.output) >= 0);
+  CHECK(matmul_error(user.output) < 1e-5);
 }

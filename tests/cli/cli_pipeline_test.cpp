@@ -16,7 +16,7 @@ TEST_CASE("help and version", "[cli]") {
              Catch::Contains("Examples:") && Catch::Contains("prepare") && Catch::Contains("inspect"));
   for (const char* cmd :
        {"tokenizer train", "prepare", "inspect", "pretrain", "finetune", "eval", "generate", "export",
-        "report", "gate", "run", "sweep", "recipes", "bench prepare", "bench train"}) {
+        "report", "gate", "run", "sweep", "recipes", "bench prepare", "bench train", "bench matmul"}) {
     auto r = f.plinth(std::string(cmd) + " --help");
     INFO(cmd << "\n" << r.output);
     CHECK(r.exit_code == 0);
