@@ -240,6 +240,7 @@ void add_bench_command(CLI::App& app) {
   prep->callback([] { run_bench_prepare(args); });
   add_bench_train_command(*bench);
   add_bench_matmul_command(*bench);
+  add_bench_eval_command(*bench);
 }
 
 }  // namespace plinth

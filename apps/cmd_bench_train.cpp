@@ -17,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "bench_peer.h"
 #include "build_info.h"
 #include "command.h"
 #include "matmul_peak.h"
@@ -63,50 +64,6 @@ double seconds(Clock::time_point t0) {
 
 void sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-// Where the time of a RecordProfile trace goes: self time per op name (its duration minus the
-// ops it called), summed over threads, largest first.
-void print_profile_summary(const std::string& trace_file, int steps) {
-  std::ifstream in(trace_file);
-  nlohmann::json trace = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (trace.is_object()) trace = trace.value("traceEvents", nlohmann::json::array());
-  if (!trace.is_array()) {
-    log::warn("cannot read the profile {}", trace_file);
-    return;
-  }
-  struct Event {
-    double ts, dur;
-    std::string name;
-  };
-  std::map<std::string, std::vector<Event>> by_thread;
-  for (const auto& e : trace)
-    if (e.value("ph", "") == "X" && e.contains("dur"))
-      by_thread[e.contains("tid") ? e["tid"].dump() : "0"].push_back(
-          {e.value("ts", 0.0), e.value("dur", 0.0), e.value("name", std::string("?"))});
-  std::map<std::string, double> self;
-  double total = 0;
-  for (auto& [tid, events] : by_thread) {
-    std::sort(events.begin(), events.end(),
-              [](const Event& a, const Event& b) { return a.ts < b.ts || (a.ts == b.ts && a.dur > b.dur); });
-    std::vector<std::pair<double, std::string>> open;  // (end time, name) of the enclosing ops
-    for (const auto& e : events) {
-      while (!open.empty() && open.back().first <= e.ts) open.pop_back();
-      if (open.empty())
-        total += e.dur;
-      else
-        self[open.back().second] -= e.dur;
-      self[e.name] += e.dur;
-      open.emplace_back(e.ts + e.dur, e.name);
-    }
-  }
-  std::vector<std::pair<double, std::string>> rows;
-  for (const auto& [name, us] : self) rows.emplace_back(us, name);
-  std::sort(rows.rbegin(), rows.rend());
-  fmt::print("where plinth's step time goes (self time, {} steps, trace {}):\n", steps, trace_file);
-  for (size_t i = 0; i < std::min<size_t>(15, rows.size()); ++i)
-    fmt::print("  {:<40} {:8.1f} ms/step  {:5.1f}%\n", rows[i].second, rows[i].first / 1e3 / steps,
-               total > 0 ? 100 * rows[i].first / total : 0.0);
 }
 
 struct Measured {
@@ -159,48 +116,22 @@ Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
   return out;
 }
 
-// `s` in single quotes for /bin/sh.
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
 // The peer's command line: the same shape, batch, steps, dtype and device as plinth, `threads`
 // threads, `tunables` as its GLIBC_TUNABLES ("" leaves the environment's) and plinth's
 // OPENBLAS_CORETYPE where plinth runs with one (its own or the kernel switch's).
 std::string reference_command(const TrainBenchArgs& a, int threads, const std::string& tunables) {
   const auto& c = a.config;
-  const char* core = std::getenv("OPENBLAS_CORETYPE");
   return fmt::format(
-      "{}{}{} {} bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
+      "{}{} {} bench --vocab {} --dim {} --layers {} --heads {} --kv-heads {} --ffn {} --seq {} --batch {} "
       "--steps {} --warmup {} --threads {} --device {} --dtype {}{} 2>&1",
-      tunables.empty() ? "" : "GLIBC_TUNABLES=" + shell_quote(tunables) + " ",
-      core ? "OPENBLAS_CORETYPE=" + shell_quote(core) + " " : "", shell_quote(a.python),
-      shell_quote(a.reference), c.vocab_size, c.dim, c.layers, c.heads, c.resolved_kv_heads(),
-      c.resolved_ffn(), c.context, a.batch, a.steps, a.warmup, threads, a.device, a.dtype,
+      peer_environment(tunables), shell_quote(a.python), shell_quote(a.reference), c.vocab_size, c.dim,
+      c.layers, c.heads, c.resolved_kv_heads(), c.resolved_ffn(), c.context, a.batch, a.steps, a.warmup,
+      threads, a.device, a.dtype,
       std::string(c.tie_embeddings ? "" : " --no-tie") + (a.compile ? " --compile" : ""));
 }
 
 nlohmann::json bench_reference(const TrainBenchArgs& a, int threads, const std::string& tunables) {
-  const std::string cmd = reference_command(a, threads, tunables);
-  log::info("running the peer: {}", cmd);
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) throw Failure("cannot start " + a.python);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = ::pclose(pipe);
-  auto brace = out.rfind("\n{");
-  std::string line = out.substr(brace == std::string::npos ? out.find('{') : brace + 1);
-  if (status != 0 || line.empty() || line[0] != '{')
-    throw Failure(fmt::format("the peer failed (status {}):\n{}", status, out));
-  auto result = nlohmann::json::parse(line);
-  if (result.value("threads", 0) != threads)
-    throw Failure(fmt::format("the peer ran on {} threads, plinth on {}: not the same work",
-                              result.value("threads", 0), threads));
-  return result;
+  return run_peer(reference_command(a, threads, tunables), a.python, threads);
 }
 
 void run_bench_train(TrainBenchArgs a) {
@@ -259,7 +190,7 @@ void run_bench_train(TrainBenchArgs a) {
     TrainBenchArgs this_round = a;
     if (round > 1) this_round.profile.clear();  // one trace is enough
     Measured ours = bench_plinth(this_round, device);
-    if (!this_round.profile.empty()) print_profile_summary(a.profile, a.steps);
+    if (!this_round.profile.empty()) print_profile_summary(a.profile, a.steps, "plinth's step");
     print_line(ours_name, ours.tokens_per_s, ours.step_ms);
     if (ours.tokens_per_s > best_ours) best_ours = ours.tokens_per_s, best_ours_ms = ours.step_ms;
     if (a.no_reference) continue;

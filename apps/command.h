@@ -32,6 +32,7 @@ void add_pretrain_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_bench_train_command(CLI::App& bench);   // `plinth bench train`, under bench
 void add_bench_matmul_command(CLI::App& bench);  // `plinth bench matmul`, under bench
+void add_bench_eval_command(CLI::App& bench);    // `plinth bench eval`, under bench
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_export_command(CLI::App& app);

@@ -9,7 +9,7 @@
 #include "eval/document_sample.h"
 #include "model/autocast_guard.h"
 #include "model/eval_mode.h"
-#include "model/token_nll.h"
+#include "model/next_token_stats.h"
 #include "util/error.h"
 
 namespace plinth::eval {
@@ -117,38 +117,37 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
     for (int64_t t = w.length - w.scored; t < w.length; ++t)
       tgt_a[r][t] = buffer[w.begin + static_cast<uint64_t>(t) + 1];
   }
+  // Only the scored positions go through the language-model head: (N) flat indices into (B, T).
+  const torch::Tensor flat_targets = targets.reshape({-1});                   // (B*T)
+  const torch::Tensor scored = flat_targets.ge(0).nonzero().squeeze(1);       // (N), row-major order
+  const torch::Tensor scored_targets = flat_targets.index_select(0, scored);  // (N)
+  const torch::Tensor scored_on_device = scored.to(device);
   idx = idx.to(device);
-  targets = targets.to(device);
-  const torch::Tensor target_ids = targets.clamp_min(0).unsqueeze(-1);  // (B, T, 1)
-  // Per-row float64 sums of a (B, T) value over the scored positions -> (B) on the CPU.
-  auto row_sums = [&](const torch::Tensor& v) { return model::scored_row_sums(v, targets); };
-  // Log-probabilities in float32 whatever the weights' precision or autocast's: the forward pass
-  // alone runs under o.bf16's autocast, the softmax and the sums never do.
-  auto log_probs = [&](model::LlamaImpl& m) {
-    torch::Tensor logits;  // (B, T, V)
-    {
-      model::AutocastGuard autocast(device.type(), torch::kBFloat16, o.bf16);
-      logits = m.forward(idx);
-    }
-    return logits.to(torch::kFloat32).log_softmax(-1);
+  // The final hidden states of the scored positions (N, C): the forward pass alone runs under
+  // o.bf16's autocast; the head's matmul runs in bf16 then too, its softmaxes and sums never do.
+  auto hidden = [&](model::LlamaImpl& m) {
+    model::AutocastGuard autocast(device.type(), torch::kBFloat16, o.bf16);
+    const torch::Tensor h = m.hidden_states(idx);  // (B, T, C)
+    return h.reshape({-1, h.size(-1)}).index_select(0, scored_on_device);
   };
-  const torch::Tensor logp_b = log_probs(base);  // (B, T, V)
-  torch::Tensor nll_b = row_sums(-logp_b.gather(-1, target_ids).squeeze(-1));
-  torch::Tensor nll_t, kl, agree;
-  if (tuned) {
-    const torch::Tensor logp_t = log_probs(*tuned);  // (B, T, V)
-    nll_t = row_sums(-logp_t.gather(-1, target_ids).squeeze(-1));
-    const auto [kl_bt, agree_bt] = model::next_token_divergence(logp_b, logp_t);  // (B, T) each
-    kl = row_sums(kl_bt);                                                         // KL(base || tuned)
-    agree = row_sums(agree_bt);                                                   // exact counts
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    const size_t w = order[start + static_cast<size_t>(r)];
-    out.base_nll[w] = nll_b.data_ptr<double>()[r];
+  const torch::ScalarType compute = o.bf16 ? torch::kBFloat16 : torch::kFloat32;
+  const torch::Tensor hb = hidden(base), ht = tuned ? hidden(*tuned) : torch::Tensor();
+  const model::NextTokenStats stats =
+      model::next_token_stats(hb, base.lm_head_weight(), ht,
+                              tuned ? tuned->lm_head_weight() : torch::Tensor(), scored_targets, compute);
+  // Per window, float64 sums of its positions in order: the same whatever the batch holds.
+  const int64_t* at = scored.data_ptr<int64_t>();
+  const float* nb = stats.nll_base.data_ptr<float>();
+  const float* nt = tuned ? stats.nll_tuned.data_ptr<float>() : nullptr;
+  const float* kl = tuned ? stats.kl.data_ptr<float>() : nullptr;
+  const uint8_t* ag = tuned ? stats.agree.data_ptr<uint8_t>() : nullptr;
+  for (int64_t i = 0, n = scored.size(0); i < n; ++i) {
+    const size_t w = order[start + static_cast<size_t>(at[i] / cols)];
+    out.base_nll[w] += nb[i];
     if (tuned) {
-      out.tuned_nll[w] = nll_t.data_ptr<double>()[r];
-      out.kl[w] = kl.data_ptr<double>()[r];
-      out.agree[w] = static_cast<uint64_t>(agree.data_ptr<double>()[r]);
+      out.tuned_nll[w] += nt[i];
+      out.kl[w] += kl[i];
+      out.agree[w] += ag[i];
     }
   }
 }
@@ -285,6 +284,23 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
   }
   if (progress && done < planned_tokens) progress(name, done, done);  // stopped early: the line ends here
   return docs;
+}
+
+std::vector<WindowTokens> planned_window_tokens(const data::ShardReader& shard, const std::string& name,
+                                                const ScoreOptions& options) {
+  std::vector<WindowTokens> out;
+  std::vector<int64_t> document;  // [start, t0, ...], as score_chunk lays it out
+  for (const PlannedDocument& p : plan(shard, name, options)) {
+    auto [first, last] = text_range(shard, p.index, options);
+    document.assign(1, document_start(options));
+    document.resize(1 + (last - first));
+    shard.read(first, last - first, document.data() + 1);
+    for (const auto& w : p.windows) {
+      const auto begin = document.begin() + static_cast<std::ptrdiff_t>(w.input_begin);
+      out.push_back({std::vector<int64_t>(begin, begin + w.length + 1), w.scored});
+    }
+  }
+  return out;
 }
 
 DomainScore domain_score(const std::string& name, DocumentScores docs, const std::vector<double>& nll) {

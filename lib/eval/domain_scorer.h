@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/shard.h"
 #include "eval/document_scores.h"
@@ -52,6 +53,11 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
                                const data::ShardReader& shard, const std::string& name,
                                const ScoreOptions& options, const TextMeasure& measure = {},
                                const ScoreProgress& progress = {});
+
+// Every window score_documents scores on `shard` with `options` when it does not stop early, in
+// the order of the sampled documents.
+std::vector<WindowTokens> planned_window_tokens(const data::ShardReader& shard, const std::string& name,
+                                                const ScoreOptions& options);
 
 // A domain's totals from its document columns, with the NLL summed from `nll` (docs.base_nll, or
 // docs.tuned_nll for the tuned side of a pair); the columns are kept in DomainScore::docs.

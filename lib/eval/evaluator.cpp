@@ -101,17 +101,41 @@ PairedEval evaluate_pair(const EvalRequest& request, const fs::path& tuned_check
   if (!same_shape(base->config(), tuned->config()))
     out.tuned.notes.push_back(fmt::format("the tuned model ({}) has another shape than the base ({})",
                                           describe_shape(tuned->config()), describe_shape(base->config())));
-  const ScoreOptions options = score_options(request, out.base);
+  score_options(request, out.base);
   score_options(request, out.tuned);
-  for (const auto& domain : request.domains) {
-    data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
-    DocumentScores docs =
-        score_documents(*base, tuned.get(), shard, domain.name, options, request.measure, request.progress);
-    out.base.domains.push_back(domain_score(domain.name, docs, docs.base_nll));
-    out.tuned.domains.push_back(domain_score(domain.name, docs, docs.tuned_nll));
+  std::vector<DocumentScores> scored = score_pair(request, *base, *tuned);
+  for (size_t d = 0; d < scored.size(); ++d) {
+    const std::string& name = request.domains[d].name;
+    const std::vector<double> tuned_nll = scored[d].tuned_nll;
+    out.base.domains.push_back(domain_score(name, scored[d], scored[d].base_nll));
+    out.tuned.domains.push_back(domain_score(name, std::move(scored[d]), tuned_nll));
   }
   if (request.with_models) request.with_models(*base, tuned.get(), &out);
   return out;
+}
+
+std::vector<DocumentScores> score_pair(const EvalRequest& request, model::LlamaImpl& base,
+                                       model::LlamaImpl& tuned) {
+  EvalReport header;
+  header.model = base.config();
+  const ScoreOptions options = score_options(request, header);
+  std::vector<DocumentScores> out;
+  for (const auto& domain : request.domains) {
+    data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
+    out.push_back(
+        score_documents(base, &tuned, shard, domain.name, options, request.measure, request.progress));
+  }
+  return out;
+}
+
+std::vector<WindowTokens> pair_windows(const EvalRequest& request, const DomainShard& domain,
+                                       const model::ModelConfig& config) {
+  EvalReport header;
+  header.model = config;
+  ScoreOptions options = score_options(request, header);
+  options.target_ci = 0;
+  data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
+  return planned_window_tokens(shard, domain.name, options);
 }
 
 void with_loaded_pair(const EvalRequest& request, const fs::path& tuned_checkpoint,

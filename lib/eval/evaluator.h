@@ -77,6 +77,24 @@ struct PairedEval {
 };
 PairedEval evaluate_pair(const EvalRequest& request, const std::filesystem::path& tuned_checkpoint);
 
+// One window of the plan, as a peer needs it to do the same work (`plinth bench eval`): its
+// input tokens followed by the token after them (length + 1 ids; position p predicts ids[p + 1]),
+// and how many of its last positions are scored.
+struct WindowTokens {
+  std::vector<int64_t> ids;
+  int64_t scored = 0;
+};
+
+// What evaluate_pair scores once both models are loaded: every domain of the request, base and
+// tuned on the same windows, in the request's order (`plinth bench eval` times it).
+std::vector<DocumentScores> score_pair(const EvalRequest& request, model::LlamaImpl& base,
+                                       model::LlamaImpl& tuned);
+
+// The windows score_pair scores on `domain` for a model of `config`, when no domain stops early
+// (eval.target_ci 0): what `plinth bench eval` gives its Python peer.
+std::vector<WindowTokens> pair_windows(const EvalRequest& request, const DomainShard& domain,
+                                       const model::ModelConfig& config);
+
 // Reads, checks and builds both checkpoints as evaluate_pair does (same BadInput), scores
 // nothing, and calls `use` with them on the request's device: `plinth attribute` scoring variants
 // against a report already written.

@@ -9,6 +9,7 @@
 #include "model/eval_mode.h"
 #include "model/generation.h"
 #include "model/llama.h"
+#include "model/next_token_stats.h"
 #include "model/token_nll.h"
 #include "util/error.h"
 
@@ -110,19 +111,34 @@ void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items,
 void pair_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned, const std::vector<TaskItem>& items,
                      size_t begin, size_t end, const torch::Device& device, TaskDivergence& out) {
   const TaskRows rows = task_rows(items, begin, end, base.config().context);
-  const torch::Tensor x = rows.input.to(device);
-  const torch::Tensor logp_b = base.forward(x).to(torch::kFloat32).log_softmax(-1);   // (B, T, V)
-  const torch::Tensor logp_t = tuned.forward(x).to(torch::kFloat32).log_softmax(-1);  // (B, T, V)
-  const auto [kl, agree] = model::next_token_divergence(logp_b, logp_t);              // (B, T) each
-  using model::scored_row_sums;  // (B) float64 sums over each kind's positions
-  const torch::Tensor ckl = scored_row_sums(kl, rows.completion),
-                      cag = scored_row_sums(agree, rows.completion);
-  const torch::Tensor pkl = scored_row_sums(kl, rows.prompt), pag = scored_row_sums(agree, rows.prompt);
-  for (int64_t r = 0; r < x.size(0); ++r) {
-    out.completion_kl.push_back(ckl.data_ptr<double>()[r]);
-    out.completion_agree.push_back(static_cast<uint64_t>(cag.data_ptr<double>()[r]));
-    out.prompt_kl.push_back(pkl.data_ptr<double>()[r]);
-    out.prompt_agree.push_back(static_cast<uint64_t>(pag.data_ptr<double>()[r]));
+  const torch::Tensor x = rows.input.to(device);  // (B, T)
+  // The positions either kind scores, in row-major order, with the target each predicts.
+  const torch::Tensor completion = rows.completion.reshape({-1}),
+                      prompt = rows.prompt.reshape({-1});                                       // (B*T)
+  const torch::Tensor scored = completion.ge(0).logical_or(prompt.ge(0)).nonzero().squeeze(1);  // (N)
+  const torch::Tensor targets = torch::where(completion.ge(0), completion, prompt).index_select(0, scored);
+  const torch::Tensor on_device = scored.to(device);
+  auto hidden = [&](model::LlamaImpl& m) {
+    const torch::Tensor h = m.hidden_states(x);  // (B, T, C)
+    return h.reshape({-1, h.size(-1)}).index_select(0, on_device);
+  };
+  const model::NextTokenStats stats = model::next_token_stats(
+      hidden(base), base.lm_head_weight(), hidden(tuned), tuned.lm_head_weight(), targets, torch::kFloat32);
+  const auto b = static_cast<size_t>(x.size(0));
+  const size_t first = out.completion_kl.size();
+  out.completion_kl.resize(first + b, 0.0);
+  out.completion_agree.resize(first + b, 0);
+  out.prompt_kl.resize(first + b, 0.0);
+  out.prompt_agree.resize(first + b, 0);
+  const int64_t* at = scored.data_ptr<int64_t>();
+  const int64_t* comp = completion.data_ptr<int64_t>();
+  const float* kl = stats.kl.data_ptr<float>();
+  const uint8_t* agree = stats.agree.data_ptr<uint8_t>();
+  for (int64_t i = 0, n = scored.size(0); i < n; ++i) {  // float64 sums in position order
+    const size_t row = first + static_cast<size_t>(at[i] / x.size(1));
+    const bool is_completion = comp[at[i]] >= 0;
+    (is_completion ? out.completion_kl : out.prompt_kl)[row] += kl[i];
+    (is_completion ? out.completion_agree : out.prompt_agree)[row] += agree[i];
   }
   out.completion_tokens.insert(out.completion_tokens.end(), rows.completion_tokens.begin(),
                                rows.completion_tokens.end());

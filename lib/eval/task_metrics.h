@@ -76,7 +76,7 @@ TaskScore score_task_loss(model::LlamaImpl& model, const std::vector<TaskItem>& 
 
 // How far the tuned model moved from the base on the task's own examples: both models read the
 // same tokens (data::fit_example's cut, as score_task_loss) in one pass, and per example the KL
-// and top-1 agreement of their next-token distributions (model::next_token_divergence) are
+// and top-1 agreement of their next-token distributions (model::next_token_stats) are
 // summed over the positions that predict a completion token and, apart, over those that predict
 // the prompt's own tokens after its first (EOS, or the document-start token). Prompt positions
 // say how the fine-tune changed the model on text it was never trained to predict (task rows

@@ -14,5 +14,6 @@ namespace plinth::model {
 // Writes both files atomically, creating `dir`. Tied models have no lm_head.weight (HF's
 // tie_word_embeddings re-ties it on load).
 void export_hf(const Llama& model, const std::filesystem::path& dir, const HfTokenIds& ids = {});
+void export_hf(const LlamaImpl& model, const std::filesystem::path& dir, const HfTokenIds& ids = {});
 
 }  // namespace plinth::model

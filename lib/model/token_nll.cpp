@@ -42,11 +42,4 @@ std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, 
   return {nll, y.ge(0).sum().item<int64_t>()};
 }
 
-std::pair<torch::Tensor, torch::Tensor> next_token_divergence(const torch::Tensor& logp_base,
-                                                              const torch::Tensor& logp_tuned) {
-  torch::Tensor kl = (logp_base.exp() * (logp_base - logp_tuned)).sum(-1);  // (B, T)
-  torch::Tensor agree = logp_base.argmax(-1).eq(logp_tuned.argmax(-1));     // (B, T)
-  return {std::move(kl), std::move(agree)};
-}
-
 }  // namespace plinth::model

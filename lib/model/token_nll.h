@@ -5,9 +5,8 @@
 //                                  step's precision; pretraining and fine-tune validation
 //                                  (train/val_loss.cpp, finetune/finetune_run.cpp) and the Fisher
 //                                  use it so they measure what training optimises
-//   eval/domain_scorer.cpp and     need the whole next-token distribution of two models at once
-//   eval/task_metrics.cpp's pairs  (KL, top-1 agreement: next_token_divergence below), so they keep
-//                                  the log-softmax
+//   model/next_token_stats.h       the evaluation's pairs (domains, the task's KL): the NLL, KL and
+//                                  top-1 agreement of two models in one fused pass over their rows
 //   LlamaImpl::loss (llama.h)      the plain full-logits reference the tests compare against
 // All four ignore targets < 0 and sum in float32 or wider. Includes torch: include it only from
 // torch-heavy files.
@@ -37,12 +36,5 @@ std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids)
 // v (B, T) summed per row over the positions `targets` (B, T) scores (>= 0), in float64 -> (B)
 // on the CPU: every per-row sum of the evaluation (NLL, KL, agreement counts) goes through it.
 torch::Tensor scored_row_sums(const torch::Tensor& v, const torch::Tensor& targets);
-
-// Two models' next-token distributions compared position by position, from their float32
-// log-probabilities logp_base and logp_tuned (B, T, V) -> {KL(base || tuned) in nats (B, T),
-// float32; top-1 agreement (B, T), bool: both argmaxes name the same token}. The one definition
-// of the report's KL and agreement, for the domains and the task alike.
-std::pair<torch::Tensor, torch::Tensor> next_token_divergence(const torch::Tensor& logp_base,
-                                                              const torch::Tensor& logp_tuned);
 
 }  // namespace plinth::model

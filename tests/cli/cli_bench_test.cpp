@@ -2,11 +2,15 @@
 // spm_encode, the same threads and allocator settings for plinth and ref_llama.py. Checked
 // from what the commands print and write; no test here looks at a time.
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "cli_finetune_fixture.h"
 #include "cli_fixture.h"
+#include "reference_peer.h"
 #include "util/blas_kernel.h"
 
 using plinth::test::CliFixture;
@@ -158,4 +162,47 @@ TEST_CASE(
   if (openblas) CHECK_THAT(user.output, Catch::Contains(", Prescott kernel"));
   CHECK(matmul_error(user.output) >= 0);
   CHECK(matmul_error(user.output) < 1e-5);
+}
+
+TEST_CASE("bench eval: the peer scores the same windows as plinth, on its threads and allocator settings",
+          "[cli][bench]") {
+  plinth::test::require_reference();
+  plinth::test::FinetuneFixture f;
+  f.make_base();
+  f.recipe(plinth::test::finetune_recipe("ft", "  method: full\n"), "ft.yaml");
+  {
+    auto ft = f.plinth("finetune ft.yaml --threads 2");
+    INFO(ft.output);
+    REQUIRE(ft.exit_code == 0);
+  }
+  auto dry = plinth_with_tunables(f, "", "bench eval ft.yaml --threads 2 --dry-run");
+  INFO(dry.output);
+  REQUIRE(dry.exit_code == 0);
+  CHECK_THAT(dry.output, Catch::Contains("peer command: GLIBC_TUNABLES='" + kTunables + "' ") &&
+                             Catch::Contains("ref_llama.py' pair ") && Catch::Contains(" --threads 2 "));
+  CHECK_THAT(dry.output, !Catch::Contains("tokens/s"));  // a dry run times nothing
+
+  auto r = f.plinth("bench eval ft.yaml --threads 2 --tokens 300 --rounds 1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const size_t at = r.output.find("same work: ");
+  REQUIRE(at != std::string::npos);
+  unsigned long long scored = 0, agree = 0, ref_agree = 0;
+  double nb = 0, rnb = 0, nt = 0, rnt = 0, kl = 0, rkl = 0;
+  REQUIRE(
+      std::sscanf(r.output.c_str() + at,
+                  "same work: %llu scored tokens each; summed NLL base %lf / %lf, tuned %lf / %lf, KL %lf / "
+                  "%lf, top-1 agreement %llu / %llu",
+                  &scored, &nb, &rnb, &nt, &rnt, &kl, &rkl, &agree, &ref_agree) == 9);
+  // Both domains of the fixture, about 300 tokens each (the document that crosses the ceiling is
+  // taken whole), and the peer's sums of the same windows.
+  CHECK(scored > 300);
+  CHECK(scored < 1000);
+  CHECK(nb == Approx(rnb).epsilon(1e-4));
+  CHECK(nt == Approx(rnt).epsilon(1e-4));
+  CHECK(nb != nt);
+  CHECK(kl > 0);  // the fine-tune moved the model: the pair is not one model twice
+  CHECK(kl == Approx(rkl).epsilon(1e-3).margin(1e-4 * static_cast<double>(scored)));
+  CHECK(std::llabs(static_cast<long long>(agree) - static_cast<long long>(ref_agree)) <= 1 + scored / 100);
+  CHECK_THAT(r.output, Catch::Contains("ratio plinth / ref_llama.py: ") && Catch::Contains("% of peak"));
 }
