@@ -130,7 +130,10 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
     const torch::Tensor h = m.hidden_states(idx);  // (B, T, C)
     return h.reshape({-1, h.size(-1)}).index_select(0, scored_on_device);
   };
-  const torch::ScalarType compute = o.bf16 ? torch::kBFloat16 : torch::kFloat32;
+  // The head's matmul in bf16 under autocast or with bf16 weights (eval.precision bf16), as the
+  // model's own forward would run it.
+  const bool bf16_head = o.bf16 || base.lm_head_weight().scalar_type() == torch::kBFloat16;
+  const torch::ScalarType compute = bf16_head ? torch::kBFloat16 : torch::kFloat32;
   const torch::Tensor hb = hidden(base), ht = tuned ? hidden(*tuned) : torch::Tensor();
   const model::NextTokenStats stats =
       model::next_token_stats(hb, base.lm_head_weight(), ht,

@@ -151,6 +151,7 @@ SampleInfo sample_info(const EvalSpec& spec) {
   s.max_tokens = spec.max_tokens;
   s.min_documents = spec.min_documents;
   s.max_document_tokens = spec.max_document_tokens;
+  s.precision = spec.precision;
   return s;
 }
 
@@ -309,7 +310,8 @@ std::string report_json(const ForgettingReport& r) {
                  {"target_ci", s.target_ci},
                  {"max_tokens", s.max_tokens},
                  {"min_documents", s.min_documents},
-                 {"max_document_tokens", s.max_document_tokens}};
+                 {"max_document_tokens", s.max_document_tokens},
+                 {"precision", s.precision}};
   auto numbers = [](const std::vector<double>& v) {
     json a = json::array();
     for (double x : v) a.push_back(number_or_null(x));
@@ -482,6 +484,11 @@ ForgettingReport parse_report_json(const std::string& text, const std::string& f
     r.sample.max_tokens = static_cast<uint64_t>(rd.integer(s, "max_tokens", "sample"));
     r.sample.min_documents = static_cast<uint64_t>(rd.integer(s, "min_documents", "sample"));
     r.sample.max_document_tokens = static_cast<uint64_t>(rd.integer(s, "max_document_tokens", "sample"));
+    if (s.contains("precision")) {  // absent before reports said it: those were float32
+      r.sample.precision = rd.string(s, "precision", "sample");
+      if (r.sample.precision != "fp32" && r.sample.precision != "bf16")
+        rd.fail(fmt::format("'sample.precision' is '{}', not fp32 or bf16", r.sample.precision));
+    }
     // "flags" is derived from the scores (derive), like every figure: not read.
   }
   const json& domains = rd.array(j, "domains", "");
@@ -669,8 +676,9 @@ std::string report_markdown(const ForgettingReport& r) {
   if (ci)
     out += fmt::format(
         "Each domain: a random sample of its validation documents (seed {}), base and tuned scored on the "
-        "same windows; [brackets]: {:g}% paired bootstrap intervals ({} resamples over documents).\n\n",
-        r.sample.seed, 100 * r.sample.confidence, r.sample.resamples);
+        "same windows{}; [brackets]: {:g}% paired bootstrap intervals ({} resamples over documents).\n\n",
+        r.sample.seed, r.sample.precision == "bf16" ? " with bf16 weights (eval.precision)" : "",
+        100 * r.sample.confidence, r.sample.resamples);
   else
     out += fmt::format(
         "Schema {} report: no per-document scores, so no intervals (run plinth eval again).\n\n", r.schema);

@@ -151,6 +151,7 @@ struct SampleInfo {
   int resamples = 1000;
   double target_ci = 0;  // fraction; 0 = none
   uint64_t max_tokens = 0, min_documents = 0, max_document_tokens = 0;
+  std::string precision = "fp32";  // eval.precision: fp32 | bf16 (reports before it: fp32)
 };
 SampleInfo sample_info(const EvalSpec& spec);
 

@@ -122,8 +122,9 @@ void pair_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned, const std:
     const torch::Tensor h = m.hidden_states(x);  // (B, T, C)
     return h.reshape({-1, h.size(-1)}).index_select(0, on_device);
   };
+  const torch::ScalarType compute = base.lm_head_weight().scalar_type();  // as the model's forward runs it
   const model::NextTokenStats stats = model::next_token_stats(
-      hidden(base), base.lm_head_weight(), hidden(tuned), tuned.lm_head_weight(), targets, torch::kFloat32);
+      hidden(base), base.lm_head_weight(), hidden(tuned), tuned.lm_head_weight(), targets, compute);
   const auto b = static_cast<size_t>(x.size(0));
   const size_t first = out.completion_kl.size();
   out.completion_kl.resize(first + b, 0.0);

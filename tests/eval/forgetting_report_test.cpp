@@ -222,6 +222,22 @@ TEST_CASE("report.json round trip", "[eval][report]") {
   CHECK(j["sample"]["confidence"] == 0.95);
 }
 
+TEST_CASE("report.json says the evaluation's precision; older reports were float32", "[eval][report]") {
+  ForgettingReport r = sample_report();
+  r.sample.precision = "bf16";
+  const std::string text = report_json(r);
+  auto j = nlohmann::json::parse(text);
+  CHECK(j["sample"]["precision"] == "bf16");
+  CHECK(parse_report_json(text, "r.json").sample.precision == "bf16");
+  CHECK_THAT(report_markdown(r), Contains("with bf16 weights (eval.precision)"));
+  CHECK_THAT(report_markdown(sample_report()), !Contains("bf16"));
+  j["sample"].erase("precision");
+  CHECK(parse_report_json(j.dump(), "old.json").sample.precision == "fp32");
+  j["sample"]["precision"] = "fp8";
+  CHECK_THROWS_WITH(parse_report_json(j.dump(), "r.json"),
+                    Contains("'sample.precision' is 'fp8', not fp32 or bf16"));
+}
+
 TEST_CASE("the task's own KL and agreement: per token, with intervals, and absent from older reports",
           "[eval][report]") {
   ForgettingReport r = sample_report();
