@@ -117,34 +117,16 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
     for (int64_t t = w.length - w.scored; t < w.length; ++t)
       tgt_a[r][t] = buffer[w.begin + static_cast<uint64_t>(t) + 1];
   }
-  // Only the scored positions go through the language-model head: (N) flat indices into (B, T).
-  const torch::Tensor flat_targets = targets.reshape({-1});                   // (B*T)
-  const torch::Tensor scored = flat_targets.ge(0).nonzero().squeeze(1);       // (N), row-major order
-  const torch::Tensor scored_targets = flat_targets.index_select(0, scored);  // (N)
-  const torch::Tensor scored_on_device = scored.to(device);
-  idx = idx.to(device);
-  // The final hidden states of the scored positions (N, C): the forward pass alone runs under
-  // o.bf16's autocast; the head's matmul runs in bf16 then too, its softmaxes and sums never do.
-  auto hidden = [&](model::LlamaImpl& m) {
-    model::AutocastGuard autocast(device.type(), torch::kBFloat16, o.bf16);
-    const torch::Tensor h = m.hidden_states(idx);  // (B, T, C)
-    return h.reshape({-1, h.size(-1)}).index_select(0, scored_on_device);
-  };
-  // The head's matmul in bf16 under autocast or with bf16 weights (eval.precision bf16), as the
-  // model's own forward would run it.
-  const bool bf16_head = o.bf16 || base.lm_head_weight().scalar_type() == torch::kBFloat16;
-  const torch::ScalarType compute = bf16_head ? torch::kBFloat16 : torch::kFloat32;
-  const torch::Tensor hb = hidden(base), ht = tuned ? hidden(*tuned) : torch::Tensor();
-  const model::NextTokenStats stats =
-      model::next_token_stats(hb, base.lm_head_weight(), ht,
-                              tuned ? tuned->lm_head_weight() : torch::Tensor(), scored_targets, compute);
+  const model::ScoredStats scored =
+      model::scored_next_token_stats(base, tuned, idx.to(device), targets, o.bf16);
+  const model::NextTokenStats& stats = scored.stats;
   // Per window, float64 sums of its positions in order: the same whatever the batch holds.
-  const int64_t* at = scored.data_ptr<int64_t>();
+  const int64_t* at = scored.positions.data_ptr<int64_t>();
   const float* nb = stats.nll_base.data_ptr<float>();
   const float* nt = tuned ? stats.nll_tuned.data_ptr<float>() : nullptr;
   const float* kl = tuned ? stats.kl.data_ptr<float>() : nullptr;
   const uint8_t* ag = tuned ? stats.agree.data_ptr<uint8_t>() : nullptr;
-  for (int64_t i = 0, n = scored.size(0); i < n; ++i) {
+  for (int64_t i = 0, n = scored.positions.size(0); i < n; ++i) {
     const size_t w = order[start + static_cast<size_t>(at[i] / cols)];
     out.base_nll[w] += nb[i];
     if (tuned) {

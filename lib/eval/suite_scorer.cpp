@@ -5,9 +5,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "model/autocast_guard.h"
 #include "model/eval_mode.h"
-#include "model/token_nll.h"
+#include "model/next_token_stats.h"
 
 namespace plinth::eval {
 
@@ -96,20 +95,18 @@ void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests&
         ya[r][static_cast<int64_t>(i)] = row.target[i];
       }
     }
-    x = x.to(device);
-    y = y.to(device);
-    auto sums = [&](model::LlamaImpl& m) {
-      model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
-      return model::masked_nll_rows(m, x, y).contiguous();  // (B) float64 on the CPU
-    };
-    const torch::Tensor nll_b = sums(base);
-    const torch::Tensor nll_t = tuned ? sums(*tuned) : torch::Tensor();
+    // Only the continuations' positions go through the head (their log-softmax over the whole
+    // vocabulary in float32, as the harness's), and both models in one pass over each row.
+    const model::ScoredStats scored = model::scored_next_token_stats(base, tuned, x.to(device), y, bf16);
+    const std::vector<double> nll_b = model::row_sums(scored, scored.stats.nll_base, b, t);
+    const std::vector<double> nll_t =
+        tuned ? model::row_sums(scored, scored.stats.nll_tuned, b, t) : std::vector<double>();
     for (int64_t r = 0; r < b; ++r) {
       const Where& w = where[order[start + static_cast<size_t>(r)]];
       auto& base_ll = w.unconditional ? s.result.base_ll_unconditional : s.result.base_ll;
       auto& tuned_ll = w.unconditional ? s.result.tuned_ll_unconditional : s.result.tuned_ll;
-      base_ll[w.question][w.choice] = -nll_b.data_ptr<double>()[r];
-      if (tuned) tuned_ll[w.question][w.choice] = -nll_t.data_ptr<double>()[r];
+      base_ll[w.question][w.choice] = -nll_b[static_cast<size_t>(r)];
+      if (tuned) tuned_ll[w.question][w.choice] = -nll_t[static_cast<size_t>(r)];
     }
     if (progress) progress(end, rows.size());
   }

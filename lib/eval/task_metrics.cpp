@@ -10,7 +10,6 @@
 #include "model/generation.h"
 #include "model/llama.h"
 #include "model/next_token_stats.h"
-#include "model/token_nll.h"
 #include "util/error.h"
 
 namespace plinth::eval {
@@ -100,9 +99,10 @@ TaskRows task_rows(const std::vector<TaskItem>& items, size_t begin, size_t end,
 void completion_nll(model::LlamaImpl& model, const std::vector<TaskItem>& items, size_t begin, size_t end,
                     const torch::Device& device, TaskScore& score) {
   const TaskRows rows = task_rows(items, begin, end, model.config().context);
-  const torch::Tensor rows_nll =
-      model::masked_nll_rows(model, rows.input.to(device), rows.completion.to(device));  // (B)
-  for (int64_t r = 0; r < rows_nll.size(0); ++r) score.example_nll.push_back(rows_nll[r].item<double>());
+  const torch::Tensor x = rows.input.to(device);  // (B, T)
+  const model::ScoredStats scored = model::scored_next_token_stats(model, nullptr, x, rows.completion, false);
+  const std::vector<double> nll = model::row_sums(scored, scored.stats.nll_base, x.size(0), x.size(1));
+  score.example_nll.insert(score.example_nll.end(), nll.begin(), nll.end());
   score.example_tokens.insert(score.example_tokens.end(), rows.completion_tokens.begin(),
                               rows.completion_tokens.end());
 }
@@ -112,30 +112,22 @@ void pair_divergence(model::LlamaImpl& base, model::LlamaImpl& tuned, const std:
                      size_t begin, size_t end, const torch::Device& device, TaskDivergence& out) {
   const TaskRows rows = task_rows(items, begin, end, base.config().context);
   const torch::Tensor x = rows.input.to(device);  // (B, T)
-  // The positions either kind scores, in row-major order, with the target each predicts.
-  const torch::Tensor completion = rows.completion.reshape({-1}),
-                      prompt = rows.prompt.reshape({-1});                                       // (B*T)
-  const torch::Tensor scored = completion.ge(0).logical_or(prompt.ge(0)).nonzero().squeeze(1);  // (N)
-  const torch::Tensor targets = torch::where(completion.ge(0), completion, prompt).index_select(0, scored);
-  const torch::Tensor on_device = scored.to(device);
-  auto hidden = [&](model::LlamaImpl& m) {
-    const torch::Tensor h = m.hidden_states(x);  // (B, T, C)
-    return h.reshape({-1, h.size(-1)}).index_select(0, on_device);
-  };
-  const torch::ScalarType compute = base.lm_head_weight().scalar_type();  // as the model's forward runs it
-  const model::NextTokenStats stats = model::next_token_stats(
-      hidden(base), base.lm_head_weight(), hidden(tuned), tuned.lm_head_weight(), targets, compute);
+  // The positions either kind scores, with the target each predicts.
+  const torch::Tensor completion = rows.completion.reshape({-1});                                   // (B*T)
+  const torch::Tensor targets = torch::where(rows.completion.ge(0), rows.completion, rows.prompt);  // (B, T)
+  const model::ScoredStats scored = model::scored_next_token_stats(base, &tuned, x, targets, false);
+  const model::NextTokenStats& stats = scored.stats;
   const auto b = static_cast<size_t>(x.size(0));
   const size_t first = out.completion_kl.size();
   out.completion_kl.resize(first + b, 0.0);
   out.completion_agree.resize(first + b, 0);
   out.prompt_kl.resize(first + b, 0.0);
   out.prompt_agree.resize(first + b, 0);
-  const int64_t* at = scored.data_ptr<int64_t>();
+  const int64_t* at = scored.positions.data_ptr<int64_t>();
   const int64_t* comp = completion.data_ptr<int64_t>();
   const float* kl = stats.kl.data_ptr<float>();
   const uint8_t* agree = stats.agree.data_ptr<uint8_t>();
-  for (int64_t i = 0, n = scored.size(0); i < n; ++i) {  // float64 sums in position order
+  for (int64_t i = 0, n = scored.positions.size(0); i < n; ++i) {  // float64 sums in position order
     const size_t row = first + static_cast<size_t>(at[i] / x.size(1));
     const bool is_completion = comp[at[i]] >= 0;
     (is_completion ? out.completion_kl : out.prompt_kl)[row] += kl[i];

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "model/autocast_guard.h"
 #include "model/next_token_rows.h"
 
 namespace plinth::model {
@@ -94,6 +95,37 @@ NextTokenStats next_token_stats(const torch::Tensor& base_hidden, const torch::T
     }
   }
   return out;
+}
+
+ScoredStats scored_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
+                                    const torch::Tensor& targets, bool autocast_bf16) {
+  const torch::Tensor flat = targets.to(torch::kCPU, torch::kInt64).reshape({-1});  // (B*T)
+  ScoredStats out;
+  out.positions = flat.ge(0).nonzero().squeeze(1);                           // (N)
+  const torch::Tensor scored_targets = flat.index_select(0, out.positions);  // (N)
+  const torch::Device device = x.device();
+  const torch::Tensor on_device = out.positions.to(device);
+  // The final hidden states of the scored positions (N, C): the forward pass alone runs under
+  // autocast; the softmaxes and sums never do.
+  auto hidden = [&](LlamaImpl& m) {
+    AutocastGuard autocast(device.type(), torch::kBFloat16, autocast_bf16);
+    const torch::Tensor h = m.hidden_states(x);  // (B, T, C)
+    return h.reshape({-1, h.size(-1)}).index_select(0, on_device);
+  };
+  const bool bf16_head = autocast_bf16 || base.lm_head_weight().scalar_type() == torch::kBFloat16;
+  const torch::Tensor hb = hidden(base), ht = tuned ? hidden(*tuned) : torch::Tensor();
+  out.stats =
+      next_token_stats(hb, base.lm_head_weight(), ht, tuned ? tuned->lm_head_weight() : torch::Tensor(),
+                       scored_targets, bf16_head ? torch::kBFloat16 : torch::kFloat32);
+  return out;
+}
+
+std::vector<double> row_sums(const ScoredStats& s, const torch::Tensor& column, int64_t rows, int64_t cols) {
+  std::vector<double> sums(static_cast<size_t>(rows), 0.0);
+  const int64_t* at = s.positions.data_ptr<int64_t>();
+  const float* v = column.data_ptr<float>();
+  for (int64_t i = 0, n = s.positions.size(0); i < n; ++i) sums[static_cast<size_t>(at[i] / cols)] += v[i];
+  return sums;
 }
 
 }  // namespace plinth::model

@@ -1,13 +1,18 @@
 // Per-position figures of the evaluation from the final hidden states of one or two models: the
 // NLL of each target under each, KL(base ‖ tuned) of their next-token distributions, and whether
-// their top-1 tokens agree. The language-model head runs in row chunks, so no (N, V) logits
-// exist whole, and on the CPU each chunk goes through one fused pass (next_token_rows.h); other
-// devices use ATen ops per chunk. The one definition of the report's NLL, KL and agreement, for
-// the domains (eval/domain_scorer.cpp) and the task (eval/task_metrics.cpp) alike. Includes
+// their top-1 tokens agree. Only the scored positions go through the language-model head, in row
+// chunks, so no (B, T, V) logits exist whole, and on the CPU each chunk goes through one fused
+// pass (next_token_rows.h); other devices use ATen ops per chunk. The one definition of the
+// report's NLL, KL and agreement, for the domains (eval/domain_scorer.cpp), the task
+// (eval/task_metrics.cpp) and the capability suites (eval/suite_scorer.cpp) alike. Includes
 // torch: include it only from torch-heavy files.
 #pragma once
 
 #include <torch/torch.h>
+
+#include <vector>
+
+#include "model/llama.h"
 
 namespace plinth::model {
 
@@ -26,5 +31,23 @@ struct NextTokenStats {
 NextTokenStats next_token_stats(const torch::Tensor& base_hidden, const torch::Tensor& base_weight,
                                 const torch::Tensor& tuned_hidden, const torch::Tensor& tuned_weight,
                                 const torch::Tensor& targets, torch::ScalarType compute);
+
+// The figures of the positions of a batch that `targets` scores.
+struct ScoredStats {
+  torch::Tensor positions;  // (N) int64 on the CPU: flat indices into (B, T), row-major order
+  NextTokenStats stats;     // one entry per scored position, in that order
+};
+
+// base (and tuned, when not null) read x (B, T) on their device; targets (B, T) holds the id each
+// position predicts, -1 where it is not scored. The forward passes run under bf16 autocast when
+// `autocast_bf16`; the head's matmul runs in bf16 then, or when the base's head weight is bf16 (as
+// the model's own forward would run it), else in float32. Call under NoGradGuard.
+ScoredStats scored_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
+                                    const torch::Tensor& targets, bool autocast_bf16);
+
+// `column` (N) float32, one of s.stats's, summed in float64 in position order per row of the
+// batch s came from, which has `rows` rows of `cols` positions -> (rows) sums, 0 for a row with
+// no scored position.
+std::vector<double> row_sums(const ScoredStats& s, const torch::Tensor& column, int64_t rows, int64_t cols);
 
 }  // namespace plinth::model

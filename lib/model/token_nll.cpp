@@ -13,18 +13,6 @@ torch::Tensor masked_nll_positions(LlamaImpl& model, const torch::Tensor& x, con
 
 }  // namespace
 
-torch::Tensor scored_row_sums(const torch::Tensor& v, const torch::Tensor& targets) {
-  return v.to(torch::kFloat64)
-      .masked_fill(targets.lt(0).to(v.device()), 0.0)
-      .sum(1)
-      .to(torch::kCPU)
-      .contiguous();
-}
-
-torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y) {
-  return scored_row_sums(masked_nll_positions(model, x, y), y);  // (B)
-}
-
 std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids) {
   if (ids.size() < 2) return {};
   torch::NoGradGuard no_grad;
@@ -38,7 +26,7 @@ std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids)
 }
 
 std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y) {
-  const double nll = masked_nll_rows(model, x, y).sum().item<double>();
+  const double nll = masked_nll_positions(model, x, y).sum().item<double>();
   return {nll, y.ge(0).sum().item<int64_t>()};
 }
 

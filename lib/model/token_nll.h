@@ -1,12 +1,13 @@
-// The summed next-token negative log-likelihood of scored positions in float32: the masked loss
-// of the task metrics (eval/task_metrics.cpp) and `plinth score`'s per-token figures
-// (token_nll). The other places that compute a next-token NLL, and why each is not this function:
+// The next-token negative log-likelihood from full float32 logits: `plinth score`'s per-token
+// figures (token_nll) and the masked sum the tests check the others against (masked_nll). The
+// other places that compute a next-token NLL, and why each is not this function:
 //   train/linear_cross_entropy.h   the training loss: chunked, fused with its gradient, in the
 //                                  step's precision; pretraining and fine-tune validation
 //                                  (train/val_loss.cpp, finetune/finetune_run.cpp) and the Fisher
 //                                  use it so they measure what training optimises
-//   model/next_token_stats.h       the evaluation's pairs (domains, the task's KL): the NLL, KL and
-//                                  top-1 agreement of two models in one fused pass over their rows
+//   model/next_token_stats.h       the evaluation (domains, the task, the capability suites): the
+//                                  head on the scored positions only, and the NLL, KL and top-1
+//                                  agreement of one or two models in one fused pass over each row
 //   LlamaImpl::loss (llama.h)      the plain full-logits reference the tests compare against
 // All four ignore targets < 0 and sum in float32 or wider. Includes torch: include it only from
 // torch-heavy files.
@@ -26,15 +27,8 @@ namespace plinth::model {
 // logits: for evaluation batches, not the training step.
 std::pair<double, int64_t> masked_nll(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y);
 
-// The same, per row: (B) float64 sums of -log p over each row's scored targets, on the CPU.
-torch::Tensor masked_nll_rows(LlamaImpl& model, const torch::Tensor& x, const torch::Tensor& y);
-
 // -log p of every token of `ids` after the first, given the ones before it (ids.size() - 1
 // values, in nats): one sequence, on the CPU model.
 std::vector<double> token_nll(LlamaImpl& model, const std::vector<int64_t>& ids);
-
-// v (B, T) summed per row over the positions `targets` (B, T) scores (>= 0), in float64 -> (B)
-// on the CPU: every per-row sum of the evaluation (NLL, KL, agreement counts) goes through it.
-torch::Tensor scored_row_sums(const torch::Tensor& v, const torch::Tensor& targets);
 
 }  // namespace plinth::model

@@ -85,7 +85,7 @@ SuiteFile toy_suite() {
 
 TEST_CASE("each choice's log-likelihood is the direct sum over forward(), whatever the batch", "[suite]") {
   model::Llama base = tiny_model(8, 7), tuned = tiny_model(8, 8);
-  SuiteSpec spec{"toy", "toy.jsonl", " ", {}};
+  SuiteSpec spec{"toy", "toy.jsonl", " ", {}, {}};
   const SuiteFile file = toy_suite();
   const std::vector<uint64_t> sample{3, 0, 2, 1};
   const int64_t max_length = 8;
@@ -163,7 +163,7 @@ TEST_CASE("a suite's metric is the recipe's, else its file header's, else acc", 
 
 TEST_CASE("a suite whose choice encodes to nothing, or outgrows the context, is refused with its line",
           "[suite]") {
-  SuiteSpec spec{"toy", "toy.jsonl", " ", {}};
+  SuiteSpec spec{"toy", "toy.jsonl", " ", {}, {}};
   SuiteFile file = toy_suite();
   // "ca" + "b" with no delimiter: the choice's only token merges into the context's last.
   spec.delimiter = "";
