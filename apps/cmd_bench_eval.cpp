@@ -45,7 +45,34 @@ struct EvalBenchArgs {
   bool dry_run = false;
   std::string profile;
   std::string work_dir = "bench-eval";
+  // A shape other than the checkpoints' (0: theirs): random models of it (random_pair).
+  int dim = 0, layers = 0, heads = 0;
 };
+
+// Two models of the shape a.dim / a.layers / a.heads (ffn by the 8/3 rule) on `like`'s vocabulary
+// and context, for timing a shape no checkpoint has (docs/scaling.md): seeded random weights,
+// and the second is the first with every weight moved by noise of 10% of its spread, so that
+// the KL and the top-1 agreement are not trivially 0 and 1.
+std::pair<model::Llama, model::Llama> random_pair(const model::ModelConfig& like, const EvalBenchArgs& a,
+                                                  torch::Device device, torch::ScalarType dtype) {
+  model::ModelConfig c = like;
+  if (a.dim > 0) c.dim = a.dim;
+  if (a.layers > 0) c.layers = a.layers;
+  if (a.heads > 0) c.heads = a.heads;
+  c.kv_heads = 0;
+  c.ffn = 0;
+  if (c.dim % c.heads != 0 || c.head_dim() % 2 != 0)
+    throw BadInput(fmt::format("--dim {} and --heads {} give no even head width", c.dim, c.heads),
+                   "choose --heads dividing --dim into an even number (e.g. --dim 512 --heads 8)");
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  model::Llama base(c), tuned(c);
+  const auto bp = base->parameters(), tp = tuned->parameters();
+  for (size_t i = 0; i < bp.size(); ++i) tp[i].copy_(bp[i] + 0.1 * bp[i].std() * torch::randn_like(bp[i]));
+  base->to(device, dtype);
+  tuned->to(device, dtype);
+  return {base, tuned};
+}
 
 struct Totals {
   double nll_base = 0, nll_tuned = 0, kl = 0;
@@ -84,11 +111,7 @@ void run_bench_eval(EvalBenchArgs a) {
     throw BadInput(fmt::format("{} has no finetune: section", r.loaded.file.string()),
                    "bench eval times the paired evaluation of a fine-tuning recipe's base and tuned.ckpt");
   const finetune::FinetuneRecipe f = finetune::bind_finetune_recipe(std::move(r), a.recipe.threads);
-  const fs::path tuned_ckpt = finetune::tuned_checkpoint_path(f.run_dir);
-  if (!fs::exists(tuned_ckpt))
-    throw BadInput(
-        fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
-        fmt::format("fine-tune first: plinth finetune {}", f.recipe.loaded.file.string()));
+  const fs::path tuned_ckpt = finetune::existing_tuned_checkpoint(f);
   if (a.reference.empty())
     a.reference = (fs::path(plinth_source_dir()) / "tests/reference/ref_llama.py").string();
   const int threads = model::configure_threads(a.recipe.threads);
@@ -105,28 +128,39 @@ void run_bench_eval(EvalBenchArgs a) {
   const std::string tunables =
       merge_glibc_tunables(std::getenv("GLIBC_TUNABLES"), keep_freed_memory_tunables());
 
-  eval::with_loaded_pair(req, tuned_ckpt, [&](model::LlamaImpl& base, model::LlamaImpl& tuned) {
+  const bool random = a.dim > 0 || a.layers > 0 || a.heads > 0;
+  auto bench = [&](model::LlamaImpl& base, model::LlamaImpl& tuned) {
     const model::ModelConfig& c = base.config();
     const std::string device = base.parameters().front().device().str();
     fmt::print(
         "base {} and tuned {}: {}, {} domains, up to {} scored tokens each, batch {}, {}, {} threads\n",
-        req.checkpoint.string(), tuned_ckpt.string(), eval::describe_shape(c), req.domains.size(), a.tokens,
-        spec.batch_size, spec.precision, threads);
+        random ? "random" : req.checkpoint.string(), random ? "random" : tuned_ckpt.string(),
+        eval::describe_shape(c), req.domains.size(), a.tokens, spec.batch_size, spec.precision, threads);
     fmt::print("plinth: {} threads; allocator: {}; BLAS: {}\n", threads, keep_freed_memory_mallopts(),
                blas_description());
     const std::string command = peer_command(a, c, threads, spec.batch_size, tunables, device);
     if (!a.no_reference) fmt::print("peer command: {}\n", command);
     if (a.dry_run) return;
 
-    // The peer's inputs: both models' weights and every window plinth scores.
+    // The windows plinth scores, which are the peer's input too, with the FLOPs they need: both
+    // models' forward over every position of a window (a third of the training convention's,
+    // model_config.h), less the head's share at the positions not scored (neither side runs the
+    // head there). Per scored token, so that tokens/s times it is the FLOP rate.
+    std::vector<eval::WindowTokens> all;
+    for (const auto& domain : req.domains)
+      for (auto& w : eval::pair_windows(req, domain, c)) all.push_back(std::move(w));
+    const double forward = c.flops_per_token() / 3.0, head = 2.0 * c.vocab_size * c.dim;
+    double work = 0;
+    uint64_t scored = 0;
+    for (const auto& w : all) {
+      const auto positions = static_cast<double>(w.ids.size()) - 1;
+      work += 2 * (positions * forward - (positions - static_cast<double>(w.scored)) * head);
+      scored += static_cast<uint64_t>(w.scored);
+    }
+    const double flops = scored > 0 ? work / static_cast<double>(scored) : 0.0;
     if (!a.no_reference) {
       nlohmann::json windows = nlohmann::json::array();
-      uint64_t scored = 0;
-      for (const auto& domain : req.domains)
-        for (auto& w : eval::pair_windows(req, domain, c)) {
-          scored += static_cast<uint64_t>(w.scored);
-          windows.push_back({{"ids", std::move(w.ids)}, {"scored", w.scored}});
-        }
+      for (auto& w : all) windows.push_back({{"ids", std::move(w.ids)}, {"scored", w.scored}});
       fs::create_directories(a.work_dir);
       model::export_hf(base, fs::path(a.work_dir) / "base");
       model::export_hf(tuned, fs::path(a.work_dir) / "tuned");
@@ -134,9 +168,6 @@ void run_bench_eval(EvalBenchArgs a) {
                         nlohmann::json{{"eos", req.eos_id}, {"windows", windows}}.dump());
       log::info("{} windows, {} scored tokens, in {}", windows.size(), scored, a.work_dir);
     }
-    // Forward FLOPs per scored token, both models: a third of the training convention's
-    // (model_config.h) each.
-    const double flops = 2.0 * c.flops_per_token() / 3.0;
     const double peak = matmul_peak_gflops(
         torch::kFloat32, torch::Device(device),
         {{spec.batch_size * c.context, c.dim, c.resolved_ffn()}, {1024, c.dim, c.vocab_size}});
@@ -191,6 +222,12 @@ void run_bench_eval(EvalBenchArgs a) {
     }
     if (!a.no_reference)
       fmt::print("ratio plinth / ref_llama.py: {:.2f}x\n", best_ref > 0 ? best_ours / best_ref : 0.0);
+  };
+  eval::with_loaded_pair(req, tuned_ckpt, [&](model::LlamaImpl& base, model::LlamaImpl& tuned) {
+    if (!random) return bench(base, tuned);
+    const torch::Tensor w = base.parameters().front();
+    auto [rb, rt] = random_pair(base.config(), a, w.device(), w.scalar_type());
+    bench(*rb, *rt);
   });
 }
 
@@ -212,6 +249,10 @@ void add_bench_eval_command(CLI::App& bench) {
   cmd->add_flag("--dry-run", a.dry_run, "Print what each side runs with; time nothing");
   cmd->add_option("--profile", a.profile,
                   "Write a chrome trace of plinth's first round to this file and print where the time goes");
+  cmd->add_option("--dim", a.dim, "Time random models of this width instead of the checkpoints")
+      ->check(CLI::Range(8, 65536));
+  cmd->add_option("--layers", a.layers, "... of this many layers")->check(CLI::Range(1, 1024));
+  cmd->add_option("--heads", a.heads, "... with this many attention heads")->check(CLI::Range(1, 1024));
   cmd->callback([] { run_bench_eval(a); });
 }
 

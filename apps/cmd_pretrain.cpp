@@ -13,11 +13,13 @@
 #include "command.h"
 #include "data/mixture_sampler.h"
 #include "data/prepare.h"
+#include "model/device.h"
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"
+#include "train/precision_choice.h"
 #include "train/trainer.h"
 #include "util/dir_lock.h"
 #include "util/error.h"
@@ -144,6 +146,11 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
           fmt::format("--resume: {} holds no checkpoint to resume", train::checkpoint_dir(run_dir).string()),
           fmt::format("start the run without --resume: plinth pretrain {}", r.loaded.file.string()));
   }
+
+  // train.precision: auto becomes fp32 or bf16 here (the checkpoints record which).
+  train::settle_training_precision(spec, config,
+                                   dp ? dp->device() : model::resolve_device(spec.device, "train.device"),
+                                   resume_from, dp.get());
 
   train::TrainerOptions options;
   options.spec = spec;

@@ -137,24 +137,31 @@ void score_batch(model::LlamaImpl& base, model::LlamaImpl* tuned, const std::vec
   }
 }
 
+// Appends planned document p to `buffer` as its windows read it, [start, t0, ...] (start: the EOS,
+// or the stored BOS), and its text alone to `text` (replaced); returns where it begins in buffer.
+uint64_t append_document(const data::ShardReader& shard, const PlannedDocument& p, const ScoreOptions& o,
+                         std::vector<int64_t>& buffer, std::vector<int64_t>& text) {
+  auto [first, last] = text_range(shard, p.index, o);
+  text.resize(last - first);
+  shard.read(first, text.size(), text.data());
+  const uint64_t at = buffer.size();
+  buffer.push_back(document_start(o));
+  buffer.insert(buffer.end(), text.begin(), text.end());
+  return at;
+}
+
 // Scores planned documents [begin, end) and appends them to `docs`.
 void score_chunk(model::LlamaImpl& base, model::LlamaImpl* tuned, const data::ShardReader& shard,
                  const std::vector<PlannedDocument>& planned, size_t begin, size_t end, const ScoreOptions& o,
                  const TextMeasure& measure, const torch::Device& device, DocumentScores& docs) {
-  // Each document's text as [start, t0, ...] back to back (start: the EOS, or the stored BOS), and the
-  // windows placed in it.
+  // Each document as the windows read it, back to back (append_document), and the windows placed in it.
   std::vector<int64_t> buffer, text;
   std::vector<PlacedWindow> windows;
   std::vector<int32_t> scored_text;
   const size_t first_doc = docs.size();
   for (size_t i = begin; i < end; ++i) {
     const PlannedDocument& p = planned[i];
-    auto [first, last] = text_range(shard, p.index, o);
-    text.resize(last - first);
-    shard.read(first, text.size(), text.data());
-    const uint64_t at = buffer.size();
-    buffer.push_back(document_start(o));
-    buffer.insert(buffer.end(), text.begin(), text.end());
+    const uint64_t at = append_document(shard, p, o, buffer, text);
     for (const auto& w : p.windows) windows.push_back({i - begin, at + w.input_begin, w.length, w.scored});
     // The scored tokens t[from, to): in s = [start, t...] coordinates a window predicts
     // s[input_begin + length - scored + 1 ...] = t[input_begin + length - scored ...].
@@ -274,12 +281,10 @@ DocumentScores score_documents(model::LlamaImpl& base, model::LlamaImpl* tuned,
 std::vector<WindowTokens> planned_window_tokens(const data::ShardReader& shard, const std::string& name,
                                                 const ScoreOptions& options) {
   std::vector<WindowTokens> out;
-  std::vector<int64_t> document;  // [start, t0, ...], as score_chunk lays it out
+  std::vector<int64_t> document, text;  // as score_chunk lays them out
   for (const PlannedDocument& p : plan(shard, name, options)) {
-    auto [first, last] = text_range(shard, p.index, options);
-    document.assign(1, document_start(options));
-    document.resize(1 + (last - first));
-    shard.read(first, last - first, document.data() + 1);
+    document.clear();
+    append_document(shard, p, options, document, text);
     for (const auto& w : p.windows) {
       const auto begin = document.begin() + static_cast<std::ptrdiff_t>(w.input_begin);
       out.push_back({std::vector<int64_t>(begin, begin + w.length + 1), w.scored});

@@ -60,10 +60,11 @@ model::Llama load_model(const EvalRequest& request, const fs::path& checkpoint, 
   return net;
 }
 
-ScoreOptions score_options(const EvalRequest& request, EvalReport& report) {
+// How a model of `config` scores the request's windows.
+ScoreOptions score_options(const EvalRequest& request, const model::ModelConfig& config) {
   const EvalSpec& spec = request.spec;
   ScoreOptions options;
-  options.context = spec.context > 0 ? spec.context : report.model.context;
+  options.context = spec.context > 0 ? spec.context : config.context;
   options.batch_size = spec.batch_size;
   options.eos_id = request.eos_id;
   options.document_start_id = request.document_start_id;
@@ -75,6 +76,12 @@ ScoreOptions score_options(const EvalRequest& request, EvalReport& report) {
   options.target_ci = spec.target_ci;
   options.confidence = spec.confidence;
   options.resamples = spec.resamples;
+  return options;
+}
+
+// The same, recording the context it scores at in the report of that model.
+ScoreOptions score_options(const EvalRequest& request, EvalReport& report) {
+  const ScoreOptions options = score_options(request, report.model);
   report.options.context = static_cast<int>(options.context);
   return options;
 }
@@ -116,9 +123,7 @@ PairedEval evaluate_pair(const EvalRequest& request, const fs::path& tuned_check
 
 std::vector<DocumentScores> score_pair(const EvalRequest& request, model::LlamaImpl& base,
                                        model::LlamaImpl& tuned) {
-  EvalReport header;
-  header.model = base.config();
-  const ScoreOptions options = score_options(request, header);
+  const ScoreOptions options = score_options(request, base.config());
   std::vector<DocumentScores> out;
   for (const auto& domain : request.domains) {
     data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
@@ -130,9 +135,7 @@ std::vector<DocumentScores> score_pair(const EvalRequest& request, model::LlamaI
 
 std::vector<WindowTokens> pair_windows(const EvalRequest& request, const DomainShard& domain,
                                        const model::ModelConfig& config) {
-  EvalReport header;
-  header.model = config;
-  ScoreOptions options = score_options(request, header);
+  ScoreOptions options = score_options(request, config);
   options.target_ci = 0;
   data::ShardReader shard = data::ShardReader::open(domain.val_shard, request.tokenizer_hash);
   return planned_window_tokens(shard, domain.name, options);
@@ -148,9 +151,7 @@ void with_loaded_pair(const EvalRequest& request, const fs::path& tuned_checkpoi
 
 std::vector<double> rescore_documents(const EvalRequest& request, model::LlamaImpl& model,
                                       const DomainShard& domain, const DocumentScores& like) {
-  EvalReport header;
-  header.model = model.config();
-  ScoreOptions options = score_options(request, header);
+  ScoreOptions options = score_options(request, model.config());
   // The paired sample is the first like.size() documents of the sample order (a larger sample
   // holds every smaller one, document_sample.h), cut at a chunk boundary: asked for exactly that
   // many, with no stopping rule, the plan is the same documents and windows.

@@ -12,6 +12,7 @@
 #include "eval/forgetting_report.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
+#include "finetune/base_scores.h"
 #include "finetune/suite_eval.h"
 #include "finetune/variant_eval.h"
 #include "model/llama.h"
@@ -149,17 +150,6 @@ void log_cost(const char* what, double seconds, double eval_seconds) {
             eval_seconds > 0 ? seconds / eval_seconds : 0.0, format_duration(eval_seconds));
 }
 
-fs::path existing_tuned_checkpoint(const FinetuneRecipe& f) {
-  const fs::path tuned_ckpt = tuned_checkpoint_path(f.run_dir);
-  std::error_code ec;
-  if (!fs::exists(tuned_ckpt, ec))
-    throw BadInput(
-        fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
-        fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
-                    f.recipe.loaded.file.string()));
-  return tuned_ckpt;
-}
-
 }  // namespace
 
 void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok, const fs::path& out) {
@@ -184,9 +174,15 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
   req.with_models = [&](model::LlamaImpl& base, model::LlamaImpl* tuned, const eval::PairedEval* scored) {
     for (const auto& note : scored->tuned.notes) log::warn("{}", note);
     std::optional<eval::TaskResult> task_result;
+    // The base's scores that do not depend on the fine-tune, kept for the next fine-tune of it.
+    const BaseScores kept(f.run_dir, base_ckpt, f.eval, base.parameters().front().device().str());
     if (!ex.items.empty()) {
-      const eval::TaskScore task_base =
-          score_task_on(base, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "base");
+      std::optional<eval::TaskScore> base_task = kept.task(ex.items, ex.end_id, ex.max_new_tokens);
+      if (!base_task) {
+        base_task = score_task_on(base, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "base");
+        kept.keep_task(ex.items, ex.end_id, ex.max_new_tokens, *base_task);
+      }
+      const eval::TaskScore& task_base = *base_task;
       const eval::TaskScore task_tuned =
           score_task_on(*tuned, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "tuned");
       const eval::TaskDivergence moved = eval::score_task_divergence(
@@ -199,7 +195,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
     report = eval::make_forgetting_report(id, scored->base, scored->tuned, task_result, f.gate,
                                           eval::sample_info(f.eval));
     if (!suites.empty()) {
-      report->suites = suites.score(base, *tuned);
+      report->suites = suites.score(base, *tuned, &kept);
       eval::derive(*report);
     }
     const double eval_seconds = seconds_since(start);

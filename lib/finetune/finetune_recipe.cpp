@@ -61,6 +61,17 @@ fs::path tuned_checkpoint_path(const fs::path& run_dir) {
   return run_dir / "tuned.ckpt";
 }
 
+fs::path existing_tuned_checkpoint(const FinetuneRecipe& f) {
+  const fs::path tuned_ckpt = tuned_checkpoint_path(f.run_dir);
+  std::error_code ec;
+  if (!fs::exists(tuned_ckpt, ec))
+    throw BadInput(
+        fmt::format("{} does not exist: the run has not finished fine-tuning", tuned_ckpt.string()),
+        fmt::format("fine-tune first: plinth finetune {} (--resume continues a stopped run)",
+                    f.recipe.loaded.file.string()));
+  return tuned_ckpt;
+}
+
 fs::path adapter_checkpoint_path(const fs::path& run_dir) {
   return run_dir / "adapter.ckpt";
 }

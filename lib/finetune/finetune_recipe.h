@@ -56,6 +56,9 @@ FinetuneRecipe bind_finetune_recipe(Recipe r, int threads);
 std::filesystem::path tuned_checkpoint_path(const std::filesystem::path& run_dir);
 std::filesystem::path adapter_checkpoint_path(const std::filesystem::path& run_dir);
 
+// tuned_checkpoint_path(f.run_dir), or BadInput saying to fine-tune first when it does not exist.
+std::filesystem::path existing_tuned_checkpoint(const FinetuneRecipe& f);
+
 // BadInput (naming each difference) when the recipe's data: section is not the one the base
 // checkpoint was pretrained on (its stored recipe): another set of domains, a domain with other
 // sources or document rules (weights may differ), another val_fraction or split_seed. Otherwise

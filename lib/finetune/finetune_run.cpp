@@ -24,6 +24,7 @@
 #include "train/data_parallel.h"
 #include "train/fisher.h"
 #include "train/linear_cross_entropy.h"
+#include "train/precision_choice.h"
 #include "train/regularizers.h"
 #include "train/task_batches.h"
 #include "train/trainer.h"
@@ -268,7 +269,8 @@ std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, 
           {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}};
 }
 
-bool run_finetune(const FinetuneRecipe& f, bool resume) {
+bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
+  FinetuneRecipe f = recipe;  // train.precision: auto is settled below
   const train::TrainSpec& spec = f.train;
   // Launched by torchrun / plinth launch: join the other ranks first, so a bad launch fails fast.
   const auto dp = train::start_data_parallel(spec, f.recipe.loaded.root, f.recipe.loaded.file.string());
@@ -298,6 +300,9 @@ bool run_finetune(const FinetuneRecipe& f, bool resume) {
   net->to(device);
   if (!resume)
     train::refuse_existing_run(f.run_dir);  // before generated replay or the Fisher: they take long
+  // train.precision: auto becomes fp32 or bf16 here, before anything reads it.
+  train::settle_training_precision(f.train, config, device,
+                                   resume ? train::latest_checkpoint(f.run_dir) : std::nullopt, dp.get());
   // Generated replay: documents the base writes itself, sampled from it as loaded (before
   // adapters or freezing), or reused from the run directory.
   std::shared_ptr<DomainShards> replay_shards;

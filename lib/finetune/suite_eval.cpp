@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "eval/suite_requests.h"
 #include "eval/suite_scorer.h"
+#include "finetune/base_scores.h"
 #include "model/llama.h"
 #include "util/progress.h"
 
@@ -23,7 +26,8 @@ SuiteEval::SuiteEval(const eval::EvalSpec& spec, const tokenizer::Tokenizer& tok
   }
 }
 
-std::vector<eval::SuiteResult> SuiteEval::score(model::LlamaImpl& base, model::LlamaImpl& tuned) {
+std::vector<eval::SuiteResult> SuiteEval::score(model::LlamaImpl& base, model::LlamaImpl& tuned,
+                                                const BaseScores* kept) {
   const int64_t max_length = spec_.context > 0 ? spec_.context : base.config().context;
   std::vector<eval::SuiteResult> out;
   for (size_t i = 0; i < files_.size(); ++i) {
@@ -33,13 +37,23 @@ std::vector<eval::SuiteResult> SuiteEval::score(model::LlamaImpl& base, model::L
     for (const auto& q : requests.choices) total += q.size();
     for (const auto& q : requests.unconditional) alone += q.size();
     Progress progress(fmt::format("suite {}", spec_.suites[i].name), total + alone);
-    eval::score_suite(base, &tuned, requests, max_length, spec_.batch_size, false,
-                      [&progress](uint64_t done, uint64_t) { progress.update(done, "requests"); });
+    auto update = [&progress](uint64_t done, uint64_t) { progress.update(done, "requests"); };
+    eval::SuiteResult& r = requests.result;
+    const bool reused = kept && kept->suite(requests, max_length);
+    if (reused) {
+      // The tuned model alone: score_suite writes its one model's columns as the base's.
+      auto base_ll = std::move(r.base_ll), base_alone = std::move(r.base_ll_unconditional);
+      eval::score_suite(tuned, nullptr, requests, max_length, spec_.batch_size, false, update);
+      r.tuned_ll = std::exchange(r.base_ll, std::move(base_ll));
+      r.tuned_ll_unconditional = std::exchange(r.base_ll_unconditional, std::move(base_alone));
+    } else {
+      eval::score_suite(base, &tuned, requests, max_length, spec_.batch_size, false, update);
+      if (kept) kept->keep_suite(requests, max_length);
+    }
     progress.finish(
-        fmt::format("{} questions, {} choices{}", requests.result.questions(), total,
-                    requests.result.truncated
-                        ? fmt::format(", {} queries cut from the left to fit", requests.result.truncated)
-                        : ""));
+        fmt::format("{} questions, {} choices{}{}", r.questions(), total,
+                    r.truncated ? fmt::format(", {} queries cut from the left to fit", r.truncated) : "",
+                    reused ? "; the base's scores reused" : ""));
     out.push_back(std::move(requests.result));
   }
   return out;

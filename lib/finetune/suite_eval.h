@@ -17,6 +17,8 @@ class LlamaImpl;
 
 namespace plinth::finetune {
 
+class BaseScores;
+
 class SuiteEval {
  public:
   // Reads every suite of spec.suites and checks its questions as the harness would encode them
@@ -28,7 +30,10 @@ class SuiteEval {
   // Every suite scored on base and tuned (one progress line each), with the report's derived
   // figures still to be computed (eval::derive). Requests are read as at most spec.context tokens
   // (0: the base model's context). Once: the results move out.
-  std::vector<eval::SuiteResult> score(model::LlamaImpl& base, model::LlamaImpl& tuned);
+  // With `kept`, a suite whose base scores it holds scores only the tuned model, and one it does
+  // not hold is kept there after.
+  std::vector<eval::SuiteResult> score(model::LlamaImpl& base, model::LlamaImpl& tuned,
+                                       const BaseScores* kept = nullptr);
 
  private:
   const eval::EvalSpec& spec_;

@@ -20,7 +20,7 @@ void bind(ConfigSection& s, TrainSpec& spec) {
   s.read("beta2", spec.beta2, Range<double>{0.0, 1.0, false});
   s.read("eps", spec.eps, Range<double>{0.0, 1.0, true});
   s.read("grad_clip", spec.grad_clip, Range<double>::at_least(0.0));
-  s.read_choice("precision", spec.precision, {"fp32", "bf16"});
+  s.read_choice("precision", spec.precision, {"fp32", "bf16", "auto"});
   s.read_choice("device", spec.device, {"auto", "cpu", "cuda"});
   s.read("seed", spec.seed, Range<int64_t>::at_least(0));
   s.read("eval_every", spec.eval_every, Range<int64_t>::at_least(0));

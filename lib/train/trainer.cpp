@@ -426,7 +426,11 @@ struct Trainer::Impl {
 };
 
 Trainer::Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(model), std::move(batches), std::move(options))) {}
+    : impl_(nullptr) {
+  if (options.spec.precision != "fp32" && options.spec.precision != "bf16")
+    throw std::logic_error("Trainer: settle train.precision first (settle_training_precision)");
+  impl_ = std::make_unique<Impl>(std::move(model), std::move(batches), std::move(options));
+}
 
 Trainer::~Trainer() = default;
 

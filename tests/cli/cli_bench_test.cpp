@@ -205,4 +205,17 @@ TEST_CASE("bench eval: the peer scores the same windows as plinth, on its thread
   CHECK(kl == Approx(rkl).epsilon(1e-3).margin(1e-4 * static_cast<double>(scored)));
   CHECK(std::llabs(static_cast<long long>(agree) - static_cast<long long>(ref_agree)) <= 1 + scored / 100);
   CHECK_THAT(r.output, Catch::Contains("ratio plinth / ref_llama.py: ") && Catch::Contains("% of peak"));
+
+  // Another shape than the checkpoints': random models of it, the same windows, the same sums.
+  auto shaped =
+      f.plinth("bench eval ft.yaml --threads 2 --tokens 100 --rounds 1 --dim 64 --layers 2 --heads 2");
+  INFO(shaped.output);
+  REQUIRE(shaped.exit_code == 0);
+  CHECK_THAT(shaped.output, Catch::Contains("base random and tuned random: d64 L2 H2 "));
+  const size_t same = shaped.output.find("same work: ");
+  REQUIRE(same != std::string::npos);
+  REQUIRE(std::sscanf(shaped.output.c_str() + same,
+                      "same work: %llu scored tokens each; summed NLL base %lf / %lf", &scored, &nb,
+                      &rnb) == 3);
+  CHECK(nb == Approx(rnb).epsilon(1e-4));
 }

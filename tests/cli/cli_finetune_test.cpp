@@ -88,6 +88,11 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     for (const char* file : {"report.json", "report.md", "report.svg"}) CHECK(fs::exists(run / file));
     // The capability suite beside the domains: 12 of its 16 questions, scored on both models.
     CHECK_THAT(ev.output, Catch::Contains("suite words") && Catch::Contains("12 questions, 36 choices"));
+    // The second fine-tune of the base reads the base's task and suite scores the first kept
+    // (finetune/base_scores.h); the reports below hold the same base figures either way.
+    const bool second = std::string(name) == "lora";
+    CHECK(second == (ev.output.find("task (base): reused from") != std::string::npos));
+    CHECK(second == (ev.output.find("the base's scores reused") != std::string::npos));
     const std::string md = plinth::test::read_file(run / "report.md");
     CHECK_THAT(md, Catch::Contains("## Capability suites") && Catch::Contains("| words | 12 of 16 | acc |"));
     const std::string json = plinth::test::read_file(run / "report.json");
@@ -103,6 +108,15 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     CHECK(task["prompt_kl"].get<double>() > 0);
     CHECK(task["per_example"]["prompt_tokens"].size() == task["per_example"]["index"].size());
     CHECK_THAT(md, Catch::Contains("| completions | ") && Catch::Contains("| prompts | "));
+  }
+
+  {
+    const auto full = nlohmann::json::parse(plinth::test::read_file(f.dir() / "runs/ft-full/report.json"));
+    const auto lora = nlohmann::json::parse(plinth::test::read_file(f.dir() / "runs/ft-lora/report.json"));
+    CHECK(full["task"]["per_example"]["base_nll"] == lora["task"]["per_example"]["base_nll"]);
+    CHECK(full["task"]["base_exact_match"] == lora["task"]["base_exact_match"]);
+    CHECK(full["suites"][0]["per_question"]["base_ll"] == lora["suites"][0]["per_question"]["base_ll"]);
+    CHECK(full["suites"][0]["per_question"]["tuned_ll"] != lora["suites"][0]["per_question"]["tuned_ll"]);
   }
 
   // The tuned model is a plain checkpoint: generate and export read it. Asked as it was taught:
@@ -382,4 +396,36 @@ TEST_CASE("fine-tuning bad input: a clear message and exit 2", "[cli][finetune]"
   SECTION("--resume with nothing to resume") {
     expect_bad(full, "--resume", "no checkpoint to resume");
   }
+}
+
+TEST_CASE("train.precision auto: pretraining and fine-tuning measure, say which, and train in it",
+          "[cli][finetune]") {
+  FinetuneFixture f;
+  f.recipe(
+      "include: data.yaml\nname: base\nmodel: {dim: 32, layers: 1, heads: 2, context: 32}\n"
+      "train: {steps: 2, warmup_steps: 1, batch_size: 2, eval_every: 2, eval_tokens: 256, "
+      "checkpoint_every: 2, precision: auto}\n",
+      "base.yaml");
+  auto settled = [](const std::string& log) {
+    return log.find("train.precision auto: fp32 (a step of") != std::string::npos ||
+           log.find("train.precision auto: bf16 (a step of") != std::string::npos;
+  };
+  for (const char* cmd : {"tokenizer train base.yaml", "prepare base.yaml"})
+    REQUIRE(f.plinth(cmd).exit_code == 0);
+  auto base = f.plinth("pretrain base.yaml --threads 2");
+  INFO(base.output);
+  REQUIRE(base.exit_code == 0);
+  CHECK(settled(base.output));
+  auto again = f.plinth("pretrain base.yaml --threads 2 --resume");  // at its last step: nothing to train
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("train.precision auto:") && Catch::Contains("as the run began"));
+  std::string recipe = finetune_recipe("ft-auto", "  method: full\n");
+  recipe.replace(recipe.find("precision: fp32"), 15, "precision: auto");
+  f.recipe(recipe, "auto.yaml");
+  auto tuned = f.plinth("finetune auto.yaml --threads 2");
+  INFO(tuned.output);
+  REQUIRE(tuned.exit_code == 0);
+  CHECK(settled(tuned.output));
+  CHECK(fs::exists(f.dir() / "runs/ft-auto/tuned.ckpt"));
 }

@@ -76,6 +76,8 @@ TEST_CASE("train section binds and validates", "[train]") {
     CHECK(spec.precision == "bf16");
     CHECK(spec.schedule == "linear");
     CHECK_FALSE(spec.keep_best);
+    CHECK(bind_errors("train:\n  precision: auto\n", spec) == "");
+    CHECK(spec.precision == "auto");
   }
   SECTION("every problem is reported, with the key") {
     std::string errors = bind_errors(

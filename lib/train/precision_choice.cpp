@@ -1,0 +1,119 @@
+#include "train/precision_choice.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include "model/checkpoint_file.h"
+#include "model/llama.h"
+#include "train/batch_source.h"
+#include "train/data_parallel.h"
+#include "train/step_gradients.h"
+#include "util/log.h"
+
+namespace plinth::train {
+
+namespace {
+
+// The same rows every time: token ids 0, 1, 2, ... wrapped at the vocabulary, scored throughout.
+// No random draws, so measuring takes nothing from the run's generators.
+class FixedBatch : public BatchSource {
+ public:
+  FixedBatch(int64_t vocab, int64_t context) : vocab_(vocab), context_(context) {}
+  void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) override {
+    const torch::Tensor ids = torch::arange(rows * (context_ + 1), torch::kInt64).remainder(vocab_);
+    const torch::Tensor w = ids.view({rows, context_ + 1});  // (rows, T + 1)
+    x = w.slice(1, 0, context_).contiguous();                // (rows, T)
+    y = w.slice(1, 1).contiguous();                          // (rows, T)
+  }
+  uint64_t cursor() const override { return 0; }
+  void restore(uint64_t) override {}
+
+ private:
+  int64_t vocab_, context_;
+};
+
+}  // namespace
+
+double measured_step_seconds(const model::ModelConfig& config, int64_t rows, const torch::Device& device,
+                             bool bf16) {
+  // A model's construction draws its weights from the global generator: put it back after.
+  at::Generator cpu = at::detail::getDefaultCPUGenerator();
+  torch::Tensor state;
+  {
+    std::lock_guard<std::mutex> lock(cpu.mutex());
+    state = cpu.get_state();
+  }
+  model::Llama net(config);
+  net->to(device);
+  net->train();
+  FixedBatch batch(config.vocab_size, config.context);
+  double best = std::numeric_limits<double>::infinity();
+  for (int round = 0; round < 3; ++round) {  // the first warms up (allocations, oneDNN's kernels)
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+    const auto t0 = std::chrono::steady_clock::now();
+    accumulate_gradients(*net, batch, rows, 1, device, bf16);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (round > 0) best = std::min(best, s);
+  }
+  std::lock_guard<std::mutex> lock(cpu.mutex());
+  cpu.set_state(state);
+  return best;
+}
+
+PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::ModelConfig& config,
+                                          const torch::Device& device,
+                                          const std::optional<std::filesystem::path>& resume_from,
+                                          DataParallel* dp) {
+  PrecisionChoice c;
+  if (spec.precision != "auto") {
+    c.precision = spec.precision;
+    c.reason = "train.precision";
+    return c;
+  }
+  if (resume_from) {
+    // A checkpoint that cannot be read here is the trainer's to report; then measure.
+    try {
+      const auto meta = model::read_checkpoint_meta(*resume_from);
+      if (auto it = meta.find("precision");
+          it != meta.end() && (it->second == "fp32" || it->second == "bf16")) {
+        c.precision = it->second;
+        c.reason = fmt::format("as the run began ({})", resume_from->filename().string());
+        return c;
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  if (device.is_cuda()) {
+    c.precision = "bf16";
+    c.reason = "CUDA";
+    return c;
+  }
+  const int64_t rows =
+      std::clamp<int64_t>(2048 / std::max(1, config.context), 1, std::max<int64_t>(1, spec.batch_size));
+  c.fp32_ms = 1e3 * measured_step_seconds(config, rows, device, false);
+  c.bf16_ms = 1e3 * measured_step_seconds(config, rows, device, true);
+  double fp32 = c.fp32_ms, bf16 = c.bf16_ms;
+  if (dp) {  // every rank gets the same sums, so every rank decides alike
+    fp32 = dp->sum(fp32);
+    bf16 = dp->sum(bf16);
+  }
+  c.precision = bf16 < fp32 ? "bf16" : "fp32";
+  c.reason = fmt::format("a step of {} x {} tokens took {:.0f} ms in fp32 and {:.0f} ms in bf16 here{}", rows,
+                         config.context, c.fp32_ms, c.bf16_ms,
+                         dp ? " (this rank; decided on the sums over the ranks)" : "");
+  return c;
+}
+
+void settle_training_precision(TrainSpec& spec, const model::ModelConfig& config, const torch::Device& device,
+                               const std::optional<std::filesystem::path>& resume_from, DataParallel* dp) {
+  if (spec.precision != "auto") return;
+  const PrecisionChoice c = choose_training_precision(spec, config, device, resume_from, dp);
+  if (!dp || dp->lead()) log::info("train.precision auto: {} ({})", c.precision, c.reason);
+  spec.precision = c.precision;
+}
+
+}  // namespace plinth::train
