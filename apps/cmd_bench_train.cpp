@@ -21,12 +21,10 @@
 #include "build_info.h"
 #include "command.h"
 #include "matmul_peak.h"
-#include "model/autocast_guard.h"
 #include "model/llama.h"
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
-#include "train/fused_adamw.h"
-#include "train/linear_cross_entropy.h"
+#include "train/trainer.h"
 #include "util/allocator.h"
 #include "util/blas_kernel.h"
 #include "util/error.h"
@@ -75,37 +73,30 @@ struct Measured {
 Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
   torch::manual_seed(0);
   model::Llama m(a.config);
-  m->to(device);
-  train::FusedAdamW opt(m->parameters(), torch::optim::AdamWOptions(3e-4).weight_decay(0.1));
   const int64_t T = a.config.context;
-  auto x = torch::randint(0, a.config.vocab_size, {a.batch, T},
-                          torch::TensorOptions().dtype(torch::kLong).device(device));
-  auto y = torch::roll(x, -1, 1);
-  const bool bf16 = a.dtype == "bf16";
-  std::vector<torch::Tensor> params = m->parameters();
-  // The Trainer's step (trainer.cpp): chunked head + loss, gradients reset to none (no fill
-  // pass), global-norm clipping, AdamW in one pass per parameter.
-  auto step = [&] {
-    for (auto& p : params) p.mutable_grad() = torch::Tensor();
-    torch::Tensor loss;
-    {
-      model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
-      loss = train::linear_cross_entropy(m->hidden_states(x), m->lm_head_weight(), y,
-                                         bf16 ? torch::kBFloat16 : torch::kFloat32);
-    }
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(params, 1.0);
-    opt.step();
-    return loss;
-  };
+  auto x = torch::randint(0, a.config.vocab_size, {a.batch, T}, torch::kLong);  // (B, T)
+  auto y = torch::roll(x, -1, 1);                                               // (B, T)
+  // The Trainer's own step (Trainer::step_once): chunked head and loss, gradients reset to none,
+  // its clipping, AdamW in one pass per parameter; the peer's optimizer settings.
+  train::TrainerOptions options;
+  options.spec.batch_size = a.batch;
+  options.spec.precision = a.dtype;
+  options.spec.device = a.device;
+  options.spec.lr = 3e-4;
+  options.spec.warmup_steps = 0;
+  options.spec.schedule = "constant";
+  options.spec.weight_decay = 0.1;
+  options.spec.grad_clip = 1.0;
+  options.spec.steps = a.warmup + a.steps;
+  options.spec.run_dir = "bench-train";  // never written: step_once writes nothing
+  train::Trainer trainer(m, std::make_unique<train::RepeatedBatch>(x, y), std::move(options));
+  auto step = [&] { return trainer.step_once(); };
   for (int i = 0; i < a.warmup; ++i) step();
   sync(device);
   std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
   if (!a.profile.empty()) profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile);
   auto t0 = Clock::now();
-  torch::Tensor last;
-  for (int i = 0; i < a.steps; ++i) last = step();
-  last.item<float>();
+  for (int i = 0; i < a.steps; ++i) step();  // each returns its loss: the step has synchronised
   sync(device);
   double dt = seconds(t0) / a.steps;
   profiler.reset();  // writes the trace

@@ -11,7 +11,6 @@
 #include "data/prepare.h"
 #include "finetune/generated_replay.h"
 #include "finetune/selection_probe.h"
-#include "model/autocast_guard.h"
 #include "model/checkpoint_file.h"
 #include "model/checkpoint_model.h"
 #include "model/device.h"
@@ -23,7 +22,7 @@
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"
 #include "train/fisher.h"
-#include "train/linear_cross_entropy.h"
+#include "train/model_loss.h"
 #include "train/precision_choice.h"
 #include "train/regularizers.h"
 #include "train/task_batches.h"
@@ -65,10 +64,7 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
       if (scored == 0) continue;  // the loss's mean would be NaN
       x = x.to(device);
       y = y.to(device);
-      model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
-      const torch::Tensor hidden = m->hidden_states(x);  // (rows, T, C)
-      const torch::Tensor mean = train::linear_cross_entropy(hidden, m->lm_head_weight(), y,
-                                                             bf16 ? torch::kBFloat16 : torch::kFloat32);
+      const torch::Tensor mean = train::model_loss(*m, x, y, bf16);
       nll += mean.item<double>() * static_cast<double>(scored);
       count += scored;
     }

@@ -1,10 +1,10 @@
 // The next-token negative log-likelihood from full float32 logits: `plinth score`'s per-token
 // figures (token_nll) and the masked sum the tests check the others against (masked_nll). The
 // other places that compute a next-token NLL, and why each is not this function:
-//   train/linear_cross_entropy.h   the training loss: chunked, fused with its gradient, in the
-//                                  step's precision; pretraining and fine-tune validation
-//                                  (train/val_loss.cpp, finetune/finetune_run.cpp) and the Fisher
-//                                  use it so they measure what training optimises
+//   train/model_loss.h             the training loss (train/linear_cross_entropy.h: chunked,
+//                                  fused with its gradient, in the step's precision); the step,
+//                                  pretraining and fine-tune validation, the Fisher and bench
+//                                  train use it so they measure what training optimises
 //   model/next_token_stats.h       the evaluation (domains, the task, the capability suites): the
 //                                  head on the scored positions only, and the NLL, KL and top-1
 //                                  agreement of one or two models in one fused pass over each row

@@ -49,6 +49,22 @@ class BatchSource {
   std::set<std::string> sources_;
 };
 
+// The same rows every time, for measuring a step (plinth bench train, train.precision: auto):
+// next(rows) gives the first `rows` of x and y (rows <= x.size(0)).
+class RepeatedBatch : public BatchSource {
+ public:
+  RepeatedBatch(torch::Tensor x, torch::Tensor y) : x_(std::move(x)), y_(std::move(y)) {}
+  void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) override {
+    x = x_.narrow(0, 0, rows);
+    y = y_.narrow(0, 0, rows);
+  }
+  uint64_t cursor() const override { return 0; }
+  void restore(uint64_t) override {}
+
+ private:
+  torch::Tensor x_, y_;  // (B, T) int64
+};
+
 // Windows of T + 1 tokens from the mixture sampler: x = window[:-1], y = window[1:].
 class MixtureBatches : public BatchSource {
  public:

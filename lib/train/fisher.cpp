@@ -8,7 +8,7 @@
 
 #include "model/checkpoint_file.h"
 #include "model/torch_runtime.h"
-#include "train/linear_cross_entropy.h"
+#include "train/model_loss.h"
 #include "util/error.h"
 #include "util/hash.h"
 
@@ -94,9 +94,7 @@ FisherDiagonal estimate_fisher(model::LlamaImpl& model, BatchSource& source, int
     }
     x = x.to(device);
     y = y.to(device);
-    torch::Tensor hidden = model.hidden_states(x);  // (1, T, C)
-    torch::Tensor loss =
-        linear_cross_entropy(hidden, model.lm_head_weight(), y, torch::kFloat32);  // mean over T
+    torch::Tensor loss = model_loss(model, x, y, false);  // mean over T, float32
     const double value = loss.item<double>();
     if (!std::isfinite(value))
       throw BadInput(

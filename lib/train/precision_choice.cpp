@@ -15,28 +15,6 @@
 
 namespace plinth::train {
 
-namespace {
-
-// The same rows every time: token ids 0, 1, 2, ... wrapped at the vocabulary, scored throughout.
-// No random draws, so measuring takes nothing from the run's generators.
-class FixedBatch : public BatchSource {
- public:
-  FixedBatch(int64_t vocab, int64_t context) : vocab_(vocab), context_(context) {}
-  void next(int64_t rows, torch::Tensor& x, torch::Tensor& y) override {
-    const torch::Tensor ids = torch::arange(rows * (context_ + 1), torch::kInt64).remainder(vocab_);
-    const torch::Tensor w = ids.view({rows, context_ + 1});  // (rows, T + 1)
-    x = w.slice(1, 0, context_).contiguous();                // (rows, T)
-    y = w.slice(1, 1).contiguous();                          // (rows, T)
-  }
-  uint64_t cursor() const override { return 0; }
-  void restore(uint64_t) override {}
-
- private:
-  int64_t vocab_, context_;
-};
-
-}  // namespace
-
 double measured_step_seconds(const model::ModelConfig& config, int64_t rows, const torch::Device& device,
                              bool bf16) {
   // A model's construction draws its weights from the global generator: put it back after.
@@ -49,7 +27,11 @@ double measured_step_seconds(const model::ModelConfig& config, int64_t rows, con
   model::Llama net(config);
   net->to(device);
   net->train();
-  FixedBatch batch(config.vocab_size, config.context);
+  // Token ids 0, 1, 2, ... wrapped at the vocabulary, every target scored: no random draws.
+  const int64_t t = config.context;
+  const torch::Tensor ids = torch::arange(rows * (t + 1), torch::kInt64).remainder(config.vocab_size);
+  const torch::Tensor w = ids.view({rows, t + 1});  // (rows, T + 1)
+  RepeatedBatch batch(w.slice(1, 0, t).contiguous(), w.slice(1, 1).contiguous());
   double best = std::numeric_limits<double>::infinity();
   for (int round = 0; round < 3; ++round) {  // the first warms up (allocations, oneDNN's kernels)
     for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();

@@ -11,8 +11,8 @@
 #include "model/lora.h"
 #include "train/data_parallel.h"
 #include "train/gradient_sync.h"
-#include "train/linear_cross_entropy.h"
 #include "train/linear_kl.h"
+#include "train/model_loss.h"
 
 namespace plinth::train {
 
@@ -83,7 +83,7 @@ StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int
     {
       model::AutocastGuard autocast(device.type(), torch::kBFloat16, bf16);
       torch::Tensor hidden = model.hidden_states(x);  // (B, T, C)
-      if (m.scored > 0) loss = linear_cross_entropy(hidden, model.lm_head_weight(), y, compute);
+      if (m.scored > 0) loss = head_loss(model, hidden, y, bf16);
       if (m.distilled > 0) {
         const auto [ref_hidden, ref_weight] = reference_pass(model, *distill, x);
         kl = linear_kl_sum(hidden, model.lm_head_weight(), ref_hidden, ref_weight, m.kl.to(device), compute);

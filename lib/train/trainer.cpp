@@ -465,6 +465,12 @@ fs::path Trainer::resume_latest() {
                  "start the run again without --resume in a new train.run_dir");
 }
 
+double Trainer::step_once() {
+  double grad_norm = 0, penalty = 0;
+  bool diverged = false;
+  return impl_->train_step(grad_norm, penalty, diverged).loss;
+}
+
 int64_t Trainer::step() const {
   return impl_->step;
 }

@@ -113,6 +113,11 @@ class Trainer {
   // that already holds checkpoints (resume it, or choose another run_dir).
   TrainResult run();
 
+  // One optimizer step exactly as run() takes it (its micro-batches, the penalties, clipping,
+  // the update; a diverged step is not applied), with no validation, checkpoint, metrics or
+  // progress line: what plinth bench train times. Returns the step's loss.
+  double step_once();
+
   int64_t step() const;
   model::Llama& model();
   torch::optim::AdamW& optimizer();

@@ -4,9 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "model/autocast_guard.h"
 #include "train/data_parallel.h"
-#include "train/linear_cross_entropy.h"
+#include "train/model_loss.h"
 
 namespace plinth::train {
 
@@ -35,10 +34,7 @@ DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomai
                       buf.data_ptr<int64_t>() + r * (t + 1));
       buf = buf.to(device);
       torch::Tensor x = buf.narrow(1, 0, t), y = buf.narrow(1, 1, t);  // (B, t) each
-      model::AutocastGuard autocast(device.type(), torch::kBFloat16, options.bf16);
-      torch::Tensor hidden = model.hidden_states(x);  // (B, t, C)
-      torch::Tensor loss = linear_cross_entropy(hidden, model.lm_head_weight(), y,
-                                                options.bf16 ? torch::kBFloat16 : torch::kFloat32);
+      const torch::Tensor loss = model_loss(model, x, y, options.bf16);
       loss_sum += loss.item<double>() * static_cast<double>(rows * t);
     }
     loss_sum = sum_over_ranks(options.data_parallel, loss_sum);

@@ -56,6 +56,28 @@ TEST_CASE("a run leaves metrics.jsonl, loss.svg and recipe.yaml", "[train]") {
   CHECK(read_file(dir / "recipe.yaml") == "name: tiny\n");
 }
 
+TEST_CASE("step_once takes run()'s step: the same loss and the same weights after two steps", "[train]") {
+  // plinth bench train times Trainer::step_once; it must be the step the runs take.
+  test::TinyRun ran, stepped;
+  ran.spec.steps = stepped.spec.steps = 2;
+  ran.spec.warmup_steps = stepped.spec.warmup_steps = 1;
+  double last_loss = 0;
+  ran.after_step = [&](int64_t, double loss) { last_loss = loss; };
+  model::Llama a{nullptr}, b{nullptr};
+  ran.trainer(&a)->run();
+  auto trainer = stepped.trainer(&b);
+  trainer->step_once();
+  const double loss = trainer->step_once();
+  CHECK(trainer->step() == 2);
+  CHECK(loss == last_loss);
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO(pa[i].key());
+    CHECK(torch::equal(pa[i].value(), pb[i].value()));
+  }
+}
+
 TEST_CASE("bf16 autocast trains and lowers the loss", "[train]") {
   test::TinyRun run;
   run.spec.precision = "bf16";
