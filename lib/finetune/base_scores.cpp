@@ -4,9 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <utility>
 
 #include "util/atomic_file.h"
 #include "util/hash.h"
@@ -63,14 +62,14 @@ uint64_t suite_inputs(const eval::SuiteRequests& s, int64_t max_length) {
   return h.digest();
 }
 
-std::optional<nlohmann::json> read_entry(const fs::path& file) {
+// The entry `file` through `parse` (which throws on any shape it does not expect): nullopt when
+// there is none, and with a warning when it cannot be read or parsed (it is scored again).
+template <typename Parse>
+auto read_entry(const fs::path& file, Parse parse) -> std::optional<decltype(parse(nlohmann::json()))> {
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
   try {
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    return nlohmann::json::parse(text.str());
+    return parse(nlohmann::json::parse(read_file(file)));
   } catch (const std::exception& e) {
     log::warn("{} cannot be read ({}): scoring the base again", file.string(), e.what());
     return std::nullopt;
@@ -112,29 +111,25 @@ fs::path BaseScores::entry(uint64_t inputs) const {
 std::optional<eval::TaskScore> BaseScores::task(const std::vector<eval::TaskItem>& items, int end_id,
                                                 int64_t max_new_tokens) const {
   const fs::path file = entry(task_inputs(items, end_id, max_new_tokens));
-  const auto j = read_entry(file);
-  if (!j) return std::nullopt;
-  try {
+  auto kept = read_entry(file, [&](const nlohmann::json& j) {
     eval::TaskScore s;
-    s.examples = j->at("examples").get<uint64_t>();
-    s.completion_tokens = j->at("completion_tokens").get<uint64_t>();
-    s.nll = j->at("nll").get<double>();
-    s.loss = j->at("loss").get<double>();
-    s.exact_match = j->at("exact_match").get<double>();
-    s.example_nll = j->at("example_nll").get<std::vector<double>>();
-    s.example_tokens = j->at("example_tokens").get<std::vector<uint64_t>>();
-    s.generated = j->at("generated").get<std::vector<std::vector<int32_t>>>();
-    s.correct = j->at("correct").get<std::vector<bool>>();
+    s.examples = j.at("examples").get<uint64_t>();
+    s.completion_tokens = j.at("completion_tokens").get<uint64_t>();
+    s.nll = j.at("nll").get<double>();
+    s.loss = j.at("loss").get<double>();
+    s.exact_match = j.at("exact_match").get<double>();
+    s.example_nll = j.at("example_nll").get<std::vector<double>>();
+    s.example_tokens = j.at("example_tokens").get<std::vector<uint64_t>>();
+    s.generated = j.at("generated").get<std::vector<std::vector<int32_t>>>();
+    s.correct = j.at("correct").get<std::vector<bool>>();
     const size_t n = items.size();
     if (s.examples != n || s.example_nll.size() != n || s.example_tokens.size() != n ||
         s.generated.size() != n || s.correct.size() != n)
       throw std::runtime_error("it holds another number of examples");
-    log::info("task (base): reused from {}", file.string());
     return s;
-  } catch (const std::exception& e) {
-    log::warn("{} cannot be read ({}): scoring the base again", file.string(), e.what());
-    return std::nullopt;
-  }
+  });
+  if (kept) log::info("task (base): reused from {}", file.string());
+  return kept;
 }
 
 void BaseScores::keep_task(const std::vector<eval::TaskItem>& items, int end_id, int64_t max_new_tokens,
@@ -154,14 +149,11 @@ void BaseScores::keep_task(const std::vector<eval::TaskItem>& items, int end_id,
 }
 
 bool BaseScores::suite(eval::SuiteRequests& s, int64_t max_length) const {
-  const fs::path file = entry(suite_inputs(s, max_length));
-  const auto j = read_entry(file);
-  if (!j) return false;
-  try {
-    auto ll = j->at("base_ll").get<std::vector<std::vector<double>>>();
-    auto alone = j->at("base_ll_unconditional").get<std::vector<std::vector<double>>>();
-    auto shaped = [](const std::vector<std::vector<double>>& v,
-                     const std::vector<std::vector<eval::ChoiceTokens>>& r) {
+  using Columns = std::vector<std::vector<double>>;
+  auto kept = read_entry(entry(suite_inputs(s, max_length)), [&](const nlohmann::json& j) {
+    auto ll = j.at("base_ll").get<Columns>();
+    auto alone = j.at("base_ll_unconditional").get<Columns>();
+    auto shaped = [](const Columns& v, const std::vector<std::vector<eval::ChoiceTokens>>& r) {
       if (v.size() != r.size()) return false;
       for (size_t q = 0; q < v.size(); ++q)
         if (v[q].size() != r[q].size()) return false;
@@ -169,13 +161,12 @@ bool BaseScores::suite(eval::SuiteRequests& s, int64_t max_length) const {
     };
     if (!shaped(ll, s.choices) || !shaped(alone, s.unconditional))
       throw std::runtime_error("it holds another number of questions or choices");
-    s.result.base_ll = std::move(ll);
-    s.result.base_ll_unconditional = std::move(alone);
-    return true;
-  } catch (const std::exception& e) {
-    log::warn("{} cannot be read ({}): scoring the base again", file.string(), e.what());
-    return false;
-  }
+    return std::pair(std::move(ll), std::move(alone));
+  });
+  if (!kept) return false;
+  s.result.base_ll = std::move(kept->first);
+  s.result.base_ll_unconditional = std::move(kept->second);
+  return true;
 }
 
 void BaseScores::keep_suite(const eval::SuiteRequests& s, int64_t max_length) const {

@@ -174,13 +174,16 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
   req.with_models = [&](model::LlamaImpl& base, model::LlamaImpl* tuned, const eval::PairedEval* scored) {
     for (const auto& note : scored->tuned.notes) log::warn("{}", note);
     std::optional<eval::TaskResult> task_result;
-    // The base's scores that do not depend on the fine-tune, kept for the next fine-tune of it.
-    const BaseScores kept(f.run_dir, base_ckpt, f.eval, base.parameters().front().device().str());
+    // The base's scores that do not depend on the fine-tune, kept for the next fine-tune of it
+    // (made only when there is a task or a suite: it hashes the base's files).
+    std::optional<BaseScores> kept;
+    if (!ex.items.empty() || !suites.empty())
+      kept.emplace(f.run_dir, base_ckpt, f.eval, base.parameters().front().device().str());
     if (!ex.items.empty()) {
-      std::optional<eval::TaskScore> base_task = kept.task(ex.items, ex.end_id, ex.max_new_tokens);
+      std::optional<eval::TaskScore> base_task = kept->task(ex.items, ex.end_id, ex.max_new_tokens);
       if (!base_task) {
         base_task = score_task_on(base, ex.items, ex.end_id, ex.max_new_tokens, decode, f.eval, "base");
-        kept.keep_task(ex.items, ex.end_id, ex.max_new_tokens, *base_task);
+        kept->keep_task(ex.items, ex.end_id, ex.max_new_tokens, *base_task);
       }
       const eval::TaskScore& task_base = *base_task;
       const eval::TaskScore task_tuned =
@@ -195,7 +198,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
     report = eval::make_forgetting_report(id, scored->base, scored->tuned, task_result, f.gate,
                                           eval::sample_info(f.eval));
     if (!suites.empty()) {
-      report->suites = suites.score(base, *tuned, &kept);
+      report->suites = suites.score(base, *tuned, &*kept);
       eval::derive(*report);
     }
     const double eval_seconds = seconds_since(start);
