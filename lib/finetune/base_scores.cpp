@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bumped when what an entry holds, or how a base's scores are computed, changes.
-constexpr uint64_t kFormat = 1;
+constexpr uint64_t kFormat = 2;  // 2: suites read as packed rows (eval/suite_scorer.h)
 
 uint64_t model_bytes_hash(const fs::path& base) {
   if (!fs::is_directory(base)) return hash_file(base);

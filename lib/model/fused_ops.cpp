@@ -181,9 +181,9 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 }  // namespace
 
 torch::Tensor rope_heads(const torch::Tensor& x, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const bool fused = is_cpu_float_or_bf16(x) && x.dim() == 3 && cos.scalar_type() == torch::kFloat32 &&
-                     sin.scalar_type() == torch::kFloat32 && cos.is_contiguous() && sin.is_contiguous() &&
-                     cos.is_cpu() && sin.is_cpu();
+  const bool fused = is_cpu_float_or_bf16(x) && x.dim() == 3 && cos.dim() == 2 &&
+                     cos.scalar_type() == torch::kFloat32 && sin.scalar_type() == torch::kFloat32 &&
+                     cos.is_contiguous() && sin.is_contiguous() && cos.is_cpu() && sin.is_cpu();
   if (fused) return RopeFunction::apply(x, heads, cos, sin);
   const int64_t B = x.size(0), t = x.size(1), hd = x.size(2) / heads;
   auto h = x.view({B, t, heads, hd}).transpose(1, 2);  // (B, H, t, hd)

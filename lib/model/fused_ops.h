@@ -18,7 +18,8 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 
 // A projection's output x (B, t, heads * hd) -> (B, heads, t, hd) with the rotary embedding
 // applied (cos/sin (t, hd) float32, positions of the t tokens; HF's rotate-half pairing):
-// the head split, the transpose and the rotation in one pass.
+// the head split, the transpose and the rotation in one pass. cos/sin (B, 1, t, hd), a position
+// per token of each row (packed rows, model/llama.h), take ATen ops.
 torch::Tensor rope_heads(const torch::Tensor& x, int64_t heads, const torch::Tensor& cos, const torch::Tensor& sin);
 
 }  // namespace plinth::model

@@ -28,22 +28,29 @@ torch::Tensor repeat_kv(const torch::Tensor& x, int64_t rep) {
   return x.unsqueeze(2).expand({B, kvh, rep, S, hd}).reshape({B, kvh * rep, S, hd});
 }
 
+// q (B, H, t, hd), k/v (B, H, S, hd) -> (B, H, t, hd); `blocked` (broadcast to (B, H, t, S)
+// bool, or undefined) marks the keys a query may not see. The softmax runs in float32.
+torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& blocked) {
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);  // (B, H, t, S)
+  scores = scores / std::sqrt(static_cast<double>(q.size(3)));
+  if (blocked.defined()) scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
+  auto weights = scores.softmax(-1).to(v.scalar_type());  // (B, H, t, S)
+  return torch::matmul(weights, v);
+}
+
 // q (B, H, t, hd) at positions [past, past + t), k/v (B, H, past + t, hd) -> (B, H, t, hd).
 // Used when continuing a cached sequence: the fused op's is_causal mask is aligned to the
 // top-left corner, which is wrong once queries start after position 0.
 torch::Tensor attention_after(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               int64_t past) {
   const auto t = q.size(2), S = k.size(2);
-  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);  // (B, H, t, S)
-  scores = scores / std::sqrt(static_cast<double>(q.size(3)));
-  if (t > 1) {
-    // query i (absolute past + i) may not see key j > past + i
-    auto future = torch::ones({t, S}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
-                      .triu(past + 1);  // (t, S)
-    scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
-  }
-  auto weights = scores.softmax(-1).to(v.scalar_type());  // (B, H, t, S)
-  return torch::matmul(weights, v);
+  // query i (absolute past + i) may not see key j > past + i
+  const torch::Tensor future =
+      t > 1
+          ? torch::ones({t, S}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(past + 1)
+          : torch::Tensor();  // (t, S)
+  return masked_attention(q, k, v, future);
 }
 
 }  // namespace
@@ -86,7 +93,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RopeSlic
   const int64_t rep = heads_ / kv_heads_;
   auto kr = repeat_kv(k, rep);  // (B, H, past + t, hd)
   auto vr = repeat_kv(v, rep);
-  auto y = past == 0 ? causal_attention(q, kr, vr) : attention_after(q, kr, vr, past);  // (B, H, t, hd)
+  auto y = rope.blocked.defined() ? masked_attention(q, kr, vr, rope.blocked)
+           : past == 0            ? causal_attention(q, kr, vr)
+                                  : attention_after(q, kr, vr, past);                              // (B, H, t, hd)
   return o_proj(y.transpose(1, 2).reshape({B, t, heads_ * head_dim_}));                 // (B, t, C)
 }
 
@@ -199,7 +208,7 @@ RopeSlice LlamaImpl::rope(const torch::Device& device, int64_t start, int64_t t)
     rope_cos_ = rope_cos_.to(device);
     rope_sin_ = rope_sin_.to(device);
   }
-  return {rope_cos_.narrow(0, start, t), rope_sin_.narrow(0, start, t)};  // (t, hd)
+  return {rope_cos_.narrow(0, start, t), rope_sin_.narrow(0, start, t), torch::Tensor()};  // (t, hd), causal
 }
 
 torch::Tensor LlamaImpl::run(const torch::Tensor& idx, KVCache* cache) {
@@ -219,14 +228,16 @@ torch::Tensor LlamaImpl::run(const torch::Tensor& idx, KVCache* cache) {
                     "model with a larger model.context",
                     config_.context));
 
-  const auto rope_slice = rope(idx.device(), past, t);  // (t, hd)
-  auto x = model->embed_tokens(idx);                    // (B, t, C)
+  return blocks(model->embed_tokens(idx), rope(idx.device(), past, t), cache);  // (B, t, C)
+}
+
+torch::Tensor LlamaImpl::blocks(torch::Tensor x, const RopeSlice& rope, KVCache* cache) {
   if (cache && cache->k.size() != model->blocks.size()) {
     cache->k.assign(model->blocks.size(), torch::Tensor());
     cache->v.assign(model->blocks.size(), torch::Tensor());
   }
   for (size_t i = 0; i < model->blocks.size(); ++i)
-    x = model->blocks[i](x, rope_slice, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
+    x = model->blocks[i](x, rope, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
   return model->norm(x);  // (B, t, C)
 }
 
@@ -236,6 +247,37 @@ torch::Tensor LlamaImpl::lm_head_weight() const {
 
 torch::Tensor LlamaImpl::hidden_states(const torch::Tensor& idx) {
   return run(idx, nullptr);
+}
+
+torch::Tensor LlamaImpl::hidden_states(const torch::Tensor& idx, const PackedLayout& layout) {
+  if (idx.dim() != 2 || idx.size(1) == 0 || layout.positions.sizes() != idx.sizes() ||
+      layout.segments.sizes() != idx.sizes())
+    throw BadInput(
+        fmt::format("packed rows: token ids of shape {}, positions {}, segments {}; all three must be "
+                    "the same (batch, time) with time > 0",
+                    fmt::join(idx.sizes(), "x"), fmt::join(layout.positions.sizes(), "x"),
+                    fmt::join(layout.segments.sizes(), "x")));
+  const auto [low, high] = torch::aminmax(layout.positions);
+  if (low.item<int64_t>() < 0 || high.item<int64_t>() >= config_.context)
+    throw BadInput(
+        fmt::format("packed rows: positions from {} to {} do not fit the model's context of {} tokens",
+                    low.item<int64_t>(), high.item<int64_t>(), config_.context),
+        "pack sequences of at most model.context tokens");
+  const torch::Device device = idx.device();
+  const int64_t t = idx.size(1);
+  const RopeSlice table = rope(device, 0, config_.context);  // (context, hd)
+  const torch::Tensor at = layout.positions.to(device);      // (B, t)
+  auto per_token = [&](const torch::Tensor& angles) {
+    return angles.index({at}).unsqueeze(1);
+  };                                                     // (B, 1, t, hd)
+  const torch::Tensor seg = layout.segments.to(device);  // (B, t)
+  const torch::Tensor earlier = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(device))
+                                    .tril();                        // (t, t): key j <= query i
+  const torch::Tensor kin = seg.unsqueeze(1);                       // (B, 1, t): the key's segment
+  const torch::Tensor same = kin.eq(0) | kin.eq(seg.unsqueeze(2));  // (B, t, t)
+  const RopeSlice packed{per_token(table.cos), per_token(table.sin),
+                         (same & earlier).logical_not().unsqueeze(1)};
+  return blocks(model->embed_tokens(idx), packed, nullptr);  // (B, t, C)
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& idx) {

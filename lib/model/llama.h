@@ -41,9 +41,23 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-// Rotary tables for positions [start, start + t): each (t, head_dim), float32.
+// Where a forward's tokens sit: rotary tables for positions [start, start + t), each (t, head_dim)
+// float32; for packed rows (PackedLayout) per token, (B, 1, t, head_dim), and `blocked`,
+// (B, 1, t, t) bool, true where a query may not attend to a key (undefined: the causal mask).
 struct RopeSlice {
   torch::Tensor cos, sin;
+  torch::Tensor blocked;
+};
+
+// Several sequences that share a prefix, packed into one row so the prefix is computed once
+// (a multiple-choice question's context and its choices, eval/suite_scorer.cpp): the prefix,
+// then each continuation after it. positions (B, T) int64 in [0, context): each token's place in
+// its own sequence (the RoPE angle); segments (B, T) int64: 0 for the prefix, k != 0 for the k-th
+// continuation. A token attends to the earlier tokens of its row that are in the prefix or in its
+// own segment, so each continuation's hidden states are those of prefix + continuation read
+// alone. Padding after a row's tokens: any segment of its own.
+struct PackedLayout {
+  torch::Tensor positions, segments;
 };
 
 class LlamaAttentionImpl : public torch::nn::Module {
@@ -115,6 +129,9 @@ class LlamaImpl : public torch::nn::Module {
   // The final-norm hidden states (B, T, C) in the parameters' dtype, before the lm_head:
   // for callers that compute the vocabulary projection themselves (e.g. in chunks).
   torch::Tensor hidden_states(const torch::Tensor& idx);
+  // The same for packed rows: idx (B, T) laid out as `layout` says. T may exceed the context;
+  // no position may. Throws BadInput on shapes or positions that do not fit.
+  torch::Tensor hidden_states(const torch::Tensor& idx, const PackedLayout& layout);
   // (V, C): embed_tokens' weight when tied, else lm_head's.
   torch::Tensor lm_head_weight() const;
 
@@ -128,6 +145,7 @@ class LlamaImpl : public torch::nn::Module {
 
  private:
   torch::Tensor run(const torch::Tensor& idx, KVCache* cache);  // (B, t) -> (B, t, C)
+  torch::Tensor blocks(torch::Tensor x, const RopeSlice& rope, KVCache* cache);  // (B, t, C) -> (B, t, C)
   RopeSlice rope(const torch::Device& device, int64_t start, int64_t t);
 
   ModelConfig config_;

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "model/autocast_guard.h"
 #include "model/next_token_rows.h"
@@ -97,27 +98,46 @@ NextTokenStats next_token_stats(const torch::Tensor& base_hidden, const torch::T
   return out;
 }
 
-ScoredStats scored_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
-                                    const torch::Tensor& targets, bool autocast_bf16) {
-  const torch::Tensor flat = targets.to(torch::kCPU, torch::kInt64).reshape({-1});  // (B*T)
-  ScoredStats out;
-  out.positions = flat.ge(0).nonzero().squeeze(1);                           // (N)
-  const torch::Tensor scored_targets = flat.index_select(0, out.positions);  // (N)
-  const torch::Device device = x.device();
-  const torch::Tensor on_device = out.positions.to(device);
-  // The final hidden states of the scored positions (N, C): the forward pass alone runs under
-  // autocast; the softmaxes and sums never do.
-  auto hidden = [&](LlamaImpl& m) {
+namespace {
+
+// The figures of the scored positions (N) (flat indices into (B, T), on the CPU) with targets (N):
+// `forward` gives a model's final hidden states (B, T, C) on `device`; it alone runs under
+// autocast, the softmaxes and sums never do.
+NextTokenStats stats_at(LlamaImpl& base, LlamaImpl* tuned,
+                        const std::function<torch::Tensor(LlamaImpl&)>& forward,
+                        const torch::Tensor& positions, const torch::Tensor& targets,
+                        const torch::Device& device, bool autocast_bf16) {
+  const torch::Tensor on_device = positions.to(device);
+  auto hidden = [&](LlamaImpl& m) {  // (N, C)
     AutocastGuard autocast(device.type(), torch::kBFloat16, autocast_bf16);
-    const torch::Tensor h = m.hidden_states(x);  // (B, T, C)
+    const torch::Tensor h = forward(m);  // (B, T, C)
     return h.reshape({-1, h.size(-1)}).index_select(0, on_device);
   };
   const bool bf16_head = autocast_bf16 || base.lm_head_weight().scalar_type() == torch::kBFloat16;
   const torch::Tensor hb = hidden(base), ht = tuned ? hidden(*tuned) : torch::Tensor();
-  out.stats =
-      next_token_stats(hb, base.lm_head_weight(), ht, tuned ? tuned->lm_head_weight() : torch::Tensor(),
-                       scored_targets, bf16_head ? torch::kBFloat16 : torch::kFloat32);
+  return next_token_stats(hb, base.lm_head_weight(), ht, tuned ? tuned->lm_head_weight() : torch::Tensor(),
+                          targets, bf16_head ? torch::kBFloat16 : torch::kFloat32);
+}
+
+}  // namespace
+
+ScoredStats scored_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
+                                    const torch::Tensor& targets, bool autocast_bf16) {
+  const torch::Tensor flat = targets.to(torch::kCPU, torch::kInt64).reshape({-1});  // (B*T)
+  ScoredStats out;
+  out.positions = flat.ge(0).nonzero().squeeze(1);  // (N)
+  out.stats = stats_at(
+      base, tuned, [&](LlamaImpl& m) { return m.hidden_states(x); }, out.positions,
+      flat.index_select(0, out.positions), x.device(), autocast_bf16);
   return out;
+}
+
+NextTokenStats packed_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
+                                       const PackedLayout& layout, const torch::Tensor& positions,
+                                       const torch::Tensor& targets, bool autocast_bf16) {
+  return stats_at(
+      base, tuned, [&](LlamaImpl& m) { return m.hidden_states(x, layout); },
+      positions.to(torch::kCPU, torch::kInt64), targets, x.device(), autocast_bf16);
 }
 
 std::vector<double> row_sums(const ScoredStats& s, const torch::Tensor& column, int64_t rows, int64_t cols) {

@@ -45,6 +45,13 @@ struct ScoredStats {
 ScoredStats scored_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
                                     const torch::Tensor& targets, bool autocast_bf16);
 
+// The same for packed rows (model::PackedLayout, x (B, T)): the scored positions are given, as flat
+// indices (N) into (B, T) with a target each (N); a position may appear more than once (the
+// prefix's last position predicts the first token of every continuation).
+NextTokenStats packed_next_token_stats(LlamaImpl& base, LlamaImpl* tuned, const torch::Tensor& x,
+                                       const PackedLayout& layout, const torch::Tensor& positions,
+                                       const torch::Tensor& targets, bool autocast_bf16);
+
 // `column` (N) float32, one of s.stats's, summed in float64 in position order per row of the
 // batch s came from, which has `rows` rows of `cols` positions -> (rows) sums, 0 for a row with
 // no scored position.

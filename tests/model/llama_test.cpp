@@ -169,6 +169,55 @@ TEST_CASE("the cached forward matches the full forward", "[model][llama]") {
   CHECK(torch::allclose(stepped, full, /*rtol=*/1e-4, /*atol=*/1e-4));
 }
 
+TEST_CASE("packed rows: each continuation reads as prefix + continuation alone", "[model][llama]") {
+  torch::manual_seed(6);
+  Llama model(llama_config());  // grouped kv heads (4 query heads, 2 kv heads)
+  torch::NoGradGuard no_grad;
+  // Row 0: a prefix of 5 tokens, continuations of 3, 1 and 4 tokens, then 2 padding tokens.
+  // Row 1: one sequence of 9 tokens read plainly (all prefix), then padding.
+  const auto prefix = torch::randint(0, 512, {5}, torch::kInt64);
+  const std::vector<torch::Tensor> conts{torch::randint(0, 512, {3}, torch::kInt64),
+                                         torch::randint(0, 512, {1}, torch::kInt64),
+                                         torch::randint(0, 512, {4}, torch::kInt64)};
+  const auto plain = torch::randint(0, 512, {9}, torch::kInt64);
+  const int64_t T = 15;
+  auto idx = torch::full({2, T}, int64_t{7}, torch::kInt64);
+  auto positions = torch::zeros({2, T}, torch::kInt64);
+  auto segments = torch::full({2, T}, int64_t{-1}, torch::kInt64);
+  idx[0].narrow(0, 0, 5).copy_(prefix);
+  positions[0].narrow(0, 0, 5).copy_(torch::arange(5));
+  segments[0].narrow(0, 0, 5).fill_(0);
+  int64_t at = 5;
+  for (size_t k = 0; k < conts.size(); ++k) {
+    const int64_t n = conts[k].size(0);
+    idx[0].narrow(0, at, n).copy_(conts[k]);
+    positions[0].narrow(0, at, n).copy_(torch::arange(5, 5 + n));
+    segments[0].narrow(0, at, n).fill_(static_cast<int64_t>(k) + 1);
+    at += n;
+  }
+  REQUIRE(at == 13);
+  idx[1].narrow(0, 0, 9).copy_(plain);
+  positions[1].narrow(0, 0, 9).copy_(torch::arange(9));
+  segments[1].narrow(0, 0, 9).fill_(0);
+  const torch::Tensor packed = model->hidden_states(idx, {positions, segments});  // (2, T, C)
+
+  // Every continuation against its own sequence read plainly, the prefix's positions too.
+  at = 5;
+  for (const auto& cont : conts) {
+    const int64_t n = cont.size(0);
+    const torch::Tensor alone =
+        model->hidden_states(torch::cat({prefix, cont}).unsqueeze(0))[0];  // (5 + n, C)
+    CHECK(torch::allclose(packed[0].narrow(0, 0, 5), alone.narrow(0, 0, 5), 1e-5, 1e-5));
+    CHECK(torch::allclose(packed[0].narrow(0, at, n), alone.narrow(0, 5, n), 1e-5, 1e-5));
+    at += n;
+  }
+  CHECK(torch::allclose(packed[1].narrow(0, 0, 9), model->hidden_states(plain.unsqueeze(0))[0], 1e-5, 1e-5));
+  // Positions beyond the context, or shapes that disagree, are bad input.
+  CHECK_THROWS_WITH(model->hidden_states(idx, {positions + 30, segments}),
+                    Contains("do not fit the model's context of 32 tokens"));
+  CHECK_THROWS_AS(model->hidden_states(idx, {positions.narrow(1, 0, 3), segments}), BadInput);
+}
+
 TEST_CASE("a bf16 model keeps float32 logits and close to the float32 loss", "[model][llama]") {
   torch::manual_seed(5);
   Llama model(llama_config(false));
