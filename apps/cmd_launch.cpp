@@ -182,7 +182,7 @@ void add_launch_command(CLI::App& app) {
       "  plinth launch -n 2 finetune recipes/finetune/lora.yaml --resume\n"
       "train.batch_size is the whole micro-batch: each rank computes on batch_size / N rows, and the\n"
       "run equals one process's. Rank 0 writes the run directory. Ctrl-C stops every rank after the\n"
-      "same step, with one checkpoint. Across machines use torchrun (README: Data-parallel training).");
+      "same step, with one checkpoint. Across machines use torchrun (docs/data-parallel.md).");
   cmd->callback([&app, cmd] {
     int failed = -1;
     const int code = run_launch(app, args, cmd->remaining(), failed);

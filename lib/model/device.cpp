@@ -16,7 +16,7 @@ torch::Device resolve_device(const std::string& choice, const std::string& key) 
           fmt::format("{} is {}, but no CUDA device is available to this LibTorch ({})", key, choice,
                       torch_version()),
           fmt::format("use {}=auto or cpu, or build plinth against a CUDA LibTorch on a CUDA machine "
-                      "(README: LibTorch 2.x)",
+                      "(docs/install.md, \"Building against LibTorch 2.x (CUDA)\")",
                       key));
     try {
       torch::Device d(choice);

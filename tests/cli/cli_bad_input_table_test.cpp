@@ -1139,7 +1139,7 @@ const std::vector<BadInputCase>& bad_input_cases() {
        {"ft.yaml is not a directory", "default runs/"},
        {}},
 
-      // ---- data-parallel launches (the variables torchrun sets; README "Data-parallel training")
+      // ---- data-parallel launches (the variables torchrun sets; docs/data-parallel.md)
       {"dist-world-without-rank",
        "WORLD_SIZE set without RANK",
        kNoDamage,
