@@ -58,23 +58,23 @@ void check_model_fits(const Recipe& r, const model::ModelConfig& config, bool on
   const ConfigNode* m = r.loaded.root.find("model");
   const Location where = m ? m->where() : Location{r.loaded.file.string()};
   if (config.context > 65536)
-    throw BadInput({Problem{
+    throw BadInput(
         m && m->find("context") ? m->find("context")->where() : where, "model.context",
         fmt::format("a context of {} tokens is more than the 65536 plinth trains with", config.context),
-        "use a context of at most 65536 (1024-4096 is usual for small models)"}});
+        "use a context of at most 65536 (1024-4096 is usual for small models)");
   if (on_cuda) return;  // device memory is the limit there; LibTorch reports it clearly
   // fp32 weights + gradients + AdamW's two moments: 16 bytes per parameter, before activations.
   const uint64_t need = static_cast<uint64_t>(config.parameter_count()) * 16;
   const uint64_t have = available_memory();
   if (have > 0 && need > have)
-    throw BadInput({Problem{
+    throw BadInput(
         where, "model",
         fmt::format("a model of {} parameters needs about {} for weights, gradients and optimizer state "
                     "(16 bytes per parameter), more than the {} of memory available",
                     with_commas(static_cast<uint64_t>(config.parameter_count())), format_bytes(need),
                     format_bytes(have)),
         "make the model smaller (model.dim, model.layers, model.ffn), or train on a GPU (train.device: "
-        "cuda)"}});
+        "cuda)");
 }
 
 void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
@@ -107,10 +107,10 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
     config.vocab_size = tok.vocab_size();
   } else if (config.vocab_size < tok.vocab_size()) {
     const ConfigNode* v = r.loaded.root.find("model")->find("vocab_size");
-    throw BadInput({Problem{v->where(), "model.vocab_size",
-                            fmt::format("{} is smaller than the tokenizer's vocabulary of {}",
-                                        config.vocab_size, tok.vocab_size()),
-                            "leave model.vocab_size at 0 to take the tokenizer's"}});
+    throw BadInput(v->where(), "model.vocab_size",
+                   fmt::format("{} is smaller than the tokenizer's vocabulary of {}", config.vocab_size,
+                               tok.vocab_size()),
+                   "leave model.vocab_size at 0 to take the tokenizer's");
   }
   const bool on_cuda = spec.device == "cuda" || (spec.device == "auto" && model::cuda_available());
   check_model_fits(r, config, on_cuda);

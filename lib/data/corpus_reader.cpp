@@ -167,8 +167,7 @@ class SourceReader {
       try {
         matcher_.emplace(spec.separator);
       } catch (const RegexError& e) {
-        throw BadInput(fmt::format("separator '{}' is not a valid regex: {}", spec.separator, e.what()),
-                       kRegexSyntaxHint, spec.where);
+        throw BadInput(invalid_regex("separator", spec.separator, e), kRegexSyntaxHint, spec.where);
       }
     }
   }

@@ -48,8 +48,7 @@ void bind(ConfigSection& s, SourceSpec& spec) {
     try {
       Regex compiled(spec.separator);
     } catch (const RegexError& e) {
-      s.error("separator", fmt::format("'{}' is not a valid regex: {}", spec.separator, e.what()),
-              kRegexSyntaxHint);
+      s.error("separator", invalid_regex("", spec.separator, e), kRegexSyntaxHint);
     }
   } else if (have_separator) {
     // Without these rules the separator would be ignored silently and the files read whole.

@@ -107,8 +107,7 @@ TaskRegex translate_task_regex(const std::string& pattern, const Location& where
   try {
     compiled_groups = Regex(out.numbered).capture_groups();
   } catch (const RegexError& e) {
-    throw BadInput(fmt::format("regex '{}' is not a valid regular expression: {}", pattern, e.what()),
-                   kRegexSyntaxHint, where);
+    throw BadInput(invalid_regex("", pattern, e), kRegexSyntaxHint, where);
   }
   // Our count of '(' must agree with the regex engine's, or the group indices are wrong.
   if (static_cast<size_t>(compiled_groups) != groups)

@@ -41,12 +41,8 @@ int64_t generation_rows(const model::ModelConfig& c, int64_t max_new_tokens) {
 // Bad input about one key of the recipe's finetune.replay section, naming the recipe file.
 [[noreturn]] void bad_replay_key(const FinetuneRecipe& f, const char* key, std::string message,
                                  std::string hint) {
-  Problem p;
-  p.where.file = f.recipe.loaded.file.string();
-  p.key = fmt::format("finetune.replay.{}", key);
-  p.message = std::move(message);
-  p.hint = std::move(hint);
-  throw BadInput({std::move(p)});
+  throw BadInput(Location{f.recipe.loaded.file.string()}, fmt::format("finetune.replay.{}", key),
+                 std::move(message), std::move(hint));
 }
 
 // What decides the documents' tokens: a record that differs in any of these is made again.

@@ -15,14 +15,6 @@ namespace plinth::model {
 
 namespace {
 
-Problem freeze_problem(std::string key, std::string message, std::string hint) {
-  Problem p;  // no location: the options may come from a recipe or from code
-  p.key = std::move(key);
-  p.message = std::move(message);
-  p.hint = std::move(hint);
-  return p;
-}
-
 // A few real names, so a user sees what patterns are searched in.
 std::string example_names(const std::vector<std::string>& names) {
   std::vector<std::string> examples;
@@ -42,7 +34,7 @@ int64_t freeze_parameters(LlamaImpl& model, const FreezeOptions& options) {
   std::vector<Problem> problems;
   const int layers = model.config().layers;
   if (options.first_layers < 0 || options.first_layers > layers)
-    problems.push_back(freeze_problem(
+    problems.push_back(key_problem(
         "freeze.first_layers",
         fmt::format("first_layers is {}, but the model has {} layers", options.first_layers, layers),
         fmt::format("use 0 to {} (the number of decoder layers to freeze, counted from the embeddings)",
@@ -63,9 +55,8 @@ int64_t freeze_parameters(LlamaImpl& model, const FreezeOptions& options) {
     try {
       re.emplace(pattern);
     } catch (const RegexError& e) {
-      problems.push_back(
-          freeze_problem(key, fmt::format("pattern '{}' is not a valid regex: {}", pattern, e.what()),
-                         "escape special characters, e.g. 'layers\\.0\\.' for layer 0"));
+      problems.push_back(key_problem(key, invalid_regex("pattern", pattern, e),
+                                     "escape special characters, e.g. 'layers\\.0\\.' for layer 0"));
       continue;
     }
     bool matched = false;
@@ -73,8 +64,8 @@ int64_t freeze_parameters(LlamaImpl& model, const FreezeOptions& options) {
       if (re->search(names[i])) chosen[i] = matched = true;
     if (!matched)
       problems.push_back(
-          freeze_problem(key, fmt::format("freeze pattern '{}' matches no parameter", pattern),
-                         "a pattern is a regex searched in parameter names such as " + example_names(names)));
+          key_problem(key, fmt::format("freeze pattern '{}' matches no parameter", pattern),
+                      "a pattern is a regex searched in parameter names such as " + example_names(names)));
   }
   if (!problems.empty()) throw BadInput(std::move(problems));
 
@@ -83,8 +74,8 @@ int64_t freeze_parameters(LlamaImpl& model, const FreezeOptions& options) {
     if (!chosen[i] && params[names[i]].requires_grad()) any_left = true;
   if (!any_left)
     throw BadInput(
-        {freeze_problem("freeze", "these freeze options leave no parameter to train",
-                        "freeze fewer layers or patterns (or use LoRA, which trains adapters only)")});
+        {key_problem("freeze", "these freeze options leave no parameter to train",
+                     "freeze fewer layers or patterns (or use LoRA, which trains adapters only)")});
 
   int64_t frozen = 0;
   for (size_t i = 0; i < names.size(); ++i) {

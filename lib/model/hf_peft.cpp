@@ -29,10 +29,6 @@ std::string exact_regex(const std::string& name) {
   return out + "$";
 }
 
-BadInput bad(const fs::path& file, const std::string& key, std::string message, std::string hint = {}) {
-  return BadInput({Problem{Location{file.string()}, key, std::move(message), std::move(hint)}});
-}
-
 }  // namespace
 
 std::string peft_tensor_name(const std::string& plinth_name) {
@@ -102,19 +98,23 @@ PeftAdapter read_peft_adapter(const fs::path& dir) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
   };
   if (str("peft_type") != "LORA")
-    throw bad(config, "peft_type", fmt::format("is {}, not \"LORA\"", j.value("peft_type", json()).dump()),
-              "plinth reads LoRA adapters only");
+    throw BadInput(Location{config.string()}, "peft_type",
+                   fmt::format("is {}, not \"LORA\"", j.value("peft_type", json()).dump()),
+                   "plinth reads LoRA adapters only");
   for (const char* flag : {"use_rslora", "use_dora", "fan_in_fan_out"})
     if (j.contains(flag) && j[flag].is_boolean() && j[flag].get<bool>())
-      throw bad(config, flag, "is true; plinth's LoRA is the plain one (alpha / r, no magnitude vector)");
+      throw BadInput(Location{config.string()}, flag,
+                     "is true; plinth's LoRA is the plain one (alpha / r, no magnitude vector)");
   if (!str("bias").empty() && str("bias") != "none")
-    throw bad(config, "bias", fmt::format("is \"{}\"; plinth's adapters train no biases", str("bias")));
+    throw BadInput(Location{config.string()}, "bias",
+                   fmt::format("is \"{}\"; plinth's adapters train no biases", str("bias")));
   for (const char* pattern : {"rank_pattern", "alpha_pattern"})
     if (j.contains(pattern) && j[pattern].is_object() && !j[pattern].empty())
-      throw bad(config, pattern, "sets per-module ranks or alphas; plinth uses one rank and alpha");
+      throw BadInput(Location{config.string()}, pattern,
+                     "sets per-module ranks or alphas; plinth uses one rank and alpha");
   if (!j.contains("r") || !j["r"].is_number_integer() || !j.contains("lora_alpha") ||
       !j["lora_alpha"].is_number())
-    throw bad(config, "r", "r and lora_alpha must be numbers");
+    throw BadInput(Location{config.string()}, "r", "r and lora_alpha must be numbers");
   PeftAdapter out;
   out.rank = j["r"].get<int>();
   out.alpha = j["lora_alpha"].get<double>();

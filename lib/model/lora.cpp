@@ -39,14 +39,6 @@ void set_all_requires_grad(LlamaImpl& model, bool requires_grad) {
   for (auto& p : model.parameters()) p.set_requires_grad(requires_grad);
 }
 
-Problem lora_problem(std::string key, std::string message, std::string hint) {
-  Problem p;  // no location: the options may come from a recipe or from code
-  p.key = std::move(key);
-  p.message = std::move(message);
-  p.hint = std::move(hint);
-  return p;
-}
-
 // "model.layers.0.self_attn.q_proj, ..., model.layers.0.mlp.down_proj (and the same in layers
 // 1 to N-1)": the names a target regex is searched in, without repeating every layer.
 std::string targetable_names(const std::vector<NamedProjection>& all, int layers) {
@@ -64,24 +56,23 @@ std::string targetable_names(const std::vector<NamedProjection>& all, int layers
 std::vector<std::string> attach_lora(LlamaImpl& model, const LoraOptions& options, uint64_t seed) {
   std::vector<Problem> problems;
   if (options.rank < 1)
-    problems.push_back(lora_problem("lora.rank",
-                                    fmt::format("rank is {}; it must be at least 1", options.rank),
-                                    "use a small rank such as 8 or 16"));
+    problems.push_back(key_problem("lora.rank",
+                                   fmt::format("rank is {}; it must be at least 1", options.rank),
+                                   "use a small rank such as 8 or 16"));
   if (!(options.alpha > 0) || !std::isfinite(options.alpha))
-    problems.push_back(lora_problem("lora.alpha",
-                                    fmt::format("alpha is {}; it must be positive", options.alpha),
-                                    "the usual choice is alpha = 2 * rank (e.g. 16 for rank 8)"));
+    problems.push_back(key_problem("lora.alpha",
+                                   fmt::format("alpha is {}; it must be positive", options.alpha),
+                                   "the usual choice is alpha = 2 * rank (e.g. 16 for rank 8)"));
   if (!(options.dropout >= 0 && options.dropout < 1))
-    problems.push_back(lora_problem("lora.dropout",
-                                    fmt::format("dropout is {}; it must be in [0, 1)", options.dropout),
-                                    "use 0 (no dropout) or a small value such as 0.05"));
+    problems.push_back(key_problem("lora.dropout",
+                                   fmt::format("dropout is {}; it must be in [0, 1)", options.dropout),
+                                   "use 0 (no dropout) or a small value such as 0.05"));
   if (options.targets.empty())
-    problems.push_back(lora_problem("lora.targets", "no target modules given",
-                                    "list regexes of the projections to adapt, e.g. [q_proj, v_proj]"));
+    problems.push_back(key_problem("lora.targets", "no target modules given",
+                                   "list regexes of the projections to adapt, e.g. [q_proj, v_proj]"));
   if (has_lora(model))
-    problems.push_back(
-        lora_problem("lora", "the model already has LoRA adapters",
-                     "attach adapters once; merge_lora or remove_lora before attaching again"));
+    problems.push_back(key_problem("lora", "the model already has LoRA adapters",
+                                   "attach adapters once; merge_lora or remove_lora before attaching again"));
 
   const auto all = projections(model);
   std::vector<std::string> short_names;  // "q_proj", ..., for did-you-mean
@@ -98,9 +89,8 @@ std::vector<std::string> attach_lora(LlamaImpl& model, const LoraOptions& option
     try {
       re.emplace(target);
     } catch (const RegexError& e) {
-      problems.push_back(lora_problem(key,
-                                      fmt::format("target '{}' is not a valid regex: {}", target, e.what()),
-                                      "escape special characters, e.g. 'layers\\.0\\.' for layer 0"));
+      problems.push_back(key_problem(key, invalid_regex("target", target, e),
+                                     "escape special characters, e.g. 'layers\\.0\\.' for layer 0"));
       continue;
     }
     bool matched = false;
@@ -112,10 +102,10 @@ std::vector<std::string> attach_lora(LlamaImpl& model, const LoraOptions& option
     if (target.find("lm_head") != std::string::npos || target.find("embed") != std::string::npos)
       hint = "lm_head and the embeddings cannot carry LoRA adapters (freeze or train them instead); " + hint;
     const std::string suggestion = did_you_mean(target, short_names);
-    problems.push_back(lora_problem(key,
-                                    fmt::format("LoRA target '{}' matches no module{}", target,
-                                                suggestion.empty() ? "" : "; " + suggestion),
-                                    std::move(hint)));
+    problems.push_back(key_problem(key,
+                                   fmt::format("LoRA target '{}' matches no module{}", target,
+                                               suggestion.empty() ? "" : "; " + suggestion),
+                                   std::move(hint)));
   }
   if (!problems.empty()) throw BadInput(std::move(problems));
 

@@ -261,10 +261,10 @@ class IncludeResolver {
     } else if (include->is_sequence()) {
       for (const ConfigNode& item : include->items()) entries.push_back(&item);
     } else if (!include->is_null()) {
-      throw BadInput(std::vector<Problem>{
-          Problem{include->where(), "include",
-                  fmt::format("expected a file path or a list of file paths, got {}", include->type_name()),
-                  "write 'include: base.yaml' or 'include: [base.yaml, data.yaml]'"}});
+      throw BadInput(
+          include->where(), "include",
+          fmt::format("expected a file path or a list of file paths, got {}", include->type_name()),
+          "write 'include: base.yaml' or 'include: [base.yaml, data.yaml]'");
     }
 
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -518,11 +518,10 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
   std::string path = std::string(trim(std::string_view(assignment).substr(0, eq)));
   Location cli{kOverrideFile, 0, 0};
   if (eq == std::string::npos || path.empty())
-    throw BadInput(std::vector<Problem>{
-        Problem{cli, "",
-                fmt::format("bad override '{}': {}", assignment,
-                            eq == std::string::npos ? "no '=' in it" : "the key before '=' is empty"),
-                kOverrideHint}});
+    throw BadInput(cli, "",
+                   fmt::format("bad override '{}': {}", assignment,
+                               eq == std::string::npos ? "no '=' in it" : "the key before '=' is empty"),
+                   kOverrideHint);
   std::string value_text = assignment.substr(eq + 1);
   std::vector<PathStep> steps = parse_override_path(path, assignment);
 
@@ -534,15 +533,12 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
     try {
       value = build_override_value(YAML::Load(value_text));
     } catch (const YAML::Exception& e) {
-      throw BadInput(std::vector<Problem>{
-          Problem{cli, path, fmt::format("cannot read the value '{}': {}", value_text, e.msg),
-                  "quote text that holds YAML punctuation, e.g. name='a: b'"}});
+      throw BadInput(cli, path, fmt::format("cannot read the value '{}': {}", value_text, e.msg),
+                     "quote text that holds YAML punctuation, e.g. name='a: b'");
     }
   }
 
-  auto fail = [&](const std::string& message) {
-    return BadInput(std::vector<Problem>{Problem{cli, path, message, kOverrideHint}});
-  };
+  auto fail = [&](const std::string& message) { return BadInput(cli, path, message, kOverrideHint); };
   // Work on a copy so a failed override leaves no half-created keys behind.
   ConfigNode updated = root;
   ConfigNode* node = &updated;

@@ -16,18 +16,14 @@ namespace {
 
 const char* const kConfig = "tokenizer_config.json";
 
-BadInput bad_key(const fs::path& file, const std::string& key, std::string message, std::string hint) {
-  return BadInput({Problem{Location{file.string()}, key, std::move(message), std::move(hint)}});
-}
-
 // A special token as transformers writes it: a string, or {"content": string, ...} (AddedToken).
 std::string token_text(const json& value, const fs::path& file, const std::string& key) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_object() && value.contains("content") && value["content"].is_string())
     return value["content"].get<std::string>();
-  throw bad_key(file, key,
-                fmt::format("{} is neither a string nor an object with a \"content\" string", value.dump()),
-                "write the token's text, e.g. \"<s>\"");
+  throw BadInput(Location{file.string()}, key,
+                 fmt::format("{} is neither a string nor an object with a \"content\" string", value.dump()),
+                 "write the token's text, e.g. \"<s>\"");
 }
 
 }  // namespace
@@ -51,8 +47,9 @@ DocumentConvention read_document_convention(const fs::path& model_file) {
   c.add_bos = true;  // LlamaTokenizer's default
   if (j.contains("add_bos_token")) {
     if (!j["add_bos_token"].is_boolean())
-      throw bad_key(file, "add_bos_token", fmt::format("{} is not true or false", j["add_bos_token"].dump()),
-                    "write true (documents start with bos_token) or false (with the EOS before them)");
+      throw BadInput(Location{file.string()}, "add_bos_token",
+                     fmt::format("{} is not true or false", j["add_bos_token"].dump()),
+                     "write true (documents start with bos_token) or false (with the EOS before them)");
     c.add_bos = j["add_bos_token"].get<bool>();
   }
   c.start_piece = "<s>";

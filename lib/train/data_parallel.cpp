@@ -322,7 +322,7 @@ std::shared_ptr<DataParallel> start_data_parallel(const TrainSpec& spec, const C
   const ConfigNode* train = recipe.find("train");
   const ConfigNode* batch = train ? train->find("batch_size") : nullptr;
   if (spec.batch_size % env.world_size != 0)
-    throw BadInput({Problem{
+    throw BadInput(
         batch   ? batch->where()
         : train ? train->where()
                 : Location{recipe_file},
@@ -332,7 +332,7 @@ std::shared_ptr<DataParallel> start_data_parallel(const TrainSpec& spec, const C
                     spec.batch_size, env.world_size),
         fmt::format(
             "make train.batch_size a multiple of {} (e.g. {}), or run a number of ranks that divides {}",
-            env.world_size, (spec.batch_size / env.world_size + 1) * env.world_size, spec.batch_size)}});
+            env.world_size, (spec.batch_size / env.world_size + 1) * env.world_size, spec.batch_size));
   const torch::Device device = model::resolve_device(spec.device, "train.device");
   auto dp = DataParallel::join(env, device.type());
   if (dp->lead())

@@ -20,7 +20,7 @@ void check_regexes(ConfigSection& s, const char* key, const std::vector<std::str
     try {
       Regex parsed(r);
     } catch (const RegexError& e) {
-      s.error(key, fmt::format("'{}' is not a regular expression: {}", r, e.what()),
+      s.error(key, invalid_regex("", r, e),
               "write a name part such as q_proj; escape dots as \\. ('layers\\.1\\.')");
     }
   }

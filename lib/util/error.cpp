@@ -18,6 +18,14 @@ Problem problem(std::string message, std::string hint) {
   return p;
 }
 
+Problem key_problem(std::string key, std::string message, std::string hint) {
+  Problem p;
+  p.key = std::move(key);
+  p.message = std::move(message);
+  p.hint = std::move(hint);
+  return p;
+}
+
 std::string Problem::str() const {
   std::string out;
   if (where.known()) out += where.str() + ": ";
@@ -40,7 +48,11 @@ BadInput::BadInput(std::vector<Problem> problems)
     : Error(join_problems(problems)), problems_(std::move(problems)) {}
 
 BadInput::BadInput(std::string message, std::string hint, Location where)
-    : BadInput(std::vector<Problem>{Problem{std::move(where), "", std::move(message), std::move(hint)}}) {}
+    : BadInput(std::move(where), "", std::move(message), std::move(hint)) {}
+
+BadInput::BadInput(Location where, std::string key, std::string message, std::string hint)
+    : BadInput(std::vector<Problem>{
+          Problem{std::move(where), std::move(key), std::move(message), std::move(hint)}}) {}
 
 void Diagnostics::throw_if_any() const {
   if (!problems_.empty()) throw BadInput(problems_);

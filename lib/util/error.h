@@ -31,6 +31,9 @@ struct Problem {
 // A problem with no file position or key (its message names the file).
 Problem problem(std::string message, std::string hint);
 
+// A problem at `key` with no file position: options that may come from a recipe or from code.
+Problem key_problem(std::string key, std::string message, std::string hint);
+
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -42,6 +45,8 @@ class BadInput : public Error {
  public:
   explicit BadInput(std::vector<Problem> problems);
   BadInput(std::string message, std::string hint = {}, Location where = {});
+  // One problem at `key`: a dotted key path in a recipe, or a field of the file `where` names.
+  BadInput(Location where, std::string key, std::string message, std::string hint = {});
 
   const std::vector<Problem>& problems() const { return problems_; }
 

@@ -31,6 +31,11 @@ std::string explain(const std::string& reason) {
 
 }  // namespace
 
+std::string invalid_regex(std::string_view what, std::string_view pattern, const RegexError& e) {
+  if (what.empty()) return fmt::format("'{}' is not a valid regex: {}", pattern, e.what());
+  return fmt::format("{} '{}' is not a valid regex: {}", what, pattern, e.what());
+}
+
 Regex::Regex(const std::string& pattern) {
   RE2::Options options;
   options.set_log_errors(false);  // the error reaches the user in our message, not on stderr

@@ -30,6 +30,11 @@ class RegexError : public std::runtime_error {
 // The hint of every message about a bad pattern in a recipe.
 extern const char* const kRegexSyntaxHint;
 
+// "<what> '<pattern>' is not a valid regex: <e's reason>": the message of every pattern from a
+// recipe that does not compile. `what` names the pattern's role ("separator", "LoRA target"), or
+// is empty where the problem's key or position already says it.
+std::string invalid_regex(std::string_view what, std::string_view pattern, const RegexError& e);
+
 class Regex {
  public:
   explicit Regex(const std::string& pattern);  // throws RegexError

@@ -208,7 +208,7 @@ TEST_CASE("task regex: named groups become numbered ones", "[data][task]") {
   CHECK_THROWS_WITH(translate_task_regex("(?<prompt>.)(?<prompt>.)(?<completion>.)"),
                     Catch::Contains("used twice"));
   CHECK_THROWS_WITH(translate_task_regex("(?<prompt>.)(?<completion>.)(["),
-                    Catch::Contains("not a valid regular expression"));
+                    Catch::Contains("is not a valid regex"));
   CHECK_THROWS_AS(translate_task_regex("(?<prompt.)(?<completion>.)"), BadInput);
   // Lookaround and back-references need backtracking, which could hang on a long line.
   CHECK_THROWS_WITH(translate_task_regex("(?<prompt>.+)(?=:)(?<completion>.+)"),

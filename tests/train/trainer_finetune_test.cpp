@@ -379,7 +379,7 @@ TEST_CASE("the finetune section reports every mistake", "[train][finetune]") {
       INFO(key);
       CHECK_THAT(e, Catch::Contains(key));
     }
-    CHECK_THAT(e, Catch::Contains("not a regular expression"));
+    CHECK_THAT(e, Catch::Contains("is not a valid regex"));
     CHECK_THAT(e, Catch::Contains("did you mean"));
     CHECK_THAT(e, Catch::Contains("recipe.yaml:"));
   }

@@ -44,3 +44,15 @@ TEST_CASE("Regex: a refused pattern says why", "[util][regex]") {
   CHECK_THROWS_AS(Regex("a{1000}{1000}"), RegexError);  // too large to compile: refused, not slow
   CHECK_NOTHROW(Regex("(?P<name>a)"));
 }
+
+TEST_CASE("Regex: one message for a pattern that does not compile", "[util][regex]") {
+  try {
+    Regex("q_proj(");
+    FAIL("expected RegexError");
+  } catch (const RegexError& e) {
+    CHECK(plinth::invalid_regex("target", "q_proj(", e) ==
+          std::string("target 'q_proj(' is not a valid regex: ") + e.what());
+    CHECK(plinth::invalid_regex("", "q_proj(", e) ==
+          std::string("'q_proj(' is not a valid regex: ") + e.what());
+  }
+}

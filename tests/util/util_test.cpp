@@ -94,6 +94,11 @@ TEST_CASE("problems print as file:line:col: key: message with a hint", "[util]")
     CHECK(e.problems().size() == 2);
     CHECK_THAT(std::string(e.what()), Catch::Contains("r.yaml:9:1: x: unknown key"));
   }
+  // One problem at a key: a file's field, or options from code with no position.
+  const BadInput one(Location{"adapter_config.json"}, "bias", "is \"all\"", "train no biases");
+  REQUIRE(one.problems().size() == 1);
+  CHECK(std::string(one.what()) == "adapter_config.json: bias: is \"all\"\n  hint: train no biases");
+  CHECK(key_problem("lora.rank", "is 0", "use 1 or more").str() == "lora.rank: is 0\n  hint: use 1 or more");
 }
 
 TEST_CASE("parallel_for: every index once - a worker's exception reaches the caller", "[util]") {
