@@ -125,6 +125,42 @@ const std::string& CheckpointContents::meta_or_throw(const std::string& key, con
   return it->second;
 }
 
+std::optional<int64_t> parse_meta_int(const std::string& text) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+[[noreturn]] void not_a_number(const fs::path& file, const std::string& key, const std::string& text) {
+  throw BadInput(fmt::format("checkpoint {}: '{}' is not a number ({})", file.string(), key, text),
+                 "the file is damaged: use another checkpoint");
+}
+
+}  // namespace
+
+int64_t CheckpointContents::meta_int(const std::string& key, const fs::path& file) const {
+  const std::string& text = meta_or_throw(key, file);
+  if (const auto v = parse_meta_int(text)) return *v;
+  not_a_number(file, key, text);
+}
+
+double CheckpointContents::meta_double(const std::string& key, const fs::path& file) const {
+  const std::string& text = meta_or_throw(key, file);
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  not_a_number(file, key, text);
+}
+
 void write_checkpoint(const fs::path& path, const CheckpointContents& contents) {
   std::vector<torch::Tensor> cpu;
   cpu.reserve(contents.tensors.size());

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,7 +40,15 @@ struct CheckpointContents {
 
   const torch::Tensor* find(const std::string& name) const;
   const std::string& meta_or_throw(const std::string& key, const std::filesystem::path& file) const;
+  // meta_or_throw(key) read as a number: BadInput naming the file and the key when the text is
+  // not all one ("12x" is not).
+  int64_t meta_int(const std::string& key, const std::filesystem::path& file) const;
+  double meta_double(const std::string& key, const std::filesystem::path& file) const;
 };
+
+// A meta value's text as a whole number, nullopt unless all of it is one: the one reading of
+// the numbers a checkpoint stores, for callers with their own message.
+std::optional<int64_t> parse_meta_int(const std::string& text);
 
 void write_checkpoint(const std::filesystem::path& path, const CheckpointContents& contents);
 // Commands that take a model read it with read_model_checkpoint (hf_import.h), which also takes

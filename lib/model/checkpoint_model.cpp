@@ -38,13 +38,7 @@ void check_tokenizer(const CheckpointContents& ckpt, const std::filesystem::path
 int64_t checkpoint_step(const CheckpointContents& ckpt) {
   auto it = ckpt.meta.find("step");
   if (it == ckpt.meta.end()) return -1;
-  try {
-    size_t used = 0;
-    long long step = std::stoll(it->second, &used);
-    return used == it->second.size() ? step : -1;
-  } catch (const std::exception&) {
-    return -1;
-  }
+  return parse_meta_int(it->second).value_or(-1);
 }
 
 Llama model_from_checkpoint(const CheckpointContents& ckpt, const std::filesystem::path& file) {

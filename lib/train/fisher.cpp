@@ -36,12 +36,7 @@ uint64_t parse_hex(const std::string& text, const char* key, const fs::path& fil
 }
 
 int64_t parse_count(const std::string& text, const char* key, const fs::path& file) {
-  try {
-    size_t used = 0;
-    long long v = std::stoll(text, &used);
-    if (used == text.size() && v >= 0) return v;
-  } catch (const std::exception&) {
-  }
+  if (const auto v = model::parse_meta_int(text); v && *v >= 0) return *v;
   throw BadInput(fmt::format("Fisher file {}: '{}' is not a count ({})", file.string(), key, text),
                  "plinth finetune estimates it again and replaces the file");
 }

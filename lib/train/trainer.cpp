@@ -72,22 +72,6 @@ bool inject_nan_at(int64_t step) {
   return pending.erase(step) > 0;
 }
 
-// A checkpoint's meta value as a number; BadInput naming the file and key otherwise.
-double meta_number(const model::CheckpointContents& c, const char* key, const fs::path& file) {
-  const std::string& v = c.meta_or_throw(key, file);
-  size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size())
-    throw BadInput(fmt::format("checkpoint {}: '{}' is not a number ({})", file.string(), key, v),
-                   "the file is damaged: use another checkpoint");
-  return x;
-}
-
 std::string format_val(const DomainLosses& losses) {
   std::string s;
   for (const auto& [name, v] : losses) s += fmt::format("{}{} {:.3f}", s.empty() ? "" : ", ", name, v);
@@ -279,20 +263,11 @@ struct Trainer::Impl {
                      "train.run_dir");
     check_checkpoint_compatible(c, file, model->config(), opt.tokenizer_hash);
     load_model_weights(*model, c, file);
-    auto number = [&](const char* key) {
-      const std::string& v = c.meta_or_throw(key, file);
-      try {
-        return std::stoll(v);
-      } catch (const std::exception&) {
-        throw BadInput(fmt::format("checkpoint {}: '{}' is not a number ({})", file.string(), key, v),
-                       "use another checkpoint");
-      }
-    };
-    step = number("step");
-    batches->restore(static_cast<uint64_t>(number("sampler_cursor")));
+    step = c.meta_int("step", file);
+    batches->restore(static_cast<uint64_t>(c.meta_int("sampler_cursor", file)));
     // Before apply_group_options below, which sets each group's lr from it.
-    lr_scale = c.meta.count("lr_scale") ? meta_number(c, "lr_scale", file) : 1.0;
-    skipped_steps = c.meta.count("skipped_steps") ? number("skipped_steps") : 0;
+    lr_scale = c.meta.count("lr_scale") ? c.meta_double("lr_scale", file) : 1.0;
+    skipped_steps = c.meta.count("skipped_steps") ? c.meta_int("skipped_steps", file) : 0;
 
     auto& state = optim->state();
     state.clear();
@@ -330,8 +305,8 @@ struct Trainer::Impl {
     best_step = -1;
     best_val = kInf;
     if (c.meta.count("best_step")) {
-      best_step = number("best_step");
-      best_val = meta_number(c, "best_val_loss", file);
+      best_step = c.meta_int("best_step", file);
+      best_val = c.meta_double("best_val_loss", file);
     }
     if (opt.probe) opt.probe->restore(c, file, model, step);
     resumed = true;
