@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model/lora.h"
+#include "small_config.h"
 #include "util/error.h"
 
 using Catch::Matchers::Contains;
@@ -16,18 +17,13 @@ using plinth::model::freeze_parameters;
 using plinth::model::FreezeOptions;
 using plinth::model::Llama;
 using plinth::model::ModelConfig;
+using plinth::test::small_config;
 
 namespace {
 
 ModelConfig freezing_config(bool tied = true) {
-  ModelConfig c;
-  c.vocab_size = 128;
-  c.dim = 32;
+  ModelConfig c = small_config(128, tied);
   c.layers = 3;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.context = 16;
-  c.tie_embeddings = tied;
   return c;
 }
 

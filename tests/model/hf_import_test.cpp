@@ -13,6 +13,7 @@
 #include "model/checkpoint_model.h"
 #include "model/hf_export.h"
 #include "model/safetensors.h"
+#include "small_config.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 #include "util/atomic_file.h"
@@ -29,22 +30,11 @@ using plinth::model::map_safetensors_file;
 using plinth::model::ModelConfig;
 using plinth::model::NamedTensors;
 using plinth::model::write_safetensors;
+using plinth::test::small_config;
 using plinth::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-ModelConfig import_config(bool tied) {
-  ModelConfig c;
-  c.vocab_size = 96;
-  c.dim = 32;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.context = 16;
-  c.tie_embeddings = tied;
-  return c;
-}
 
 // `model`'s weights as an HF folder in `dtype`, split into `shards` files with an index (1: a
 // single model.safetensors), plus config.json.
@@ -84,7 +74,7 @@ TEST_CASE("an HF folder loads from one file or from shards, in fp32, bf16 or fp1
   TempDir dir;
   torch::manual_seed(7);
   for (bool tied : {false, true}) {
-    Llama model(import_config(tied));
+    Llama model(small_config(96, tied));
     for (int shards : {1, 3}) {
       for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kHalf}) {
         const fs::path folder = dir / fmt::format("m-{}-{}-{}", tied, shards, c10::toString(dtype));
@@ -126,7 +116,7 @@ TEST_CASE("a mapped safetensors file gives the same tensors as a read one", "[mo
 TEST_CASE("HF folders: a missing shard, a stray tensor, a wrong shape are named", "[model][hf]") {
   TempDir dir;
   torch::manual_seed(2);
-  Llama model(import_config(false));
+  Llama model(small_config(96, false));
   const fs::path folder = dir / "m";
   write_hf_folder(model, folder, 2, torch::kFloat32);
 
@@ -194,9 +184,7 @@ fs::path trained_tokenizer(int vocab) {
 }
 
 ModelConfig vocab_config(int vocab) {
-  ModelConfig c = import_config(false);
-  c.vocab_size = vocab;
-  return c;
+  return small_config(vocab, false);
 }
 
 }  // namespace

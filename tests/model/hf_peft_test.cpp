@@ -8,26 +8,20 @@
 #include <nlohmann/json.hpp>
 
 #include "model/lora.h"
+#include "small_config.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
 using Catch::Matchers::Contains;
 using namespace plinth::model;
+using plinth::test::small_config;
 namespace fs = std::filesystem;
 
 namespace {
 
 ModelConfig peft_config() {
-  ModelConfig c;
-  c.vocab_size = 64;
-  c.dim = 32;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.context = 16;
-  c.tie_embeddings = false;
-  return c;
+  return small_config(64, /*tied=*/false);
 }
 
 }  // namespace

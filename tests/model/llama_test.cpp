@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "small_config.h"
 #include "util/error.h"
 
 using Catch::Matchers::Contains;
@@ -15,18 +16,14 @@ using plinth::BadInput;
 using plinth::model::KVCache;
 using plinth::model::Llama;
 using plinth::model::ModelConfig;
+using plinth::test::small_config;
 
 namespace {
 
 ModelConfig llama_config(bool tied = true) {
-  ModelConfig c;
-  c.vocab_size = 512;
+  ModelConfig c = small_config(512, tied);
   c.dim = 64;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
   c.context = 32;
-  c.tie_embeddings = tied;
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model/safetensors.h"
+#include "small_config.h"
 #include "test_support.h"
 #include "util/error.h"
 
@@ -22,19 +23,15 @@ using plinth::model::LoraOptions;
 using plinth::model::merge_lora;
 using plinth::model::ModelConfig;
 using plinth::model::remove_lora;
+using plinth::test::small_config;
 
 namespace {
 
 ModelConfig lora_config(bool tied = true) {
-  ModelConfig c;
-  c.vocab_size = 128;
+  // small_config's 2 KV heads: k_proj / v_proj (32, 64), adapters of another shape than q_proj's
+  ModelConfig c = small_config(128, tied);
   c.dim = 64;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;  // k_proj / v_proj (32, 64): adapters of another shape than q_proj's
   c.ffn = 96;
-  c.context = 16;
-  c.tie_embeddings = tied;
   return c;
 }
 

@@ -10,6 +10,7 @@
 
 #include "model/hf_export.h"
 #include "model/hf_import.h"
+#include "small_config.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -23,21 +24,10 @@ using plinth::model::ModelConfig;
 using plinth::model::read_safetensors;
 using plinth::model::read_safetensors_file;
 using plinth::model::write_safetensors;
+using plinth::test::small_config;
 using plinth::test::TempDir;
 
 namespace {
-
-ModelConfig safetensors_config(bool tied) {
-  ModelConfig c;
-  c.vocab_size = 96;
-  c.dim = 32;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.context = 16;
-  c.tie_embeddings = tied;
-  return c;
-}
 
 uint64_t header_length(const std::string& bytes) {
   uint64_t n = 0;
@@ -127,7 +117,7 @@ TEST_CASE("export_hf writes HF weights and config.json that load back", "[model]
   for (bool tied : {true, false}) {
     CAPTURE(tied);
     TempDir dir;
-    const ModelConfig c = safetensors_config(tied);
+    const ModelConfig c = small_config(96, tied);
     torch::manual_seed(1);
     Llama model(c);
     model->to(torch::kBFloat16);  // exported as float32 whatever the training dtype
@@ -168,24 +158,24 @@ TEST_CASE("export_hf writes HF weights and config.json that load back", "[model]
 TEST_CASE("load_hf_weights names the tensor that does not fit", "[model][safetensors][hf]") {
   TempDir dir;
   torch::manual_seed(3);
-  Llama tied(safetensors_config(true));
+  Llama tied(small_config(96, true));
   export_hf(tied, dir / "tied");
 
   SECTION("shape mismatch") {
-    ModelConfig wider = safetensors_config(true);
+    ModelConfig wider = small_config(96, true);
     wider.vocab_size = 100;
     Llama model(wider);
     CHECK_THROWS_WITH(load_hf_weights(model, dir / "tied"),
                       Contains("model.embed_tokens.weight") && Contains("[96, 32]") && Contains("[100, 32]"));
   }
   SECTION("untied model from tied weights") {
-    Llama model(safetensors_config(false));
+    Llama model(small_config(96, false));
     CHECK_THROWS_WITH(
         load_hf_weights(model, dir / "tied" / "model.safetensors"),
         Contains("no tensor holds parameter 'lm_head.weight'") && Contains("tie_word_embeddings: true"));
   }
   SECTION("fewer layers") {
-    ModelConfig one = safetensors_config(true);
+    ModelConfig one = small_config(96, true);
     one.layers = 1;
     Llama model(one);
     CHECK_THROWS_WITH(load_hf_weights(model, dir / "tied"),

@@ -6,24 +6,22 @@
 #include <catch2/catch.hpp>
 
 #include "model/checkpoint_model.h"
+#include "small_config.h"
 #include "util/error.h"
 
 using Catch::Matchers::Contains;
 using plinth::BadInput;
 using plinth::model::Llama;
 using plinth::model::ModelConfig;
+using plinth::test::small_config;
 
 namespace {
 
 ModelConfig blend_config(bool tied) {
-  ModelConfig c;
-  c.vocab_size = 96;
-  c.dim = 32;
-  c.layers = 2;
+  ModelConfig c = small_config(96, tied);
   c.heads = 2;
+  c.kv_heads = 0;  // no grouping
   c.ffn = 64;
-  c.context = 16;
-  c.tie_embeddings = tied;
   return c;
 }
 

@@ -1,6 +1,7 @@
 // Torch first: its logging header defines CHECK; catch.hpp must come after it so that CHECK
 // is Catch's assertion.
 #include "train/param_groups.h"
+#include "small_config.h"
 
 #include <catch2/catch.hpp>
 
@@ -15,13 +16,8 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
 }
 
 model::ModelConfig tiny(bool tied) {
-  model::ModelConfig c;
-  c.vocab_size = 64;
-  c.dim = 32;
-  c.layers = 2;
-  c.heads = 4;
-  c.context = 16;
-  c.tie_embeddings = tied;
+  model::ModelConfig c = test::small_config(64, tied);
+  c.kv_heads = 0;  // no grouping
   return c;
 }
 

@@ -7,6 +7,7 @@
 
 #include "model/llama.h"
 #include "model/lora.h"
+#include "small_config.h"
 #include "train/regularizers.h"
 #include "util/error.h"
 
@@ -15,14 +16,8 @@ using namespace plinth;
 namespace {
 
 model::Llama tiny_model() {
-  model::ModelConfig c;
-  c.vocab_size = 64;
-  c.dim = 32;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
+  model::ModelConfig c = test::small_config(64);
   c.ffn = 64;
-  c.context = 16;
   torch::manual_seed(3);
   return model::Llama(c);
 }
