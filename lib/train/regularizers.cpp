@@ -47,30 +47,21 @@ torch::Tensor snapshot(const torch::Tensor& p) {
   return p.detach().to(torch::kFloat32).clone();
 }
 
-class L2SP : public Regularizer {
+// strength / 2 * weighted_distance: L2-SP (strength alpha, no weights) and EWC (strength lambda,
+// the Fisher diagonal as weights) differ only in their anchors' weights.
+class AnchorPenalty : public Regularizer {
  public:
-  L2SP(std::vector<Anchor> anchors, double alpha) : anchors_(std::move(anchors)), alpha_(alpha) {}
-  std::string name() const override { return "l2sp"; }
+  AnchorPenalty(std::string name, std::vector<Anchor> anchors, double strength)
+      : name_(std::move(name)), anchors_(std::move(anchors)), strength_(strength) {}
+  std::string name() const override { return name_; }
   torch::Tensor penalty(const model::LlamaImpl& model) const override {
-    return weighted_distance(anchors_, model) * (alpha_ / 2);
+    return weighted_distance(anchors_, model) * (strength_ / 2);
   }
 
  private:
+  std::string name_;
   std::vector<Anchor> anchors_;
-  double alpha_;
-};
-
-class EWC : public Regularizer {
- public:
-  EWC(std::vector<Anchor> anchors, double lambda) : anchors_(std::move(anchors)), lambda_(lambda) {}
-  std::string name() const override { return "ewc"; }
-  torch::Tensor penalty(const model::LlamaImpl& model) const override {
-    return weighted_distance(anchors_, model) * (lambda_ / 2);
-  }
-
- private:
-  std::vector<Anchor> anchors_;
-  double lambda_;
+  double strength_;
 };
 
 void check_strength(double v, const char* what) {
@@ -90,7 +81,7 @@ std::shared_ptr<Regularizer> make_l2sp(const model::LlamaImpl& model, double alp
   std::vector<Anchor> anchors;
   for (const auto& item : model.named_parameters())
     if (anchorable(item.key(), item.value())) anchors.push_back({item.key(), snapshot(item.value()), {}});
-  return std::make_shared<L2SP>(std::move(anchors), alpha);
+  return std::make_shared<AnchorPenalty>("l2sp", std::move(anchors), alpha);
 }
 
 std::shared_ptr<Regularizer> make_ewc(const FisherDiagonal& fisher, const model::LlamaImpl& model, double lambda) {
@@ -117,7 +108,7 @@ std::shared_ptr<Regularizer> make_ewc(const FisherDiagonal& fisher, const model:
     throw BadInput(fmt::format("the Fisher diagonal does not fit the model: {}", fmt::join(wrong_shape, ", ")), hint);
   if (anchors.empty())
     throw BadInput("the Fisher diagonal covers none of the model's trainable parameters", hint);
-  return std::make_shared<EWC>(std::move(anchors), lambda);
+  return std::make_shared<AnchorPenalty>("ewc", std::move(anchors), lambda);
 }
 
 }  // namespace plinth::train
