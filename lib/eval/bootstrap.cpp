@@ -27,6 +27,10 @@ double Interval::half_width() const {
   return known() ? (hi - lo) / 2 : kNaN;
 }
 
+Interval Interval::scaled(double factor, double offset) const {
+  return {lo * factor + offset, hi * factor + offset};
+}
+
 Resamples::Resamples(size_t units, int count, uint64_t seed)
     : units_(units),
       count_(std::max(count, 0)),

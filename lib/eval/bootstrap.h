@@ -22,6 +22,8 @@ struct Interval {
 
   bool known() const;         // both ends finite
   double half_width() const;  // (hi - lo) / 2; NaN when unknown
+  // Both ends through x -> x * factor + offset (a positive factor: the ends keep their order).
+  Interval scaled(double factor, double offset = 0) const;
 };
 
 // `count` replicates of `units` draws with replacement: weights(b)[i] is how often unit i was
