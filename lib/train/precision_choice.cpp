@@ -17,13 +17,20 @@ namespace plinth::train {
 
 double measured_step_seconds(const model::ModelConfig& config, int64_t rows, const torch::Device& device,
                              bool bf16) {
-  // A model's construction draws its weights from the global generator: put it back after.
-  at::Generator cpu = at::detail::getDefaultCPUGenerator();
-  torch::Tensor state;
-  {
-    std::lock_guard<std::mutex> lock(cpu.mutex());
-    state = cpu.get_state();
-  }
+  // A model's construction draws its weights from the global generator: put it back after,
+  // also when the step throws.
+  struct GeneratorKept {
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();
+    torch::Tensor state;
+    GeneratorKept() {
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      state = cpu.get_state();
+    }
+    ~GeneratorKept() {
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      cpu.set_state(state);
+    }
+  } kept;
   model::Llama net(config);
   net->to(device);
   net->train();
@@ -41,15 +48,13 @@ double measured_step_seconds(const model::ModelConfig& config, int64_t rows, con
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (round > 0) best = std::min(best, s);
   }
-  std::lock_guard<std::mutex> lock(cpu.mutex());
-  cpu.set_state(state);
   return best;
 }
 
 PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::ModelConfig& config,
                                           const torch::Device& device,
                                           const std::optional<std::filesystem::path>& resume_from,
-                                          DataParallel* dp) {
+                                          DataParallel* dp, const StepTimer& time_step) {
   PrecisionChoice c;
   if (spec.precision != "auto") {
     c.precision = spec.precision;
@@ -76,17 +81,31 @@ PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::Mo
   }
   const int64_t rows =
       std::clamp<int64_t>(2048 / std::max(1, config.context), 1, std::max<int64_t>(1, spec.batch_size));
-  c.fp32_ms = 1e3 * measured_step_seconds(config, rows, device, false);
-  c.bf16_ms = 1e3 * measured_step_seconds(config, rows, device, true);
+  c.fp32_ms = 1e3 * time_step(config, rows, device, false);
+  std::string bf16_failure;
+  try {
+    c.bf16_ms = 1e3 * time_step(config, rows, device, true);
+  } catch (const std::exception& e) {  // c10::Error, or oneDNN's own error type
+    // Seen on an AVX-512 CPU with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA): LibTorch's own CPU
+    // check sends bf16 matmuls to oneDNN, which then has no kernel for them. Training in bf16
+    // would fail the same way at its first step.
+    c.bf16_ms = std::numeric_limits<double>::infinity();
+    const std::string what = e.what();
+    bf16_failure = what.substr(0, what.find('\n'));
+  }
   double fp32 = c.fp32_ms, bf16 = c.bf16_ms;
   if (dp) {  // every rank gets the same sums, so every rank decides alike
     fp32 = dp->sum(fp32);
     bf16 = dp->sum(bf16);
   }
   c.precision = bf16 < fp32 ? "bf16" : "fp32";
-  c.reason = fmt::format("a step of {} x {} tokens took {:.0f} ms in fp32 and {:.0f} ms in bf16 here{}", rows,
-                         config.context, c.fp32_ms, c.bf16_ms,
-                         dp ? " (this rank; decided on the sums over the ranks)" : "");
+  const char* ranks = dp ? " (this rank; decided on the sums over the ranks)" : "";
+  c.reason =
+      bf16_failure.empty()
+          ? fmt::format("a step of {} x {} tokens took {:.0f} ms in fp32 and {:.0f} ms in bf16 here{}", rows,
+                        config.context, c.fp32_ms, c.bf16_ms, ranks)
+          : fmt::format("a bf16 step failed here ({}); a step of {} x {} tokens took {:.0f} ms in fp32{}",
+                        bf16_failure, rows, config.context, c.fp32_ms, ranks);
   return c;
 }
 

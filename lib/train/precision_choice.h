@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -31,14 +32,21 @@ struct PrecisionChoice {
 double measured_step_seconds(const model::ModelConfig& config, int64_t rows, const torch::Device& device,
                              bool bf16);
 
+// How choose_training_precision times a step: measured_step_seconds, or a stand-in in tests.
+using StepTimer =
+    std::function<double(const model::ModelConfig&, int64_t rows, const torch::Device&, bool bf16)>;
+
 // spec.precision as the run will train: fp32 or bf16 as the recipe says; for auto, the precision
 // recorded in `resume_from` (a resumed run goes on as it began: its steps stay bit-exact), else
-// bf16 on CUDA, else the faster of the two by measured_step_seconds on up to 2048 tokens of the
-// batch. Data-parallel ranks agree: the decision is made on the times summed over the ranks.
+// bf16 on CUDA, else the faster of the two by `time_step` on up to 2048 tokens of the batch. A
+// bf16 step that fails (LibTorch sends it to a oneDNN without bf16 kernels) counts as infinitely
+// slow: fp32, and the reason says why. Data-parallel ranks agree: the decision is made on the
+// times summed over the ranks.
 PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::ModelConfig& config,
                                           const torch::Device& device,
                                           const std::optional<std::filesystem::path>& resume_from,
-                                          DataParallel* dp);
+                                          DataParallel* dp,
+                                          const StepTimer& time_step = measured_step_seconds);
 
 // The same, written back into spec.precision (when it was auto, with a log line saying which and
 // why): what pretraining and fine-tuning call before anything reads the precision.

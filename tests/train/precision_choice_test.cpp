@@ -4,9 +4,13 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <stdexcept>
+
 #include <catch2/catch.hpp>
 
 #include "model/checkpoint_file.h"
+#include "small_config.h"
 #include "test_support.h"
 #include "train_fixture.h"
 
@@ -14,13 +18,7 @@ namespace plinth::train {
 namespace {
 
 model::ModelConfig tiny() {
-  model::ModelConfig c;
-  c.vocab_size = 64;
-  c.dim = 32;
-  c.layers = 1;
-  c.heads = 2;
-  c.context = 32;
-  return c;
+  return test::small_config(64);
 }
 
 TEST_CASE("precision auto: a stated precision is kept, auto is measured and the faster taken", "[train]") {
@@ -49,6 +47,30 @@ TEST_CASE("precision auto: a stated precision is kept, auto is measured and the 
   TrainSpec settled = spec;
   settle_training_precision(settled, tiny(), torch::kCPU, std::nullopt, nullptr);
   CHECK((settled.precision == "fp32" || settled.precision == "bf16"));
+}
+
+TEST_CASE("precision auto: the faster measured step wins; a bf16 step that fails means fp32", "[train]") {
+  TrainSpec spec;
+  spec.batch_size = 4;
+  spec.precision = "auto";
+  const StepTimer bf16_faster = [](const model::ModelConfig&, int64_t, const torch::Device&, bool bf16) {
+    return bf16 ? 0.1 : 0.2;
+  };
+  PrecisionChoice c =
+      choose_training_precision(spec, tiny(), torch::kCPU, std::nullopt, nullptr, bf16_faster);
+  CHECK(c.precision == "bf16");
+  CHECK_THAT(c.reason, Catch::Contains("took 200 ms in fp32 and 100 ms in bf16 here"));
+  // LibTorch sending bf16 matmuls to a oneDNN without bf16 kernels throws at the first step.
+  const StepTimer bf16_fails = [](const model::ModelConfig&, int64_t, const torch::Device&, bool bf16) {
+    if (bf16) throw std::runtime_error("could not create a primitive descriptor iterator\nbacktrace lines");
+    return 0.2;
+  };
+  c = choose_training_precision(spec, tiny(), torch::kCPU, std::nullopt, nullptr, bf16_fails);
+  CHECK(c.precision == "fp32");
+  CHECK(std::isinf(c.bf16_ms));
+  CHECK(c.reason ==
+        "a bf16 step failed here (could not create a primitive descriptor iterator); a step of 4 x 16 tokens "
+        "took 200 ms in fp32");
 }
 
 TEST_CASE("precision auto: a resumed run trains in the precision its checkpoint records", "[train]") {
