@@ -43,8 +43,8 @@ namespace fs = std::filesystem;
 // Mean loss over the scored (completion) tokens of every validation example, in a fixed order,
 // computed as pretraining validation computes it (train/val_loss.cpp): in the training's
 // precision (bf16 autocast when `bf16`) through the training loss's chunked head, so it measures
-// what the steps optimise at the steps' speed (full float32 logits made a validation of the
-// quickstart's 880 examples cost about 8 s, some 100 training steps, on an AMX CPU).
+// what the steps optimise at the steps' speed (full float32 logits made a validation cost as
+// much as some 100 training steps: docs/performance.md, "Measurements behind the code's choices").
 // Data-parallel: rank r of W scores the batches b with b % W == r, and the sums are all-reduced.
 train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq_len, int64_t pad_id,
                             int64_t batch_rows, bool bf16, const std::string& name, train::DataParallel* dp) {

@@ -2,8 +2,8 @@
 //
 // Debian's OpenBLAS (LibTorch 1.13's float32 BLAS) picks its kernel from the CPU's family and
 // model when it loads. On a processor newer than its table it falls back to a generic core:
-// `Prescott` (SSE3) on a Xeon with AVX-512 made every float32 matmul 3.6x slower (32 against
-// 191 GFLOP/s on 2 threads, 2026-12-03). It reads OPENBLAS_CORETYPE only when it loads, so the
+// `Prescott` (SSE3) on a Xeon with AVX-512 made every float32 matmul several times slower
+// (docs/performance.md, "The BLAS kernel"). It reads OPENBLAS_CORETYPE only when it loads, so the
 // choice is made before: apps/blas_kernel_switch.cpp starts plinth again with the variable set
 // when these functions say a better core fits. Nothing here links OpenBLAS: it is looked up in
 // the running process, and where another BLAS serves LibTorch (the PyPI wheel's) nothing changes.

@@ -14,8 +14,8 @@
 // Each kernel entry point marked PLINTH_CPU_CLONES is compiled three times, for the x86-64
 // levels v4 (AVX-512), v3 (AVX2 + FMA) and the baseline, and the loader picks the best the
 // CPU has (GCC 12's multi-versioning by feature level; "arch=<cpu name>" clones dispatch on
-// the CPU's model and would miss AMD's). Measured on the EPYC here, the softmax cross-entropy
-// over 2048 x 8192 bf16 rows on one thread: 11 ms with v4, 77 ms with the baseline.
+// the CPU's model and would miss AMD's). The v4 clone is several times the baseline's speed
+// (docs/performance.md, "Measurements behind the code's choices").
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define PLINTH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
