@@ -16,6 +16,7 @@
 #include "model/device.h"
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
+#include "recipe/recipe_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"

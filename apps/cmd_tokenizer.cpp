@@ -3,6 +3,7 @@
 
 #include "command.h"
 #include "data/tokenizer_training.h"
+#include "recipe/recipe_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "util/hash.h"
 #include "util/log.h"

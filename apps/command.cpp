@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "model/torch_runtime.h"
+#include "recipe/recipe_writer.h"
 
 namespace plinth {
 

@@ -26,6 +26,7 @@
 #include "finetune/finetune_recipe.h"
 #include "finetune/finetune_run.h"
 #include "model/checkpoint_file.h"
+#include "recipe/recipe_writer.h"
 #include "train/checkpoint_files.h"
 #include "util/atomic_file.h"
 #include "util/error.h"

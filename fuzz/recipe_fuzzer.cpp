@@ -24,6 +24,7 @@
 #include "fuzz_support.h"
 #include "model/model_config.h"
 #include "recipe/recipe_loader.h"
+#include "recipe/recipe_writer.h"
 #include "tokenizer/tokenizer_spec.h"
 #include "train/finetune_spec.h"
 #include "train/train_spec.h"

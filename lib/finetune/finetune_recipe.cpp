@@ -10,6 +10,7 @@
 
 #include "data/prepare.h"
 #include "recipe/recipe_loader.h"
+#include "recipe/recipe_writer.h"
 #include "util/error.h"
 #include "util/log.h"
 

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "data/tokenizer_training.h"
-
+#include "recipe/recipe_writer.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/log.h"

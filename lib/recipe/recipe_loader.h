@@ -1,7 +1,8 @@
 // Loads a recipe: YAML files merged through `include:` (later keys win), then
 // `key.path=value` overrides from the command line, into one ConfigNode tree where every
 // node knows its file:line:col. Binding the tree to typed structs is each layer's job
-// (util/config_section.h); this file only builds the tree.
+// (util/config_section.h); this file only builds the tree. Writing it back (YAML, content hash):
+// recipe_writer.h.
 #pragma once
 
 #include <filesystem>
@@ -33,11 +34,5 @@ void merge_into(ConfigNode& base, const ConfigNode& over);
 // Applies one "key.path=value" override. The value is parsed as YAML ("8", "[a, b]", "{x: 1}"),
 // so types work as in a file; intermediate mappings are created as needed.
 void apply_override(ConfigNode& root, const std::string& assignment);
-
-// The tree as YAML text (for --print-config), keys in recipe order.
-std::string to_yaml(const ConfigNode& root);
-
-// Stable hash of the tree's content (not locations): recipe provenance and staleness checks.
-uint64_t content_hash(const ConfigNode& root);
 
 }  // namespace plinth::recipe

@@ -7,6 +7,7 @@
 
 #include "finetune/finetune_recipe.h"
 #include "recipe/recipe_loader.h"
+#include "recipe/recipe_writer.h"
 #include "test_support.h"
 #include "util/error.h"
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "recipe/recipe_loader.h"
+#include "recipe/recipe_writer.h"
 #include "util/error.h"
 
 namespace plinth::recipe {

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "recipe/recipe_writer.h"
 #include "test_support.h"
 #include "util/error.h"
 
