@@ -72,6 +72,69 @@ bool inject_nan_at(int64_t step) {
   return pending.erase(step) > 0;
 }
 
+// The steps since the last metrics line: what that line's averages are made of. A diverged
+// step counts in the time and the replay/distillation shares, not in the loss.
+struct MetricsWindow {
+  double loss = 0, penalty = 0, seconds = 0;
+  int64_t steps = 0, applied = 0;    // applied: of `steps`, those not skipped for divergence
+  int64_t scored = 0, replayed = 0;  // scored targets, and of those replayed ones
+  double kl = 0;                     // distillation: KL summed over distilled positions
+  int64_t distilled = 0;
+
+  void add(const StepLoss& l, double step_penalty, double dt, bool diverged) {
+    scored += l.scored;
+    if (l.replayed >= 0) replayed += l.replayed;
+    if (l.distilled > 0 && std::isfinite(l.distill_kl)) {
+      kl += l.distill_kl * static_cast<double>(l.distilled);
+      distilled += l.distilled;
+    }
+    seconds += dt;
+    ++steps;
+    if (diverged) return;
+    loss += l.loss;
+    penalty += step_penalty;
+    ++applied;
+  }
+
+  // The window's averages into a metrics line.
+  void fill(MetricsRecord& r, bool regularized, bool replaying, double tokens_per_step) const {
+    if (applied) r.loss = loss / static_cast<double>(applied);
+    if (regularized && applied) r.penalty = penalty / static_cast<double>(applied);
+    if (replaying && scored > 0) r.replay_share = static_cast<double>(replayed) / static_cast<double>(scored);
+    if (distilled > 0) r.distill_kl = kl / static_cast<double>(distilled);
+    r.tokens_per_s = tokens_per_step * static_cast<double>(steps) / seconds;
+  }
+};
+
+// The progress line on a terminal: redrawn in place at most every 200 ms (and whenever asked),
+// erased or ended before any other line is printed.
+class LiveLine {
+ public:
+  explicit LiveLine(bool enabled) : enabled_(enabled) {}
+
+  template <class Text>
+  void draw(bool now, const Text& text) {
+    if (!enabled_ || (!now && Clock::now() - last_ <= std::chrono::milliseconds(200))) return;
+    last_ = Clock::now();
+    fmt::print(stderr, "\r\033[K{}", text());
+    std::fflush(stderr);
+    open_ = true;
+  }
+  void erase() {  // a log line takes its place
+    if (open_) fmt::print(stderr, "\r\033[K");
+    open_ = false;
+  }
+  void end() {  // it stays, and what follows starts on a new line
+    if (open_) fmt::print(stderr, "\n");
+    open_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool open_ = false;
+  Clock::time_point last_ = Clock::now() - std::chrono::seconds(1);
+};
+
 std::string format_val(const DomainLosses& losses) {
   std::string s;
   for (const auto& [name, v] : losses) s += fmt::format("{}{} {:.3f}", s.empty() ? "" : ", ", name, v);
@@ -398,6 +461,97 @@ struct Trainer::Impl {
     if (lead()) model::write_checkpoint(file, make_checkpoint());
     return file;
   }
+
+  // The run's first line: what trains, how much of it, on what, where.
+  void log_start(double tokens_per_step) const {
+    const TrainSpec& s = opt.spec;
+    double trainable = 0, total = 0;
+    for (const auto& [name, p] : params) {
+      total += static_cast<double>(p.numel());
+      if (p.requires_grad()) trainable += static_cast<double>(p.numel());
+    }
+    const std::string trainable_text =
+        trainable < total ? fmt::format(" ({} trainable)", format_count(trainable)) : "";
+    std::string regularizer_names;
+    for (const auto& r : opt.regularizers)
+      regularizer_names += (regularizer_names.empty() ? "" : ", ") + r->name();
+    log::info("{}: {} parameters{}, {} tokens per step, {} steps, {} on {}, run dir {}{}", opt.label,
+              format_count(total), trainable_text, format_count(tokens_per_step), s.steps, s.precision,
+              device.str(), s.run_dir,
+              regularizer_names.empty() ? "" : ", regularizers " + regularizer_names);
+  }
+
+  // Step 0's validation and probe, on a run that starts fresh: the untrained model's loss
+  // anchors the curve (about ln(vocab_size)).
+  void evaluate_untrained(std::optional<MetricsLog>& metrics, TrainResult& result, Clock::time_point start) {
+    MetricsRecord r;
+    r.step = 0;
+    if (opt.evaluate) {
+      r.val_loss = evaluate();
+      log::info("step 0 val: {}", format_val(r.val_loss));
+    }
+    if (opt.probe) measure_probe(r.val_loss, r);
+    r.elapsed_s = seconds_since(start);
+    if (metrics) metrics->append(r);
+    if (opt.probe) opt.probe->committed(model, 0);
+    result.last_val = r.val_loss;
+    result.last_val_step = 0;
+  }
+
+  // The step's checkpoint, best.ckpt when it is the best, and the older ones pruned.
+  void checkpoint(bool new_best, TrainResult& result) {
+    const fs::path run_dir = opt.spec.run_dir;
+    result.last_checkpoint = save_checkpoint();
+    if (new_best) {
+      if (lead()) link_best_checkpoint(run_dir, result.last_checkpoint);
+      result.best_checkpoint = best_checkpoint_path(run_dir);
+    }
+    if (lead()) prune_checkpoints(run_dir, opt.spec.keep_last, opt.spec.keep_best ? best_step : -1);
+  }
+
+  // train.on_divergence for a step that was not applied: rollback restores the newest step
+  // checkpoint at half the learning rate (returns true: the caller goes on from there), skip
+  // counts the step as done (returns false), stop and exhausted budgets throw Failure.
+  bool on_divergence(const StepLoss& l, double penalty, double grad_norm, int& consecutive_skips,
+                     TrainResult& result) {
+    const TrainSpec& s = opt.spec;
+    const std::string what = divergence_text(step + 1, l, penalty, grad_norm);
+    const auto latest = latest_checkpoint(s.run_dir);
+    const std::string fix =
+        "lower train.lr, raise train.warmup_steps or set train.grad_clip (fine-tuning: or lower "
+        "finetune.ewc.lambda / finetune.l2sp.alpha), or set train.on_divergence: skip or rollback; then "
+        "resume from the last checkpoint (--resume) or start again";
+    if (s.on_divergence == "rollback") {
+      if (!latest)
+        throw Failure(
+            fmt::format("training diverged at {}, and there is no step checkpoint in {} to roll "
+                        "back to (train.on_divergence: rollback)\n  hint: {}",
+                        what, checkpoint_dir(s.run_dir).string(), fix));
+      if (result.rollbacks >= kMaxRollbacks)
+        throw Failure(fmt::format("training diverged at {} after {} rollbacks; stopping\n  hint: {}", what,
+                                  result.rollbacks, fix));
+      const double scale = lr_scale;
+      restore(*latest);
+      lr_scale = std::min(scale, lr_scale) * 0.5;
+      apply_group_options();
+      ++result.rollbacks;
+      log::warn("training diverged at {}: rolled back to {} (step {}); learning rate now x{:g}", what,
+                latest->string(), step, lr_scale);
+      return true;
+    }
+    if (s.on_divergence != "skip")
+      throw Failure(
+          fmt::format("training diverged at {}; the step was not applied, the last checkpoint is "
+                      "{}\n  hint: {}",
+                      what, latest ? latest->string() : "none", fix));
+    ++step;
+    ++skipped_steps;
+    if (++consecutive_skips >= kMaxConsecutiveSkips)
+      throw Failure(fmt::format("training diverged at {}: {} steps in a row skipped; stopping\n  hint: {}",
+                                what, consecutive_skips, fix));
+    log::warn("training diverged at {}: step skipped ({} so far)", what, skipped_steps);
+    return false;
+  }
 };
 
 Trainer::Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options)
@@ -485,49 +639,18 @@ TrainResult Trainer::run() {
   const int context = t.opt.row_tokens > 0 ? static_cast<int>(t.opt.row_tokens) : t.model->config().context;
   const double tokens_per_step = static_cast<double>(s.tokens_per_step(context));
   const double flops_per_token = t.model->config().flops_per_token();
-  double trainable = 0, total_params = 0;
-  for (const auto& [name, p] : t.params) {
-    total_params += static_cast<double>(p.numel());
-    if (p.requires_grad()) trainable += static_cast<double>(p.numel());
-  }
-  const std::string trainable_text =
-      trainable < total_params ? fmt::format(" ({} trainable)", format_count(trainable)) : "";
-  std::string regularizer_names;
-  for (const auto& r : t.opt.regularizers)
-    regularizer_names += (regularizer_names.empty() ? "" : ", ") + r->name();
-  log::info("{}: {} parameters{}, {} tokens per step, {} steps, {} on {}, run dir {}{}", t.opt.label,
-            format_count(total_params), trainable_text, format_count(tokens_per_step), s.steps, s.precision,
-            t.device.str(), run_dir.string(),
-            regularizer_names.empty() ? "" : ", regularizers " + regularizer_names);
+  t.log_start(tokens_per_step);
 
   StepProbe* const probe = t.opt.probe.get();
-  if (!t.resumed && t.step == 0 && (t.opt.evaluate || probe)) {
-    // The untrained model's loss anchors the curve (about ln(vocab_size)).
-    MetricsRecord r;
-    r.step = 0;
-    if (t.opt.evaluate) {
-      r.val_loss = t.evaluate();
-      log::info("step 0 val: {}", format_val(r.val_loss));
-    }
-    if (probe) t.measure_probe(r.val_loss, r);
-    r.elapsed_s = seconds_since(start);
-    if (metrics) metrics->append(r);
-    if (probe) probe->committed(t.model, 0);
-    result.last_val = r.val_loss;
-    result.last_val_step = 0;
-  }
+  if (!t.resumed && t.step == 0 && (t.opt.evaluate || probe)) t.evaluate_untrained(metrics, result, start);
 
   const bool regularized = !t.opt.regularizers.empty();
   const bool replaying = t.batches->last_replayed_targets() >= 0;
-  double window_loss = 0, window_penalty = 0, window_seconds = 0, total_seconds = 0;
-  int64_t window_steps = 0, steps_this_run = 0;
-  int64_t window_applied = 0;  // of window_steps, those not skipped for divergence
+  MetricsWindow window;
+  double total_seconds = 0;
+  int64_t steps_this_run = 0;
   int consecutive_skips = 0;
-  int64_t window_scored = 0, window_replayed = 0;  // scored targets, and of those replayed ones
-  double window_kl = 0;                            // distillation: KL summed over distilled positions
-  int64_t window_distilled = 0;
-  Clock::time_point last_line = Clock::now() - std::chrono::seconds(1);
-  bool line_open = false;  // a live progress line is on the terminal, without its newline
+  LiveLine live(tty);
   auto throughput = [&](double tokens_per_s) {
     const double flops = tokens_per_s * flops_per_token;
     std::string text = fmt::format("{} tok/s, {:.1f} GFLOP/s", format_count(tokens_per_s), flops / 1e9);
@@ -551,65 +674,20 @@ TrainResult Trainer::run() {
     if (dp) step_waits += dp->wait_seconds() - waited_before_step;
     const double loss = step_loss.loss;
     if (diverged) {
-      if (line_open) fmt::print(stderr, "\n");
-      line_open = false;
-      const std::string what = t.divergence_text(t.step + 1, step_loss, penalty, grad_norm);
-      const auto latest = latest_checkpoint(run_dir);
-      const std::string fix =
-          "lower train.lr, raise train.warmup_steps or set train.grad_clip (fine-tuning: or lower "
-          "finetune.ewc.lambda / finetune.l2sp.alpha), or set train.on_divergence: skip or rollback; then "
-          "resume from the last checkpoint (--resume) or start again";
-      if (s.on_divergence == "rollback") {
-        if (!latest)
-          throw Failure(
-              fmt::format("training diverged at {}, and there is no step checkpoint in {} to roll "
-                          "back to (train.on_divergence: rollback)\n  hint: {}",
-                          what, checkpoint_dir(run_dir).string(), fix));
-        if (result.rollbacks >= kMaxRollbacks)
-          throw Failure(fmt::format("training diverged at {} after {} rollbacks; stopping\n  hint: {}", what,
-                                    result.rollbacks, fix));
-        const double scale = t.lr_scale;
-        t.restore(*latest);
-        t.lr_scale = std::min(scale, t.lr_scale) * 0.5;
-        t.apply_group_options();
-        ++result.rollbacks;
+      live.end();
+      if (t.on_divergence(step_loss, penalty, grad_norm, consecutive_skips, result)) {  // rolled back
         if (metrics) metrics->rewind(t.step);
-        window_loss = window_penalty = window_seconds = 0;
-        window_steps = window_applied = window_scored = window_replayed = window_distilled = 0;
-        window_kl = 0;
-        log::warn("training diverged at {}: rolled back to {} (step {}); learning rate now x{:g}", what,
-                  latest->string(), t.step, t.lr_scale);
+        window = MetricsWindow();
         continue;
       }
-      if (s.on_divergence != "skip")
-        throw Failure(
-            fmt::format("training diverged at {}; the step was not applied, the last checkpoint is "
-                        "{}\n  hint: {}",
-                        what, latest ? latest->string() : "none", fix));
-      ++t.step;
-      ++t.skipped_steps;
-      if (++consecutive_skips >= kMaxConsecutiveSkips)
-        throw Failure(fmt::format("training diverged at {}: {} steps in a row skipped; stopping\n  hint: {}",
-                                  what, consecutive_skips, fix));
-      log::warn("training diverged at {}: step skipped ({} so far)", what, t.skipped_steps);
     } else {
       consecutive_skips = 0;
     }
-    window_scored += step_loss.scored;
-    if (step_loss.replayed >= 0) window_replayed += step_loss.replayed;
-    if (step_loss.distilled > 0 && std::isfinite(step_loss.distill_kl)) {
-      window_kl += step_loss.distill_kl * static_cast<double>(step_loss.distilled);
-      window_distilled += step_loss.distilled;
-    }
     const double dt = seconds_since(step_start);
+    window.add(step_loss, penalty, dt, diverged);
     ++steps_this_run;
     total_seconds += dt;
-    window_seconds += dt;
-    ++window_steps;
     if (!diverged) {
-      window_loss += loss;
-      window_penalty += penalty;
-      ++window_applied;
       result.last_loss = loss;
       result.last_penalty = penalty;
       if (t.opt.after_step) t.opt.after_step(t.step, loss);
@@ -625,14 +703,11 @@ TrainResult Trainer::run() {
     bool checkpoint_now = t.step % s.checkpoint_every == 0 || last || sig != 0 || probe_now;
     const bool line_now = t.step % s.log_every == 0 || eval_now || last || sig != 0 || probe_now;
 
-    if (tty && (Clock::now() - last_line > std::chrono::milliseconds(200) || line_now)) {
-      last_line = Clock::now();
-      fmt::print(stderr, "\r\033[K{} step {}/{} | loss {:.4f}{} | lr {:.2e} | {} | ETA {}", t.opt.label,
-                 t.step, s.steps, loss, regularized ? fmt::format(" | penalty {:.4g}", penalty) : "", lr,
-                 throughput(tokens_per_step / dt), eta());
-      std::fflush(stderr);
-      line_open = true;
-    }
+    live.draw(line_now, [&] {
+      return fmt::format("{} step {}/{} | loss {:.4f}{} | lr {:.2e} | {} | ETA {}", t.opt.label, t.step,
+                         s.steps, loss, regularized ? fmt::format(" | penalty {:.4g}", penalty) : "", lr,
+                         throughput(tokens_per_step / dt), eta());
+    });
 
     MetricsRecord r;
     bool new_best = false;
@@ -646,53 +721,37 @@ TrainResult Trainer::run() {
         t.best_step = t.step;
         new_best = checkpoint_now = true;  // best.ckpt must hold exactly these weights
       }
-      if (line_open) fmt::print(stderr, "\r\033[K");
-      line_open = false;
+      live.erase();
       log::info("step {} val: {}{}", t.step, format_val(r.val_loss), new_best ? " (best)" : "");
     }
     if (probe_now) t.measure_probe(r.val_loss, r);
     if (line_now) {
       r.step = t.step;
-      if (window_applied) r.loss = window_loss / window_applied;
-      if (regularized && window_applied) r.penalty = window_penalty / window_applied;
+      window.fill(r, regularized, replaying, tokens_per_step);
       if (t.skipped_steps) r.skipped_steps = static_cast<double>(t.skipped_steps);
       if (t.lr_scale != 1.0) r.lr_scale = t.lr_scale;
-      if (replaying && window_scored > 0)
-        r.replay_share = static_cast<double>(window_replayed) / static_cast<double>(window_scored);
-      if (window_distilled > 0) r.distill_kl = window_kl / static_cast<double>(window_distilled);
       r.lr = lr;
       r.grad_norm = grad_norm;
-      r.tokens_per_s = tokens_per_step * window_steps / window_seconds;
       r.elapsed_s = seconds_since(start);
       if (metrics) metrics->append(r);
       if (!tty)
         log::info("{} step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {} | ETA {}", t.opt.label,
                   t.step, s.steps, r.loss, regularized ? fmt::format(" | penalty {:.4g}", r.penalty) : "", lr,
                   grad_norm, throughput(r.tokens_per_s), eta());
-      window_loss = window_penalty = window_seconds = 0;
-      window_steps = window_applied = 0;
-      window_scored = window_replayed = window_distilled = 0;
-      window_kl = 0;
+      window = MetricsWindow();
     }
-    if (checkpoint_now) {
-      result.last_checkpoint = t.save_checkpoint();
-      if (new_best) {
-        if (t.lead()) link_best_checkpoint(run_dir, result.last_checkpoint);
-        result.best_checkpoint = best_checkpoint_path(run_dir);
-      }
-      if (t.lead()) prune_checkpoints(run_dir, s.keep_last, s.keep_best ? t.best_step : -1);
-    }
+    if (checkpoint_now) t.checkpoint(new_best, result);
     if (probe_now) probe->committed(t.model, t.step);
     if (metrics && (eval_now || checkpoint_now)) metrics->write_plot(plot, title);
     if (sig != 0) {
       result.signal = sig;
-      if (line_open) fmt::print(stderr, "\n");
+      live.end();
       log::info("stopped by signal {} after step {}; checkpoint {}", sig, t.step,
                 result.last_checkpoint.string());
       break;
     }
   }
-  if (line_open && result.signal == 0) fmt::print(stderr, "\n");
+  live.end();
   if (steps_this_run == 0) {
     log::info("{}: nothing to do, the run is at step {} of {}", t.opt.label, t.step, s.steps);
     if (auto latest = latest_checkpoint(run_dir)) result.last_checkpoint = *latest;
