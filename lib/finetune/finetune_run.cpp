@@ -18,15 +18,16 @@
 #include "model/hf_import.h"
 #include "model/lora.h"
 #include "model/torch_runtime.h"
+#include "recipe/recipe_writer.h"
 #include "train/batch_source.h"
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"
 #include "train/fisher.h"
-#include "train/model_loss.h"
 #include "train/precision_choice.h"
 #include "train/regularizers.h"
 #include "train/task_batches.h"
 #include "train/trainer.h"
+#include "train/val_loss.h"
 #include "util/atomic_file.h"
 #include "util/dir_lock.h"
 #include "util/error.h"
@@ -41,7 +42,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Mean loss over the scored (completion) tokens of every validation example, in a fixed order,
-// computed as pretraining validation computes it (train/val_loss.cpp): in the training's
+// by pretraining validation's own loop (train::mean_validation_loss): in the training's
 // precision (bf16 autocast when `bf16`) through the training loss's chunked head, so it measures
 // what the steps optimise at the steps' speed (full float32 logits made a validation cost as
 // much as some 100 training steps: docs/performance.md, "Measurements behind the code's choices").
@@ -51,26 +52,12 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
   auto batches = std::make_shared<train::TaskBatches>(std::move(val), seq_len, pad_id, false, 0);
   return [batches, batch_rows, bf16, name, dp](model::Llama& m) {
     torch::NoGradGuard no_grad;
-    const torch::Device device = m->parameters().front().device();
     batches->restore(0);  // the same examples, in the same order, every time
-    double nll = 0;
-    int64_t count = 0;
-    for (int64_t done = 0, batch = 0; done < batches->size(); done += batch_rows, ++batch) {
-      const int64_t rows = std::min(batch_rows, batches->size() - done);
-      torch::Tensor x, y;         // (rows, T)
-      batches->next(rows, x, y);  // drawn on every rank: the next batch starts where it ends
-      if (!train::scores_batch(dp, batch)) continue;
-      const int64_t scored = y.ge(0).sum().item<int64_t>();
-      if (scored == 0) continue;  // the loss's mean would be NaN
-      x = x.to(device);
-      y = y.to(device);
-      const torch::Tensor mean = train::model_loss(*m, x, y, bf16);
-      nll += mean.item<double>() * static_cast<double>(scored);
-      count += scored;
-    }
-    nll = train::sum_over_ranks(dp, nll);
-    count = static_cast<int64_t>(train::sum_over_ranks(dp, static_cast<double>(count)));
-    return train::DomainLosses{{name, count ? nll / count : std::nan("")}};
+    const int64_t count = (batches->size() + batch_rows - 1) / batch_rows;
+    const train::BatchDrawer draw = [&](int64_t b, torch::Tensor& x, torch::Tensor& y) {
+      batches->next(std::min(batch_rows, batches->size() - b * batch_rows), x, y);  // (rows, T)
+    };
+    return train::DomainLosses{{name, train::mean_validation_loss(*m, count, draw, bf16, dp)}};
   };
 }
 

@@ -9,10 +9,29 @@
 
 namespace plinth::train {
 
+double mean_validation_loss(model::LlamaImpl& model, int64_t batches, const BatchDrawer& draw, bool bf16,
+                            DataParallel* dp) {
+  const torch::Device device = model.parameters().front().device();
+  double nll = 0;  // summed over scored targets
+  int64_t count = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    torch::Tensor x, y;  // (B, T)
+    draw(b, x, y);
+    if (!scores_batch(dp, b)) continue;  // another rank's
+    const int64_t scored = y.ge(0).sum().item<int64_t>();
+    if (scored == 0) continue;  // the loss's mean would be NaN
+    const torch::Tensor mean = model_loss(model, x.to(device), y.to(device), bf16);
+    nll += mean.item<double>() * static_cast<double>(scored);
+    count += scored;
+  }
+  nll = sum_over_ranks(dp, nll);
+  count = static_cast<int64_t>(sum_over_ranks(dp, static_cast<double>(count)));
+  return count ? nll / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
+}
+
 DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomain>& domains,
                              const ValLossOptions& options) {
   torch::NoGradGuard no_grad;
-  const torch::Device device = model.parameters().front().device();
   const int64_t context = model.config().context;
   DomainLosses out;
   for (const auto& d : domains) {
@@ -24,21 +43,18 @@ DomainLosses validation_loss(model::LlamaImpl& model, const std::vector<ValDomai
     }
     const int64_t t = std::min(context, budget);
     const int64_t windows = budget / t;
-    double loss_sum = 0;  // summed over predicted tokens
-    for (int64_t first = 0, batch = 0; first < windows; first += options.batch_size, ++batch) {
-      if (!scores_batch(options.data_parallel, batch)) continue;  // another rank's
+    const int64_t batches = (windows + options.batch_size - 1) / options.batch_size;
+    const BatchDrawer draw = [&](int64_t b, torch::Tensor& x, torch::Tensor& y) {
+      const int64_t first = b * options.batch_size;
       const int64_t rows = std::min(options.batch_size, windows - first);
       torch::Tensor buf = torch::empty({rows, t + 1}, torch::kInt64);  // (B, t + 1)
       for (int64_t r = 0; r < rows; ++r)
         d.shard->read(static_cast<uint64_t>((first + r) * t), static_cast<size_t>(t + 1),
                       buf.data_ptr<int64_t>() + r * (t + 1));
-      buf = buf.to(device);
-      torch::Tensor x = buf.narrow(1, 0, t), y = buf.narrow(1, 1, t);  // (B, t) each
-      const torch::Tensor loss = model_loss(model, x, y, options.bf16);
-      loss_sum += loss.item<double>() * static_cast<double>(rows * t);
-    }
-    loss_sum = sum_over_ranks(options.data_parallel, loss_sum);
-    out.emplace_back(d.name, loss_sum / static_cast<double>(windows * t));
+      x = buf.narrow(1, 0, t);  // (B, t)
+      y = buf.narrow(1, 1, t);
+    };
+    out.emplace_back(d.name, mean_validation_loss(model, batches, draw, options.bf16, options.data_parallel));
   }
   return out;
 }
