@@ -52,9 +52,10 @@ train::EvalFn task_val_loss(std::vector<data::TokenizedExample> val, int64_t seq
   auto batches = std::make_shared<train::TaskBatches>(std::move(val), seq_len, pad_id, false, 0);
   return [batches, batch_rows, bf16, name, dp](model::Llama& m) {
     torch::NoGradGuard no_grad;
-    batches->restore(0);  // the same examples, in the same order, every time
     const int64_t count = (batches->size() + batch_rows - 1) / batch_rows;
+    // The same examples, in the same order, every time: batch b holds draws b * batch_rows, ...
     const train::BatchDrawer draw = [&](int64_t b, torch::Tensor& x, torch::Tensor& y) {
+      batches->restore(static_cast<uint64_t>(b * batch_rows));
       batches->next(std::min(batch_rows, batches->size() - b * batch_rows), x, y);  // (rows, T)
     };
     return train::DomainLosses{{name, train::mean_validation_loss(*m, count, draw, bf16, dp)}};

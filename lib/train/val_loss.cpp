@@ -15,9 +15,9 @@ double mean_validation_loss(model::LlamaImpl& model, int64_t batches, const Batc
   double nll = 0;  // summed over scored targets
   int64_t count = 0;
   for (int64_t b = 0; b < batches; ++b) {
-    torch::Tensor x, y;  // (B, T)
-    draw(b, x, y);
     if (!scores_batch(dp, b)) continue;  // another rank's
+    torch::Tensor x, y;                  // (B, T)
+    draw(b, x, y);
     const int64_t scored = y.ge(0).sum().item<int64_t>();
     if (scored == 0) continue;  // the loss's mean would be NaN
     const torch::Tensor mean = model_loss(model, x.to(device), y.to(device), bf16);

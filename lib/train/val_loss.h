@@ -35,14 +35,14 @@ struct ValLossOptions {
   DataParallel* data_parallel = nullptr;
 };
 
-// Draws batch `b` of a validation set: x, y (B, T) int64 on the CPU, targets < 0 not scored.
+// Draws batch `b` of a validation set, whatever was drawn before: x, y (B, T) int64 on the CPU,
+// targets < 0 not scored.
 using BatchDrawer = std::function<void(int64_t b, torch::Tensor& x, torch::Tensor& y)>;
 
 // The one validation loop, of pretraining's domains and of a fine-tune's task alike: the mean of
 // model_loss (train/model_loss.h: the training's head, bf16 autocast when `bf16`) over every
-// scored target of batches 0 .. batches - 1. Every rank draws every batch (a drawer that keeps a
-// position stays in step) and scores those scores_batch gives it; the sums are all-reduced. NaN
-// when nothing was scored. Call under NoGradGuard.
+// scored target of batches 0 .. batches - 1. Each rank draws and scores the batches scores_batch
+// gives it; the sums are all-reduced. NaN when nothing was scored. Call under NoGradGuard.
 double mean_validation_loss(model::LlamaImpl& model, int64_t batches, const BatchDrawer& draw, bool bf16,
                             DataParallel* dp);
 
