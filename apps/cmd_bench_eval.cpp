@@ -122,7 +122,7 @@ void run_bench_eval(EvalBenchArgs a) {
   spec.max_tokens = a.tokens;
   spec.target_ci = 0;
   eval::EvalRequest req = finetune::domain_eval_request(f.recipe, tok, spec);
-  req.checkpoint = train::resolve_base_checkpoint(f.finetune.base);
+  req.checkpoint = finetune::resolve_base_checkpoint(f.finetune.base);
   req.measure = {};
   req.progress = {};
   const std::string tunables =

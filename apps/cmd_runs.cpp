@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "command.h"
+#include "finetune/finetune_spec.h"
 #include "recipe/recipe_loader.h"
 #include "train/checkpoint_files.h"
-#include "train/finetune_spec.h"
 #include "util/atomic_file.h"
 #include "util/config_section.h"
 #include "util/error.h"
@@ -77,10 +77,10 @@ void read_recipe(const fs::path& file, RunRow& row) {
   // still shows its method key.
   Diagnostics diag;
   ConfigSection section(finetune, "finetune", diag, Location{file.string()});
-  train::FinetuneSpec spec;
-  train::bind(section, spec);
+  finetune::FinetuneSpec spec;
+  finetune::bind(section, spec);
   if (diag.empty()) {
-    row.method = train::method_label(spec);
+    row.method = finetune::method_label(spec);
   } else if (const ConfigNode* m = finetune->find("method"); m && m->is_scalar()) {
     row.method = m->text();
   }

@@ -10,9 +10,9 @@
 #include "command.h"
 #include "eval/eval_spec.h"
 #include "finetune/finetune_recipe.h"
+#include "finetune/finetune_spec.h"
 #include "pipeline_stages.h"
 #include "sweep_plan.h"
-#include "train/finetune_spec.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -43,7 +43,7 @@ void run_sweep(const SweepArgs& args) {
   SweepPlan plan = plan_sweep(args.recipe, grid, parse_screen(args.screen));
   const finetune::FinetuneRecipe plain = finetune::bind_finetune_recipe(load_and_bind(args.recipe, {}), 0);
   // Before the first stage: a missing base would otherwise fail every point in turn.
-  train::resolve_base_checkpoint(plain.finetune.base);
+  finetune::resolve_base_checkpoint(plain.finetune.base);
   const std::filesystem::path out =
       args.out.empty() ? default_sweep_out(plan) : std::filesystem::path(args.out);
   std::error_code ec;

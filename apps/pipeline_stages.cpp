@@ -295,7 +295,7 @@ TrainedFinetune train_finetune(const PlannedFinetune& planned, const StageOption
   const fs::path& run_dir = f.run_dir;
   TrainedFinetune trained{run_dir.string(), {}};
   if (!args.dry_run) {
-    trained.provenance = finetune::finetune_provenance(f, train::resolve_base_checkpoint(f.finetune.base));
+    trained.provenance = finetune::finetune_provenance(f, finetune::resolve_base_checkpoint(f.finetune.base));
     if (const std::string why = finetune_stale_because(f, trained.provenance); !why.empty()) {
       log::warn("{}: {}", planned.file, why);
       set_aside(run_dir, "fine-tuning");

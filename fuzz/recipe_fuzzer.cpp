@@ -21,12 +21,12 @@
 #include "data/task_spec.h"
 #include "eval/eval_spec.h"
 #include "eval/gate_spec.h"
+#include "finetune/finetune_spec.h"
 #include "fuzz_support.h"
 #include "model/model_config.h"
 #include "recipe/recipe_loader.h"
 #include "recipe/recipe_writer.h"
 #include "tokenizer/tokenizer_spec.h"
-#include "train/finetune_spec.h"
 #include "train/train_spec.h"
 
 namespace {
@@ -100,7 +100,7 @@ void bind_all(const ConfigNode& root_node) {
   bind_section<plinth::data::DataSpec>(root, "data");
   bind_section<plinth::model::ModelConfig>(root, "model");
   bind_section<plinth::train::TrainSpec>(root, "train");
-  bind_section<plinth::train::FinetuneSpec>(root, "finetune");
+  bind_section<plinth::finetune::FinetuneSpec>(root, "finetune");
   bind_section<plinth::data::TaskSpec>(root, "task");
   bind_section<plinth::eval::EvalSpec>(root, "eval");
   if (const ConfigNode* g = root_node.find("gate")) {

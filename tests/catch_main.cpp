@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "test_support.h"
+#include "util/error.h"
 
 namespace plinth::test {
 
@@ -22,6 +23,15 @@ std::string plinth_binary() {
 
 fs::path source_dir() {
   return PLINTH_SOURCE_DIR;
+}
+
+std::string bad_input_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const BadInput& e) {
+    return e.what();
+  }
+  return "(no BadInput)";
 }
 
 std::string read_file(const fs::path& p) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 CommandResult run_command(const std::string& command_line);
+
+// The message of the BadInput (util/error.h) that `f` throws, or "(no BadInput)" when it throws
+// none: CHECK_THAT(bad_input_message(...), Contains(...)) then names what came instead.
+std::string bad_input_message(const std::function<void()>& f);
 
 // A file's whole content (bytes as they are); throws std::runtime_error naming a file it cannot read.
 std::string read_file(const std::filesystem::path& p);

@@ -13,10 +13,10 @@
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
 #include "finetune/base_scores.h"
+#include "finetune/finetune_spec.h"
 #include "finetune/suite_eval.h"
 #include "finetune/variant_eval.h"
 #include "model/llama.h"
-#include "train/finetune_spec.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -154,7 +154,7 @@ void log_cost(const char* what, double seconds, double eval_seconds) {
 
 void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok, const fs::path& out) {
   const fs::path dir = out.empty() ? f.run_dir : out;
-  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+  const fs::path base_ckpt = finetune::resolve_base_checkpoint(f.finetune.base);
   const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
   const TaskExamples ex = task_examples(f, tok, nullptr);
   SuiteEval suites(f.eval, tok);
@@ -194,7 +194,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
           eval::make_task_result(f.task.name, ex.items, ex.indices, ex.end_id, task_base, task_tuned, decode,
                                  static_cast<size_t>(f.eval.task_samples), &moved);
     }
-    eval::RunIdentity id{f.run_dir.string(), f.recipe.name, train::method_label(f.finetune)};
+    eval::RunIdentity id{f.run_dir.string(), f.recipe.name, finetune::method_label(f.finetune)};
     report = eval::make_forgetting_report(id, scored->base, scored->tuned, task_result, f.gate,
                                           eval::sample_info(f.eval));
     if (!suites.empty()) {
@@ -219,7 +219,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
 }
 
 void run_attribution(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
-  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+  const fs::path base_ckpt = finetune::resolve_base_checkpoint(f.finetune.base);
   const fs::path tuned_ckpt = existing_tuned_checkpoint(f);
   eval::ForgettingReport report = eval::load_report(f.run_dir);
   const fs::path report_file = eval::report_path(f.run_dir);

@@ -28,7 +28,7 @@ FinetuneRecipe bind_finetune_recipe(Recipe r, int threads) {
     Diagnostics diag;
     ConfigSection root(&r.loaded.root, "", diag, Location{r.loaded.file.string()});
     ConfigSection ft = root.child("finetune", Need::Required);
-    train::bind(ft, f.finetune);
+    bind(ft, f.finetune);
     ConfigSection task = root.child("task", Need::Required);
     data::bind(task, f.task);
     ConfigSection t = root.child("train");

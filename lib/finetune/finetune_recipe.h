@@ -5,7 +5,7 @@
 // the apps only parse arguments and call it.
 //
 // A fine-tuning recipe includes the data recipe of its base (tokenizer + domains) and adds
-//   finetune:  base run / checkpoint and the method (train/finetune_spec.h)
+//   finetune:  base run / checkpoint and the method (finetune/finetune_spec.h)
 //   task:      the task's file, format, template and split (data/task_spec.h)
 //   train:     steps, lr, ... as for pretraining (train/train_spec.h)
 //   eval:      how base and tuned are scored (eval/eval_spec.h)
@@ -25,11 +25,11 @@
 #include "data/task_spec.h"
 #include "eval/eval_spec.h"
 #include "eval/gate_spec.h"
+#include "finetune/finetune_spec.h"
 #include "finetune/select_spec.h"
 #include "model/checkpoint_file.h"
 #include "recipe/recipe.h"
 #include "tokenizer/tokenizer.h"
-#include "train/finetune_spec.h"
 #include "train/train_spec.h"
 
 namespace plinth::finetune {
@@ -37,7 +37,7 @@ namespace plinth::finetune {
 struct FinetuneRecipe {
   Recipe recipe;  // tokenizer + data: the base's domains
   train::TrainSpec train;
-  train::FinetuneSpec finetune;
+  finetune::FinetuneSpec finetune;
   data::TaskSpec task;
   eval::EvalSpec eval;
   std::optional<eval::GateThresholds> gate;

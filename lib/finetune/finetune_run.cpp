@@ -248,7 +248,7 @@ void write_selected_tuned(const FinetuneRecipe& f, const SelectionProbe& probe, 
 std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, const fs::path& base_ckpt) {
   return {{"base_checkpoint", base_ckpt.string()},
           {"base_hash", hex64(model::model_source_hash(base_ckpt))},
-          {"method", train::method_label(f.finetune)},
+          {"method", finetune::method_label(f.finetune)},
           {"task_hash", hex64(hash_file(f.task.path))},
           {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}};
 }
@@ -264,7 +264,7 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
   const auto tok = load_recipe_tokenizer(f.recipe);
 
   // The base: weights, shape and tokenizer.
-  const fs::path base_ckpt = train::resolve_base_checkpoint(f.finetune.base);
+  const fs::path base_ckpt = finetune::resolve_base_checkpoint(f.finetune.base);
   const model::CheckpointContents base = model::read_model_checkpoint(base_ckpt);
   model::check_tokenizer(base, base_ckpt, tok.hash(), f.recipe.tokenizer.model_file());
   check_base_data(f.recipe, base, base_ckpt);
@@ -318,7 +318,7 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
   int64_t trainable = 0;
   for (const auto& p : net->parameters())
     if (p.requires_grad()) trainable += p.numel();
-  log::info("{}: {} of {} parameters trainable", train::method_label(f.finetune), trainable,
+  log::info("{}: {} of {} parameters trainable", finetune::method_label(f.finetune), trainable,
             config.parameter_count());
 
   train::TrainerOptions options;

@@ -46,7 +46,7 @@ int64_t generation_rows(const model::ModelConfig& c, int64_t max_new_tokens) {
 }
 
 // What decides the documents' tokens: a record that differs in any of these is made again.
-nlohmann::json generation_key(const train::ReplaySpec& r, uint64_t base_hash, uint64_t tokenizer_hash,
+nlohmann::json generation_key(const finetune::ReplaySpec& r, uint64_t base_hash, uint64_t tokenizer_hash,
                               int64_t max_new_tokens, int64_t rows) {
   return {{"format", kGeneratedRecordFormat},
           {"base_hash", hex64(base_hash)},
@@ -95,7 +95,7 @@ std::optional<data::ShardReader> reusable(const fs::path& run_dir, const nlohman
 // describes a shard that is not whole).
 void sample_documents(const FinetuneRecipe& f, const nlohmann::json& key, const fs::path& base_ckpt,
                       model::Llama& base, const tokenizer::Tokenizer& tok, int64_t max_new_tokens) {
-  const train::ReplaySpec& r = f.finetune.replay;
+  const finetune::ReplaySpec& r = f.finetune.replay;
   const int64_t batch_rows = key["rows_per_batch"].get<int64_t>();
   const bool bf16 = f.train.precision == "bf16";
   const torch::Device device = base->parameters().front().device();
@@ -174,7 +174,7 @@ fs::path generated_replay_record_path(const fs::path& run_dir) {
 
 DomainShards generated_replay(const FinetuneRecipe& f, const fs::path& base_ckpt, model::Llama& base,
                               const tokenizer::Tokenizer& tok, int64_t row_tokens, train::DataParallel* dp) {
-  const train::ReplaySpec& r = f.finetune.replay;
+  const finetune::ReplaySpec& r = f.finetune.replay;
   if (tok.document_start_id() < 0)
     bad_replay_key(f, "source",
                    fmt::format("generated replay starts each document as the tokenizer {} starts one, but it "

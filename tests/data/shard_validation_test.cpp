@@ -4,7 +4,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include "util/hash.h"
 
 namespace plinth::data {
+using test::bad_input_message;
 namespace {
 
 namespace fs = std::filesystem;
@@ -51,16 +51,6 @@ void flip_byte(const fs::path& path, uint64_t offset) {
   REQUIRE(offset < bytes.size());
   bytes[offset] = static_cast<char>(bytes[offset] ^ 0x40);
   write_bytes(path, bytes);
-}
-
-// The message of the BadInput that `f` throws, or a marker that no BadInput came.
-std::string bad_input_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const BadInput& e) {
-    return e.what();
-  }
-  return "<no BadInput thrown>";
 }
 
 std::string open_message(const fs::path& path, uint64_t expected_hash = 0) {

@@ -15,18 +15,10 @@
 #include "util/hash.h"
 
 using namespace plinth;
+using test::bad_input_message;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string bad_input_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const BadInput& e) {
-    return e.what();
-  }
-  return "(no BadInput)";
-}
 
 std::set<std::string> file_names(const fs::path& dir) {
   std::set<std::string> names;

@@ -1,4 +1,4 @@
-#include "train/finetune_spec.h"
+#include "finetune/finetune_spec.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include "train/checkpoint_files.h"
 #include "util/regex.h"
 
-namespace plinth::train {
+namespace plinth::finetune {
 
 namespace fs = std::filesystem;
 
@@ -185,8 +185,8 @@ fs::path resolve_base_checkpoint(const std::string& base) {
   if (fs::is_regular_file(p, ec)) return p;
   if (model::is_hf_model_dir(p)) return p;  // a Hugging Face model folder: read as a checkpoint
   if (fs::is_directory(p, ec)) {
-    if (fs::exists(best_checkpoint_path(p), ec)) return best_checkpoint_path(p);
-    if (auto latest = latest_checkpoint(p)) return *latest;
+    if (fs::exists(train::best_checkpoint_path(p), ec)) return train::best_checkpoint_path(p);
+    if (auto latest = train::latest_checkpoint(p)) return *latest;
     throw BadInput(
         fmt::format("finetune.base: the directory {} holds no checkpoints/best.ckpt nor step checkpoints",
                     base),
@@ -196,4 +196,4 @@ fs::path resolve_base_checkpoint(const std::string& base) {
                  fmt::format("pretrain the base first (plinth pretrain), or {}", usage));
 }
 
-}  // namespace plinth::train
+}  // namespace plinth::finetune

@@ -28,7 +28,7 @@
 #include "model/finetune_options.h"
 #include "util/config_section.h"
 
-namespace plinth::train {
+namespace plinth::finetune {
 
 struct ReplaySpec {
   // [0, 1): share of each batch's scored targets (of its loss and gradient) that replays
@@ -66,7 +66,7 @@ struct L2spSpec {
 // Distillation to the base (Learning without Forgetting): weight · KL(p_base ‖ p_tuned) averaged
 // over the positions of the chosen rows, added to the loss (train/step_gradients.h DistillTerm).
 struct DistillSpec {
-  double weight = 0.0;      // >= 0; 0 = off
+  double weight = 0.0;  // >= 0; 0 = off
   // task (the task's rows, prompts included) | replay (the replayed rows, of either source) |
   // generated (the replayed rows, which must come from replay.source: generated)
   std::string on = "task";
@@ -109,4 +109,4 @@ std::string method_label(const FinetuneSpec& spec);
 // else its latest step checkpoint. BadInput (key finetune.base) when it is neither.
 std::filesystem::path resolve_base_checkpoint(const std::string& base);
 
-}  // namespace plinth::train
+}  // namespace plinth::finetune
