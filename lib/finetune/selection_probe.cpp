@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint_file.h"
+#include "model/checkpoint_model.h"
 #include "train/data_parallel.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -156,7 +157,7 @@ void SelectionProbe::load_selected(model::LlamaImpl& model) const {
         fmt::format("{} does not hold step {}, the step select: chose ({}); fine-tune again in a new "
                     "train.run_dir",
                     file.string(), selected_, step == c.meta.end() ? "no step" : "step " + step->second));
-  train::load_model_weights(model, c, file);
+  model::load_model_weights(model, c, file);
 }
 
 std::string selection_report(const SelectSpec& spec, const std::string& precision,

@@ -1,8 +1,10 @@
 #include "model/checkpoint_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <set>
+#include <vector>
 
 #include "util/error.h"
 #include "util/hash.h"
@@ -41,25 +43,62 @@ int64_t checkpoint_step(const CheckpointContents& ckpt) {
   return parse_meta_int(it->second).value_or(-1);
 }
 
+void check_checkpoint_compatible(const CheckpointContents& ckpt, const std::filesystem::path& file,
+                                 const ModelConfig& config, uint64_t tokenizer_hash) {
+  if (tokenizer_hash != 0) {
+    const std::string& theirs = ckpt.meta_or_throw("tokenizer_hash", file);
+    if (theirs != hex64(tokenizer_hash))
+      throw BadInput(fmt::format("checkpoint {} was made with another tokenizer (hash {}; this recipe's "
+                                 "tokenizer has {})",
+                                 file.string(), theirs, hex64(tokenizer_hash)),
+                     "use the tokenizer the run was trained with (see the checkpoint's run_dir/recipe.yaml), "
+                     "or start a new run in another train.run_dir");
+  }
+  const ModelConfig c = model_config_from_json(ckpt.meta_or_throw("model_config", file), file);
+  std::vector<std::string> diffs;
+  auto cmp = [&](const char* name, auto theirs, auto ours) {
+    if (theirs != ours) diffs.push_back(fmt::format("{} {} (checkpoint) vs {} (recipe)", name, theirs, ours));
+  };
+  cmp("vocab_size", c.vocab_size, config.vocab_size);
+  cmp("dim", c.dim, config.dim);
+  cmp("layers", c.layers, config.layers);
+  cmp("heads", c.heads, config.heads);
+  cmp("kv_heads", c.resolved_kv_heads(), config.resolved_kv_heads());
+  cmp("ffn", c.resolved_ffn(), config.resolved_ffn());
+  cmp("context", c.context, config.context);
+  cmp("tie_embeddings", c.tie_embeddings, config.tie_embeddings);
+  cmp("rope_theta", c.rope_theta, config.rope_theta);
+  cmp("norm_eps", c.norm_eps, config.norm_eps);
+  if (!diffs.empty())
+    throw BadInput(fmt::format("checkpoint {} holds another model: model.{}", file.string(),
+                               fmt::join(diffs, ", model.")),
+                   "use the model section the run was started with (its run_dir/recipe.yaml), or start a new "
+                   "run in another train.run_dir");
+}
+
+void load_model_weights(LlamaImpl& model, const CheckpointContents& ckpt, const std::filesystem::path& file) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.named_parameters()) {
+    const torch::Tensor* t = ckpt.find("model/" + p.key());
+    if (!t)
+      throw BadInput(fmt::format("{}: weight '{}' is missing", file.string(), p.key()),
+                     "the checkpoint is incomplete or holds another model; use a checkpoint of this model");
+    if (!t->sizes().equals(p.value().sizes()))
+      throw BadInput(fmt::format("{}: weight '{}' has shape {}, the model needs {}", file.string(), p.key(),
+                                 shape_str(*t), shape_str(p.value())),
+                     "the checkpoint holds another model shape or is inconsistent; use a checkpoint of this "
+                     "model");
+    p.value().copy_(*t);
+  }
+}
+
 Llama model_from_checkpoint(const CheckpointContents& ckpt, const std::filesystem::path& file) {
   ModelConfig config = model_config_from_json(ckpt.meta_or_throw("model_config", file), file);
   Llama net(config);
   net->eval();
-  torch::NoGradGuard no_grad;
+  load_model_weights(*net, ckpt, file);
   std::set<std::string> used;
-  for (auto& p : net->named_parameters()) {
-    const std::string name = "model/" + p.key();
-    const torch::Tensor* t = ckpt.find(name);
-    if (!t)
-      throw BadInput(fmt::format("{}: weight '{}' is missing", file.string(), p.key()),
-                     "the file is not a complete plinth model checkpoint; use another checkpoint");
-    if (!t->sizes().equals(p.value().sizes()))
-      throw BadInput(fmt::format("{}: weight '{}' has shape {}, its model_config needs {}", file.string(),
-                                 p.key(), shape_str(*t), shape_str(p.value())),
-                     "the checkpoint is inconsistent; use another checkpoint");
-    p.value().copy_(*t);
-    used.insert(name);
-  }
+  for (const auto& p : net->named_parameters()) used.insert("model/" + p.key());
   for (const auto& [name, t] : ckpt.tensors)
     if (starts_with(name, "model/") && !used.count(name))
       throw BadInput(fmt::format("{}: tensor '{}' belongs to no parameter of the model its model_config "

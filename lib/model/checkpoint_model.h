@@ -1,7 +1,7 @@
 // A model ready to run from one checkpoint file (checkpoint_file.h conventions): the
 // checkpoint's own model_config (it is self-describing) and its "model/<HF name>" weights, and
-// the meta every reader checks (step, tokenizer). Shared by eval, generate, export and the
-// fine-tune's base. Includes torch.
+// the meta every reader checks (step, tokenizer); a resumed run's model check. Shared by eval,
+// generate, export, the fine-tune's base and the Trainer. Includes torch.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,16 @@ void check_tokenizer(const CheckpointContents& ckpt, const std::filesystem::path
 
 // The checkpoint's "step" meta, -1 when absent or not a number.
 int64_t checkpoint_step(const CheckpointContents& ckpt);
+
+// BadInput naming every field that differs when the checkpoint holds another model than `config`,
+// or (tokenizer_hash != 0) was made with another tokenizer: what a resumed run checks first.
+void check_checkpoint_compatible(const CheckpointContents& ckpt, const std::filesystem::path& file,
+                                 const ModelConfig& config, uint64_t tokenizer_hash);
+
+// Copies the checkpoint's "model/<name>" tensors into `model`'s parameters (a resumed run, the
+// step a select: panel chose). BadInput naming the file when a parameter's tensor is missing or
+// has another shape; tensors the model has no parameter for are model_from_checkpoint's check.
+void load_model_weights(LlamaImpl& model, const CheckpointContents& ckpt, const std::filesystem::path& file);
 
 // Builds the model the checkpoint describes and copies its weights in, in fp32 on the CPU,
 // in eval mode. BadInput naming the file when the model_config is missing or invalid, a weight

@@ -13,6 +13,7 @@
 #include <set>
 #include <string_view>
 
+#include "model/checkpoint_model.h"
 #include "model/device.h"
 #include "model/torch_runtime.h"
 #include "train/checkpoint_files.h"
@@ -20,6 +21,7 @@
 #include "train/fused_adamw.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
+#include "train/optimizer_checkpoint.h"
 #include "train/param_groups.h"
 #include "train/step_gradients.h"
 #include "train/stop_signal.h"
@@ -143,57 +145,6 @@ std::string format_val(const DomainLosses& losses) {
 
 }  // namespace
 
-void check_checkpoint_compatible(const model::CheckpointContents& ckpt, const fs::path& file,
-                                 const model::ModelConfig& config, uint64_t tokenizer_hash) {
-  if (tokenizer_hash != 0) {
-    const std::string& theirs = ckpt.meta_or_throw("tokenizer_hash", file);
-    if (theirs != hex64(tokenizer_hash))
-      throw BadInput(fmt::format("checkpoint {} was made with another tokenizer (hash {}; this recipe's "
-                                 "tokenizer has {})",
-                                 file.string(), theirs, hex64(tokenizer_hash)),
-                     "use the tokenizer the run was trained with (see the checkpoint's run_dir/recipe.yaml), "
-                     "or start a new run in another train.run_dir");
-  }
-  const model::ModelConfig c = model::model_config_from_json(ckpt.meta_or_throw("model_config", file), file);
-  std::vector<std::string> diffs;
-  auto cmp = [&](const char* name, auto theirs, auto ours) {
-    if (theirs != ours) diffs.push_back(fmt::format("{} {} (checkpoint) vs {} (recipe)", name, theirs, ours));
-  };
-  cmp("vocab_size", c.vocab_size, config.vocab_size);
-  cmp("dim", c.dim, config.dim);
-  cmp("layers", c.layers, config.layers);
-  cmp("heads", c.heads, config.heads);
-  cmp("kv_heads", c.resolved_kv_heads(), config.resolved_kv_heads());
-  cmp("ffn", c.resolved_ffn(), config.resolved_ffn());
-  cmp("context", c.context, config.context);
-  cmp("tie_embeddings", c.tie_embeddings, config.tie_embeddings);
-  cmp("rope_theta", c.rope_theta, config.rope_theta);
-  cmp("norm_eps", c.norm_eps, config.norm_eps);
-  if (!diffs.empty())
-    throw BadInput(fmt::format("checkpoint {} holds another model: model.{}", file.string(),
-                               fmt::join(diffs, ", model.")),
-                   "use the model section the run was started with (its run_dir/recipe.yaml), or start a new "
-                   "run in another train.run_dir");
-}
-
-void load_model_weights(model::LlamaImpl& m, const model::CheckpointContents& ckpt, const fs::path& file,
-                        bool adapters_may_be_missing) {
-  torch::NoGradGuard no_grad;
-  for (auto& item : m.named_parameters()) {
-    const torch::Tensor* t = ckpt.find("model/" + item.key());
-    if (!t && adapters_may_be_missing && item.key().find("lora_") != std::string::npos) continue;
-    if (!t)
-      throw BadInput(fmt::format("checkpoint {} lacks the weight {}", file.string(), item.key()),
-                     "it was written for another model; use a checkpoint of this model");
-    if (t->sizes() != item.value().sizes())
-      throw BadInput(
-          fmt::format("checkpoint {}: {} has shape [{}], the model expects [{}]", file.string(), item.key(),
-                      fmt::join(t->sizes(), ", "), fmt::join(item.value().sizes(), ", ")),
-          "it was written for another model shape; use a checkpoint of this model");
-    item.value().copy_(*t);
-  }
-}
-
 struct Trainer::Impl {
   model::Llama model;
   std::unique_ptr<BatchSource> batches;
@@ -201,7 +152,7 @@ struct Trainer::Impl {
   torch::Device device;
   // Every parameter, trainable or not, in named_parameters order: index i is "optim/<i>" in
   // checkpoints, so indices stay stable whatever is frozen.
-  std::vector<std::pair<std::string, torch::Tensor>> params;
+  NamedParameters params;
   std::vector<bool> group_decays;              // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optim;  // a FusedAdamW
   int64_t step = 0;                            // optimizer steps done
@@ -295,25 +246,8 @@ struct Trainer::Impl {
         if (!c.meta.emplace(key, value).second)
           throw Failure("Trainer: the probe's state reuses meta key " + key);
     for (const auto& [name, p] : params) c.tensors.emplace_back("model/" + name, p.detach().to(torch::kCPU));
-    const auto& state = optim->state();
-    for (size_t i = 0; i < params.size(); ++i) {
-      auto it = state.find(optimizer_state_key(state, params[i].second));
-      if (it == state.end()) continue;  // no step taken yet
-      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-      c.tensors.emplace_back(fmt::format("optim/{}/exp_avg", i), s.exp_avg().to(torch::kCPU));
-      c.tensors.emplace_back(fmt::format("optim/{}/exp_avg_sq", i), s.exp_avg_sq().to(torch::kCPU));
-      c.tensors.emplace_back(fmt::format("optim/{}/step", i), torch::tensor(s.step(), torch::kInt64));
-    }
-    {
-      at::Generator cpu = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(cpu.mutex());
-      c.tensors.emplace_back("rng/cpu", cpu.get_state());
-    }
-    if (device.is_cuda()) {
-      at::Generator cuda = at::globalContext().defaultGenerator(device);
-      std::lock_guard<std::mutex> lock(cuda.mutex());
-      c.tensors.emplace_back("rng/cuda", cuda.get_state());
-    }
+    add_optimizer_state(c, params, *optim);
+    add_generator_states(c, device);
     return c;
   }
 
@@ -324,47 +258,18 @@ struct Trainer::Impl {
                                  kind->second, opt.checkpoint_kind),
                      "resume a run with the command that started it, or start a new run in another "
                      "train.run_dir");
-    check_checkpoint_compatible(c, file, model->config(), opt.tokenizer_hash);
-    load_model_weights(*model, c, file);
+    model::check_checkpoint_compatible(c, file, model->config(), opt.tokenizer_hash);
+    model::load_model_weights(*model, c, file);
     step = c.meta_int("step", file);
     batches->restore(static_cast<uint64_t>(c.meta_int("sampler_cursor", file)));
     // Before apply_group_options below, which sets each group's lr from it.
     lr_scale = c.meta.count("lr_scale") ? c.meta_double("lr_scale", file) : 1.0;
     skipped_steps = c.meta.count("skipped_steps") ? c.meta_int("skipped_steps", file) : 0;
 
-    auto& state = optim->state();
-    state.clear();
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < params.size(); ++i) {
-      const torch::Tensor* m = c.find(fmt::format("optim/{}/exp_avg", i));
-      const torch::Tensor* v = c.find(fmt::format("optim/{}/exp_avg_sq", i));
-      const torch::Tensor* n = c.find(fmt::format("optim/{}/step", i));
-      const torch::Tensor& p = params[i].second;
-      // Frozen now: not in the optimizer, so its state (if any) has nowhere to go.
-      if ((!m && !v && !n) || !p.requires_grad()) continue;
-      if (!m || !v || !n || m->sizes() != p.sizes() || v->sizes() != p.sizes())
-        throw BadInput(
-            fmt::format("checkpoint {}: the optimizer state of {} is incomplete or has another shape",
-                        file.string(), params[i].first),
-            "use another checkpoint");
-      auto s = std::make_unique<torch::optim::AdamWParamState>();
-      s->step(n->item<int64_t>());
-      s->exp_avg(m->to(p.options()).clone());
-      s->exp_avg_sq(v->to(p.options()).clone());
-      state[optimizer_state_key(state, p)] = std::move(s);
-    }
+    restore_optimizer_state(c, file, params, *optim);
     apply_group_options();
 
-    if (const torch::Tensor* g = c.find("rng/cpu")) {
-      at::Generator cpu = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(cpu.mutex());
-      cpu.set_state(*g);
-    }
-    if (const torch::Tensor* g = c.find("rng/cuda"); g && device.is_cuda()) {
-      at::Generator cuda = at::globalContext().defaultGenerator(device);
-      std::lock_guard<std::mutex> lock(cuda.mutex());
-      cuda.set_state(*g);
-    }
+    restore_generator_states(c, device);
     best_step = -1;
     best_val = kInf;
     if (c.meta.count("best_step")) {

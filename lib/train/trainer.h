@@ -127,16 +127,4 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Checks that a checkpoint fits a model of `config` and tokenizer `tokenizer_hash` (0 = do not
-// check); BadInput naming every field that differs.
-void check_checkpoint_compatible(const model::CheckpointContents& ckpt, const std::filesystem::path& file,
-                                 const model::ModelConfig& config, uint64_t tokenizer_hash);
-
-// Copies the "model/<name>" tensors into the model's parameters (fine-tuning starts here).
-// BadInput when a parameter is missing or has another shape. adapters_may_be_missing: LoRA
-// adapters ("lora_" in the name) that the checkpoint lacks keep their values (a base checkpoint
-// loaded into a model with fresh adapters); others must be there.
-void load_model_weights(model::LlamaImpl& model, const model::CheckpointContents& ckpt,
-                        const std::filesystem::path& file, bool adapters_may_be_missing = false);
-
 }  // namespace plinth::train
