@@ -5,6 +5,7 @@
 // tied, is also the lm_head); an untied lm_head is an ordinary matrix and is decayed.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,16 @@ struct ParamGroups {
 
 // Trainable parameters (requires_grad) split by applies_weight_decay, in named_parameters order.
 ParamGroups split_param_groups(model::LlamaImpl& model);
+
+struct TrainSpec;
+
+// AdamW (a FusedAdamW, fused_adamw.h) over the model's trainable parameters in up to two groups,
+// the decayed one first, with the spec's betas, eps and weight decay at learning rate `lr`.
+// `decays` gets, per group, whether it decays. BadInput when no parameter trains.
+std::unique_ptr<torch::optim::AdamW> make_adamw(model::LlamaImpl& model, const TrainSpec& spec, double lr,
+                                                std::vector<bool>& decays);
+// Every group's options from the spec at learning rate `lr` (`decays` as make_adamw gave it).
+void set_adamw_options(torch::optim::AdamW& optim, const std::vector<bool>& decays, const TrainSpec& spec,
+                       double lr);
 
 }  // namespace plinth::train

@@ -112,4 +112,18 @@ StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int
   return out;
 }
 
+double clip_gradient_norm(const std::vector<std::pair<std::string, torch::Tensor>>& params, double max_norm) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& [name, p] : params)
+    if (p.requires_grad() && p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm(2).item<double>();
+  if (max_norm > 0 && total > max_norm) {
+    const double scale = max_norm / (total + 1e-6);
+    for (const auto& [name, p] : params)
+      if (p.requires_grad() && p.grad().defined()) p.grad().mul_(scale);
+  }
+  return total;
+}
+
 }  // namespace plinth::train

@@ -21,6 +21,9 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -66,5 +69,10 @@ struct DistillTerm {
 StepLoss accumulate_gradients(model::LlamaImpl& model, BatchSource& batches, int64_t rows, int grad_accum,
                               const torch::Device& device, bool bf16, const RankShare* share = nullptr,
                               const DistillTerm* distill = nullptr);
+
+// The global L2 norm of the gradients of `params` that train and have one (frozen parameters,
+// and trainable ones the loss did not reach, have none), before clipping; scales those gradients
+// down to `max_norm` when the norm is above it (max_norm <= 0: never).
+double clip_gradient_norm(const std::vector<std::pair<std::string, torch::Tensor>>& params, double max_norm);
 
 }  // namespace plinth::train

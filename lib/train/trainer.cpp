@@ -1,30 +1,26 @@
 #include "train/trainer.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
-#include <string_view>
 
 #include "model/checkpoint_model.h"
 #include "model/device.h"
 #include "model/torch_runtime.h"
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"
-#include "train/fused_adamw.h"
+#include "train/divergence.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
 #include "train/optimizer_checkpoint.h"
 #include "train/param_groups.h"
 #include "train/step_gradients.h"
 #include "train/stop_signal.h"
+#include "train/trainer_progress.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -35,115 +31,6 @@ namespace plinth::train {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::string format_count(double v) {
-  if (v >= 1e6) return fmt::format("{:.2f}M", v / 1e6);
-  if (v >= 1e3) return fmt::format("{:.1f}k", v / 1e3);
-  return fmt::format("{:.0f}", v);
-}
-
-double mean_finite(const DomainLosses& losses) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& [name, v] : losses)
-    if (std::isfinite(v)) sum += v, ++n;
-  return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
-}
-
-// A test failpoint: PLINTH_INJECT_NAN_AT_STEP=5,9 makes the first attempt of steps 5 and 9
-// diverge (first since the variable took this value, in this process), to test
-// train.on_divergence without a model that really blows up.
-bool inject_nan_at(int64_t step) {
-  static std::string parsed;         // the value `pending` was made from
-  static std::set<int64_t> pending;  // its steps not yet poisoned
-  const char* env = std::getenv("PLINTH_INJECT_NAN_AT_STEP");
-  if (!env || !*env) return false;
-  if (parsed != env) {
-    parsed = env;
-    pending.clear();
-    for (std::string_view s(env); !s.empty();) {
-      const size_t comma = std::min(s.find(','), s.size());
-      pending.insert(std::atoll(std::string(s.substr(0, comma)).c_str()));
-      s.remove_prefix(std::min(comma + 1, s.size()));
-    }
-  }
-  return pending.erase(step) > 0;
-}
-
-// The steps since the last metrics line: what that line's averages are made of. A diverged
-// step counts in the time and the replay/distillation shares, not in the loss.
-struct MetricsWindow {
-  double loss = 0, penalty = 0, seconds = 0;
-  int64_t steps = 0, applied = 0;    // applied: of `steps`, those not skipped for divergence
-  int64_t scored = 0, replayed = 0;  // scored targets, and of those replayed ones
-  double kl = 0;                     // distillation: KL summed over distilled positions
-  int64_t distilled = 0;
-
-  void add(const StepLoss& l, double step_penalty, double dt, bool diverged) {
-    scored += l.scored;
-    if (l.replayed >= 0) replayed += l.replayed;
-    if (l.distilled > 0 && std::isfinite(l.distill_kl)) {
-      kl += l.distill_kl * static_cast<double>(l.distilled);
-      distilled += l.distilled;
-    }
-    seconds += dt;
-    ++steps;
-    if (diverged) return;
-    loss += l.loss;
-    penalty += step_penalty;
-    ++applied;
-  }
-
-  // The window's averages into a metrics line.
-  void fill(MetricsRecord& r, bool regularized, bool replaying, double tokens_per_step) const {
-    if (applied) r.loss = loss / static_cast<double>(applied);
-    if (regularized && applied) r.penalty = penalty / static_cast<double>(applied);
-    if (replaying && scored > 0) r.replay_share = static_cast<double>(replayed) / static_cast<double>(scored);
-    if (distilled > 0) r.distill_kl = kl / static_cast<double>(distilled);
-    r.tokens_per_s = tokens_per_step * static_cast<double>(steps) / seconds;
-  }
-};
-
-// The progress line on a terminal: redrawn in place at most every 200 ms (and whenever asked),
-// erased or ended before any other line is printed.
-class LiveLine {
- public:
-  explicit LiveLine(bool enabled) : enabled_(enabled) {}
-
-  template <class Text>
-  void draw(bool now, const Text& text) {
-    if (!enabled_ || (!now && Clock::now() - last_ <= std::chrono::milliseconds(200))) return;
-    last_ = Clock::now();
-    fmt::print(stderr, "\r\033[K{}", text());
-    std::fflush(stderr);
-    open_ = true;
-  }
-  void erase() {  // a log line takes its place
-    if (open_) fmt::print(stderr, "\r\033[K");
-    open_ = false;
-  }
-  void end() {  // it stays, and what follows starts on a new line
-    if (open_) fmt::print(stderr, "\n");
-    open_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool open_ = false;
-  Clock::time_point last_ = Clock::now() - std::chrono::seconds(1);
-};
-
-std::string format_val(const DomainLosses& losses) {
-  std::string s;
-  for (const auto& [name, v] : losses) s += fmt::format("{}{} {:.3f}", s.empty() ? "" : ", ", name, v);
-  return s + fmt::format(" | mean {:.3f}", mean_finite(losses));
-}
-
-}  // namespace
 
 struct Trainer::Impl {
   model::Llama model;
@@ -157,7 +44,7 @@ struct Trainer::Impl {
   std::unique_ptr<torch::optim::AdamW> optim;  // a FusedAdamW
   int64_t step = 0;                            // optimizer steps done
   bool resumed = false;
-  double best_val = kInf;
+  double best_val = std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
   double lr_scale = 1.0;      // halved by each rollback (train.on_divergence); kept in checkpoints
   int64_t skipped_steps = 0;  // diverged steps skipped; kept in checkpoints
@@ -177,18 +64,7 @@ struct Trainer::Impl {
       if (opt.extra_meta.count(key)) throw Failure(fmt::format("Trainer: extra_meta may not set '{}'", key));
     model->to(device);
     for (auto& item : model->named_parameters()) params.emplace_back(item.key(), item.value());
-    ParamGroups groups = split_param_groups(*model);
-    if (groups.decay.empty() && groups.no_decay.empty())
-      throw BadInput("every parameter of the model is frozen: there is nothing to train",
-                     "freeze fewer parameters (finetune.freeze), or use finetune.method: lora");
-    std::vector<torch::optim::OptimizerParamGroup> optim_groups;
-    for (bool decays : {true, false}) {
-      auto& tensors = decays ? groups.decay : groups.no_decay;
-      if (tensors.empty()) continue;
-      optim_groups.emplace_back(tensors, std::make_unique<torch::optim::AdamWOptions>(options_for(decays)));
-      group_decays.push_back(decays);
-    }
-    optim = std::make_unique<FusedAdamW>(std::move(optim_groups), options_for(true));
+    optim = make_adamw(*model, opt.spec, lr_at(step), group_decays);
     if (opt.data_parallel) {
       if (opt.spec.batch_size % opt.data_parallel->world_size() != 0)
         throw Failure("Trainer: train.batch_size is not a multiple of the world size");  // the command checks
@@ -202,27 +78,12 @@ struct Trainer::Impl {
   // The process that writes the run directory: the only one, or data-parallel rank 0.
   bool lead() const { return !opt.data_parallel || opt.data_parallel->lead(); }
 
-  torch::optim::AdamWOptions options_for(bool decays) const {
-    const TrainSpec& s = opt.spec;
-    return torch::optim::AdamWOptions(lr_at(step))
-        .betas({s.beta1, s.beta2})
-        .eps(s.eps)
-        .weight_decay(decays ? s.weight_decay : 0.0);
-  }
-
   // Every group's options from the spec: after a resume (AdamW keeps none of them in our
-  // checkpoint, and LibTorch's own load would not restore them either) and for each step's lr.
-  void apply_group_options() {
-    auto& groups = optim->param_groups();
-    for (size_t g = 0; g < groups.size(); ++g)
-      static_cast<torch::optim::AdamWOptions&>(groups[g].options()) = options_for(group_decays[g]);
-  }
+  // checkpoint, and LibTorch's own load would not restore them either), after a rollback, and for each step's
+  // learning rate.
+  void apply_group_options() { set_adamw_options(*optim, group_decays, opt.spec, lr_at(step)); }
 
   double lr_at(int64_t at) const { return learning_rate(opt.spec, at) * lr_scale; }
-
-  void set_lr(double lr) {
-    for (auto& g : optim->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-  }
 
   model::CheckpointContents make_checkpoint() const {
     model::CheckpointContents c;
@@ -271,7 +132,7 @@ struct Trainer::Impl {
 
     restore_generator_states(c, device);
     best_step = -1;
-    best_val = kInf;
+    best_val = std::numeric_limits<double>::infinity();
     if (c.meta.count("best_step")) {
       best_step = c.meta_int("best_step", file);
       best_val = c.meta_double("best_val_loss", file);
@@ -279,22 +140,6 @@ struct Trainer::Impl {
     if (opt.probe) opt.probe->restore(c, file, model, step);
     resumed = true;
     log::info("resumed {} at step {}", file.string(), step);
-  }
-
-  // Global L2 norm of the trainable parameters' gradients (before clipping); scales them down to
-  // grad_clip when above. Frozen parameters, and trainable ones the loss did not reach, have none.
-  double clip_gradients() {
-    std::vector<torch::Tensor> norms;
-    for (const auto& [name, p] : params)
-      if (p.requires_grad() && p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
-    if (norms.empty()) return 0.0;
-    double total = torch::stack(norms).norm(2).item<double>();
-    if (opt.spec.grad_clip > 0 && total > opt.spec.grad_clip) {
-      const double scale = opt.spec.grad_clip / (total + 1e-6);
-      for (const auto& [name, p] : params)
-        if (p.requires_grad() && p.grad().defined()) p.grad().mul_(scale);
-    }
-    return total;
   }
 
   // The regularizers' penalty, backpropagated once per step (float32, outside autocast): its
@@ -316,7 +161,7 @@ struct Trainer::Impl {
   // the optimizer state stay as they were, and the step count does not move.
   StepLoss train_step(double& grad_norm, double& penalty, bool& diverged) {
     const TrainSpec& s = opt.spec;
-    set_lr(lr_at(step));
+    apply_group_options();  // this step's learning rate
     // Gradients as "none" instead of zero-filled: the first backward writes them, no fill pass.
     for (auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
     // Data-parallel: the gradients and the loss come back summed over the ranks (identical on
@@ -330,19 +175,12 @@ struct Trainer::Impl {
     step_sources = batches->take_sources();
     if (inject_nan_at(step + 1)) step_loss.loss = std::numeric_limits<double>::quiet_NaN();
     penalty = apply_penalty();
-    grad_norm = clip_gradients();
+    grad_norm = clip_gradient_norm(params, opt.spec.grad_clip);
     diverged = !std::isfinite(step_loss.loss) || !std::isfinite(penalty) || !std::isfinite(grad_norm);
     if (diverged) return step_loss;
     optim->step();
     ++step;
     return step_loss;
-  }
-
-  // "step 7: loss nan, gradient norm 3.2 (batch from alpha, beta)"
-  std::string divergence_text(int64_t at, const StepLoss& l, double penalty, double grad_norm) const {
-    return fmt::format("step {}: loss {}{}, gradient norm {} (batch from {})", at, l.loss,
-                       opt.regularizers.empty() ? "" : fmt::format(", penalty {}", penalty), grad_norm,
-                       step_sources.empty() ? "nothing" : fmt::format("{}", fmt::join(step_sources, ", ")));
   }
 
   DomainLosses evaluate() {
@@ -365,25 +203,6 @@ struct Trainer::Impl {
     const fs::path file = step_checkpoint_path(opt.spec.run_dir, step);
     if (lead()) model::write_checkpoint(file, make_checkpoint());
     return file;
-  }
-
-  // The run's first line: what trains, how much of it, on what, where.
-  void log_start(double tokens_per_step) const {
-    const TrainSpec& s = opt.spec;
-    double trainable = 0, total = 0;
-    for (const auto& [name, p] : params) {
-      total += static_cast<double>(p.numel());
-      if (p.requires_grad()) trainable += static_cast<double>(p.numel());
-    }
-    const std::string trainable_text =
-        trainable < total ? fmt::format(" ({} trainable)", format_count(trainable)) : "";
-    std::string regularizer_names;
-    for (const auto& r : opt.regularizers)
-      regularizer_names += (regularizer_names.empty() ? "" : ", ") + r->name();
-    log::info("{}: {} parameters{}, {} tokens per step, {} steps, {} on {}, run dir {}{}", opt.label,
-              format_count(total), trainable_text, format_count(tokens_per_step), s.steps, s.precision,
-              device.str(), s.run_dir,
-              regularizer_names.empty() ? "" : ", regularizers " + regularizer_names);
   }
 
   // Step 0's validation and probe, on a run that starts fresh: the untrained model's loss
@@ -420,12 +239,11 @@ struct Trainer::Impl {
   bool on_divergence(const StepLoss& l, double penalty, double grad_norm, int& consecutive_skips,
                      TrainResult& result) {
     const TrainSpec& s = opt.spec;
-    const std::string what = divergence_text(step + 1, l, penalty, grad_norm);
+    const std::string what =
+        divergence_text(step + 1, l.loss, opt.regularizers.empty() ? std::nullopt : std::optional(penalty),
+                        grad_norm, step_sources);
     const auto latest = latest_checkpoint(s.run_dir);
-    const std::string fix =
-        "lower train.lr, raise train.warmup_steps or set train.grad_clip (fine-tuning: or lower "
-        "finetune.ewc.lambda / finetune.l2sp.alpha), or set train.on_divergence: skip or rollback; then "
-        "resume from the last checkpoint (--resume) or start again";
+    const char* fix = kDivergenceHint;
     if (s.on_divergence == "rollback") {
       if (!latest)
         throw Failure(
@@ -544,7 +362,9 @@ TrainResult Trainer::run() {
   const int context = t.opt.row_tokens > 0 ? static_cast<int>(t.opt.row_tokens) : t.model->config().context;
   const double tokens_per_step = static_cast<double>(s.tokens_per_step(context));
   const double flops_per_token = t.model->config().flops_per_token();
-  t.log_start(tokens_per_step);
+  std::vector<std::string> regularizers;
+  for (const auto& r : t.opt.regularizers) regularizers.push_back(r->name());
+  log::info("{}", run_start_line(t.opt.label, t.params, tokens_per_step, s, t.device.str(), regularizers));
 
   StepProbe* const probe = t.opt.probe.get();
   if (!t.resumed && t.step == 0 && (t.opt.evaluate || probe)) t.evaluate_untrained(metrics, result, start);
