@@ -135,7 +135,8 @@ void run_bench_eval(EvalBenchArgs a) {
     fmt::print(
         "base {} and tuned {}: {}, {} domains, up to {} scored tokens each, batch {}, {}, {} threads\n",
         random ? "random" : req.checkpoint.string(), random ? "random" : tuned_ckpt.string(),
-        eval::describe_shape(c), req.domains.size(), a.tokens, spec.batch_size, spec.precision, threads);
+        eval::describe_shape(c), req.domains.size(), a.tokens, spec.batch_size,
+        precision_name(spec.precision), threads);
     fmt::print("plinth: {} threads; allocator: {}; BLAS: {}\n", threads, keep_freed_memory_mallopts(),
                blas_description());
     const std::string command = peer_command(a, c, threads, spec.batch_size, tunables, device);

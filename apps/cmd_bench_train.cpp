@@ -21,6 +21,7 @@
 #include "build_info.h"
 #include "command.h"
 #include "matmul_peak.h"
+#include "model/device.h"
 #include "model/llama.h"
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
@@ -80,7 +81,7 @@ Measured bench_plinth(const TrainBenchArgs& a, const torch::Device& device) {
   // its clipping, AdamW in one pass per parameter; the peer's optimizer settings.
   train::TrainerOptions options;
   options.spec.batch_size = a.batch;
-  options.spec.precision = a.dtype;
+  options.spec.precision = parse_precision(a.dtype);  // --dtype: fp32 or bf16 (checked)
   options.spec.device = a.device;
   options.spec.lr = 3e-4;
   options.spec.warmup_steps = 0;
@@ -158,7 +159,7 @@ void run_bench_train(TrainBenchArgs a) {
   if (a.dry_run) return;
   // The step's own products (tokens x dim @ dim x ffn, and the head's chunks) beside the square one.
   const int64_t rows = a.batch * c.context;
-  const double peak = matmul_peak_gflops(a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32, device,
+  const double peak = matmul_peak_gflops(model::weight_dtype(*parse_precision(a.dtype)), device,
                                          {{rows, c.dim, c.resolved_ffn()},
                                           {rows, c.resolved_ffn(), c.dim},
                                           {std::min<int64_t>(rows, 2048), c.dim, c.vocab_size}});

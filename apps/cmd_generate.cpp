@@ -76,7 +76,8 @@ void run_generate(const GenerateArgs& a) {
     net = model::model_from_checkpoint(ckpt, checkpoint);
     if (!a.raw) task = checkpoint_task(ckpt, checkpoint);
   }
-  net->to(model::resolve_device(a.device, "--device"), model::resolve_precision(a.precision, "--precision"));
+  net->to(model::resolve_device(a.device, "--device"),
+          model::weight_dtype(*parse_precision(a.precision)));  // --precision is checked
 
   // Training saw every document after the EOS of the one before, so a prompt starts there too;
   // a task's prompt also goes into the template it was fine-tuned with.

@@ -162,8 +162,7 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   options.peak_flops = pargs.peak_tflops * 1e12;
   options.data_parallel = dp;
   options.evaluate = train::make_val_loss_evaluator(
-      validation,
-      train::ValLossOptions{spec.eval_tokens, spec.batch_size, spec.precision == "bf16", dp.get()});
+      validation, train::ValLossOptions{spec.eval_tokens, spec.batch_size, spec.autocast_bf16(), dp.get()});
 
   train::TrainResult result;
   {

@@ -71,7 +71,7 @@ std::string eval_json(const EvalReport& report) {
   const EvalSpec& o = report.options;
   j["options"] = {{"context", o.context},
                   {"batch_size", o.batch_size},
-                  {"precision", o.precision},
+                  {"precision", precision_name(o.precision)},
                   {"device", o.device},
                   {"max_tokens", o.max_tokens},
                   {"max_documents", o.max_documents},
@@ -110,7 +110,8 @@ std::string eval_json(const EvalReport& report) {
 std::string eval_markdown(const EvalReport& report) {
   std::string out = fmt::format("Checkpoint `{}`", report.checkpoint);
   if (report.step >= 0) out += fmt::format(", step {}", report.step);
-  out += fmt::format(" ({}, context {}).\n\n", report.options.precision, report.options.context);
+  out +=
+      fmt::format(" ({}, context {}).\n\n", precision_name(report.options.precision), report.options.context);
   out +=
       "| domain | documents | tokens | bytes | words | loss | perplexity | bits/byte | word perplexity |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";

@@ -135,7 +135,8 @@ void bind(ConfigSection& s, EvalSpec& spec) {
       ok = d.find_first_not_of("0123456789", 5) == std::string::npos;
     if (!ok) s.error("device", "'" + d + "' is not a device", "use auto, cpu, cuda or cuda:N");
   }
-  s.read_choice("precision", spec.precision, {"fp32", "bf16"});
+  std::string precision = precision_name(spec.precision);
+  if (s.read_choice("precision", precision, {"fp32", "bf16"})) spec.precision = *parse_precision(precision);
   read_count(s, "task_examples", spec.task_examples);
   s.read("task_samples", spec.task_samples, Range<int64_t>::between(0, 1000));
   s.read("max_new_tokens", spec.max_new_tokens, Range<int64_t>::between(0, 1 << 20));

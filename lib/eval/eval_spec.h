@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "util/config_section.h"
+#include "util/precision.h"
 
 namespace plinth::eval {
 
@@ -40,7 +41,7 @@ struct EvalSpec {
   int batch_size = 8;              // windows per forward pass (memory: batch x context x vocab floats)
   int context = 0;                 // window length in tokens; 0 = the model's context
   std::string device = "auto";     // auto (CUDA when present) | cpu | cuda | cuda:N
-  std::string precision = "fp32";  // fp32 | bf16 (weights cast to bf16; the softmax runs in fp32)
+  Precision precision = Precision::fp32;  // fp32 | bf16 (the weights cast to bf16; util/precision.h)
   // Fine-tuned runs: a seeded random sample of the task's test split is scored on base and
   // tuned (loss and exact match of greedy generations).
   uint64_t task_examples = 200;  // test examples scored; 0 = all

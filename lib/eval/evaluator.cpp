@@ -56,7 +56,7 @@ model::Llama load_model(const EvalRequest& request, const fs::path& checkpoint, 
         describe_shape(report.model), describe_shape(*request.recipe_model)));
   const torch::Device device = model::resolve_device(request.spec.device, "eval.device");
   report.options.device = device.str();
-  net->to(device, model::resolve_precision(request.spec.precision, "eval.precision"));
+  net->to(device, model::weight_dtype(request.spec.precision));
   return net;
 }
 

@@ -121,7 +121,7 @@ SampleInfo sample_info(const EvalSpec& spec) {
   s.max_tokens = spec.max_tokens;
   s.min_documents = spec.min_documents;
   s.max_document_tokens = spec.max_document_tokens;
-  s.precision = spec.precision;
+  s.precision = precision_name(spec.precision);
   return s;
 }
 

@@ -98,7 +98,7 @@ BaseScores::BaseScores(const fs::path& run_dir, const fs::path& base, const eval
   Hasher h;
   h.field(kFormat).field(model_bytes_hash(base));
   h.field(static_cast<uint64_t>(spec.context)).field(static_cast<uint64_t>(spec.batch_size));
-  h.field(spec.precision).field(device);
+  h.field(precision_name(spec.precision)).field(device);
   identity_ = h.digest();
 }
 

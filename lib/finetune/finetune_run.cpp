@@ -168,11 +168,11 @@ std::shared_ptr<SelectionProbe> selection_probe(const FinetuneRecipe& f, const m
   o.max_document_tokens = f.eval.max_document_tokens;
   o.max_documents = f.eval.max_documents;
   // In the training's precision: a float32 panel costs several bf16 steps where bf16 has AMX.
-  o.bf16 = f.train.precision == "bf16";
+  o.bf16 = f.train.autocast_bf16();
   log::info(
       "select: a panel of up to {} tokens per domain ({}, scored in {}) at step 0 and every {} steps; "
       "tuned.ckpt: the best task validation loss within {}",
-      f.select.panel_tokens, fmt::join(names, ", "), f.train.precision, f.select.every,
+      f.select.panel_tokens, fmt::join(names, ", "), f.train.precision_word(), f.select.every,
       describe_budget(f.select));
   return std::make_shared<SelectionProbe>(f.select, f.run_dir, std::move(shards), o, dp, std::move(meta));
 }
@@ -238,8 +238,9 @@ void write_selected_tuned(const FinetuneRecipe& f, const SelectionProbe& probe, 
               {{"selected_step", std::to_string(chosen.step)},
                {"selected_reason", chosen.reason},
                {"trained_steps", std::to_string(last_step)}});
-  write_file_atomic(selection_report_path(f.run_dir), selection_report(f.select, f.train.precision, panels,
-                                                                       chosen, panel_seconds, step_seconds));
+  write_file_atomic(
+      selection_report_path(f.run_dir),
+      selection_report(f.select, f.train.precision_word(), panels, chosen, panel_seconds, step_seconds));
   log::info("wrote {}", selection_report_path(f.run_dir).string());
 }
 
@@ -338,7 +339,7 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
         "task.val_fraction)",
         f.task.name);
   else
-    options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, spec.precision == "bf16",
+    options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, spec.autocast_bf16(),
                                      "task " + f.task.name, dp.get());
   std::shared_ptr<SelectionProbe> probe;
   if (f.select.on()) {

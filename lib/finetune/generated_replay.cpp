@@ -97,7 +97,7 @@ void sample_documents(const FinetuneRecipe& f, const nlohmann::json& key, const 
                       model::Llama& base, const tokenizer::Tokenizer& tok, int64_t max_new_tokens) {
   const finetune::ReplaySpec& r = f.finetune.replay;
   const int64_t batch_rows = key["rows_per_batch"].get<int64_t>();
-  const bool bf16 = f.train.precision == "bf16";
+  const bool bf16 = f.train.autocast_bf16();
   const torch::Device device = base->parameters().front().device();
   const bool was_training = base->is_training();
   base->eval();

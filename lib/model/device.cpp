@@ -31,10 +31,8 @@ torch::Device resolve_device(const std::string& choice, const std::string& key) 
   throw BadInput(fmt::format("{}: '{}' is not a device", key, choice), "use auto, cpu, cuda or cuda:N");
 }
 
-torch::Dtype resolve_precision(const std::string& precision, const std::string& key) {
-  if (precision == "fp32") return torch::kFloat32;
-  if (precision == "bf16") return torch::kBFloat16;
-  throw BadInput(fmt::format("{}: '{}' is not a precision", key, precision), "use fp32 or bf16");
+torch::Dtype weight_dtype(Precision precision) {
+  return precision == Precision::bf16 ? torch::kBFloat16 : torch::kFloat32;
 }
 
 }  // namespace plinth::model

@@ -56,8 +56,8 @@ PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::Mo
                                           const std::optional<std::filesystem::path>& resume_from,
                                           DataParallel* dp, const StepTimer& time_step) {
   PrecisionChoice c;
-  if (spec.precision != "auto") {
-    c.precision = spec.precision;
+  if (spec.precision) {
+    c.precision = *spec.precision;
     c.reason = "train.precision";
     return c;
   }
@@ -65,9 +65,8 @@ PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::Mo
     // A checkpoint that cannot be read here is the trainer's to report; then measure.
     try {
       const auto meta = model::read_checkpoint_meta(*resume_from);
-      if (auto it = meta.find("precision");
-          it != meta.end() && (it->second == "fp32" || it->second == "bf16")) {
-        c.precision = it->second;
+      if (auto it = meta.find("precision"); it != meta.end() && parse_precision(it->second)) {
+        c.precision = *parse_precision(it->second);
         c.reason = fmt::format("as the run began ({})", resume_from->filename().string());
         return c;
       }
@@ -75,7 +74,7 @@ PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::Mo
     }
   }
   if (device.is_cuda()) {
-    c.precision = "bf16";
+    c.precision = Precision::bf16;
     c.reason = "CUDA";
     return c;
   }
@@ -98,7 +97,7 @@ PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::Mo
     fp32 = dp->sum(fp32);
     bf16 = dp->sum(bf16);
   }
-  c.precision = bf16 < fp32 ? "bf16" : "fp32";
+  c.precision = bf16 < fp32 ? Precision::bf16 : Precision::fp32;
   const char* ranks = dp ? " (this rank; decided on the sums over the ranks)" : "";
   c.reason =
       bf16_failure.empty()
@@ -111,9 +110,9 @@ PrecisionChoice choose_training_precision(const TrainSpec& spec, const model::Mo
 
 void settle_training_precision(TrainSpec& spec, const model::ModelConfig& config, const torch::Device& device,
                                const std::optional<std::filesystem::path>& resume_from, DataParallel* dp) {
-  if (spec.precision != "auto") return;
+  if (spec.precision) return;
   const PrecisionChoice c = choose_training_precision(spec, config, device, resume_from, dp);
-  if (!dp || dp->lead()) log::info("train.precision auto: {} ({})", c.precision, c.reason);
+  if (!dp || dp->lead()) log::info("train.precision auto: {} ({})", precision_name(c.precision), c.reason);
   spec.precision = c.precision;
 }
 

@@ -21,7 +21,7 @@ namespace plinth::train {
 class DataParallel;
 
 struct PrecisionChoice {
-  std::string precision;            // "fp32" or "bf16": what the run trains in
+  Precision precision = Precision::fp32;  // what the run trains in
   std::string reason;               // for the log: why this one
   double fp32_ms = 0, bf16_ms = 0;  // measured step times (0 = not measured)
 };

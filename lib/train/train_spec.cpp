@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace plinth::train {
 
@@ -20,7 +21,9 @@ void bind(ConfigSection& s, TrainSpec& spec) {
   s.read("beta2", spec.beta2, Range<double>{0.0, 1.0, false});
   s.read("eps", spec.eps, Range<double>{0.0, 1.0, true});
   s.read("grad_clip", spec.grad_clip, Range<double>::at_least(0.0));
-  s.read_choice("precision", spec.precision, {"fp32", "bf16", "auto"});
+  std::string precision = spec.precision_word();
+  if (s.read_choice("precision", precision, {"fp32", "bf16", "auto"}))
+    spec.precision = parse_precision(precision);
   s.read_choice("device", spec.device, {"auto", "cpu", "cuda"});
   s.read("seed", spec.seed, Range<int64_t>::at_least(0));
   s.read("eval_every", spec.eval_every, Range<int64_t>::at_least(0));
@@ -57,6 +60,16 @@ double learning_rate(const TrainSpec& spec, int64_t step) {
       span > 0 ? std::clamp(static_cast<double>(step - spec.warmup_steps) / span, 0.0, 1.0) : 1.0;
   double fall = spec.schedule == "linear" ? progress : 0.5 * (1.0 - std::cos(M_PI * progress));
   return spec.lr - (spec.lr - spec.min_lr) * fall;
+}
+
+bool TrainSpec::autocast_bf16() const {
+  if (!precision)
+    throw std::logic_error("train.precision auto is not settled yet (settle_training_precision)");
+  return *precision == Precision::bf16;
+}
+
+const char* TrainSpec::precision_word() const {
+  return precision ? precision_name(*precision) : "auto";
 }
 
 }  // namespace plinth::train

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "util/config_section.h"
+#include "util/precision.h"
 
 namespace plinth::train {
 
@@ -22,8 +24,9 @@ struct TrainSpec {
   double beta2 = 0.95;
   double eps = 1e-8;
   double grad_clip = 1.0;          // max global grad norm; 0 = no clipping (the norm is still logged)
-  std::string precision = "fp32";  // fp32 | bf16 (autocast; fp32 master weights, fp32 loss) | auto
-                                   // (the faster here, measured: precision_choice.h)
+  // fp32 | bf16 (autocast: fp32 master weights, fp32 loss; util/precision.h) | auto (nullopt
+  // here until settle_training_precision, precision_choice.h, measures the faster).
+  std::optional<Precision> precision = Precision::fp32;
   std::string device = "auto";     // auto | cpu | cuda (auto: cuda when available)
   int64_t seed = 1337;             // model init, data order
   int64_t eval_every = 100;        // steps between validation passes; 0 = only at the end
@@ -46,6 +49,11 @@ struct TrainSpec {
   int64_t tokens_per_step(int context) const {
     return static_cast<int64_t>(batch_size) * grad_accum * context;
   }
+
+  // Training in bf16 autocast; std::logic_error while train.precision is still auto.
+  bool autocast_bf16() const;
+  // "fp32", "bf16" or "auto": as the recipe and the logs say it.
+  const char* precision_word() const;
 };
 
 constexpr int kMaxConsecutiveSkips = 10;

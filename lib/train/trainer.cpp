@@ -94,7 +94,7 @@ struct Trainer::Impl {
     c.meta["tokenizer_hash"] = hex64(opt.tokenizer_hash);
     c.meta["recipe"] = opt.recipe_yaml;
     c.meta["sampler_cursor"] = std::to_string(batches->cursor());
-    c.meta["precision"] = opt.spec.precision;
+    c.meta["precision"] = opt.spec.precision_word();
     c.meta["torch_version"] = model::torch_version();
     if (best_step >= 0) {
       c.meta["best_val_loss"] = fmt::format("{:.17g}", best_val);
@@ -170,7 +170,7 @@ struct Trainer::Impl {
     DistillTerm distill = opt.distill;
     distill.reference = opt.distill_reference ? opt.distill_reference.get() : nullptr;
     StepLoss step_loss =
-        accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device, s.precision == "bf16",
+        accumulate_gradients(*model, *batches, s.batch_size, s.grad_accum, device, s.autocast_bf16(),
                              sync ? &share : nullptr, distill.weight > 0 ? &distill : nullptr);
     step_sources = batches->take_sources();
     if (inject_nan_at(step + 1)) step_loss.loss = std::numeric_limits<double>::quiet_NaN();
@@ -279,7 +279,7 @@ struct Trainer::Impl {
 
 Trainer::Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options)
     : impl_(nullptr) {
-  if (options.spec.precision != "fp32" && options.spec.precision != "bf16")
+  if (!options.spec.precision)
     throw std::logic_error("Trainer: settle train.precision first (settle_training_precision)");
   impl_ = std::make_unique<Impl>(std::move(model), std::move(batches), std::move(options));
 }

@@ -42,7 +42,7 @@ std::string run_start_line(const std::string& label,
   return fmt::format(
       "{}: {} parameters{}, {} tokens per step, {} steps, {} on {}, run dir {}{}", label, format_count(total),
       trainable < total ? fmt::format(" ({} trainable)", format_count(trainable)) : "",
-      format_count(tokens_per_step), spec.steps, spec.precision, device, spec.run_dir,
+      format_count(tokens_per_step), spec.steps, spec.precision_word(), device, spec.run_dir,
       regularizers.empty() ? "" : fmt::format(", regularizers {}", fmt::join(regularizers, ", ")));
 }
 

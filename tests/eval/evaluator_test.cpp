@@ -152,7 +152,7 @@ TEST_CASE("the eval: section binds and validates", "[eval]") {
   CHECK(spec.max_tokens == 1000);
   CHECK(spec.batch_size == 2);
   CHECK(spec.device == "cuda:1");
-  CHECK(spec.precision == "bf16");
+  CHECK(spec.precision == Precision::bf16);
   CHECK(spec.max_new_tokens == 12);
   // 0: as long as the longest training completion, whatever the test references' lengths.
   CHECK(EvalSpec{}.max_new_tokens == 0);

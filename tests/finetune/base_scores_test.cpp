@@ -64,7 +64,7 @@ TEST_CASE("base scores: kept and read back for the same base, inputs and setting
   edited[1].completion.back() = 6;
   CHECK_FALSE(kept.task(edited, 5, 4));
   eval::EvalSpec bf16 = spec;
-  bf16.precision = "bf16";
+  bf16.precision = Precision::bf16;
   CHECK_FALSE(BaseScores(run, dir / "base.ckpt", bf16, "cpu").task(items, 5, 4));
   eval::EvalSpec batch = spec;
   batch.batch_size = spec.batch_size + 1;

@@ -62,7 +62,7 @@ finetune::FinetuneRecipe generated_recipe(const fs::path& run_dir, int64_t seed)
   finetune::FinetuneRecipe f;
   f.recipe.loaded.file = "ft.yaml";
   f.run_dir = run_dir;
-  f.train.precision = "fp32";
+  f.train.precision = Precision::fp32;
   f.finetune.replay.fraction = 0.25;
   f.finetune.replay.source = "generated";
   f.finetune.replay.documents = 40;

@@ -24,14 +24,14 @@ model::ModelConfig tiny() {
 TEST_CASE("precision auto: a stated precision is kept, auto is measured and the faster taken", "[train]") {
   TrainSpec spec;
   spec.batch_size = 4;
-  for (const char* stated : {"fp32", "bf16"}) {
+  for (Precision stated : {Precision::fp32, Precision::bf16}) {
     spec.precision = stated;
     const PrecisionChoice c = choose_training_precision(spec, tiny(), torch::kCPU, std::nullopt, nullptr);
     CHECK(c.precision == stated);
     CHECK(c.fp32_ms == 0);  // nothing measured
     CHECK(c.bf16_ms == 0);
   }
-  spec.precision = "auto";
+  spec.precision = std::nullopt;  // auto
   // Measuring leaves the global generator where it was: the run's initial weights do not depend
   // on whether auto measured first.
   torch::manual_seed(7);
@@ -41,24 +41,24 @@ TEST_CASE("precision auto: a stated precision is kept, auto is measured and the 
   CHECK(torch::equal(after, torch::randn({4})));
   CHECK(c.fp32_ms > 0);
   CHECK(c.bf16_ms > 0);
-  CHECK(c.precision == (c.bf16_ms < c.fp32_ms ? "bf16" : "fp32"));
+  CHECK(c.precision == (c.bf16_ms < c.fp32_ms ? Precision::bf16 : Precision::fp32));
   CHECK_THAT(c.reason, Catch::Contains("ms in fp32"));
 
   TrainSpec settled = spec;
   settle_training_precision(settled, tiny(), torch::kCPU, std::nullopt, nullptr);
-  CHECK((settled.precision == "fp32" || settled.precision == "bf16"));
+  CHECK(settled.precision.has_value());
 }
 
 TEST_CASE("precision auto: the faster measured step wins; a bf16 step that fails means fp32", "[train]") {
   TrainSpec spec;
   spec.batch_size = 4;
-  spec.precision = "auto";
+  spec.precision = std::nullopt;  // auto
   const StepTimer bf16_faster = [](const model::ModelConfig&, int64_t, const torch::Device&, bool bf16) {
     return bf16 ? 0.1 : 0.2;
   };
   PrecisionChoice c =
       choose_training_precision(spec, tiny(), torch::kCPU, std::nullopt, nullptr, bf16_faster);
-  CHECK(c.precision == "bf16");
+  CHECK(c.precision == Precision::bf16);
   CHECK_THAT(c.reason, Catch::Contains("took 200 ms in fp32 and 100 ms in bf16 here"));
   // LibTorch sending bf16 matmuls to a oneDNN without bf16 kernels throws at the first step.
   const StepTimer bf16_fails = [](const model::ModelConfig&, int64_t, const torch::Device&, bool bf16) {
@@ -66,7 +66,7 @@ TEST_CASE("precision auto: the faster measured step wins; a bf16 step that fails
     return 0.2;
   };
   c = choose_training_precision(spec, tiny(), torch::kCPU, std::nullopt, nullptr, bf16_fails);
-  CHECK(c.precision == "fp32");
+  CHECK(c.precision == Precision::fp32);
   CHECK(std::isinf(c.bf16_ms));
   CHECK(c.reason ==
         "a bf16 step failed here (could not create a primitive descriptor iterator); a step of 4 x 16 tokens "
@@ -76,7 +76,7 @@ TEST_CASE("precision auto: the faster measured step wins; a bf16 step that fails
 TEST_CASE("precision auto: a resumed run trains in the precision its checkpoint records", "[train]") {
   test::TempDir dir;
   TrainSpec spec;
-  spec.precision = "auto";
+  spec.precision = std::nullopt;  // auto
   for (const char* recorded : {"bf16", "fp32"}) {
     model::CheckpointContents c;
     c.meta["precision"] = recorded;
@@ -84,7 +84,7 @@ TEST_CASE("precision auto: a resumed run trains in the precision its checkpoint 
     const auto file = dir / (std::string(recorded) + ".ckpt");
     model::write_checkpoint(file, c);
     const PrecisionChoice choice = choose_training_precision(spec, tiny(), torch::kCPU, file, nullptr);
-    CHECK(choice.precision == recorded);
+    CHECK(precision_name(choice.precision) == std::string(recorded));
     CHECK(choice.fp32_ms == 0);  // not measured again
     CHECK_THAT(choice.reason, Catch::Contains("as the run began"));
   }
@@ -98,7 +98,7 @@ TEST_CASE("precision auto: a resumed run trains in the precision its checkpoint 
 
 TEST_CASE("precision auto: the trainer refuses a precision nobody settled", "[train]") {
   test::TinyRun run;
-  run.spec.precision = "auto";
+  run.spec.precision = std::nullopt;  // auto
   CHECK_THROWS_WITH(run.trainer(), Catch::Contains("settle_training_precision"));
 }
 

@@ -73,11 +73,12 @@ TEST_CASE("train section binds and validates", "[train]") {
                     "  schedule: linear\n  keep_best: false\n",
                     spec) == "");
     CHECK(spec.steps == 50);
-    CHECK(spec.precision == "bf16");
+    CHECK(spec.precision == Precision::bf16);
     CHECK(spec.schedule == "linear");
     CHECK_FALSE(spec.keep_best);
     CHECK(bind_errors("train:\n  precision: auto\n", spec) == "");
-    CHECK(spec.precision == "auto");
+    CHECK_FALSE(spec.precision.has_value());  // auto
+    CHECK(spec.precision_word() == std::string("auto"));
   }
   SECTION("every problem is reported, with the key") {
     std::string errors = bind_errors(

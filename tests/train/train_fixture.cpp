@@ -85,8 +85,8 @@ std::unique_ptr<train::Trainer> TinyRun::trainer(model::Llama* model_out, uint64
   options.recipe_yaml = "name: tiny\n";
   options.label = "test";
   options.after_step = after_step;
-  options.evaluate = train::make_val_loss_evaluator(
-      val_domains, {spec.eval_tokens, spec.batch_size, spec.precision == "bf16"});
+  options.evaluate =
+      train::make_val_loss_evaluator(val_domains, {spec.eval_tokens, spec.batch_size, spec.autocast_bf16()});
   if (prepare) prepare(model, options);
   return std::make_unique<train::Trainer>(model, std::make_unique<train::MixtureBatches>(std::move(sampler)),
                                           std::move(options));

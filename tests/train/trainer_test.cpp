@@ -80,7 +80,7 @@ TEST_CASE("step_once takes run()'s step: the same loss and the same weights afte
 
 TEST_CASE("bf16 autocast trains and lowers the loss", "[train]") {
   test::TinyRun run;
-  run.spec.precision = "bf16";
+  run.spec.precision = Precision::bf16;
   run.spec.steps = 12;
   run.spec.eval_every = 0;
   model::Llama model{nullptr};
