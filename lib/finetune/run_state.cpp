@@ -1,0 +1,129 @@
+#include "finetune/run_state.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+#include <vector>
+
+#include "data/prepare.h"
+#include "eval/eval_spec.h"
+#include "model/checkpoint_file.h"
+#include "recipe/recipe_loader.h"
+#include "recipe/recipe_writer.h"
+#include "train/checkpoint_files.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/hash.h"
+
+namespace plinth::finetune {
+
+namespace fs = std::filesystem;
+
+NewestOutput newest_output(const fs::path& preferred, const fs::path& run_dir) {
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  if (!preferred.empty() && fs::exists(preferred, ec)) candidates.push_back(preferred);
+  const auto steps = train::list_step_checkpoints(run_dir);
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) candidates.push_back(it->second);
+  for (const auto& file : candidates) {
+    try {
+      return {file, model::read_checkpoint_meta(file)};
+    } catch (const model::DamagedCheckpoint&) {
+    }
+  }
+  return {};
+}
+
+std::string training_part(ConfigNode root) {
+  for (const char* key : {"eval", "gate", "suites"}) root.erase(key);
+  return recipe::to_yaml(root);
+}
+
+std::string training_part(const std::string& stored_yaml) {
+  try {
+    return training_part(recipe::parse_yaml(stored_yaml, "checkpoint metadata"));
+  } catch (const BadInput&) {
+    return "";
+  }
+}
+
+namespace {
+
+// "" when the recorded value is absent (a run from an older plinth) or equal to `now`.
+std::string differs(const Provenance& meta, const std::string& key, const std::string& now,
+                    const std::string& what) {
+  auto it = meta.find(key);
+  return it == meta.end() || it->second == now ? "" : what;
+}
+
+}  // namespace
+
+std::string finetune_stale_because(const NewestOutput& newest, const std::string& recipe_now,
+                                   const Provenance& now, const std::string& base, const std::string& task) {
+  const Provenance& meta = newest.meta;
+  if (meta.empty()) return "";
+  if (auto recipe = meta.find("recipe"); recipe == meta.end() || training_part(recipe->second) != recipe_now)
+    return fmt::format("{} was made with another version of the recipe", newest.file.string());
+  for (const auto& [key, what] : std::vector<std::pair<std::string, std::string>>{
+           {"base_hash", fmt::format("its base {} changed", base)},
+           {"task_hash", fmt::format("the task file {} changed", task)},
+           {"shards_hash", "the shards changed (a corpus or the data section)"}}) {
+    auto value = now.find(key);
+    if (value == now.end()) continue;
+    if (const std::string why = differs(meta, key, value->second, what); !why.empty())
+      return fmt::format("{} since {} was made", why, newest.file.string());
+  }
+  return "";
+}
+
+std::string finetune_stale_because(const FinetuneRecipe& f, const Provenance& now) {
+  return finetune_stale_because(newest_output(tuned_checkpoint_path(f.run_dir), f.run_dir),
+                                training_part(f.recipe.loaded.root), now, f.finetune.base, f.task.path);
+}
+
+std::string pretrain_stale_because(const NewestOutput& newest, const std::string& shards_now) {
+  return differs(newest.meta, "shards_hash", shards_now,
+                 fmt::format("the shards changed (a corpus or the data section) since {} was made",
+                             newest.file.string()));
+}
+
+std::string pretrain_stale_because(const Recipe& r, const fs::path& run_dir) {
+  return pretrain_stale_because(newest_output({}, run_dir), hex64(data::shards_fingerprint(r.data)));
+}
+
+FinetuneNext finetune_next(const fs::path& run_dir) {
+  std::error_code ec;
+  if (fs::exists(tuned_checkpoint_path(run_dir), ec)) return FinetuneNext::done;
+  if (train::latest_checkpoint(run_dir)) return FinetuneNext::resume;
+  return FinetuneNext::start;
+}
+
+uint64_t eval_inputs_hash(const FinetuneRecipe& f, const Provenance& now) {
+  Hasher h;
+  h.field(hash_file(tuned_checkpoint_path(f.run_dir)));
+  h.field(recipe::to_yaml(f.recipe.loaded.root));
+  for (const char* key : {"base_hash", "task_hash", "shards_hash"}) h.field(now.at(key));
+  for (const eval::SuiteSpec& suite : f.eval.suites) {
+    std::error_code ec;
+    h.field(fs::is_regular_file(suite.path, ec) ? hex64(hash_file(suite.path)) : std::string("absent"));
+  }
+  return h.digest();
+}
+
+fs::path eval_stamp_path(const fs::path& report_dir) {
+  return report_dir / "report.inputs";
+}
+
+bool report_up_to_date(const fs::path& report_dir, const std::string& inputs_hash) {
+  std::error_code ec;
+  if (inputs_hash.empty() || !fs::exists(eval_stamp_path(report_dir), ec) ||
+      !fs::exists(report_dir / "report.json", ec))
+    return false;
+  return read_file(eval_stamp_path(report_dir)) == inputs_hash + "\n";
+}
+
+void stamp_report(const fs::path& report_dir, const std::string& inputs_hash) {
+  write_file_atomic(eval_stamp_path(report_dir), inputs_hash + "\n");
+}
+
+}  // namespace plinth::finetune
