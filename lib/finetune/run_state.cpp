@@ -2,12 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "data/prepare.h"
 #include "eval/eval_spec.h"
+#include "finetune/finetune_spec.h"
 #include "model/checkpoint_file.h"
+#include "model/hf_import.h"
 #include "recipe/recipe_loader.h"
 #include "recipe/recipe_writer.h"
 #include "train/checkpoint_files.h"
@@ -124,6 +128,91 @@ bool report_up_to_date(const fs::path& report_dir, const std::string& inputs_has
 
 void stamp_report(const fs::path& report_dir, const std::string& inputs_hash) {
   write_file_atomic(eval_stamp_path(report_dir), inputs_hash + "\n");
+}
+
+Provenance recipe_source(const recipe::LoadedRecipe& loaded) {
+  return {{"recipe_file", fs::absolute(loaded.file).lexically_normal().string()},
+          {"recipe_overrides", nlohmann::json(loaded.overrides).dump()}};
+}
+
+namespace {
+
+// The recipe a run recorded (recipe_source), bound again as it reads now; nullopt when the run
+// recorded none or the recipe no longer exists or binds.
+std::optional<Recipe> recipe_now(const Provenance& meta) {
+  auto file = meta.find("recipe_file"), overrides = meta.find("recipe_overrides");
+  if (file == meta.end() || overrides == meta.end()) return std::nullopt;
+  std::error_code ec;
+  if (!fs::is_regular_file(file->second, ec)) return std::nullopt;
+  try {
+    return load_and_bind(file->second,
+                         nlohmann::json::parse(overrides->second).get<std::vector<std::string>>());
+  } catch (const BadInput&) {
+    return std::nullopt;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The newest modification time of a file, or of the files directly in a folder (a Hugging Face
+// model's).
+fs::file_time_type newest_write(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return fs::last_write_time(path);
+  fs::file_time_type newest = fs::file_time_type::min();
+  for (const auto& entry : fs::directory_iterator(path))
+    if (entry.is_regular_file(ec)) newest = std::max(newest, entry.last_write_time());
+  return newest;
+}
+
+// The shards' fingerprint now, or "" when a domain has no shards here (not prepared, or listed
+// from another working directory: data paths are relative to it), which says nothing of a change.
+std::string shards_now(const data::DataSpec& data) {
+  for (const data::DomainSpec& d : data.domains)
+    if (!data::read_manifest(data, d.name)) return "";
+  return hex64(data::shards_fingerprint(data));
+}
+
+}  // namespace
+
+// The hash of `path` now, computed only when it was written after `since` (the run's newest
+// output): an older file is the one the run recorded under `key`.
+std::string StalenessProbe::hash_since(const fs::path& path, const Provenance& meta, const std::string& key,
+                                       const fs::path& since, bool model) {
+  auto recorded = meta.find(key);
+  if (recorded != meta.end() && newest_write(path) <= fs::last_write_time(since)) return recorded->second;
+  auto [it, fresh] = hashes_.try_emplace(path);
+  if (fresh) it->second = hex64(model ? model::model_source_hash(path) : hash_file(path));
+  return it->second;
+}
+
+std::string StalenessProbe::stale_because(const fs::path& run_dir, bool finetune) {
+  const NewestOutput newest = newest_output(finetune ? tuned_checkpoint_path(run_dir) : fs::path(), run_dir);
+  std::optional<Recipe> recipe = newest.meta.empty() ? std::nullopt : recipe_now(newest.meta);
+  if (!recipe) return "";
+  if (!finetune) {
+    const std::string shards = shards_now(recipe->data);
+    return shards.empty() ? "" : pretrain_stale_because(newest, shards);
+  }
+  FinetuneRecipe f;
+  try {
+    f = bind_finetune_recipe(std::move(*recipe), 0);
+  } catch (const BadInput&) {
+    return "";
+  }
+  Provenance now;
+  if (const std::string shards = shards_now(f.recipe.data); !shards.empty()) now["shards_hash"] = shards;
+  std::error_code ec;
+  if (fs::is_regular_file(f.task.path, ec))
+    now["task_hash"] = hash_since(f.task.path, newest.meta, "task_hash", newest.file, false);
+  try {
+    const fs::path base = resolve_base_checkpoint(f.finetune.base);
+    now["base_hash"] = hash_since(base, newest.meta, "base_hash", newest.file, true);
+  } catch (const BadInput&) {
+    // No base now: plinth run would say so; here there is nothing to compare.
+  }
+  return finetune_stale_because(newest, training_part(f.recipe.loaded.root), now, f.finetune.base,
+                                f.task.path);
 }
 
 }  // namespace plinth::finetune

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "finetune/finetune_recipe.h"
 #include "recipe/recipe.h"
@@ -66,5 +67,28 @@ std::filesystem::path eval_stamp_path(const std::filesystem::path& report_dir);
 bool report_up_to_date(const std::filesystem::path& report_dir, const std::string& inputs_hash);
 // Records `inputs_hash` as the stamp of the report just written, atomically.
 void stamp_report(const std::filesystem::path& report_dir, const std::string& inputs_hash);
+
+// Where a run's recipe came from, recorded in its checkpoints beside its provenance: recipe_file
+// (the file, absolute) and recipe_overrides (a JSON array of the overrides as given), so that
+// the recipe can be bound again to tell whether it changed since (StalenessProbe).
+Provenance recipe_source(const recipe::LoadedRecipe& loaded);
+
+// Whether a listed run is stale now (`plinth runs`), read cheaply: the newest output's meta
+// (the checkpoint header only), its recipe bound again from the recorded recipe_source, the task
+// file's and shards' fingerprints, and the base hashed only when one of its files is newer than
+// the run's newest output (else the recorded base_hash stands). The same rules as plinth run's
+// (finetune_stale_because, pretrain_stale_because); file hashes are kept for the whole listing,
+// so a sweep's points share one hash of their base.
+class StalenessProbe {
+ public:
+  // "" when the run is up to date, or when it cannot tell: no output yet, no recorded source
+  // (an older plinth's run), a recipe or base that no longer exists or no longer binds.
+  std::string stale_because(const std::filesystem::path& run_dir, bool finetune);
+
+ private:
+  std::string hash_since(const std::filesystem::path& path, const Provenance& meta, const std::string& key,
+                         const std::filesystem::path& since, bool model);
+  std::map<std::filesystem::path, std::string> hashes_;
+};
 
 }  // namespace plinth::finetune
