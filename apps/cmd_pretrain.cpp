@@ -13,6 +13,7 @@
 #include "command.h"
 #include "data/mixture_sampler.h"
 #include "data/prepare.h"
+#include "finetune/run_state.h"
 #include "model/device.h"
 #include "model/model_config.h"
 #include "model/torch_runtime.h"
@@ -159,6 +160,8 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   options.recipe_yaml = recipe::to_yaml(r.loaded.root);
   // What the shards were made from: `plinth run` redoes a pretraining whose data changed since.
   options.extra_meta["shards_hash"] = hex64(data::shards_fingerprint(r.data));
+  // Where the recipe came from, so that `plinth runs` can read it again (finetune/run_state.h).
+  for (const auto& [key, value] : finetune::recipe_source(r.loaded)) options.extra_meta[key] = value;
   options.peak_flops = pargs.peak_tflops * 1e12;
   options.data_parallel = dp;
   options.evaluate = train::make_val_loss_evaluator(

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -37,12 +36,12 @@
 #include <thread>
 
 #include "command.h"
-#include "eval/eval_spec.h"
 #include "eval/evaluator.h"
 #include "finetune/finetune_recipe.h"
 #include "finetune/finetune_spec.h"
+#include "finetune/run_plan.h"
 #include "pipeline_stages.h"
-#include "sweep_plan.h"
+#include "sweep_run.h"
 #include "train/checkpoint_files.h"
 #include "train/data_parallel.h"
 #include "util/error.h"
@@ -59,92 +58,17 @@ struct RunArgs : StageOptions {
   std::string pipeline;
 };
 
-struct Pipeline {
-  std::string name;
-  fs::path pretrain;
-  std::vector<fs::path> finetune;
-  std::vector<int64_t> seeds;  // empty: each fine-tune once, with its recipe's own train.seed
-  recipe::SweepGrid sweep;     // empty: no sweep; else every fine-tune at every grid point
-  double screen = 0;           // sweep: {screen: F}: sweep_plan.h
-  fs::path report;
-};
-
-Pipeline load_pipeline(const std::string& file) {
-  recipe::LoadedRecipe loaded = recipe::load_recipe(file);
-  Pipeline p;
-  p.name = loaded.file.stem().string();
-  const fs::path dir = loaded.file.parent_path();
-  Diagnostics diag;
-  ConfigSection root(&loaded.root, "", diag, Location{loaded.file.string()});
-  root.read("name", p.name);
-  root.ignore("description");
-  auto recipe_path = [&](const std::string& key, const std::string& value) {
-    fs::path path = fs::path(value).is_absolute() ? fs::path(value) : dir / value;
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-      root.error(key, fmt::format("the recipe {} does not exist", path.string()),
-                 "paths of recipes are relative to the pipeline file");
-    return path.lexically_normal();
-  };
-  std::string pretrain;
-  if (root.read("pretrain", pretrain)) p.pretrain = recipe_path("pretrain", pretrain);
-  std::vector<std::string> finetunes;
-  root.read("finetune", finetunes);
-  for (const auto& f : finetunes) p.finetune.push_back(recipe_path("finetune", f));
-  if (pretrain.empty() && finetunes.empty())
-    root.error("pretrain", "the pipeline has neither pretrain: nor finetune:",
-               "name a pretraining recipe, fine-tuning recipes, or both");
-  std::vector<std::string> seeds;
-  if (root.read("seeds", seeds)) {
-    if (seeds.empty())
-      root.error("seeds", "the list of seeds is empty",
-                 "list training seeds, e.g. seeds: [1, 2, 3], or remove seeds:");
-    for (const auto& text : seeds) {
-      int64_t seed = -1;
-      const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), seed);
-      if (err != std::errc() || end != text.data() + text.size() || seed < 0) {
-        root.error("seeds", fmt::format("'{}' is not a seed (an integer >= 0)", text),
-                   "write e.g. seeds: [1, 2, 3]");
-        continue;
-      }
-      if (std::find(p.seeds.begin(), p.seeds.end(), seed) != p.seeds.end())
-        root.error("seeds", fmt::format("seed {} is listed twice", seed),
-                   "each seed trains one run per fine-tune: list it once");
-      p.seeds.push_back(seed);
-    }
-  }
-  std::string report;
-  if (root.read("report", report)) p.report = report;
-  ConfigSection sweep = root.child("sweep");
-  p.sweep = recipe::bind_sweep(sweep, loaded.root.find("sweep"));
-  if (sweep.present()) eval::read_fraction(sweep, "screen", p.screen, false, "25% (or 0.25)");
-  if (sweep.present() && !p.seeds.empty())
-    root.error("sweep",
-               "seeds: and sweep: together would train every grid point once per seed, which a "
-               "sweep's frontier does not compare",
-               "sweep first; then run the chosen point's recipe with seeds: in a pipeline of its own");
-  if (sweep.present() && p.finetune.empty())
-    root.error("sweep", "sweep: needs fine-tunes to sweep", "add finetune: recipes, or remove sweep:");
-  root.finish();
-  diag.throw_if_any();
-  if (!p.sweep.empty()) recipe::check_grid(p.sweep);
-  if (!p.report.empty() && p.finetune.empty())
-    throw BadInput(fmt::format("{}: report: needs fine-tuned runs to compare", file),
-                   "add finetune: recipes, or remove report:");
-  return p;
-}
-
 // Whether a recipe asks for cloze suites (its top-level suites: section, plinth suite make).
 bool has_suites_section(const std::string& recipe_file) {
   return recipe::load_recipe(recipe_file).root.find("suites") != nullptr;
 }
 
 void run_pipeline(const RunArgs& args) {
-  const Pipeline p = load_pipeline(args.pipeline);
+  const finetune::Pipeline p = finetune::load_pipeline(args.pipeline);
   // A sweep's grid is checked against each fine-tuning recipe before any stage runs.
-  std::vector<SweepPlan> sweeps;
+  std::vector<finetune::SweepPlan> sweeps;
   if (!p.sweep.empty())
-    for (const auto& ft : p.finetune) sweeps.push_back(plan_sweep(ft.string(), p.sweep, p.screen));
+    for (const auto& ft : p.finetune) sweeps.push_back(finetune::plan_sweep(ft.string(), p.sweep, p.screen));
   const auto start = std::chrono::steady_clock::now();
   const std::string pre = p.pretrain.string();
   if (p.pretrain.empty())
@@ -161,7 +85,7 @@ void run_pipeline(const RunArgs& args) {
     if (has_suites_section(pre)) stage({"suite", "make", pre}, args);
     const fs::path pre_run = eval::recipe_run_dir(pre_recipe.loaded.root, pre_recipe.name);
     if (!args.dry_run)
-      if (const std::string why = pretrain_stale_because(pre_recipe, pre_run); !why.empty()) {
+      if (const std::string why = finetune::pretrain_stale_because(pre_recipe, pre_run); !why.empty()) {
         log::warn("{}: {}", pre, why);
         set_aside(pre_run, "pretraining");
       }
@@ -181,27 +105,15 @@ void run_pipeline(const RunArgs& args) {
   }
 
   // Each fine-tune once, once per seed (train.seed and the run directory overridden), or once
-  // per grid point of the sweep (sweep_plan.h).
-  std::vector<PlannedFinetune> planned;
-  for (const auto& ft : p.finetune) {
-    if (!p.sweep.empty()) continue;
-    if (p.seeds.empty()) {
-      planned.push_back({ft.string(), {}});
-      continue;
-    }
-    const finetune::FinetuneRecipe plain = finetune::bind_finetune_recipe(load_and_bind(ft.string(), {}), 0);
-    for (int64_t seed : p.seeds)
-      planned.push_back({ft.string(),
-                         {fmt::format("train.seed={}", seed),
-                          fmt::format("train.run_dir={}-seed{}", plain.run_dir.string(), seed)}});
-  }
-  std::vector<std::string> runs = run_finetunes(planned, args);
-  for (SweepPlan& plan : sweeps) {
+  // per grid point of the sweep (finetune/sweep_plan.h).
+  std::vector<std::string> runs = run_finetunes(finetune::plan_finetunes(p), args);
+  for (finetune::SweepPlan& plan : sweeps) {
     const std::vector<std::string> points = run_sweep(plan, args);
     runs.insert(runs.end(), points.begin(), points.end());
   }
   if (!args.dry_run)
-    for (const SweepPlan& plan : sweeps) write_sweep_report(plan, default_sweep_out(plan));
+    for (const finetune::SweepPlan& plan : sweeps)
+      write_sweep_report(plan, finetune::default_sweep_out(plan));
   if (!p.report.empty()) {
     std::vector<std::string> report{"report"};
     report.insert(report.end(), runs.begin(), runs.end());

@@ -1,8 +1,9 @@
 // plinth sweep RECIPE --grid key=v1,v2 [--grid ...]: a fine-tuning recipe run at every point of a
 // grid of its keys (the Cartesian product), each point fine-tuned and evaluated as plinth run
 // does (pipeline_stages.h: finished points skipped, interrupted ones resumed, stale ones set
-// aside), then one comparison with the learning/forgetting frontier marked (sweep_plan.h). The
-// base must exist already: a sweep fine-tunes, it does not pretrain (a pipeline's sweep: does).
+// aside), then one comparison with the learning/forgetting frontier marked (the plan:
+// finetune/sweep_plan.h; its run: sweep_run.h). The base must exist already: a sweep fine-tunes, it does not
+// pretrain (a pipeline's sweep: does).
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -12,7 +13,7 @@
 #include "finetune/finetune_recipe.h"
 #include "finetune/finetune_spec.h"
 #include "pipeline_stages.h"
-#include "sweep_plan.h"
+#include "sweep_run.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -40,12 +41,12 @@ double parse_screen(const std::string& text) {
 void run_sweep(const SweepArgs& args) {
   recipe::SweepGrid grid;
   for (const auto& flag : args.grid) grid.push_back(recipe::parse_grid_flag(flag));
-  SweepPlan plan = plan_sweep(args.recipe, grid, parse_screen(args.screen));
+  finetune::SweepPlan plan = finetune::plan_sweep(args.recipe, grid, parse_screen(args.screen));
   const finetune::FinetuneRecipe plain = finetune::bind_finetune_recipe(load_and_bind(args.recipe, {}), 0);
   // Before the first stage: a missing base would otherwise fail every point in turn.
   finetune::resolve_base_checkpoint(plain.finetune.base);
   const std::filesystem::path out =
-      args.out.empty() ? default_sweep_out(plan) : std::filesystem::path(args.out);
+      args.out.empty() ? finetune::default_sweep_out(plan) : std::filesystem::path(args.out);
   std::error_code ec;
   if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
     throw BadInput(

@@ -3,7 +3,8 @@
 // rerun skip finished work: a fine-tune with tuned.ckpt is done, one with checkpoints resumes,
 // one made from another version of its recipe, base, task file or shards is set aside
 // (<run_dir>.previous) and redone; an eval is redone only when the hash of what it reads
-// (report.inputs beside report.json) changed. Under a data-parallel plinth run, rank 0 posts
+// (report.inputs beside report.json) changed. The rules are the library's (finetune/run_state.h);
+// this file runs the processes and moves the directories. Under a data-parallel plinth run, rank 0 posts
 // each training stage on the job's board for the other ranks (docs/data-parallel.md).
 #include "pipeline_stages.h"
 
@@ -16,19 +17,14 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
-#include <map>
 #include <stdexcept>
 
 #include "child_process.h"
 #include "command.h"
-#include "data/prepare.h"
-#include "finetune/finetune_eval.h"
 #include "finetune/finetune_recipe.h"
 #include "finetune/finetune_run.h"
-#include "model/checkpoint_file.h"
-#include "recipe/recipe_writer.h"
+#include "finetune/sweep_plan.h"
 #include "train/checkpoint_files.h"
-#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -154,90 +150,6 @@ int posted_stages() {
   return g_posted;
 }
 
-namespace {
-
-// The meta of a run's newest output: `preferred` when it exists, else the newest step checkpoint
-// that reads (a damaged one is skipped here; resuming sets it aside). Empty when there is none.
-std::map<std::string, std::string> newest_meta(const fs::path& preferred, const fs::path& run_dir,
-                                               fs::path& newest) {
-  std::vector<fs::path> candidates;
-  std::error_code ec;
-  if (!preferred.empty() && fs::exists(preferred, ec)) candidates.push_back(preferred);
-  const auto steps = train::list_step_checkpoints(run_dir);
-  for (auto it = steps.rbegin(); it != steps.rend(); ++it) candidates.push_back(it->second);
-  for (const auto& file : candidates) {
-    try {
-      newest = file;
-      return model::read_checkpoint_meta(file);
-    } catch (const model::DamagedCheckpoint&) {
-    }
-  }
-  return {};
-}
-
-// "" when the recorded value is absent (a run from an older plinth) or equal to `now`.
-std::string differs(const std::map<std::string, std::string>& meta, const char* key, const std::string& now,
-                    const std::string& what) {
-  auto it = meta.find(key);
-  return it == meta.end() || it->second == now ? "" : what;
-}
-
-}  // namespace
-
-// Why a pretraining run no longer belongs to its data, or "" when it does: its newest
-// checkpoint records what the shards were made from.
-std::string pretrain_stale_because(const Recipe& r, const fs::path& run_dir) {
-  fs::path newest;
-  const auto meta = newest_meta({}, run_dir, newest);
-  return differs(
-      meta, "shards_hash", hex64(data::shards_fingerprint(r.data)),
-      fmt::format("the shards changed (a corpus or the data section) since {} was made", newest.string()));
-}
-
-namespace {
-
-// What a fine-tune of `f` is made from now (finetune_provenance: the base, the task file, the
-// shards), computed once per fine-tune: the staleness check and the eval's inputs both read it.
-using Provenance = std::map<std::string, std::string>;
-
-// The recipe as training reads it, as YAML: its eval:, gate: and suites: sections say only how
-// the tuned model is scored, so a change there redoes the eval (eval_inputs_hash), not the
-// fine-tune.
-std::string training_part(ConfigNode root) {
-  for (const char* key : {"eval", "gate", "suites"}) root.erase(key);
-  return recipe::to_yaml(root);
-}
-
-// The same of a recipe stored in a checkpoint's metadata; "" when it does not parse.
-std::string training_part(const std::string& stored_yaml) {
-  try {
-    return training_part(recipe::parse_yaml(stored_yaml, "checkpoint metadata"));
-  } catch (const BadInput&) {
-    return "";
-  }
-}
-
-// Why a fine-tuning run's results no longer belong to its recipe, or "" when they do: its
-// newest output (tuned.ckpt, else the newest checkpoint) records the recipe it ran and what it
-// was made from, compared with `now`.
-std::string finetune_stale_because(const finetune::FinetuneRecipe& f, const Provenance& now) {
-  fs::path newest;
-  const auto meta = newest_meta(finetune::tuned_checkpoint_path(f.run_dir), f.run_dir, newest);
-  if (meta.empty()) return "";
-  if (auto recipe = meta.find("recipe");
-      recipe == meta.end() || training_part(recipe->second) != training_part(f.recipe.loaded.root))
-    return fmt::format("{} was made with another version of the recipe", newest.string());
-  for (const auto& [key, what] : std::vector<std::pair<const char*, std::string>>{
-           {"base_hash", fmt::format("its base {} changed", f.finetune.base)},
-           {"task_hash", fmt::format("the task file {} changed", f.task.path)},
-           {"shards_hash", "the shards changed (a corpus or the data section)"}})
-    if (const std::string why = differs(meta, key, now.at(key), what); !why.empty())
-      return fmt::format("{} since {} was made", why, newest.string());
-  return "";
-}
-
-}  // namespace
-
 // A stale run directory is kept, renamed to <run_dir>.previous, so that starting again neither
 // resumes from nor mixes with results made from other inputs. One generation is kept: an older
 // .previous is deleted, and the warning says so.
@@ -254,22 +166,6 @@ void set_aside(const fs::path& run_dir, const std::string& redo) {
 }
 
 namespace {
-
-// The eval of a fine-tuned run is redone only when what it reads changed: the tuned checkpoint,
-// the recipe, the provenance (the base, the task file's test split, the shards' validation
-// documents) and the capability suites' files (a missing one hashes as absent: the eval stage
-// then says what is wrong).
-uint64_t eval_inputs_hash(const finetune::FinetuneRecipe& f, const Provenance& now) {
-  Hasher h;
-  h.field(hash_file(finetune::tuned_checkpoint_path(f.run_dir)));
-  h.field(recipe::to_yaml(f.recipe.loaded.root));
-  for (const char* key : {"base_hash", "task_hash", "shards_hash"}) h.field(now.at(key));
-  for (const eval::SuiteSpec& suite : f.eval.suites) {
-    std::error_code ec;
-    h.field(fs::is_regular_file(suite.path, ec) ? hex64(hash_file(suite.path)) : std::string("absent"));
-  }
-  return h.digest();
-}
 
 // A planned fine-tune bound with its overrides and `extra` ones.
 finetune::FinetuneRecipe bind_planned(const PlannedFinetune& planned, const std::vector<std::string>& extra) {
@@ -296,15 +192,17 @@ TrainedFinetune train_finetune(const PlannedFinetune& planned, const StageOption
   TrainedFinetune trained{run_dir.string(), {}};
   if (!args.dry_run) {
     trained.provenance = finetune::finetune_provenance(f, finetune::resolve_base_checkpoint(f.finetune.base));
-    if (const std::string why = finetune_stale_because(f, trained.provenance); !why.empty()) {
+    if (const std::string why = finetune::finetune_stale_because(f, trained.provenance); !why.empty()) {
       log::warn("{}: {}", planned.file, why);
       set_aside(run_dir, "fine-tuning");
     }
   }
-  std::error_code ec;
-  if (fs::exists(finetune::tuned_checkpoint_path(run_dir), ec))
+  const finetune::FinetuneNext next = finetune::finetune_next(run_dir);
+  if (next != finetune::FinetuneNext::done && !planned.sweep_label.empty() && !args.dry_run)
+    finetune::write_sweep_point(run_dir, {planned.file, planned.sweep_label});
+  if (next == finetune::FinetuneNext::done)
     log::info("{}: fine-tuned already ({})", planned.file, finetune::tuned_checkpoint_path(run_dir).string());
-  else if (train::latest_checkpoint(run_dir))
+  else if (next == finetune::FinetuneNext::resume)
     stage(stage_args("finetune", planned, {}, {"--resume"}), args);
   else
     stage(stage_args("finetune", planned, {}, {}), args);
@@ -318,19 +216,15 @@ fs::path eval_finetune(const PlannedFinetune& planned, const TrainedFinetune& tr
       throw std::logic_error("eval_finetune: an eval variant may override eval.* keys only, not " + o);
   const finetune::FinetuneRecipe f = bind_planned(planned, variant.overrides);
   const fs::path out = variant.subdir.empty() ? f.run_dir : f.run_dir / variant.subdir;
-  const fs::path stamp = out / "report.inputs";
-  const std::string want = args.dry_run ? "" : hex64(eval_inputs_hash(f, trained.provenance));
-  std::string have;
-  std::error_code ec;
-  if (fs::exists(stamp, ec) && fs::exists(out / "report.json", ec)) have = read_file(stamp);
-  if (!want.empty() && have == want + "\n") {
+  const std::string want = args.dry_run ? "" : hex64(finetune::eval_inputs_hash(f, trained.provenance));
+  if (finetune::report_up_to_date(out, want)) {
     log::info("{}: report up to date ({})", planned.file, (out / "report.json").string());
     return out;
   }
   std::vector<std::string> rest;
   if (!variant.subdir.empty()) rest = {"--out", out.string()};
   stage(stage_args("eval", planned, variant.overrides, rest), args);
-  if (!args.dry_run) write_file_atomic(stamp, want + "\n");
+  if (!args.dry_run) finetune::stamp_report(out, want);
   return out;
 }
 

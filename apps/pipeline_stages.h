@@ -1,14 +1,14 @@
 // The stages plinth run and plinth sweep share: starting a stage as a child process of this
 // binary, and the fine-tunes with their evals, each skipped, resumed or redone as its outputs
-// say (pipeline_stages.cpp has the rules).
+// say (the rules: finetune/run_state.h; the plans: finetune/run_plan.h, sweep_plan.h).
 #pragma once
 
 #include <filesystem>
-#include <map>
 #include <string>
 #include <vector>
 
-#include "recipe/recipe.h"
+#include "finetune/run_plan.h"
+#include "finetune/run_state.h"
 #include "train/data_parallel.h"
 
 namespace plinth {
@@ -29,37 +29,28 @@ void post_training_stages(train::JobBoard* board);
 int posted_stages();  // how many were posted so far
 std::vector<std::string> training_stage_env(int k);
 
-// Why a pretraining run no longer belongs to its data (its shards changed), or "".
-std::string pretrain_stale_because(const Recipe& r, const std::filesystem::path& run_dir);
 // Renames a stale run directory to <run_dir>.previous (one generation kept) and warns that
 // `redo` happens again.
 void set_aside(const std::filesystem::path& run_dir, const std::string& redo);
 
-// A fine-tuning recipe and the overrides of one of its runs (a seed's, a sweep point's; each
-// sets train.run_dir so runs do not share a directory).
-struct PlannedFinetune {
-  std::string file;
-  std::vector<std::string> overrides;
-};
+using finetune::EvalVariant;
+using finetune::PlannedFinetune;
+
 // A fine-tune's run directory and what it is made from (finetune_provenance: the hashes of the
 // base, the task file and the shards; empty on a dry run). train_finetune computes them once and
 // its evals reuse them: hashing the base and the shards is the costly part of a skipped stage.
 struct TrainedFinetune {
   std::string run_dir;
-  std::map<std::string, std::string> provenance;
+  finetune::Provenance provenance;
 };
 // Fine-tunes one, unless it is finished: an interrupted fine-tune resumes, a stale one (another
-// recipe, base, task file or shards than its newest output records) is set aside and redone.
+// recipe, base, task file or shards than its newest output records) is set aside and redone. A
+// sweep point (planned.sweep_label) gets its sweep_point.json before it trains.
 TrainedFinetune train_finetune(const PlannedFinetune& planned, const StageOptions& run);
 
-// An eval other than the run's own report: more overrides (e.g. a smaller sample), written to
-// <run_dir>/<subdir> (plinth eval --out) instead of the run directory. The overrides may set only
-// eval.* keys, so that what the fine-tune was made from stays `trained.provenance`.
-struct EvalVariant {
-  std::vector<std::string> overrides;
-  std::string subdir;
-};
-// Evaluates a fine-tuned run (plinth eval) unless its report is up to date: the stamp
+// Evaluates a fine-tuned run (plinth eval), or with a variant (its overrides may set only eval.*
+// keys, so that what the fine-tune was made from stays `trained.provenance`), unless its report
+// is up to date: the stamp
 // report.inputs beside report.json holds the hash of what the eval reads (the tuned checkpoint,
 // the recipe with every override, the base, the task file, the shards). `trained`: what
 // train_finetune returned for `planned`. Returns the report's directory.

@@ -10,6 +10,7 @@
 #include "data/mixture_sampler.h"
 #include "data/prepare.h"
 #include "finetune/generated_replay.h"
+#include "finetune/run_state.h"
 #include "finetune/selection_probe.h"
 #include "model/checkpoint_file.h"
 #include "model/checkpoint_model.h"
@@ -247,11 +248,13 @@ void write_selected_tuned(const FinetuneRecipe& f, const SelectionProbe& probe, 
 }  // namespace
 
 std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, const fs::path& base_ckpt) {
-  return {{"base_checkpoint", base_ckpt.string()},
-          {"base_hash", hex64(model::model_source_hash(base_ckpt))},
-          {"method", finetune::method_label(f.finetune)},
-          {"task_hash", hex64(hash_file(f.task.path))},
-          {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}};
+  std::map<std::string, std::string> p = recipe_source(f.recipe.loaded);
+  p.insert({{"base_checkpoint", base_ckpt.string()},
+            {"base_hash", hex64(model::model_source_hash(base_ckpt))},
+            {"method", finetune::method_label(f.finetune)},
+            {"task_hash", hex64(hash_file(f.task.path))},
+            {"shards_hash", hex64(data::shards_fingerprint(f.recipe.data))}});
+  return p;
 }
 
 bool run_finetune(const FinetuneRecipe& recipe, bool resume) {

@@ -13,8 +13,10 @@
 namespace plinth::finetune {
 
 // What a fine-tune is made from, as checkpoint meta: base_checkpoint, base_hash (its file's
-// hash), method, task_hash (the task file's), shards_hash (data::shards_fingerprint). Every step
-// checkpoint and tuned.ckpt carry it; `plinth run` redoes a run whose record differs from now.
+// hash), method, task_hash (the task file's), shards_hash (data::shards_fingerprint), and where
+// its recipe came from (recipe_file, recipe_overrides: run_state.h recipe_source). Every step
+// checkpoint and tuned.ckpt carry it; `plinth run` redoes a run whose record differs from now,
+// and `plinth runs` shows it as stale.
 std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f,
                                                        const std::filesystem::path& base_ckpt);
 

@@ -380,6 +380,7 @@ LoadedRecipe load_recipe(const fs::path& file, const std::vector<std::string>& o
   }
   out.root = IncludeResolver(out.files).load(out.file, Location{});
   for (const std::string& assignment : overrides) apply_override(out.root, assignment);
+  out.overrides = overrides;
   return out;
 }
 

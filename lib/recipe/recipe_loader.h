@@ -17,6 +17,7 @@ struct LoadedRecipe {
   std::filesystem::path file;                // the recipe named on the command line
   ConfigNode root;                           // merged tree (a mapping); `include` removed
   std::vector<std::filesystem::path> files;  // every file read, the recipe first, includes after
+  std::vector<std::string> overrides;        // applied to root, as given ("train.lr=1e-3")
 };
 
 // Reads `file` and everything it includes, applies `overrides` ("a.b.c=value", "a.list[1].x=v"),

@@ -183,16 +183,61 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     CHECK(r["mean_forgetting_pct"]["value"] == report["overall"]["mean_forgetting_pct"]);
     CHECK(r["task_gain_pct"]["ci"] == report["task"]["gain_ci"]);
   }
+  for (const auto& [name, r] : runs) {
+    INFO(name);
+    CHECK(r["stale_because"].is_null());
+  }
+
+  // Stale: ft-full's recipe trains differently now (read again from the file its checkpoints
+  // name), and ft-lora's base is another model (newer than its outputs, so it is hashed).
+  const std::string full_yaml = plinth::test::read_file(f.dir() / "full.yaml");
+  REQUIRE(full_yaml.find("warmup_steps: 1\n") != std::string::npos);
+  std::string edited = full_yaml;
+  edited.replace(edited.find("warmup_steps: 1\n"), 16, "warmup_steps: 2\n");
+  f.dir().write("full.yaml", edited);
+  const fs::path base_ckpt = f.dir() / "runs/base/checkpoints/best.ckpt";
+  const std::string base_bytes = plinth::test::read_file(base_ckpt);
+  fs::remove(base_ckpt);  // a hard link: write a new file, leave its origin as it is
+  f.dir().write("runs/base/checkpoints/best.ckpt", base_bytes);  // same content, newer: not stale
+  auto same = f.plinth("runs --json");
+  INFO(same.output);
+  REQUIRE(same.exit_code == 0);
+  for (const auto& r : nlohmann::json::parse(same.output)) runs[r["dir"].get<std::string>()] = r;
+  CHECK_THAT(
+      runs["ft-full"]["state"].get<std::string>(),
+      Catch::StartsWith("stale because runs/ft-full/tuned.ckpt was made with another version of the recipe"));
+  CHECK(runs["ft-lora"]["state"] == "evaluated");
+  CHECK(runs["base"]["state"] == "finished");
+  std::string other_base = base_bytes;
+  other_base[other_base.size() / 2] ^= 1;  // not a checkpoint that reads, and another hash
+  f.dir().write("runs/base/checkpoints/best.ckpt", other_base);
+  auto stale = f.plinth("runs");
+  INFO(stale.output);
+  REQUIRE(stale.exit_code == 0);
+  CHECK_THAT(stale.output,
+             Catch::Contains("stale because its base runs/base changed since runs/ft-lora/tuned.ckpt"));
+  f.dir().write("full.yaml", full_yaml);
+  f.dir().write("runs/base/checkpoints/best.ckpt", base_bytes);
+
+  // Damaged: a report cut short, a metrics line that is no JSON (not the last line, which a kill
+  // may cut): each run listed as damaged with the file, the others still listed (exit 0).
   f.dir().write("runs/ft-lora/report.json", "{\"overall\": ");
+  const std::string metrics = plinth::test::read_file(f.dir() / "runs/ft-full/metrics.jsonl");
+  f.dir().write("runs/ft-full/metrics.jsonl", "{\"step\": 1, \"val_loss\n" + metrics);
   auto damaged = f.plinth("runs");
   INFO(damaged.output);
   CHECK(damaged.exit_code == 0);
   CHECK_THAT(damaged.output,
              Catch::Contains("ft-lora") && Catch::Contains("damaged: ") && Catch::Contains("report.json"));
-  CHECK_THAT(damaged.output, Catch::Contains("evaluated"));  // ft-full's line
+  CHECK_THAT(damaged.output, Catch::Contains("damaged: ") && Catch::Contains("metrics.jsonl:1 is not JSON"));
+  CHECK_THAT(damaged.output, Catch::Contains("base") && Catch::Contains("finished"));  // the base's line
   auto nowhere = f.plinth("runs nowhere");
   CHECK(nowhere.exit_code == 2);
   CHECK_THAT(nowhere.output, Catch::Contains("nowhere is not a directory"));
+  auto a_file = f.plinth("runs full.yaml");
+  CHECK(a_file.exit_code == 2);
+  CHECK_THAT(a_file.output,
+             Catch::Contains("full.yaml is not a directory") && Catch::Contains("run directories"));
 }
 
 TEST_CASE("replay and EWC: the realised replay share, the Fisher from the training shards, reused",

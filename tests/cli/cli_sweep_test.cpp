@@ -3,6 +3,8 @@
 // a base that does not exist.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "cli_finetune_fixture.h"
 #include "util/atomic_file.h"
@@ -53,6 +55,22 @@ TEST_CASE("sweep: a two-point grid, its frontier, and a rerun that skips finishe
   CHECK(occurrences(again.output, "report up to date") == 2);
   CHECK_THAT(again.output, !Contains("== plinth finetune") && !Contains("== plinth eval"));
   CHECK(fs::exists(f.dir() / "cmp/comparison.md"));
+
+  // plinth runs: the points are the sweep's, by the mark the sweep wrote in their directories.
+  auto listed = f.plinth("runs --json");
+  INFO(listed.output);
+  REQUIRE(listed.exit_code == 0);
+  std::map<std::string, nlohmann::json> runs;
+  for (const auto& r : nlohmann::json::parse(listed.output)) runs[r["dir"].get<std::string>()] = r;
+  CHECK(runs["base"]["kind"] == "pretrain");
+  for (const char* label : {"lr1e-3", "lr1e-2"}) {
+    const nlohmann::json& r = runs[std::string("ft-lora-") + label];
+    INFO(label);
+    CHECK(r["kind"] == "sweep point");
+    CHECK(r["sweep_label"] == label);
+    CHECK(r["state"] == "evaluated");
+    CHECK(r["stale_because"].is_null());
+  }
 
   // The same grid as a pipeline's sweep: (no pretrain: the base exists): the same run
   // directories, so nothing is trained again, and the same comparison.

@@ -1,6 +1,8 @@
-// A sweep of one fine-tuning recipe (plinth sweep, or each fine-tune of a pipeline's sweep:):
-// the grid's points as planned runs (the recipe with the point's overrides, into
-// <run_dir>-<label>), and their comparison with the learning/forgetting frontier once they ran.
+// A sweep of one fine-tuning recipe (plinth sweep, or each fine-tune of a pipeline's sweep:),
+// planned: the grid's points as planned runs (the recipe with the point's overrides, into
+// <run_dir>-<label>), checked whole before anything runs. A point's run directory also holds
+// sweep_point.json (written when the point starts training), so that `plinth runs` can tell a
+// sweep's point from a fine-tune of its own.
 #pragma once
 
 #include <filesystem>
@@ -8,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "pipeline_stages.h"
+#include "finetune/run_plan.h"
 #include "recipe/sweep_grid.h"
 
-namespace plinth {
+namespace plinth::finetune {
 
 struct SweepPlan {
   std::string recipe;             // the fine-tuning recipe file
@@ -26,7 +28,7 @@ struct SweepPlan {
   double screen = 0;
   double screen_confidence = 0;      // of the screen's intervals (eval/pareto.h screen_confidence)
   std::vector<EvalVariant> screens;  // one per point when screened: its overrides, subdir screen
-  // Filled by run_sweep: per point, the point that dominated it beyond doubt on the screen.
+  // Filled by the sweep's run: per point, the point that dominated it beyond doubt on the screen.
   std::vector<std::optional<size_t>> screened_out;
 };
 
@@ -37,17 +39,21 @@ struct SweepPlan {
 // every task example (eval.max_tokens or eval.task_examples 0: nothing to scale down).
 SweepPlan plan_sweep(const std::string& recipe_file, const recipe::SweepGrid& grid, double screen = 0);
 
-// Fine-tunes every point, then evaluates them: each in full, or with a screen, first each on
-// the screen's sample and then in full only those no other point dominates beyond doubt there
-// (plan.screened_out says which were dropped). Returns each point's report directory: the run
-// directory, or <run_dir>/screen for a dropped point.
-std::vector<std::string> run_sweep(SweepPlan& plan, const StageOptions& run);
-
 // Where the comparison goes unless told: <run_dir>-sweep.
 std::filesystem::path default_sweep_out(const SweepPlan& plan);
 
-// Reads every point's report.json (the screen's for a dropped point) and writes
-// <out>/comparison.md and comparison.svg with the frontier marked (eval/sweep_report.h).
-void write_sweep_report(const SweepPlan& plan, const std::filesystem::path& out);
+// Where each point's report is: its run directory, or <dir>/screen for a point screened out.
+std::vector<std::filesystem::path> sweep_report_dirs(const SweepPlan& plan);
 
-}  // namespace plinth
+// What <point dir>/sweep_point.json records: the sweep's recipe and the point's label.
+struct SweepPointMark {
+  std::string recipe;
+  std::string label;
+};
+std::filesystem::path sweep_point_path(const std::filesystem::path& run_dir);
+// Written atomically, creating the run directory.
+void write_sweep_point(const std::filesystem::path& run_dir, const SweepPointMark& mark);
+// nullopt when the run has no mark; BadInput naming the file when it does not parse.
+std::optional<SweepPointMark> read_sweep_point(const std::filesystem::path& run_dir);
+
+}  // namespace plinth::finetune

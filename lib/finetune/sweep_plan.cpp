@@ -1,18 +1,18 @@
-#include "sweep_plan.h"
+#include "finetune/sweep_plan.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "eval/eval_spec.h"
 #include "eval/pareto.h"
-#include "eval/sweep_report.h"
 #include "finetune/finetune_recipe.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
-#include "util/log.h"
 
-namespace plinth {
+namespace plinth::finetune {
 
 namespace fs = std::filesystem;
 
@@ -62,7 +62,7 @@ SweepPlan plan_sweep(const std::string& recipe_file, const recipe::SweepGrid& gr
   plan.recipe = recipe_file;
   plan.grid = grid;
   plan.screen = screen;
-  plan.run_dir = finetune::bind_finetune_recipe(load_and_bind(recipe_file, {}), 0).run_dir;
+  plan.run_dir = bind_finetune_recipe(load_and_bind(recipe_file, {}), 0).run_dir;
   plan.points = recipe::grid_points(grid);
   std::vector<Problem> problems;
   std::set<std::string> seen;
@@ -73,8 +73,7 @@ SweepPlan plan_sweep(const std::string& recipe_file, const recipe::SweepGrid& gr
     std::vector<std::string> overrides = point.overrides;
     overrides.push_back("train.run_dir=" + dir.string());
     try {
-      const finetune::FinetuneRecipe f =
-          finetune::bind_finetune_recipe(load_and_bind(recipe_file, overrides), 0);
+      const FinetuneRecipe f = bind_finetune_recipe(load_and_bind(recipe_file, overrides), 0);
       if (screen > 0) {
         plan.screen_confidence = eval::screen_confidence(f.eval.confidence, plan.points.size());
         std::vector<Problem> found;
@@ -88,7 +87,7 @@ SweepPlan plan_sweep(const std::string& recipe_file, const recipe::SweepGrid& gr
         if (seen.insert(moved.str()).second) problems.push_back(std::move(moved));
       }
     }
-    plan.runs.push_back({recipe_file, std::move(overrides)});
+    plan.runs.push_back({recipe_file, std::move(overrides), point.label});
   }
   if (!problems.empty()) throw BadInput(std::move(problems));
   return plan;
@@ -100,62 +99,34 @@ fs::path default_sweep_out(const SweepPlan& plan) {
   return out;
 }
 
-namespace {
-
-std::vector<fs::path> report_dirs(const SweepPlan& plan) {
+std::vector<fs::path> sweep_report_dirs(const SweepPlan& plan) {
   std::vector<fs::path> dirs = plan.dirs;
   for (size_t i = 0; i < dirs.size() && i < plan.screened_out.size(); ++i)
     if (plan.screened_out[i]) dirs[i] /= plan.screens[i].subdir;
   return dirs;
 }
 
-}  // namespace
-
-std::vector<std::string> run_sweep(SweepPlan& plan, const StageOptions& args) {
-  if (plan.screen <= 0) return run_finetunes(plan.runs, args);
-  std::vector<TrainedFinetune> trained;
-  for (const auto& run : plan.runs) trained.push_back(train_finetune(run, args));
-  std::vector<fs::path> screens;
-  for (size_t i = 0; i < plan.runs.size(); ++i)
-    screens.push_back(eval_finetune(plan.runs[i], trained[i], args, plan.screens[i]));
-  plan.screened_out.assign(plan.runs.size(), std::nullopt);
-  if (!args.dry_run) {
-    std::vector<eval::TradeOff> points;
-    for (const auto& run : eval::load_runs(screens)) points.push_back(eval::trade_off(run.report));
-    plan.screened_out = eval::dominated_beyond_doubt(points);
-  }
-  size_t dropped = 0;
-  for (size_t i = 0; i < plan.runs.size(); ++i) {
-    if (const auto by = plan.screened_out[i]) {
-      ++dropped;
-      log::info(
-          "{}: dominated beyond doubt by {} on the screen ({:g}% of the sample, intervals at {:.2f}%): "
-          "no full eval",
-          plan.points[i].label, plan.points[*by].label, 100 * plan.screen, 100 * plan.screen_confidence);
-      continue;
-    }
-    eval_finetune(plan.runs[i], trained[i], args);
-  }
-  if (!args.dry_run)
-    log::info("sweep of {}: the screen spared the full eval of {} of {} points", plan.recipe, dropped,
-              plan.runs.size());
-  std::vector<std::string> dirs;
-  for (const auto& dir : report_dirs(plan)) dirs.push_back(dir.string());
-  return dirs;
+fs::path sweep_point_path(const fs::path& run_dir) {
+  return run_dir / "sweep_point.json";
 }
 
-void write_sweep_report(const SweepPlan& plan, const fs::path& out) {
-  eval::SweepComparison sweep;
-  for (const auto& axis : plan.grid) sweep.keys.push_back(axis.key);
-  for (const auto& point : plan.points) sweep.values.push_back(point.values);
-  sweep.runs = eval::load_runs(report_dirs(plan));
-  for (size_t i = 0; i < sweep.runs.size(); ++i) sweep.runs[i].label = plan.points[i].label;
-  sweep.screen = plan.screen;
-  sweep.screen_confidence = plan.screen_confidence;
-  sweep.screened_out = plan.screened_out;
-  eval::write_sweep_comparison(sweep, out);
-  log::info("sweep of {}: {} points; comparison with the frontier in {} and {}", plan.recipe,
-            plan.points.size(), (out / "comparison.md").string(), (out / "comparison.svg").string());
+void write_sweep_point(const fs::path& run_dir, const SweepPointMark& mark) {
+  fs::create_directories(run_dir);
+  const nlohmann::ordered_json j = {{"recipe", mark.recipe}, {"label", mark.label}};
+  write_file_atomic(sweep_point_path(run_dir), j.dump(2) + "\n");
 }
 
-}  // namespace plinth
+std::optional<SweepPointMark> read_sweep_point(const fs::path& run_dir) {
+  const fs::path file = sweep_point_path(run_dir);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(read_file(file));
+    return SweepPointMark{j.at("recipe").get<std::string>(), j.at("label").get<std::string>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw BadInput(fmt::format("{}: {}", file.string(), e.what()),
+                   "the sweep writes it when the point starts: run the sweep again, or delete the file");
+  }
+}
+
+}  // namespace plinth::finetune
