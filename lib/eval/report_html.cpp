@@ -9,6 +9,7 @@
 #include "eval/report_html_parts.h"
 #include "eval/report_variants.h"
 #include "util/atomic_file.h"
+#include "util/error.h"
 #include "util/html_page.h"
 #include "util/text.h"
 
@@ -33,7 +34,12 @@ std::string training_curves_html(const fs::path& run_dir, std::string_view href_
   if (fs::file_size(file, ec) > kMaxEmbeddedSvg)
     return fmt::format("<p>Training curves: {} ({}, too large to embed).</p>\n", html_link(href, "loss.svg"),
                        format_bytes(fs::file_size(file, ec)));
-  const std::string svg = read_file(file);
+  std::string svg;
+  try {
+    svg = read_file(file);
+  } catch (const BadInput&) {  // unreadable: the rest of the page is still worth writing
+    return fmt::format("<p>Training curves: {} could not be read.</p>\n", html_link(href, "loss.svg"));
+  }
   const std::string_view head = trim(std::string_view(svg).substr(0, 256));
   if (!starts_with(head, "<svg") && !starts_with(head, "<?xml"))
     return fmt::format("<p>Training curves: {} is not an SVG image.</p>\n", html_link(href, "loss.svg"));
