@@ -122,8 +122,8 @@ void add_eval_command(CLI::App& app) {
       "greedy answers of eval.max_new_tokens tokens, 0 = the longest training completion), both models on\n"
       "the same windows in one pass, with paired bootstrap intervals (eval.confidence, eval.resamples);\n"
       "a domain stops early once its forgetting interval is within eval.target_ci (e.g. 1%). It writes\n"
-      "report.json, report.md and report.svg into its run directory: what the fine-tune forgot, and\n"
-      "what it learned.");
+      "report.json, report.md, report.svg and report.html into its run directory: what the fine-tune\n"
+      "forgot, and what it learned.");
   cmd->callback([] { run_eval(args, eval_args); });
 }
 

@@ -1,5 +1,6 @@
 // plinth report RUN_DIR... [--out DIR]: the forgetting reports of several fine-tuned runs side
-// by side: a Markdown table on stdout and in comparison.md, and comparison.svg, task gain against
+// by side: a Markdown table on stdout and in comparison.md, comparison.html (the same as a web page
+// with every run's curves and a link to its report), and comparison.svg, task gain against
 // mean forgetting with one point per run: the trade-off to choose a method by.
 #include <fmt/format.h>
 
@@ -25,13 +26,14 @@ void run_report(const ReportArgs& a) {
   const std::filesystem::path out = a.out.empty() ? eval::common_parent(runs) : std::filesystem::path(a.out);
   std::error_code ec;
   if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
-    throw BadInput(fmt::format("--out {} is a file, but a directory is expected (comparison.md and .svg go "
-                               "into it)",
-                               out.string()),
-                   "name a directory, new or existing");
+    throw BadInput(
+        fmt::format("--out {} is a file, but a directory is expected (comparison.md, .svg and .html go "
+                    "into it)",
+                    out.string()),
+        "name a directory, new or existing");
   eval::write_comparison(runs, out);
   fmt::print("{}", eval::comparison_markdown(runs));
-  log::info("wrote {} and {}", (out / "comparison.md").string(), (out / "comparison.svg").string());
+  log::info("wrote {}, comparison.svg and comparison.html", (out / "comparison.md").string());
 }
 
 }  // namespace
@@ -42,7 +44,7 @@ void add_report_command(CLI::App& app) {
   static ReportArgs a;
   cmd->add_option("runs", a.runs, "Run directories holding report.json (or report.json files)")->required();
   cmd->add_option("--out", a.out,
-                  "Directory for comparison.md and comparison.svg (default: the deepest directory holding "
+                  "Directory for comparison.md, .svg and .html (default: the deepest directory holding "
                   "every run, e.g. runs/ for runs/a runs/b)");
   cmd->footer(
       "Example:\n"

@@ -50,8 +50,9 @@ void run_sweep(const SweepArgs& args) {
   std::error_code ec;
   if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
     throw BadInput(
-        fmt::format("--out {} is a file, but a directory is expected (comparison.md and .svg go into it)",
-                    out.string()),
+        fmt::format(
+            "--out {} is a file, but a directory is expected (comparison.md, .svg and .html go into it)",
+            out.string()),
         "name a directory, new or existing");
   log::info("sweep of {}: {} points", args.recipe, plan.points.size());
   run_sweep(plan, args);
@@ -72,7 +73,7 @@ void add_sweep_command(CLI::App& app) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--out", args.out,
-                  "Directory for comparison.md and comparison.svg (default: <run_dir>-sweep)");
+                  "Directory for comparison.md, .svg and .html (default: <run_dir>-sweep)");
   cmd->add_option("--screen", args.screen,
                   "F: evaluate every point on F of its eval sample first (e.g. 0.25), and in full only\n"
                   "the points no other dominates beyond doubt there");

@@ -57,8 +57,8 @@ void write_sweep_report(const SweepPlan& plan, const fs::path& out) {
   sweep.screen_confidence = plan.screen_confidence;
   sweep.screened_out = plan.screened_out;
   eval::write_sweep_comparison(sweep, out);
-  log::info("sweep of {}: {} points; comparison with the frontier in {} and {}", plan.recipe,
-            plan.points.size(), (out / "comparison.md").string(), (out / "comparison.svg").string());
+  log::info("sweep of {}: {} points; comparison with the frontier in {}, comparison.svg and comparison.html",
+            plan.recipe, plan.points.size(), (out / "comparison.md").string());
 }
 
 }  // namespace plinth

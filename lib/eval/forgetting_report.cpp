@@ -1,5 +1,5 @@
 // A ForgettingReport's figures and intervals (derive), the report made from two evaluations, and
-// its files written (forgetting_report.h). report.json is read and written in
+// its files written (forgetting_report.h, report_html.h). report.json is read and written in
 // forgetting_report_json.cpp, report.md and report.svg drawn in forgetting_report_text.cpp.
 #include "eval/forgetting_report.h"
 
@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "eval/document_sample.h"
+#include "eval/report_html.h"
 #include "eval/report_variants.h"
 #include "util/atomic_file.h"
 #include "util/nan.h"
@@ -269,6 +270,7 @@ void write_report(const ForgettingReport& report, const fs::path& dir) {
   write_file_atomic(dir / "report.json", report_json(report));
   write_file_atomic(dir / "report.md", report_markdown(report));
   write_file_atomic(dir / "report.svg", report_svg(report));
+  write_file_atomic(dir / "report.html", report_html(report, dir));  // after the files it links
   for (const auto& [name, svg] : {std::pair{"interpolation.svg", interpolation_svg(report)},
                                   std::pair{"attribution.svg", attribution_svg(report)}}) {
     std::error_code ec;

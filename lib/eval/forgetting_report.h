@@ -2,7 +2,7 @@
 // same sampled documents and windows of every pretraining domain (evaluate_pair), beside the
 // task's loss and exact match on a sample of its test split, every figure with its paired
 // bootstrap interval (bootstrap.h). Written to <run_dir>/report.json (versioned schema, below),
-// report.md and report.svg; read back by `plinth report` (run_comparison.h) and `plinth gate`
+// report.md, report.svg and report.html; read back by `plinth report` (run_comparison.h) and `plinth gate`
 // (gate.h). No torch here.
 //
 // Definitions (percentages are of the base value; positive forgetting = worse after tuning):
@@ -217,8 +217,9 @@ std::string report_markdown(const ForgettingReport& report);
 // Grouped bars per domain (base vs tuned bits per byte, the tuned bar with its interval), each
 // group labelled with its forgetting % and interval.
 std::string report_svg(const ForgettingReport& report);
-// <dir>/report.json, report.md and report.svg, each written atomically; interpolation.svg and
-// attribution.svg when the report has them (an older one removed when it has not).
+// <dir>/report.json, report.md, report.svg and report.html (report_html.h), each written
+// atomically; interpolation.svg and attribution.svg when the report has them (an older one
+// removed when it has not).
 void write_report(const ForgettingReport& report, const std::filesystem::path& dir);
 
 }  // namespace plinth::eval

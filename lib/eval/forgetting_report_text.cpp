@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "eval/report_variants.h"
+#include "util/nan.h"
 #include "util/svg_charts.h"
 #include "util/svg_plot.h"
 #include "util/text.h"

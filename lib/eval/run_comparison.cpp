@@ -7,6 +7,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "eval/report_html.h"
 #include "util/atomic_file.h"
 #include "util/svg_charts.h"
 #include "util/text.h"
@@ -241,6 +242,7 @@ void write_comparison(const std::vector<ComparedRun>& runs, const fs::path& dir)
     write_file_atomic(dir / "interpolation.svg", overlay);
   else
     fs::remove(dir / "interpolation.svg", ec);  // an earlier comparison's
+  write_file_atomic(dir / "comparison.html", comparison_html(runs, dir));  // after the files it links
 }
 
 }  // namespace plinth::eval

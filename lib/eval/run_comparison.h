@@ -38,8 +38,8 @@ ScatterChart comparison_chart(const std::vector<ComparedRun>& runs);
 // (runs/a and runs/b -> runs; a single run's parent).
 std::filesystem::path common_parent(const std::vector<ComparedRun>& runs);
 
-// <dir>/comparison.md and comparison.svg, atomically; interpolation.svg (every run's
-// interpolation curve on one chart) when some run's report has one.
+// <dir>/comparison.md, comparison.svg and comparison.html (report_html.h), atomically;
+// interpolation.svg (every run's interpolation curve on one chart) when some run's report has one.
 void write_comparison(const std::vector<ComparedRun>& runs, const std::filesystem::path& dir);
 
 }  // namespace plinth::eval

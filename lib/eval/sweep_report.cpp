@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "eval/report_html.h"
 #include "util/atomic_file.h"
 #include "util/text.h"
 
@@ -100,6 +101,7 @@ std::string sweep_svg(const SweepComparison& sweep) {
 void write_sweep_comparison(const SweepComparison& sweep, const std::filesystem::path& dir) {
   write_file_atomic(dir / "comparison.md", sweep_markdown(sweep));
   write_file_atomic(dir / "comparison.svg", sweep_svg(sweep));
+  write_file_atomic(dir / "comparison.html", sweep_html(sweep, dir));
 }
 
 }  // namespace plinth::eval

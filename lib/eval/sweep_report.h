@@ -36,7 +36,7 @@ TradeOff trade_off(const ForgettingReport& report);
 
 std::string sweep_markdown(const SweepComparison& sweep);
 std::string sweep_svg(const SweepComparison& sweep);
-// <dir>/comparison.md and comparison.svg, atomically.
+// <dir>/comparison.md, comparison.svg and comparison.html (report_html.h), atomically.
 void write_sweep_comparison(const SweepComparison& sweep, const std::filesystem::path& dir);
 
 }  // namespace plinth::eval

@@ -215,7 +215,7 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
   for (const auto& flag : report->flags) log::warn("{}", flag);
   eval::write_report(*report, dir);
   fmt::print("{}", eval::report_markdown(*report));
-  log::info("wrote {}, report.md and report.svg", (dir / "report.json").string());
+  log::info("wrote {}, report.md, report.svg and report.html", (dir / "report.json").string());
 }
 
 void run_attribution(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
@@ -247,7 +247,7 @@ void run_attribution(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {
   });
   eval::write_report(report, f.run_dir);
   fmt::print("{}", eval::variants_markdown(report));
-  log::info("wrote {} (attribution), report.md and attribution.svg", report_file.string());
+  log::info("wrote {} (attribution), report.md, report.html and attribution.svg", report_file.string());
 }
 
 }  // namespace plinth::finetune

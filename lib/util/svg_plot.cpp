@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "util/atomic_file.h"
+#include "util/html_page.h"
 
 namespace plinth {
 
@@ -39,26 +40,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 }
 
 std::string svg_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return html_escape(s);  // the same five characters are special in XML
 }
 
 const char* series_color(size_t i) {

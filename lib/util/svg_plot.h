@@ -40,7 +40,7 @@ struct RenderedSvg {
 std::string stack_svg(const std::vector<RenderedSvg>& charts);
 void write_svg(const std::filesystem::path& path, const std::vector<LineChart>& charts);
 
-// Text made safe inside SVG/XML elements and attributes (& < > ").
+// Text made safe inside SVG/XML elements and attributes (& < > " ', as html_escape).
 std::string svg_escape(const std::string& text);
 
 // The i-th series colour (cycling): distinguishable on white, and in greyscale by order of

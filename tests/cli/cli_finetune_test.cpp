@@ -85,7 +85,13 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
     // The answer budget comes from the training completions, not from each test reference.
     CHECK_THAT(ev.output, Catch::Contains("greedy answers of up to") &&
                               Catch::Contains("(the longest training completion)"));
-    for (const char* file : {"report.json", "report.md", "report.svg"}) CHECK(fs::exists(run / file));
+    for (const char* file : {"report.json", "report.md", "report.svg", "report.html"})
+      CHECK(fs::exists(run / file));
+    // The page holds the Markdown's tables and the run's training curves (its loss.svg).
+    const std::string html = plinth::test::read_file(run / "report.html");
+    CHECK_THAT(html, Catch::Contains("<td>alpha</td>") && Catch::Contains("<h2 id=\"capability-suites\">") &&
+                         Catch::Contains("<svg role=\"img\"") &&
+                         Catch::Contains("<img src=\"data:image/svg+xml;base64,"));
     // The capability suite beside the domains: 12 of its 16 questions, scored on both models.
     CHECK_THAT(ev.output, Catch::Contains("suite words") && Catch::Contains("12 questions, 36 choices"));
     // The second fine-tune of the base reads the base's task and suite scores the first kept
@@ -140,6 +146,10 @@ TEST_CASE("full and LoRA fine-tunes, their forgetting reports, the comparison an
   CHECK_THAT(cmp.output, Catch::Contains("runs/ft-full") && Catch::Contains("lora"));
   CHECK_THAT(cmp.output, Catch::Contains("| suite |") && Catch::Contains("| words | "));
   CHECK(fs::exists(f.dir() / "cmp/comparison.svg"));
+  // comparison.html links each run's page relative to itself.
+  const std::string page = plinth::test::read_file(f.dir() / "cmp/comparison.html");
+  CHECK_THAT(page, Catch::Contains("href=\"../runs/ft-full/report.html\"") &&
+                       Catch::Contains("href=\"../runs/ft-lora/report.html\""));
 
   // The recipe's budget (1000%) passes; a budget of -100% cannot.
   CHECK(f.plinth("gate runs/ft-full/report.json").exit_code == 0);
@@ -297,6 +307,8 @@ TEST_CASE("the pipeline skips finished stages, resumes, and redoes a changed fin
   REQUIRE(first.exit_code == 0);
   CHECK(fs::exists(f.dir() / "runs/ft-full/report.json"));
   CHECK(fs::exists(f.dir() / "runs/cmp/comparison.md"));
+  CHECK_THAT(plinth::test::read_file(f.dir() / "runs/cmp/comparison.html"),
+             Catch::Contains("href=\"../ft-full/report.html\""));
   // base.yaml has no suites: section, so no suite make stage.
   CHECK_THAT(first.output, !Catch::Contains("== plinth suite make"));
 

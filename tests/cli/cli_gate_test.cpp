@@ -196,6 +196,9 @@ TEST_CASE("plinth report compares runs: table and trade-off plot", "[cli][report
   // Default output: the directory holding both runs.
   REQUIRE(fs::exists(f.dir() / "runs/comparison.md"));
   REQUIRE(fs::exists(f.dir() / "runs/comparison.svg"));
+  // Runs written by hand have no report.html: the page links their report.json's directory's files.
+  const std::string page = plinth::read_file(f.dir() / "runs/comparison.html");
+  CHECK_THAT(page, Contains("<td>runs/lora</td>") && Contains("href=\"full/report.json\""));
   CHECK_THAT(plinth::read_file(f.dir() / "runs/comparison.md"), Contains("| runs/lora | lora |"));
   std::string svg = plinth::read_file(f.dir() / "runs/comparison.svg");
   CHECK(svg.rfind("<svg", 0) == 0);

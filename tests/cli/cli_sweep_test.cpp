@@ -47,6 +47,9 @@ TEST_CASE("sweep: a two-point grid, its frontier, and a rerun that skips finishe
   CHECK_THAT(md, Contains("from least forgetting to most: lr1e-"));
   const std::string svg = read_file(f.dir() / "runs/ft-lora-sweep/comparison.svg");
   CHECK(occurrences(svg, "class=\"mark\"") == occurrences(md, "**yes**"));
+  const std::string html = read_file(f.dir() / "runs/ft-lora-sweep/comparison.html");
+  CHECK_THAT(html,
+             Contains("<a href=\"../ft-lora-lr1e-3/report.html\">lr1e-3</a>") && Contains("<td>lr1e-2</td>"));
 
   auto again = f.plinth("sweep lora.yaml --grid train.lr=1e-3,1e-2 --threads 2 --out cmp");
   INFO(again.output);

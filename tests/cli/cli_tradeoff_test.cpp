@@ -97,8 +97,13 @@ TEST_CASE(
   run_ok(f, "eval full.yaml --threads 2 eval.interpolate=[0.5] eval.attribute=true");
 
   const fs::path run = f.dir() / "runs/ft-full";
-  for (const char* file : {"report.json", "report.md", "interpolation.svg", "attribution.svg"})
+  for (const char* file : {"report.json", "report.md", "interpolation.svg", "attribution.svg", "report.html"})
     CHECK(fs::exists(run / file));
+  // The page draws both inline: the interpolation curve and the attribution heat map.
+  const std::string html = plinth::test::read_file(run / "report.html");
+  CHECK_THAT(html, Catch::Contains("aria-label=\"Interpolation between base and tuned") &&
+                       Catch::Contains("aria-label=\"Where the forgetting comes from") &&
+                       Catch::Contains("class=\"cell\""));
   const json report = read_json(run / "report.json");
   const json& interp = report.at("interpolation");
   REQUIRE(interp.size() == 3);  // 0 and 1 are always there

@@ -96,4 +96,22 @@ inline ForgettingReport report_with(const std::vector<std::pair<std::string, dou
   return make_forgetting_report({"run", "recipe", "lora"}, base, tuned, task_result(), std::nullopt, sample);
 }
 
+// A variant whose NLL is base + share x (tuned - base) on every document and example: a model
+// `share` of the way from base to tuned.
+inline ReportVariant between(const ForgettingReport& r, const std::string& label, double share) {
+  ReportVariant v;
+  v.label = label;
+  v.alpha = share;
+  for (const auto& d : r.domains) {
+    std::vector<double> nll;
+    for (size_t i = 0; i < d.docs.size(); ++i)
+      nll.push_back(d.docs.base_nll[i] + share * (d.docs.tuned_nll[i] - d.docs.base_nll[i]));
+    v.domain_nll[d.name] = nll;
+  }
+  for (size_t i = 0; i < r.task->index.size(); ++i)
+    v.task_nll.push_back(r.task->base_nll[i] + share * (r.task->tuned_nll[i] - r.task->base_nll[i]));
+  v.task_correct = share < 0.5 ? r.task->base_correct : r.task->tuned_correct;
+  return v;
+}
+
 }  // namespace plinth::eval::testing

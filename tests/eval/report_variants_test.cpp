@@ -12,29 +12,8 @@
 using Catch::Matchers::Contains;
 using plinth::eval::ForgettingReport;
 using plinth::eval::ReportVariant;
+using plinth::eval::testing::between;
 using plinth::eval::testing::report_with;
-
-namespace {
-
-// A variant whose NLL is base + share x (tuned - base) on every document and example: a model
-// `share` of the way from base to tuned.
-ReportVariant between(const ForgettingReport& r, const std::string& label, double share) {
-  ReportVariant v;
-  v.label = label;
-  v.alpha = share;
-  for (const auto& d : r.domains) {
-    std::vector<double> nll;
-    for (size_t i = 0; i < d.docs.size(); ++i)
-      nll.push_back(d.docs.base_nll[i] + share * (d.docs.tuned_nll[i] - d.docs.base_nll[i]));
-    v.domain_nll[d.name] = nll;
-  }
-  for (size_t i = 0; i < r.task->index.size(); ++i)
-    v.task_nll.push_back(r.task->base_nll[i] + share * (r.task->tuned_nll[i] - r.task->base_nll[i]));
-  v.task_correct = share < 0.5 ? r.task->base_correct : r.task->tuned_correct;
-  return v;
-}
-
-}  // namespace
 
 TEST_CASE("variants: the base's columns forget nothing, the tuned's are the report, halfway is half",
           "[eval][variants]") {

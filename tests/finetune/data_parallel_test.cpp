@@ -328,6 +328,8 @@ TEST_CASE("plinth run on two ranks: rank 0 runs the pipeline, every rank trains 
   CHECK(count(run.output, "data-parallel: world 2, gloo") == 2);  // the pretraining and the fine-tune
   CHECK(count(run.output, "== plinth eval ft.yaml") == 1);        // rank 0 alone
   CHECK(fs::exists(f.dir() / "runs/ft/report.json"));
+  CHECK(fs::exists(f.dir() / "runs/ft/report.html"));
+  CHECK(fs::exists(f.dir() / "runs/ft/loss.svg"));  // rank 0's curves, which the page shows
   CHECK(train::latest_checkpoint(f.dir() / "runs/base") ==
         train::step_checkpoint_path(f.dir() / "runs/base", 20));
 

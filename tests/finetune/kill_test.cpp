@@ -26,6 +26,7 @@
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
 #include "util/atomic_file.h"
+#include "util/text.h"
 
 using namespace plinth;
 using plinth::test::CliFixture;
@@ -218,10 +219,13 @@ TEST_CASE("kill -9 at random moments: nothing unreadable, and the result equals 
 
   const double eval_s = seconds_of(f, "eval ft.yaml train.run_dir=runs/ft-ref");
   run_under_fire(f, {"eval", "eval ft.yaml", f.dir() / "runs/ft", false}, 3, eval_s, rng, tally, [&] {
-    const fs::path report = f.dir() / "runs/ft/report.json";
+    const fs::path report = f.dir() / "runs/ft/report.json", page = f.dir() / "runs/ft/report.html";
     if (fs::exists(report)) REQUIRE_NOTHROW(eval::load_report(report));
+    // The page is written atomically too: a kill leaves the whole of it or none.
+    if (fs::exists(page)) REQUIRE(ends_with(read_file(page), "</html>\n"));
   });
   REQUIRE_NOTHROW(eval::load_report(f.dir() / "runs/ft/report.json"));
+  REQUIRE(fs::exists(f.dir() / "runs/ft/report.html"));
 
   INFO("starts " << tally.starts << ", kills " << tally.kills << ", in a write " << tally.kills_in_write);
   CHECK(tally.kills >= 20);

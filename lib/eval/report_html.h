@@ -1,0 +1,28 @@
+// The reports as web pages: report.html beside a fine-tune's report.md (plinth eval, plinth
+// attribute) and comparison.html beside a comparison.md (plinth report, plinth sweep, plinth
+// run). Each is one self-contained file (util/html_page.h): the Markdown's tables and intervals,
+// the same charts as the .svg files drawn inline, the run's training curves (its loss.svg, losses
+// above and forgetting below), and relative links from a comparison to each run's report. No
+// torch here.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "eval/forgetting_report.h"
+#include "eval/run_comparison.h"
+#include "eval/sweep_report.h"
+
+namespace plinth::eval {
+
+// report.html of a report whose files are in `run_dir` (read for its loss.svg, and for which of
+// report.md, report.json and loss.svg to link).
+std::string report_html(const ForgettingReport& report, const std::filesystem::path& run_dir);
+
+// comparison.html to be written into `dir`: links to each run's report.html (report.md when the
+// run was evaluated by a plinth without pages) relative to `dir`.
+std::string comparison_html(const std::vector<ComparedRun>& runs, const std::filesystem::path& dir);
+std::string sweep_html(const SweepComparison& sweep, const std::filesystem::path& dir);
+
+}  // namespace plinth::eval

@@ -1,0 +1,24 @@
+// The pieces report.html and comparison.html share (report_html.cpp, comparison_html.cpp): a
+// run's training curves and the links to the files a run directory holds. No torch here.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace plinth::eval {
+
+// <run_dir>/loss.svg as an inert image (util/html_page.h html_svg_image) with `caption`; a link
+// (`href_prefix` + "loss.svg") instead when the file is too large to embed or is not an SVG; ""
+// when the run has none.
+std::string training_curves_html(const std::filesystem::path& run_dir, std::string_view href_prefix,
+                                 std::string_view caption);
+
+// (name, href_prefix + name) for each of `names` that is a file in `dir`, in that order.
+std::vector<std::pair<std::string, std::string>> file_links(const std::filesystem::path& dir,
+                                                            const std::vector<std::string>& names,
+                                                            std::string_view href_prefix);
+
+}  // namespace plinth::eval
