@@ -10,6 +10,7 @@
 #include "data/prepare.h"
 #include "eval/document_sample.h"
 #include "eval/forgetting_report.h"
+#include "eval/report_events.h"
 #include "eval/task_metrics.h"
 #include "eval/word_count.h"
 #include "finetune/base_scores.h"
@@ -214,8 +215,11 @@ void run_finetune_eval(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok,
 
   for (const auto& flag : report->flags) log::warn("{}", flag);
   eval::write_report(*report, dir);
+  if (f.train.tensorboard) eval::write_report_events(*report, dir / "tb" / "eval");
   fmt::print("{}", eval::report_markdown(*report));
-  log::info("wrote {}, report.md, report.svg and report.html", (dir / "report.json").string());
+  log::info(
+      "wrote {}, report.md, report.svg and report.html{}", (dir / "report.json").string(),
+      f.train.tensorboard ? fmt::format(" (and TensorBoard's {})", (dir / "tb" / "eval").string()) : "");
 }
 
 void run_attribution(const FinetuneRecipe& f, const tokenizer::Tokenizer& tok) {

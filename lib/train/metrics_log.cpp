@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -39,6 +40,10 @@ void put_domains(json& j, const std::string& key, const std::vector<std::pair<st
   }
   j[key] = v;
   if (n) j[key + "_mean"] = sum / n;
+}
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::vector<std::pair<std::string, double>> domains_or_none(const json& j, const char* key) {
@@ -85,6 +90,7 @@ std::string MetricsRecord::to_json() const {
   put_domains(j, "val_loss", val_loss);
   put_domains(j, "forgetting", forgetting);
   put("panel_s", panel_s);
+  put("wall_time", wall_time);
   return j.dump();
 }
 
@@ -110,12 +116,48 @@ std::vector<MetricsRecord> read_metrics(const fs::path& file) {
     r.val_loss = domains_or_none(j, "val_loss");
     r.forgetting = domains_or_none(j, "forgetting");
     r.panel_s = number_or_none(j, "panel_s");
+    r.wall_time = number_or_none(j, "wall_time");
     out.push_back(std::move(r));
   }
   return out;
 }
 
-MetricsLog::MetricsLog(fs::path file, int64_t keep_through_step) : file_(std::move(file)) {
+TensorBoardEvent tensorboard_event(const MetricsRecord& r) {
+  TensorBoardEvent e;
+  e.wall_time = r.wall_time;
+  e.step = r.step;
+  auto put = [&](std::string tag, double v) {
+    if (std::isfinite(v)) e.scalars.push_back({std::move(tag), static_cast<float>(v)});
+  };
+  put("train/loss", r.loss);
+  put("train/lr", r.lr);
+  put("train/grad_norm", r.grad_norm);
+  put("train/tokens_per_s", r.tokens_per_s);
+  put("train/elapsed_s", r.elapsed_s);
+  put("train/penalty", r.penalty);
+  put("train/replay_share", r.replay_share);
+  put("train/distill_kl", r.distill_kl);
+  put("train/skipped_steps", r.skipped_steps);
+  put("train/lr_scale", r.lr_scale);
+  // Per domain, then the mean of the finite values (metrics.jsonl's <key>_mean).
+  auto put_domains = [&](const std::string& group,
+                         const std::vector<std::pair<std::string, double>>& values) {
+    double sum = 0;
+    int n = 0;
+    for (const auto& [domain, x] : values) {
+      put(group + "/" + domain, x);
+      if (std::isfinite(x)) sum += x, ++n;
+    }
+    if (n) put(group + "/mean", sum / n);
+  };
+  put_domains("val", r.val_loss);
+  put_domains("forgetting", r.forgetting);
+  put("forgetting/panel_s", r.panel_s);
+  return e;
+}
+
+MetricsLog::MetricsLog(fs::path file, int64_t keep_through_step, fs::path tensorboard_dir)
+    : file_(std::move(file)), tensorboard_dir_(std::move(tensorboard_dir)) {
   std::error_code ec;
   if (keep_through_step >= 0 && fs::exists(file_, ec))
     for (auto& r : read_metrics(file_))
@@ -135,13 +177,26 @@ void MetricsLog::rewrite() {
   write_file_atomic(file_, kept);
   out_.open(file_, std::ios::app);
   if (!out_) throw Failure(fmt::format("cannot append to {}: {}", file_.string(), std::strerror(errno)));
+  if (tensorboard_dir_.empty()) return;
+  tensorboard_.reset();  // its file is closed before the new one replaces it
+  std::vector<TensorBoardEvent> events;
+  events.reserve(records_.size());
+  for (const auto& r : records_) {
+    events.push_back(tensorboard_event(r));
+    // A line from before metrics.jsonl held wall_time: the time of the resume stands in.
+    if (!std::isfinite(events.back().wall_time)) events.back().wall_time = unix_seconds();
+  }
+  tensorboard_ = std::make_unique<TensorBoardWriter>(tensorboard_dir_, events);
 }
 
-void MetricsLog::append(const MetricsRecord& record) {
+void MetricsLog::append(MetricsRecord record) {
+  if (!std::isfinite(record.wall_time)) record.wall_time = unix_seconds();
   out_ << record.to_json() << '\n';
   out_.flush();
   if (!out_) throw Failure(fmt::format("cannot append to {}: {}", file_.string(), std::strerror(errno)));
-  records_.push_back(record);
+  // metrics.jsonl first: a kill between the two leaves the event file a line behind, never ahead.
+  if (tensorboard_) tensorboard_->append(tensorboard_event(record));
+  records_.push_back(std::move(record));
 }
 
 void MetricsLog::write_plot(const fs::path& svg, const std::string& title) const {

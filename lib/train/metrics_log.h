@@ -11,16 +11,22 @@
 // the validation loss. Fine-tunes that choose their checkpoint (select:, finetune/selection_probe.h)
 // add on each panel step "forgetting" (per domain, percent, against the step-0 panel),
 // "forgetting_mean" (the mean over the domains) and "panel_s" (seconds the panel took).
+// "wall_time" (Unix seconds) says when the line was written.
 // <run_dir>/loss.svg draws the file (the forgetting curves in a second chart below the losses).
+// <run_dir>/tb/ holds the same lines as TensorBoard events (tensorboard_event below), unless the
+// recipe says train.tensorboard: false.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "util/tensorboard_events.h"
 
 namespace plinth::train {
 
@@ -36,6 +42,7 @@ struct MetricsRecord {
   std::vector<std::pair<std::string, double>> val_loss;    // per domain; empty off evaluation steps
   std::vector<std::pair<std::string, double>> forgetting;  // per domain, %; empty off panel steps
   double panel_s = kNone;                                  // seconds the forgetting panel took
+  double wall_time = kNone;  // Unix seconds; MetricsLog::append fills it in when kNone
 
   std::string to_json() const;  // one line, no newline; NaN fields are left out
 };
@@ -43,13 +50,23 @@ struct MetricsRecord {
 // Every line that parses; a torn last line (a killed process) is skipped.
 std::vector<MetricsRecord> read_metrics(const std::filesystem::path& file);
 
+// A record as TensorBoard scalars at its step, tags grouped by kind: train/loss, train/lr,
+// train/grad_norm, train/tokens_per_s, train/elapsed_s, train/penalty, train/replay_share,
+// train/distill_kl, train/skipped_steps, train/lr_scale; val/<domain> and val/mean (the mean of
+// the finite ones, as metrics.jsonl's val_loss_mean); forgetting/<domain>, forgetting/mean and
+// forgetting/panel_s. Absent and non-finite values are left out.
+TensorBoardEvent tensorboard_event(const MetricsRecord& record);
+
 class MetricsLog {
  public:
   // Keeps the records with step <= keep_through_step (-1: none, a fresh run) and rewrites the
-  // file atomically with just those, so a resumed run continues a consistent history.
-  MetricsLog(std::filesystem::path file, int64_t keep_through_step);
-  // Appends a line and flushes it (a crash loses at most the line being written).
-  void append(const MetricsRecord& record);
+  // file atomically with just those, so a resumed run continues a consistent history. With a
+  // `tensorboard_dir`, the same records go there as TensorBoard events (TensorBoardWriter: the
+  // event file is replaced by the kept records, then appended to).
+  MetricsLog(std::filesystem::path file, int64_t keep_through_step,
+             std::filesystem::path tensorboard_dir = {});
+  // Appends a line and flushes it (a crash loses at most the line being written), then its event.
+  void append(MetricsRecord record);
   const std::vector<MetricsRecord>& records() const { return records_; }
   // Drops the records after `keep_through_step` (a rollback to that step's checkpoint).
   void rewind(int64_t keep_through_step);
@@ -61,8 +78,10 @@ class MetricsLog {
   void rewrite();  // the file := records_, atomically; then appends continue
 
   std::filesystem::path file_;
+  std::filesystem::path tensorboard_dir_;  // empty: no event files
   std::vector<MetricsRecord> records_;
   std::ofstream out_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
 }  // namespace plinth::train

@@ -32,6 +32,7 @@ void bind(ConfigSection& s, TrainSpec& spec) {
   s.read("checkpoint_every", spec.checkpoint_every, Range<int64_t>::at_least(1));
   s.read("keep_last", spec.keep_last, Range<int64_t>::between(0, 1 << 20));
   s.read("keep_best", spec.keep_best);
+  s.read("tensorboard", spec.tensorboard);
   s.read("run_dir", spec.run_dir);
   s.read("threads", spec.threads, Range<int64_t>::between(0, 1024));
   s.read("temperature", spec.temperature, Range<double>{0.0, 1000.0, true});

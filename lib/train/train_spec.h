@@ -35,6 +35,7 @@ struct TrainSpec {
   int64_t checkpoint_every = 500;  // steps between checkpoints; the last step always gets one
   int keep_last = 3;               // newest step checkpoints kept; 0 = keep all
   bool keep_best = true;           // checkpoints/best.ckpt: lowest mean validation loss
+  bool tensorboard = true;         // <run_dir>/tb: TensorBoard event files of metrics.jsonl's lines
   std::string run_dir;             // "" = runs/<recipe name>
   int threads = 0;                 // 0 = $PLINTH_THREADS or all cores
   double temperature = 1.0;        // domain mixture: p ∝ weight^(1/temperature)

@@ -348,7 +348,8 @@ TrainResult Trainer::run() {
   if (t.lead()) {
     fs::create_directories(checkpoint_dir(run_dir));
     write_file_atomic(run_dir / "recipe.yaml", t.opt.recipe_yaml);
-    metrics.emplace(run_dir / "metrics.jsonl", t.resumed ? t.step : -1);
+    metrics.emplace(run_dir / "metrics.jsonl", t.resumed ? t.step : -1,
+                    s.tensorboard ? run_dir / "tb" : fs::path());
   }
   DataParallel* const dp = t.opt.data_parallel.get();
   double step_waits = 0;  // data-parallel: seconds of the steps spent waiting on the all-reduce

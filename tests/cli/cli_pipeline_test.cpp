@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "cli_fixture.h"
+#include "util/tensorboard_events.h"
 
 using plinth::test::CliFixture;
 namespace fs = std::filesystem;
@@ -100,6 +101,19 @@ TEST_CASE("pretrain, eval, generate and export a tiny model end to end", "[cli]"
   for (const char* file :
        {"metrics.jsonl", "loss.svg", "checkpoints/step-000004.ckpt", "checkpoints/best.ckpt"})
     CHECK(fs::exists(f.dir() / "runs/recipe" / file));
+  // TensorBoard's events: one event of scalars per metrics.jsonl line, at its step.
+  std::vector<int64_t> event_steps;
+  for (const auto& e : plinth::read_event_dir(f.dir() / "runs/recipe/tb"))
+    if (!e.scalars.empty()) event_steps.push_back(e.step);
+  const std::string lines = plinth::test::read_file(f.dir() / "runs/recipe/metrics.jsonl");
+  CHECK(event_steps.size() == plinth::test::occurrences(lines, "{\"step\":"));
+  CHECK(event_steps.back() == 4);
+  auto quiet = f.plinth("pretrain recipe.yaml" + tiny +
+                        " train.steps=2 train.tensorboard=false train.run_dir=runs/no-tb");
+  INFO(quiet.output);
+  CHECK(quiet.exit_code == 0);
+  CHECK(fs::exists(f.dir() / "runs/no-tb/metrics.jsonl"));
+  CHECK_FALSE(fs::exists(f.dir() / "runs/no-tb/tb"));
 
   auto again = f.plinth("pretrain recipe.yaml" + tiny);
   CHECK(again.exit_code == 2);  // a used run directory needs --resume

@@ -2,8 +2,9 @@
 // moments (a seeded generator: the same moments on every run of the test) and at moments picked
 // to fall inside a file write (a temporary file of an atomic write is on disk), then started
 // again, resuming, until they finish. After every kill nothing on disk may be unreadable
-// (checkpoints, shards, manifests, reports), and at the end the shards and the weights equal
-// those of runs that were never interrupted, bit for bit.
+// (checkpoints, shards, manifests, reports), the TensorBoard events agree with metrics.jsonl, and
+// at the end the shards and the weights equal those of runs that were never interrupted, bit for
+// bit.
 #include <torch/torch.h>
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -25,8 +27,10 @@
 #include "finetune/child_process.h"
 #include "model/checkpoint_file.h"
 #include "train/checkpoint_files.h"
+#include "train/metrics_log.h"
 #include "util/atomic_file.h"
 #include "util/text.h"
+#include "util/tensorboard_events.h"
 
 using namespace plinth;
 using plinth::test::CliFixture;
@@ -149,6 +153,36 @@ void require_same_tensors(const fs::path& a, const fs::path& b) {
   }
 }
 
+// The run's TensorBoard events against its metrics.jsonl: no step twice, each step's scalars
+// those metrics_log.h makes of its line, and no line without its event but the last one (the
+// event is written second); once the run has finished, the same steps on both sides.
+void require_events_match_metrics(const fs::path& run, bool finished) {
+  if (!fs::exists(run / "tb")) return;  // killed before its first write
+  std::map<int64_t, std::vector<TensorBoardScalar>> events;
+  for (const auto& e : read_event_dir(run / "tb")) {
+    if (e.scalars.empty()) continue;
+    INFO(run << ": step " << e.step);
+    REQUIRE(events.count(e.step) == 0);
+    events[e.step] = e.scalars;
+  }
+  const auto records = train::read_metrics(run / "metrics.jsonl");
+  for (size_t i = 0; i < records.size(); ++i) {
+    INFO(run << ": metrics.jsonl's step " << records[i].step);
+    const auto it = events.find(records[i].step);
+    if (it == events.end()) {
+      CHECK((i + 1 == records.size() && !finished));
+      continue;
+    }
+    const auto want = train::tensorboard_event(records[i]).scalars;
+    REQUIRE(it->second.size() == want.size());
+    for (size_t j = 0; j < want.size(); ++j) {
+      CHECK(it->second[j].tag == want[j].tag);
+      CHECK(it->second[j].value == want[j].value);
+    }
+  }
+  if (finished) CHECK(events.size() == records.size());
+}
+
 double seconds_of(const CliFixture& f, const std::string& args) {
   const auto t0 = Clock::now();
   auto r = f.plinth(args);
@@ -208,13 +242,21 @@ TEST_CASE("kill -9 at random moments: nothing unreadable, and the result equals 
 
   const double pretrain_s = seconds_of(f, "pretrain base.yaml train.run_dir=runs/base-ref");
   run_under_fire(f, {"pretrain", "pretrain base.yaml", f.dir() / "runs/base", true}, 12, pretrain_s, rng,
-                 tally, [&] { require_checkpoints_readable(f.dir() / "runs/base"); });
+                 tally, [&] {
+                   require_checkpoints_readable(f.dir() / "runs/base");
+                   require_events_match_metrics(f.dir() / "runs/base", false);
+                 });
+  require_events_match_metrics(f.dir() / "runs/base", true);
   require_same_tensors(f.dir() / "runs/base/checkpoints/step-000024.ckpt",
                        f.dir() / "runs/base-ref/checkpoints/step-000024.ckpt");
 
   const double finetune_s = seconds_of(f, "finetune ft.yaml train.run_dir=runs/ft-ref");
   run_under_fire(f, {"finetune", "finetune ft.yaml", f.dir() / "runs/ft", true}, 10, finetune_s, rng, tally,
-                 [&] { require_checkpoints_readable(f.dir() / "runs/ft"); });
+                 [&] {
+                   require_checkpoints_readable(f.dir() / "runs/ft");
+                   require_events_match_metrics(f.dir() / "runs/ft", false);
+                 });
+  require_events_match_metrics(f.dir() / "runs/ft", true);
   require_same_tensors(f.dir() / "runs/ft/tuned.ckpt", f.dir() / "runs/ft-ref/tuned.ckpt");
 
   const double eval_s = seconds_of(f, "eval ft.yaml train.run_dir=runs/ft-ref");
