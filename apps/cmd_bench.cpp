@@ -140,11 +140,7 @@ double run_peer(const PeerCommand& peer, const std::vector<fs::path>& inputs) {
 void run_bench_prepare(const BenchArgs& args) {
   Recipe r;
   if (!load_recipe_args(args.recipe, r)) return;
-  std::error_code ec;
-  if (!fs::exists(r.tokenizer.model_file(), ec))
-    throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
-                   fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
-  auto tok = tokenizer::Tokenizer::load(r.tokenizer.model_file());
+  auto tok = load_recipe_tokenizer(r);
   fs::path dir = args.work_dir.empty()
                      ? fs::temp_directory_path() / fmt::format("plinth-bench-{}", ::getpid())
                      : fs::path(args.work_dir);

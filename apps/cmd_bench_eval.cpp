@@ -104,6 +104,99 @@ std::string peer_command(const EvalBenchArgs& a, const model::ModelConfig& c, in
       shell_quote((dir / "tuned/model.safetensors").string()), shell_quote((dir / "windows.json").string()));
 }
 
+// The windows plinth scores, which are the peer's input too, with the FLOPs they need: both
+// models' forward over every position of a window (a third of the training convention's,
+// model_config.h), less the head's share at the positions not scored (neither side runs the head
+// there). Per scored token, so that tokens/s times it is the FLOP rate.
+struct PairWork {
+  std::vector<eval::WindowTokens> windows;
+  uint64_t scored = 0;
+  double flops_per_scored = 0;
+};
+PairWork pair_work(const eval::EvalRequest& req, const model::ModelConfig& c) {
+  PairWork work;
+  for (const auto& domain : req.domains)
+    for (auto& w : eval::pair_windows(req, domain, c)) work.windows.push_back(std::move(w));
+  const double forward = c.flops_per_token() / 3.0, head = 2.0 * c.vocab_size * c.dim;
+  double flops = 0;
+  for (const auto& w : work.windows) {
+    const auto positions = static_cast<double>(w.ids.size()) - 1;
+    flops += 2 * (positions * forward - (positions - static_cast<double>(w.scored)) * head);
+    work.scored += static_cast<uint64_t>(w.scored);
+  }
+  work.flops_per_scored = work.scored > 0 ? flops / static_cast<double>(work.scored) : 0.0;
+  return work;
+}
+
+// The peer's inputs in a.work_dir: both models as Hugging Face folders, and the windows (moved out
+// of `work`).
+void write_peer_inputs(const EvalBenchArgs& a, model::LlamaImpl& base, model::LlamaImpl& tuned,
+                       PairWork& work, int64_t eos_id) {
+  nlohmann::json windows = nlohmann::json::array();
+  for (auto& w : work.windows) windows.push_back({{"ids", std::move(w.ids)}, {"scored", w.scored}});
+  fs::create_directories(a.work_dir);
+  model::export_hf(base, fs::path(a.work_dir) / "base");
+  model::export_hf(tuned, fs::path(a.work_dir) / "tuned");
+  write_file_atomic(fs::path(a.work_dir) / "windows.json",
+                    nlohmann::json{{"eos", eos_id}, {"windows", windows}}.dump());
+  log::info("{} windows, {} scored tokens, in {}", windows.size(), work.scored, a.work_dir);
+}
+
+// a.rounds turns of plinth's paired evaluation and the peer's, each printed with its share of
+// `peak`, then the best of each and their ratio.
+void run_rounds(const EvalBenchArgs& a, const eval::EvalRequest& req, model::LlamaImpl& base,
+                model::LlamaImpl& tuned, const std::string& command, int threads, double flops, double peak) {
+  auto line = [&](const std::string& who, double tokens_per_s) {
+    const double gflops = tokens_per_s * flops / 1e9;
+    fmt::print("{:<44} {:9.0f} scored tokens/s  {:7.1f} GFLOP/s  {:5.1f}% of peak\n", who, tokens_per_s,
+               gflops, 100 * gflops / peak);
+  };
+  const std::string ours = fmt::format("plinth (C++, LibTorch {}):", model::torch_version());
+  std::string theirs = "ref_llama.py:";
+  double best_ours = 0, best_ref = 0;
+  Totals mine;
+  for (int round = 1; round <= a.rounds; ++round) {
+    if (a.rounds > 1) fmt::print("round {} of {}\n", round, a.rounds);
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
+    if (!a.profile.empty() && round == 1)
+      profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile);
+    const auto t0 = Clock::now();
+    mine = totals(eval::score_pair(req, base, tuned));
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (profiler) {
+      profiler.reset();  // writes the trace
+      print_profile_summary(a.profile, 1, "plinth's paired evaluation");
+    }
+    line(ours, mine.scored / seconds);
+    best_ours = std::max(best_ours, mine.scored / seconds);
+    if (a.no_reference) continue;
+    const nlohmann::json ref = run_peer(command, a.python, threads);
+    const auto ref_scored = ref.value("scored", uint64_t{0});
+    if (ref_scored != mine.scored)
+      throw Failure(
+          fmt::format("the peer scored {} tokens, plinth {}: not the same work", ref_scored, mine.scored));
+    theirs = fmt::format("ref_llama.py (torch {}):", ref.value("torch", std::string("?")));
+    if (round == 1) {
+      fmt::print("the peer's BLAS kernel: {}\n", ref.value("blas", std::string("?")));
+      fmt::print(
+          "same work: {} scored tokens each; summed NLL base {:.4f} / {:.4f}, tuned {:.4f} / {:.4f}, "
+          "KL {:.4f} / {:.4f}, top-1 agreement {} / {} (plinth / peer)\n",
+          mine.scored, mine.nll_base, ref.value("nll_base", 0.0), mine.nll_tuned, ref.value("nll_tuned", 0.0),
+          mine.kl, ref.value("kl", 0.0), mine.agree, ref.value("agree", uint64_t{0}));
+    }
+    const double ref_tps = ref_scored / std::max(1e-9, ref.value("seconds", 0.0));
+    line(theirs, ref_tps);
+    best_ref = std::max(best_ref, ref_tps);
+  }
+  if (a.rounds > 1) {
+    fmt::print("best of {} rounds\n", a.rounds);
+    line(ours, best_ours);
+    if (!a.no_reference) line(theirs, best_ref);
+  }
+  if (!a.no_reference)
+    fmt::print("ratio plinth / ref_llama.py: {:.2f}x\n", best_ref > 0 ? best_ours / best_ref : 0.0);
+}
+
 void run_bench_eval(EvalBenchArgs a) {
   Recipe r;
   if (!load_recipe_args(a.recipe, r)) return;
@@ -143,86 +236,13 @@ void run_bench_eval(EvalBenchArgs a) {
     if (!a.no_reference) fmt::print("peer command: {}\n", command);
     if (a.dry_run) return;
 
-    // The windows plinth scores, which are the peer's input too, with the FLOPs they need: both
-    // models' forward over every position of a window (a third of the training convention's,
-    // model_config.h), less the head's share at the positions not scored (neither side runs the
-    // head there). Per scored token, so that tokens/s times it is the FLOP rate.
-    std::vector<eval::WindowTokens> all;
-    for (const auto& domain : req.domains)
-      for (auto& w : eval::pair_windows(req, domain, c)) all.push_back(std::move(w));
-    const double forward = c.flops_per_token() / 3.0, head = 2.0 * c.vocab_size * c.dim;
-    double work = 0;
-    uint64_t scored = 0;
-    for (const auto& w : all) {
-      const auto positions = static_cast<double>(w.ids.size()) - 1;
-      work += 2 * (positions * forward - (positions - static_cast<double>(w.scored)) * head);
-      scored += static_cast<uint64_t>(w.scored);
-    }
-    const double flops = scored > 0 ? work / static_cast<double>(scored) : 0.0;
-    if (!a.no_reference) {
-      nlohmann::json windows = nlohmann::json::array();
-      for (auto& w : all) windows.push_back({{"ids", std::move(w.ids)}, {"scored", w.scored}});
-      fs::create_directories(a.work_dir);
-      model::export_hf(base, fs::path(a.work_dir) / "base");
-      model::export_hf(tuned, fs::path(a.work_dir) / "tuned");
-      write_file_atomic(fs::path(a.work_dir) / "windows.json",
-                        nlohmann::json{{"eos", req.eos_id}, {"windows", windows}}.dump());
-      log::info("{} windows, {} scored tokens, in {}", windows.size(), scored, a.work_dir);
-    }
+    PairWork work = pair_work(req, c);
+    if (!a.no_reference) write_peer_inputs(a, base, tuned, work, req.eos_id);
     const double peak = matmul_peak_gflops(
         torch::kFloat32, torch::Device(device),
         {{spec.batch_size * c.context, c.dim, c.resolved_ffn()}, {1024, c.dim, c.vocab_size}});
     fmt::print("float32 matmul peak here: {:.0f} GFLOP/s\n", peak);
-    auto line = [&](const std::string& who, double tokens_per_s) {
-      const double gflops = tokens_per_s * flops / 1e9;
-      fmt::print("{:<44} {:9.0f} scored tokens/s  {:7.1f} GFLOP/s  {:5.1f}% of peak\n", who, tokens_per_s,
-                 gflops, 100 * gflops / peak);
-    };
-    const std::string ours = fmt::format("plinth (C++, LibTorch {}):", model::torch_version());
-    std::string theirs = "ref_llama.py:";
-    double best_ours = 0, best_ref = 0;
-    Totals mine;
-    for (int round = 1; round <= a.rounds; ++round) {
-      if (a.rounds > 1) fmt::print("round {} of {}\n", round, a.rounds);
-      std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
-      if (!a.profile.empty() && round == 1)
-        profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile);
-      const auto t0 = Clock::now();
-      mine = totals(eval::score_pair(req, base, tuned));
-      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (profiler) {
-        profiler.reset();  // writes the trace
-        print_profile_summary(a.profile, 1, "plinth's paired evaluation");
-      }
-      line(ours, mine.scored / seconds);
-      best_ours = std::max(best_ours, mine.scored / seconds);
-      if (a.no_reference) continue;
-      const nlohmann::json ref = run_peer(command, a.python, threads);
-      const auto ref_scored = ref.value("scored", uint64_t{0});
-      if (ref_scored != mine.scored)
-        throw Failure(
-            fmt::format("the peer scored {} tokens, plinth {}: not the same work", ref_scored, mine.scored));
-      theirs = fmt::format("ref_llama.py (torch {}):", ref.value("torch", std::string("?")));
-      if (round == 1) {
-        fmt::print("the peer's BLAS kernel: {}\n", ref.value("blas", std::string("?")));
-        fmt::print(
-            "same work: {} scored tokens each; summed NLL base {:.4f} / {:.4f}, tuned {:.4f} / {:.4f}, "
-            "KL {:.4f} / {:.4f}, top-1 agreement {} / {} (plinth / peer)\n",
-            mine.scored, mine.nll_base, ref.value("nll_base", 0.0), mine.nll_tuned,
-            ref.value("nll_tuned", 0.0), mine.kl, ref.value("kl", 0.0), mine.agree,
-            ref.value("agree", uint64_t{0}));
-      }
-      const double ref_tps = ref_scored / std::max(1e-9, ref.value("seconds", 0.0));
-      line(theirs, ref_tps);
-      best_ref = std::max(best_ref, ref_tps);
-    }
-    if (a.rounds > 1) {
-      fmt::print("best of {} rounds\n", a.rounds);
-      line(ours, best_ours);
-      if (!a.no_reference) line(theirs, best_ref);
-    }
-    if (!a.no_reference)
-      fmt::print("ratio plinth / ref_llama.py: {:.2f}x\n", best_ref > 0 ? best_ours / best_ref : 0.0);
+    run_rounds(a, req, base, tuned, command, threads, work.flops_per_scored, peak);
   };
   eval::with_loaded_pair(req, tuned_ckpt, [&](model::LlamaImpl& base, model::LlamaImpl& tuned) {
     if (!random) return bench(base, tuned);

@@ -66,30 +66,10 @@ struct LaunchArgs {
 
 // Starts the ranks and waits for them; returns the first failing rank's exit status (128 + N
 // for signal N) and its rank in `failed`, or 0.
-int run_launch(const CLI::App& parent, const LaunchArgs& args, std::vector<std::string> command,
-               int& failed) {
-  if (command.empty())
-    throw BadInput("plinth launch: which command should the ranks run?",
-                   "e.g. plinth launch -n 2 pretrain recipes/pretrain/quickstart.yaml");
-  if (args.ranks > kMaxRanks)
-    throw BadInput(
-        fmt::format("plinth launch: -n {} is more than the {} local ranks it starts", args.ranks, kMaxRanks),
-        "use torchrun or a scheduler across machines");
-  // `pretrain RECIPE` means this plinth's own command; anything else is a program.
-  bool own = false;
-  for (const CLI::App* sub : parent.get_subcommands({})) own = own || sub->check_name(command.front());
-  if (own) {
-    const auto exe = executable_path();
-    command.insert(command.begin(), exe.empty() ? "plinth" : exe.string());
-  }
-  const int port = args.port > 0 ? args.port : free_port();
-  log::info("plinth launch: {} ranks on this machine, MASTER_ADDR=127.0.0.1 MASTER_PORT={}", args.ranks,
-            port);
-
-  const std::vector<char*> argv = c_strings(command);
-
-  // As in `plinth run`: the ranks in a process group of their own, signals passed on once.
-  StopSignalForwarding forwarding(forward_to_ranks);
+// Starts args.ranks copies of `command` (argv) with the ranks' environment, in one process group
+// whose signals this process passes on; BadInput (the started ones stopped) when one cannot start.
+std::vector<pid_t> spawn_ranks(const LaunchArgs& args, const std::vector<std::string>& command,
+                               const std::vector<char*>& argv, int port, StopSignalForwarding& forwarding) {
   posix_spawnattr_t attr;
   forwarding.init_spawn_attributes(attr, 0);  // the first rank's group; the others join it below
   std::vector<pid_t> pids;
@@ -121,7 +101,13 @@ int run_launch(const CLI::App& parent, const LaunchArgs& args, std::vector<std::
         fmt::format("plinth launch: cannot start {}: {}", command.front(), std::strerror(spawn_error)),
         "name a plinth command (pretrain, finetune, ...) or a program on PATH");
   }
+  return pids;
+}
 
+// Waits for every rank; after the first failure the others get 30 s to stop by themselves (at
+// their next collective) before they are killed. Returns the first failure's exit code (0: none)
+// and its rank in `failed` (-1: none).
+int wait_for_ranks(const std::vector<pid_t>& pids, int& failed) {
   using Clock = std::chrono::steady_clock;
   std::vector<int> codes(pids.size(), -1);
   int first_failure = 0, failed_rank = -1;
@@ -162,6 +148,34 @@ int run_launch(const CLI::App& parent, const LaunchArgs& args, std::vector<std::
   g_rank_count = 0;
   failed = failed_rank;
   return first_failure;
+}
+
+int run_launch(const CLI::App& parent, const LaunchArgs& args, std::vector<std::string> command,
+               int& failed) {
+  if (command.empty())
+    throw BadInput("plinth launch: which command should the ranks run?",
+                   "e.g. plinth launch -n 2 pretrain recipes/pretrain/quickstart.yaml");
+  if (args.ranks > kMaxRanks)
+    throw BadInput(
+        fmt::format("plinth launch: -n {} is more than the {} local ranks it starts", args.ranks, kMaxRanks),
+        "use torchrun or a scheduler across machines");
+  // `pretrain RECIPE` means this plinth's own command; anything else is a program.
+  bool own = false;
+  for (const CLI::App* sub : parent.get_subcommands({})) own = own || sub->check_name(command.front());
+  if (own) {
+    const auto exe = executable_path();
+    command.insert(command.begin(), exe.empty() ? "plinth" : exe.string());
+  }
+  const int port = args.port > 0 ? args.port : free_port();
+  log::info("plinth launch: {} ranks on this machine, MASTER_ADDR=127.0.0.1 MASTER_PORT={}", args.ranks,
+            port);
+
+  const std::vector<char*> argv = c_strings(command);
+
+  // As in `plinth run`: the ranks in a process group of their own, signals passed on once.
+  StopSignalForwarding forwarding(forward_to_ranks);
+  const std::vector<pid_t> pids = spawn_ranks(args, command, argv, port, forwarding);
+  return wait_for_ranks(pids, failed);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "train/data_parallel.h"
 #include "train/precision_choice.h"
 #include "train/trainer.h"
+#include "train/training_checkpoint.h"
 #include "util/dir_lock.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -79,6 +80,57 @@ void check_model_fits(const Recipe& r, const model::ModelConfig& config, bool on
         "cuda)");
 }
 
+// The recipe's tokenizer (which must exist); model.vocab_size 0 takes its vocabulary, a smaller
+// one is bad input.
+tokenizer::Tokenizer load_tokenizer(const Recipe& r, model::ModelConfig& config) {
+  auto tok = load_recipe_tokenizer(r);
+  if (config.vocab_size == 0) {
+    config.vocab_size = tok.vocab_size();
+  } else if (config.vocab_size < tok.vocab_size()) {
+    const ConfigNode* v = r.loaded.root.find("model")->find("vocab_size");
+    throw BadInput(v->where(), "model.vocab_size",
+                   fmt::format("{} is smaller than the tokenizer's vocabulary of {}", config.vocab_size,
+                               tok.vocab_size()),
+                   "leave model.vocab_size at 0 to take the tokenizer's");
+  }
+  return tok;
+}
+
+// Every domain's shards, train and val, checked against the tokenizer before training starts.
+struct PretrainData {
+  std::deque<data::ShardReader> shards;  // stable addresses: the sampler and evaluator point into it
+  std::vector<data::MixtureDomain> mixture;
+  std::vector<train::ValDomain> validation;
+};
+void open_pretrain_data(const Recipe& r, const tokenizer::Tokenizer& tok, PretrainData& out) {
+  std::error_code ec;
+  std::vector<std::string> missing;
+  for (const auto& d : r.data.domains)
+    for (const char* split : {"train", "val"})
+      if (!fs::exists(data::shard_path(r.data, d.name, split), ec)) missing.push_back(d.name + "/" + split);
+  if (!missing.empty())
+    throw BadInput(fmt::format("shards missing in {}: {}", r.data.shards, fmt::join(missing, ", ")),
+                   fmt::format("prepare them first: plinth prepare {}", r.loaded.file.string()));
+  for (const auto& d : r.data.domains) {
+    out.shards.push_back(data::ShardReader::open(data::shard_path(r.data, d.name, "train"), tok.hash()));
+    out.mixture.push_back({d.name, d.weight, &out.shards.back()});
+    out.shards.push_back(data::ShardReader::open(data::shard_path(r.data, d.name, "val"), tok.hash()));
+    out.validation.push_back({d.name, &out.shards.back()});
+  }
+}
+
+// The run's closing lines (rank 0): the last validation, the throughput, the last checkpoint.
+void report_pretrain(const train::TrainResult& result) {
+  if (!result.last_val.empty()) {
+    std::string val;
+    for (const auto& [name, loss] : result.last_val)
+      val += fmt::format("{}{} {:.3f}", val.empty() ? "" : ", ", name, loss);
+    log::info("val loss at step {}: {}", result.last_val_step, val);
+  }
+  log::info("{} steps in {}, {:.0f} tokens/s; last checkpoint {}", result.end_step - result.start_step,
+            format_duration(result.seconds), result.tokens_per_s, result.last_checkpoint.string());
+}
+
 void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   Recipe r;
   if (!load_recipe_args(args, r)) return;
@@ -100,54 +152,22 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   const auto dp = train::start_data_parallel(spec, r.loaded.root, r.loaded.file.string());
   const bool lead = !dp || dp->lead();
 
-  std::error_code ec;
-  if (!fs::exists(r.tokenizer.model_file(), ec))
-    throw BadInput(fmt::format("the tokenizer {} does not exist", r.tokenizer.model_file()),
-                   fmt::format("train it first: plinth tokenizer train {}", r.loaded.file.string()));
-  const auto tok = tokenizer::Tokenizer::load(r.tokenizer.model_file());
-  if (config.vocab_size == 0) {
-    config.vocab_size = tok.vocab_size();
-  } else if (config.vocab_size < tok.vocab_size()) {
-    const ConfigNode* v = r.loaded.root.find("model")->find("vocab_size");
-    throw BadInput(v->where(), "model.vocab_size",
-                   fmt::format("{} is smaller than the tokenizer's vocabulary of {}", config.vocab_size,
-                               tok.vocab_size()),
-                   "leave model.vocab_size at 0 to take the tokenizer's");
-  }
+  const auto tok = load_tokenizer(r, config);
   const bool on_cuda = spec.device == "cuda" || (spec.device == "auto" && model::cuda_available());
   check_model_fits(r, config, on_cuda);
 
-  // Every domain's shards, checked against this tokenizer before any training starts.
-  std::deque<data::ShardReader> shards;  // stable addresses: the sampler and evaluator point into it
-  std::vector<data::MixtureDomain> mixture;
-  std::vector<train::ValDomain> validation;
-  std::vector<std::string> missing;
-  for (const auto& d : r.data.domains)
-    for (const char* split : {"train", "val"})
-      if (!fs::exists(data::shard_path(r.data, d.name, split), ec)) missing.push_back(d.name + "/" + split);
-  if (!missing.empty())
-    throw BadInput(fmt::format("shards missing in {}: {}", r.data.shards, fmt::join(missing, ", ")),
-                   fmt::format("prepare them first: plinth prepare {}", r.loaded.file.string()));
-  for (const auto& d : r.data.domains) {
-    shards.push_back(data::ShardReader::open(data::shard_path(r.data, d.name, "train"), tok.hash()));
-    mixture.push_back({d.name, d.weight, &shards.back()});
-    shards.push_back(data::ShardReader::open(data::shard_path(r.data, d.name, "val"), tok.hash()));
-    validation.push_back({d.name, &shards.back()});
-  }
-  data::DomainMixtureSampler sampler(mixture, config.context + 1, static_cast<uint64_t>(spec.seed),
+  PretrainData data;
+  open_pretrain_data(r, tok, data);
+  data::DomainMixtureSampler sampler(data.mixture, config.context + 1, static_cast<uint64_t>(spec.seed),
                                      spec.temperature);
 
   const fs::path run_dir = spec.run_dir;
   std::optional<DirLock> lock;  // one process per run directory (data-parallel: rank 0's)
   if (lead) lock.emplace(run_dir, "pretrain");
   std::optional<fs::path> resume_from;
-  if (pargs.resume) {
-    resume_from = train::latest_checkpoint(run_dir);
-    if (!resume_from)
-      throw BadInput(
-          fmt::format("--resume: {} holds no checkpoint to resume", train::checkpoint_dir(run_dir).string()),
-          fmt::format("start the run without --resume: plinth pretrain {}", r.loaded.file.string()));
-  }
+  if (pargs.resume)
+    resume_from =
+        train::checkpoint_to_resume(run_dir, fmt::format("plinth pretrain {}", r.loaded.file.string()));
 
   // train.precision: auto becomes fp32 or bf16 here (the checkpoints record which).
   train::settle_training_precision(spec, config,
@@ -165,7 +185,8 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
   options.peak_flops = pargs.peak_tflops * 1e12;
   options.data_parallel = dp;
   options.evaluate = train::make_val_loss_evaluator(
-      validation, train::ValLossOptions{spec.eval_tokens, spec.batch_size, spec.autocast_bf16(), dp.get()});
+      data.validation,
+      train::ValLossOptions{spec.eval_tokens, spec.batch_size, spec.autocast_bf16(), dp.get()});
 
   train::TrainResult result;
   {
@@ -181,14 +202,7 @@ void run_pretrain(const RecipeArgs& args, const PretrainArgs& pargs) {
     if (result.signal != 0) throw StoppedBySignal(result.signal, "");
     return;
   }
-  if (!result.last_val.empty()) {
-    std::string val;
-    for (const auto& [name, loss] : result.last_val)
-      val += fmt::format("{}{} {:.3f}", val.empty() ? "" : ", ", name, loss);
-    log::info("val loss at step {}: {}", result.last_val_step, val);
-  }
-  log::info("{} steps in {}, {:.0f} tokens/s; last checkpoint {}", result.end_step - result.start_step,
-            format_duration(result.seconds), result.tokens_per_s, result.last_checkpoint.string());
+  report_pretrain(result);
   fmt::print("{}\n", run_dir.string());
   if (result.signal != 0)  // the checkpoint is written
     throw StoppedBySignal(result.signal,

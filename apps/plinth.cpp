@@ -68,6 +68,31 @@ void check_command_words(const CLI::App& app, int argc, char** argv) {
   }
 }
 
+// Every command, in the order `plinth --help` lists them.
+void add_commands(CLI::App& app) {
+  plinth::add_tokenizer_command(app);
+  plinth::add_prepare_command(app);
+  plinth::add_inspect_command(app);
+  plinth::add_pretrain_command(app);
+  plinth::add_finetune_command(app);
+  plinth::add_eval_command(app);
+  plinth::add_attribute_command(app);
+  plinth::add_merge_command(app);
+  plinth::add_generate_command(app);
+  plinth::add_export_command(app);
+  plinth::add_import_command(app);
+  plinth::add_score_command(app);
+  plinth::add_suite_command(app);
+  plinth::add_bench_command(app);
+  plinth::add_report_command(app);
+  plinth::add_gate_command(app);
+  plinth::add_run_command(app);
+  plinth::add_sweep_command(app);
+  plinth::add_launch_command(app);
+  plinth::add_recipes_command(app);
+  plinth::add_runs_command(app);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,27 +128,7 @@ int main(int argc, char** argv) {
       "  plinth recipes                                  # what an installed plinth ships\n"
       "  plinth launch -n 2 pretrain recipes/pretrain/quickstart.yaml   # data-parallel (or torchrun)\n"
       "Each stage: plinth <command> RECIPE.yaml [key.path=value ...]; see plinth <command> --help.");
-  plinth::add_tokenizer_command(app);
-  plinth::add_prepare_command(app);
-  plinth::add_inspect_command(app);
-  plinth::add_pretrain_command(app);
-  plinth::add_finetune_command(app);
-  plinth::add_eval_command(app);
-  plinth::add_attribute_command(app);
-  plinth::add_merge_command(app);
-  plinth::add_generate_command(app);
-  plinth::add_export_command(app);
-  plinth::add_import_command(app);
-  plinth::add_score_command(app);
-  plinth::add_suite_command(app);
-  plinth::add_bench_command(app);
-  plinth::add_report_command(app);
-  plinth::add_gate_command(app);
-  plinth::add_run_command(app);
-  plinth::add_sweep_command(app);
-  plinth::add_launch_command(app);
-  plinth::add_recipes_command(app);
-  plinth::add_runs_command(app);
+  add_commands(app);
 
   try {
     check_command_words(app, argc, argv);

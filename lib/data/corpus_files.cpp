@@ -129,58 +129,74 @@ void walk(const fs::path& root, size_t max_depth, const Location& where, std::ve
   }
 }
 
+// The files a glob names (spec.path has glob characters): walked from the longest leading run of
+// components without any, each matched below it.
+std::vector<Candidate> glob_files(const SourceSpec& spec) {
+  const std::string& path = spec.path;
+  std::vector<Candidate> found;
+  std::vector<std::string> parts = split(path, '/');
+  size_t first_glob = 0;
+  while (!has_glob_chars(parts[first_glob])) ++first_glob;
+  std::string root, pattern;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string& side = i < first_glob ? root : pattern;
+    if (i != 0 && i != first_glob) side += '/';
+    side += parts[i];
+  }
+  bool relative_root = first_glob == 0;
+  if (relative_root) root = ".";
+  if (root.empty()) root = "/";
+  size_t depth = 0;  // components the pattern spans; 0: any number
+  if (pattern.find("**") == std::string::npos)
+    depth = static_cast<size_t>(std::count(pattern.begin(), pattern.end(), '/')) + 1;
+  std::error_code ec;
+  if (fs::is_directory(root, ec)) {
+    std::vector<Candidate> walked;
+    walk(root, depth, spec.where, walked);
+    for (auto& c : walked) {
+      if (!match_path(pattern, c.relative)) continue;
+      if (relative_root) c.path = c.relative;
+      found.push_back(std::move(c));
+    }
+  }
+  return found;
+}
+
+// The files of a file or directory path (no glob characters): the file, or every file below.
+std::vector<Candidate> named_files(const SourceSpec& spec, std::string& described) {
+  const std::string& path = spec.path;
+  std::vector<Candidate> found;
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st))
+    throw BadInput(fmt::format("'{}' does not exist", path),
+                   "check the path (relative paths start from the working directory)", spec.where);
+  if (fs::is_directory(st)) {
+    walk(path, 0, spec.where, found);
+    if (found.empty())
+      throw BadInput(fmt::format("directory '{}' holds no file", path),
+                     "name a directory that holds the text files", spec.where);
+    described = fmt::format("directory '{}'", path);
+  } else if (fs::is_regular_file(st)) {
+    found.push_back({path, fs::path(path).filename().string()});
+    described = fmt::format("'{}'", path);
+  } else {
+    throw BadInput(fmt::format("'{}' is neither a regular file nor a directory", path),
+                   "name a text file, a directory or a glob", spec.where);
+  }
+  return found;
+}
+
 }  // namespace
 
 std::vector<fs::path> list_source_files(const SourceSpec& spec) {
   const std::string& path = spec.path;
-  std::vector<Candidate> found;
   std::string described;  // how the source is named in messages
+  std::vector<Candidate> found;
   if (!has_glob_chars(path)) {
-    std::error_code ec;
-    fs::file_status st = fs::status(path, ec);
-    if (ec || !fs::exists(st))
-      throw BadInput(fmt::format("'{}' does not exist", path),
-                     "check the path (relative paths start from the working directory)", spec.where);
-    if (fs::is_directory(st)) {
-      walk(path, 0, spec.where, found);
-      if (found.empty())
-        throw BadInput(fmt::format("directory '{}' holds no file", path),
-                       "name a directory that holds the text files", spec.where);
-      described = fmt::format("directory '{}'", path);
-    } else if (fs::is_regular_file(st)) {
-      found.push_back({path, fs::path(path).filename().string()});
-      described = fmt::format("'{}'", path);
-    } else {
-      throw BadInput(fmt::format("'{}' is neither a regular file nor a directory", path),
-                     "name a text file, a directory or a glob", spec.where);
-    }
+    found = named_files(spec, described);
   } else {
-    // Walk from the longest leading run of components without glob characters.
-    std::vector<std::string> parts = split(path, '/');
-    size_t first_glob = 0;
-    while (!has_glob_chars(parts[first_glob])) ++first_glob;
-    std::string root, pattern;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      std::string& side = i < first_glob ? root : pattern;
-      if (i != 0 && i != first_glob) side += '/';
-      side += parts[i];
-    }
-    bool relative_root = first_glob == 0;
-    if (relative_root) root = ".";
-    if (root.empty()) root = "/";
-    size_t depth = 0;  // components the pattern spans; 0: any number
-    if (pattern.find("**") == std::string::npos)
-      depth = static_cast<size_t>(std::count(pattern.begin(), pattern.end(), '/')) + 1;
-    std::error_code ec;
-    if (fs::is_directory(root, ec)) {
-      std::vector<Candidate> walked;
-      walk(root, depth, spec.where, walked);
-      for (auto& c : walked) {
-        if (!match_path(pattern, c.relative)) continue;
-        if (relative_root) c.path = c.relative;
-        found.push_back(std::move(c));
-      }
-    }
+    found = glob_files(spec);
     if (found.empty())
       throw BadInput(fmt::format("glob '{}' matches no file", path),
                      "check the pattern: '*' and '?' stay inside one directory, '**' spans any "

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "data/shard.h"
 #include "util/atomic_file.h"
@@ -210,6 +211,118 @@ uint64_t shards_fingerprint(const DataSpec& data) {
   return h.digest();
 }
 
+namespace {
+
+// The domain's manifest as the last prepare wrote it, or null: a manifest with values of the
+// wrong type counts as none (the domain is redone).
+json previous_manifest(const fs::path& dir, const std::string& domain) {
+  json previous = read_json(dir / "manifest.json");
+  try {
+    if (previous.is_object()) (void)manifest_from(previous, domain), (void)previous.value("fingerprint", "");
+  } catch (const json::exception&) {
+    previous = json();
+  }
+  return previous;
+}
+
+// The domain's shards as they are, when its inputs have the fingerprint `fp` the manifest records
+// and both shards read with the tokens it counts; nothing when they must be made again.
+std::optional<DomainShards> reusable_shards(const DataSpec& data, const DomainSpec& domain,
+                                            const tokenizer::Tokenizer& tok, const json& previous,
+                                            uint64_t fp) {
+  if (!previous.is_object() || previous.value("fingerprint", std::string()) != hex64(fp)) return std::nullopt;
+  try {
+    ShardInfo train = ShardReader::read_info(shard_path(data, domain.name, "train"));
+    ShardInfo val = ShardReader::read_info(shard_path(data, domain.name, "val"));
+    auto m = read_manifest(data, domain.name);
+    if (m && train.tokens == m->train.tokens && val.tokens == m->val.tokens &&
+        train.tokenizer_hash == tok.hash() && val.tokenizer_hash == tok.hash()) {
+      m->reused = true;
+      return m;
+    }
+  } catch (const BadInput&) {
+    // A missing or damaged shard: rebuild it.
+  }
+  return std::nullopt;
+}
+
+// Reads the domain's documents and encodes them into `train` and `val` (each document to one
+// split, by its hash), counting into `out`.
+void encode_domain(const DataSpec& data, const DomainSpec& domain, const tokenizer::Tokenizer& tok,
+                   int threads, ShardWriter& train, ShardWriter& val, Progress& progress, DomainShards& out) {
+  // Reading (this thread) overlaps with encoding the previous batch (the pool).
+  constexpr size_t kBatchBytes = 4 << 20;
+  std::vector<Document> batch;
+  size_t batch_bytes = 0;
+  uint64_t bytes_done = 0;
+  // The vectors the pending encode works on are declared before its future: when reading
+  // throws while a batch is encoding, the future (declared last, destroyed first) waits for
+  // the encode before the vectors go.
+  std::vector<Document> pending_docs;
+  std::vector<std::vector<int32_t>> pending_ids;
+  std::future<void> pending;
+  auto drain = [&] {
+    if (!pending.valid()) return;
+    pending.get();
+    for (size_t i = 0; i < pending_docs.size(); ++i) {
+      const Document& d = pending_docs[i];
+      bool is_val = is_validation(d.text, data.val_fraction, data.split_seed);
+      SplitStats& s = is_val ? out.val : out.train;
+      (is_val ? val : train).add_document(pending_ids[i].data(), pending_ids[i].size(), d.text.size());
+      ++s.documents;
+      s.bytes += d.text.size();
+      s.tokens += pending_ids[i].size();
+      bytes_done += d.text.size();
+    }
+    progress.update(bytes_done, fmt::format("{} tokens", with_commas(out.train.tokens + out.val.tokens)));
+  };
+  auto submit = [&] {
+    drain();
+    pending_docs.swap(batch);
+    batch.clear();
+    batch_bytes = 0;
+    pending = std::async(std::launch::async, [&] { encode_batch(tok, pending_docs, pending_ids, threads); });
+  };
+  out.read = read_domain(domain, [&](Document&& doc) {
+    batch_bytes += doc.text.size();
+    batch.push_back(std::move(doc));
+    if (batch_bytes >= kBatchBytes) submit();
+  });
+  if (!batch.empty()) submit();
+  drain();
+}
+
+json manifest_json(const DomainSpec& domain, uint64_t fp, const tokenizer::Tokenizer& tok, uint32_t width,
+                   const DomainShards& out, const std::vector<FileStamp>& files) {
+  json files_json = json::array();
+  for (const auto& f : files)
+    files_json.push_back(
+        {{"path", f.path}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"hash", hex64(f.hash)}});
+  const ReadStats& r = out.read;
+  return {
+      {"version", kManifestVersion},
+      {"domain", domain.name},
+      {"fingerprint", hex64(fp)},
+      {"tokenizer_hash", hex64(tok.hash())},
+      {"token_width", width},
+      {"train", split_json(out.train)},
+      {"val", split_json(out.val)},
+      {"read",
+       {{"files", r.files},
+        {"documents", r.documents},
+        {"bytes", r.bytes},
+        {"invalid_utf8", r.invalid_utf8},
+        {"nul_bytes", r.nul_bytes},
+        {"binary_files_skipped", r.binary_files_skipped},
+        {"bad_records_skipped", r.bad_records_skipped},
+        {"empty_documents", r.empty_documents},
+        {"capped", r.capped}}},
+      {"files", files_json},
+  };
+}
+
+}  // namespace
+
 std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::Tokenizer& tok,
                                          const PrepareOptions& options) {
   const uint32_t width = resolve_token_width(data, tok.vocab_size());
@@ -222,32 +335,16 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
       continue;
     auto start = std::chrono::steady_clock::now();
     fs::path dir = domain_dir(data, domain.name);
-    json previous = read_json(dir / "manifest.json");
-    try {  // a manifest with values of the wrong type counts as none: the domain is redone
-      if (previous.is_object())
-        (void)manifest_from(previous, domain.name), (void)previous.value("fingerprint", "");
-    } catch (const json::exception&) {
-      previous = json();
-    }
+    json previous = previous_manifest(dir, domain.name);
     std::vector<FileStamp> files = stamp_files(domain, previous.is_object() ? &previous : nullptr);
     uint64_t fp = fingerprint(data, domain, files, tok.hash(), width);
 
-    if (!options.force && previous.is_object() && previous.value("fingerprint", std::string()) == hex64(fp)) {
-      try {
-        ShardInfo train = ShardReader::read_info(shard_path(data, domain.name, "train"));
-        ShardInfo val = ShardReader::read_info(shard_path(data, domain.name, "val"));
-        auto m = read_manifest(data, domain.name);
-        if (m && train.tokens == m->train.tokens && val.tokens == m->val.tokens &&
-            train.tokenizer_hash == tok.hash() && val.tokenizer_hash == tok.hash()) {
-          m->reused = true;
-          log::info("{:<14} unchanged, shards kept", domain.name);
-          results.push_back(*m);
-          continue;
-        }
-      } catch (const BadInput&) {
-        // A missing or damaged shard: fall through and rebuild it.
+    if (!options.force)
+      if (auto kept = reusable_shards(data, domain, tok, previous, fp)) {
+        log::info("{:<14} unchanged, shards kept", domain.name);
+        results.push_back(*kept);
+        continue;
       }
-    }
 
     DomainShards out;
     out.name = domain.name;
@@ -262,47 +359,7 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
     if (domain.max_bytes) domain_total = std::min(domain_total, domain.max_bytes);
     Progress progress(fmt::format("{:<14}", domain.name), domain_total, Progress::Unit::Bytes);
 
-    // Reading (this thread) overlaps with encoding the previous batch (the pool).
-    constexpr size_t kBatchBytes = 4 << 20;
-    std::vector<Document> batch;
-    size_t batch_bytes = 0;
-    uint64_t bytes_done = 0;
-    // The vectors the pending encode works on are declared before its future: when reading
-    // throws while a batch is encoding, the future (declared last, destroyed first) waits for
-    // the encode before the vectors go.
-    std::vector<Document> pending_docs;
-    std::vector<std::vector<int32_t>> pending_ids;
-    std::future<void> pending;
-    auto drain = [&] {
-      if (!pending.valid()) return;
-      pending.get();
-      for (size_t i = 0; i < pending_docs.size(); ++i) {
-        const Document& d = pending_docs[i];
-        bool is_val = is_validation(d.text, data.val_fraction, data.split_seed);
-        SplitStats& s = is_val ? out.val : out.train;
-        (is_val ? val : train).add_document(pending_ids[i].data(), pending_ids[i].size(), d.text.size());
-        ++s.documents;
-        s.bytes += d.text.size();
-        s.tokens += pending_ids[i].size();
-        bytes_done += d.text.size();
-      }
-      progress.update(bytes_done, fmt::format("{} tokens", with_commas(out.train.tokens + out.val.tokens)));
-    };
-    auto submit = [&] {
-      drain();
-      pending_docs.swap(batch);
-      batch.clear();
-      batch_bytes = 0;
-      pending =
-          std::async(std::launch::async, [&] { encode_batch(tok, pending_docs, pending_ids, threads); });
-    };
-    out.read = read_domain(domain, [&](Document&& doc) {
-      batch_bytes += doc.text.size();
-      batch.push_back(std::move(doc));
-      if (batch_bytes >= kBatchBytes) submit();
-    });
-    if (!batch.empty()) submit();
-    drain();
+    encode_domain(data, domain, tok, threads, train, val, progress, out);
 
     if (out.val.documents == 0)
       throw BadInput(fmt::format("domain '{}' has no validation documents: its {} documents all fell "
@@ -313,33 +370,9 @@ std::vector<DomainShards> prepare_shards(const DataSpec& data, const tokenizer::
     val.commit();
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    json files_json = json::array();
-    for (const auto& f : files)
-      files_json.push_back(
-          {{"path", f.path}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"hash", hex64(f.hash)}});
     const ReadStats& r = out.read;
-    json manifest = {
-        {"version", kManifestVersion},
-        {"domain", domain.name},
-        {"fingerprint", hex64(fp)},
-        {"tokenizer_hash", hex64(tok.hash())},
-        {"token_width", width},
-        {"train", split_json(out.train)},
-        {"val", split_json(out.val)},
-        {"read",
-         {{"files", r.files},
-          {"documents", r.documents},
-          {"bytes", r.bytes},
-          {"invalid_utf8", r.invalid_utf8},
-          {"nul_bytes", r.nul_bytes},
-          {"binary_files_skipped", r.binary_files_skipped},
-          {"bad_records_skipped", r.bad_records_skipped},
-          {"empty_documents", r.empty_documents},
-          {"capped", r.capped}}},
-        {"files", files_json},
-    };
     // The manifest goes last: a run killed before this point leaves the domain to be redone.
-    write_file_atomic(dir / "manifest.json", manifest.dump(1));
+    write_file_atomic(dir / "manifest.json", manifest_json(domain, fp, tok, width, out, files).dump(1));
     uint64_t tokens = out.train.tokens + out.val.tokens;
     progress.finish(fmt::format("{} docs, {} -> {} tokens ({:.2f} bytes/token){}", with_commas(r.documents),
                                 format_bytes(r.bytes), with_commas(tokens),

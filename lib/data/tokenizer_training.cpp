@@ -32,6 +32,33 @@ void cut_sentences(const std::string& doc, size_t max_bytes, std::vector<std::st
   }
 }
 
+// <tokenizer>.provenance.yaml: what the tokenizer was trained on and with, and the recipe that made it.
+std::string provenance_yaml(const tokenizer::TokenizerSpec& spec, const TokenizerTrainingReport& report,
+                            const std::string& recipe_file, uint64_t recipe_hash,
+                            const std::string& recipe_yaml) {
+  std::string y = "# Provenance of this tokenizer, written by `plinth tokenizer train`.\n";
+  y += fmt::format("recipe: {}\nrecipe_hash: \"{}\"\ntokenizer_hash: \"{}\"\n", yaml_quote(recipe_file),
+                   hex64(recipe_hash), hex64(report.tokenizer_hash));
+  const auto& t = spec.train;
+  y += fmt::format(
+      "options:\n  type: {}\n  vocab_size: {}\n  character_coverage: {}\n  byte_fallback: {}\n"
+      "  split_digits: {}\n  sample_bytes: {}\n  max_sentence_bytes: {}\n  user_defined_symbols: [",
+      t.model_type, t.vocab_size, t.character_coverage, t.byte_fallback, t.split_digits, spec.sample_bytes,
+      spec.max_sentence_bytes);
+  for (size_t i = 0; i < t.user_defined_symbols.size(); ++i)
+    y += (i ? ", " : "") + yaml_quote(t.user_defined_symbols[i]);
+  y += fmt::format("]\nsampled_bytes: {}\nsentences: {}\ndomains:\n", report.sampled_bytes, report.sentences);
+  for (const auto& d : report.domains)
+    y += fmt::format(
+        "  - name: {}\n    weight: {}\n    available_bytes: {}\n    sampled_bytes: {}\n"
+        "    documents: {}\n",
+        d.name, d.weight, d.available_bytes, d.sampled_bytes, d.documents);
+  y += "# The merged recipe that made it:\nrecipe_snapshot:\n";
+  for (const auto& line : split(recipe_yaml, '\n'))
+    if (!line.empty()) y += "  " + line + "\n";
+  return y;
+}
+
 }  // namespace
 
 TokenizerTrainingReport train_tokenizer(const tokenizer::TokenizerSpec& spec, const DataSpec& data,
@@ -94,27 +121,8 @@ TokenizerTrainingReport train_tokenizer(const tokenizer::TokenizerSpec& spec, co
   report.tokenizer_hash = hash_file(spec.model_file());
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  std::string y = "# Provenance of this tokenizer, written by `plinth tokenizer train`.\n";
-  y += fmt::format("recipe: {}\nrecipe_hash: \"{}\"\ntokenizer_hash: \"{}\"\n", yaml_quote(recipe_file),
-                   hex64(recipe_hash), hex64(report.tokenizer_hash));
-  const auto& t = spec.train;
-  y += fmt::format(
-      "options:\n  type: {}\n  vocab_size: {}\n  character_coverage: {}\n  byte_fallback: {}\n"
-      "  split_digits: {}\n  sample_bytes: {}\n  max_sentence_bytes: {}\n  user_defined_symbols: [",
-      t.model_type, t.vocab_size, t.character_coverage, t.byte_fallback, t.split_digits, spec.sample_bytes,
-      spec.max_sentence_bytes);
-  for (size_t i = 0; i < t.user_defined_symbols.size(); ++i)
-    y += (i ? ", " : "") + yaml_quote(t.user_defined_symbols[i]);
-  y += fmt::format("]\nsampled_bytes: {}\nsentences: {}\ndomains:\n", report.sampled_bytes, report.sentences);
-  for (const auto& d : report.domains)
-    y += fmt::format(
-        "  - name: {}\n    weight: {}\n    available_bytes: {}\n    sampled_bytes: {}\n"
-        "    documents: {}\n",
-        d.name, d.weight, d.available_bytes, d.sampled_bytes, d.documents);
-  y += "# The merged recipe that made it:\nrecipe_snapshot:\n";
-  for (const auto& line : split(recipe_yaml, '\n'))
-    if (!line.empty()) y += "  " + line + "\n";
-  write_file_atomic(spec.provenance_file(), y);
+  write_file_atomic(spec.provenance_file(),
+                    provenance_yaml(spec, report, recipe_file, recipe_hash, recipe_yaml));
   return report;
 }
 

@@ -24,12 +24,6 @@ json optional_number(const std::optional<double>& v) {
   return v ? number_or_null(*v) : json(nullptr);
 }
 
-json numbers_json(const std::vector<double>& v) {
-  json a = json::array();
-  for (double x : v) a.push_back(number_or_null(x));
-  return a;
-}
-
 json sample_json(const SampleInfo& s) {
   return {{"seed", s.seed},
           {"confidence", s.confidence},
@@ -48,9 +42,9 @@ json domain_json(const DomainForgetting& d) {
                     {"first_token", d.docs.first_token},
                     {"tokens", d.docs.tokens},
                     {"bytes", d.docs.bytes},
-                    {"base_nll", numbers_json(d.docs.base_nll)},
-                    {"tuned_nll", numbers_json(d.docs.tuned_nll)},
-                    {"kl", numbers_json(d.docs.kl)},
+                    {"base_nll", numbers_or_null(d.docs.base_nll)},
+                    {"tuned_nll", numbers_or_null(d.docs.tuned_nll)},
+                    {"kl", numbers_or_null(d.docs.kl)},
                     {"agree", d.docs.agree}};
   return {{"name", d.name},
           {"documents", d.documents},
@@ -89,15 +83,15 @@ json task_columns_json(const TaskResult& t) {
   if (t.has_examples())
     per_example = {{"index", t.index},
                    {"tokens", t.tokens},
-                   {"base_nll", numbers_json(t.base_nll)},
-                   {"tuned_nll", numbers_json(t.tuned_nll)},
+                   {"base_nll", numbers_or_null(t.base_nll)},
+                   {"tuned_nll", numbers_or_null(t.tuned_nll)},
                    {"base_correct", t.base_correct},
                    {"tuned_correct", t.tuned_correct}};
   if (t.has_divergence()) {
-    per_example["kl"] = numbers_json(t.kl);
+    per_example["kl"] = numbers_or_null(t.kl);
     per_example["agree"] = t.agree;
     per_example["prompt_tokens"] = t.prompt_tokens;
-    per_example["prompt_kl"] = numbers_json(t.prompt_kl);
+    per_example["prompt_kl"] = numbers_or_null(t.prompt_kl);
     per_example["prompt_agree"] = t.prompt_agree;
   }
   return per_example;

@@ -52,7 +52,10 @@ std::string num_with_interval(double v, const Interval& ci, int decimals, bool s
   return out;
 }
 
-std::string report_markdown(const ForgettingReport& r) {
+namespace {
+
+// The title, what was compared, the report's warnings and how its sample was drawn.
+std::string intro_markdown(const ForgettingReport& r) {
   std::string out = fmt::format("# Forgetting report: {}\n\n", r.run.empty() ? "(unnamed run)" : r.run);
   out += fmt::format("Recipe `{}`, method `{}`.\n", r.recipe_name, r.method.empty() ? "n/a" : r.method);
   auto step = [](int64_t s) { return s >= 0 ? fmt::format(" (step {})", s) : std::string(); };
@@ -69,7 +72,13 @@ std::string report_markdown(const ForgettingReport& r) {
   else
     out += fmt::format(
         "Schema {} report: no per-document scores, so no intervals (run plinth eval again).\n\n", r.schema);
+  return out;
+}
 
+// The per-domain table with its mean row, and the headline sentence.
+std::string domains_markdown(const ForgettingReport& r) {
+  const bool ci = r.has_intervals();
+  std::string out;
   out +=
       "| domain | documents | tokens | base bits/byte | tuned bits/byte | Δ bits/byte | forgetting | KL "
       "(nats/token) | top-1 agreement |\n"
@@ -97,45 +106,55 @@ std::string report_markdown(const ForgettingReport& r) {
                      pct_with_interval(r.mean_forgetting_pct, r.mean_forgetting_ci), r.domains.size(),
                      r.worst_domain, pct_with_interval(r.worst_forgetting_pct, r.worst_forgetting_ci));
 
-  if (r.task) {
-    const TaskResult& t = *r.task;
-    out += fmt::format(
-        "## Task: {} ({} examples{})\n\n", t.name, t.examples,
-        t.has_examples() ? fmt::format(", a random sample of the test split, seed {}", r.sample.seed) : "");
-    out += "| | base | tuned | change |\n|---|---:|---:|---:|\n";
-    out += fmt::format("| loss (nats/token) | {} | {} | task gain {} |\n", num(t.base_loss),
-                       num(t.tuned_loss), pct_with_interval(t.gain_pct(), t.gain_ci));
-    auto em = [](double f) { return std::isfinite(f) ? fmt::format("{:.1f}%", 100 * f) : "n/a"; };
-    out += fmt::format("| exact match | {} | {} | {} points |\n\n", em(t.base_exact_match),
-                       em(t.tuned_exact_match),
-                       num_with_interval(t.exact_match_gain_points(), t.exact_match_gain_ci, 1, true));
-    if (t.has_divergence()) {
-      auto share = [](double f, const Interval& ci) {
-        if (!std::isfinite(f)) return std::string("n/a");
-        return ci.known() ? fmt::format("{:.1f}% [{:.1f}, {:.1f}]", 100 * f, 100 * ci.lo, 100 * ci.hi)
-                          : fmt::format("{:.1f}%", 100 * f);
-      };
-      out +=
-          "How far the tuned model moved on the task's own examples (base and tuned on the same tokens):\n\n";
-      out += "| tokens | KL(base ‖ tuned), nats/token | top-1 agreement |\n|---|---:|---:|\n";
-      out += fmt::format("| completions | {} | {} |\n", num_with_interval(t.kl_per_token, t.kl_ci, 4),
-                         share(t.top1_agreement, t.agreement_ci));
-      out += fmt::format("| prompts | {} | {} |\n\n",
-                         num_with_interval(t.prompt_kl_per_token, t.prompt_kl_ci, 4),
-                         share(t.prompt_top1_agreement, t.prompt_agreement_ci));
-    }
-    if (!t.samples.empty()) {
-      out += "| prompt | reference | base | tuned |\n|---|---|---|---|\n";
-      auto mark = [](bool ok) { return ok ? " ✓" : " ✗"; };
-      for (const auto& s : t.samples)
-        out += fmt::format("| {} | {} | {}{} | {}{} |\n", md_cell(s.prompt), md_cell(s.reference),
-                           md_cell(s.base_output), mark(s.base_correct), md_cell(s.tuned_output),
-                           mark(s.tuned_correct));
-      out += "\n";
-    }
-  } else {
-    out += "No task results in this report.\n\n";
+  return out;
+}
+
+// The task's section: loss and exact match, how far the model moved on the task's own tokens,
+// and the sampled answers.
+std::string task_markdown(const TaskResult& t, uint64_t seed) {
+  std::string out;
+  out +=
+      fmt::format("## Task: {} ({} examples{})\n\n", t.name, t.examples,
+                  t.has_examples() ? fmt::format(", a random sample of the test split, seed {}", seed) : "");
+  out += "| | base | tuned | change |\n|---|---:|---:|---:|\n";
+  out += fmt::format("| loss (nats/token) | {} | {} | task gain {} |\n", num(t.base_loss), num(t.tuned_loss),
+                     pct_with_interval(t.gain_pct(), t.gain_ci));
+  auto em = [](double f) { return std::isfinite(f) ? fmt::format("{:.1f}%", 100 * f) : "n/a"; };
+  out += fmt::format("| exact match | {} | {} | {} points |\n\n", em(t.base_exact_match),
+                     em(t.tuned_exact_match),
+                     num_with_interval(t.exact_match_gain_points(), t.exact_match_gain_ci, 1, true));
+  if (t.has_divergence()) {
+    auto share = [](double f, const Interval& ci) {
+      if (!std::isfinite(f)) return std::string("n/a");
+      return ci.known() ? fmt::format("{:.1f}% [{:.1f}, {:.1f}]", 100 * f, 100 * ci.lo, 100 * ci.hi)
+                        : fmt::format("{:.1f}%", 100 * f);
+    };
+    out +=
+        "How far the tuned model moved on the task's own examples (base and tuned on the same tokens):\n\n";
+    out += "| tokens | KL(base ‖ tuned), nats/token | top-1 agreement |\n|---|---:|---:|\n";
+    out += fmt::format("| completions | {} | {} |\n", num_with_interval(t.kl_per_token, t.kl_ci, 4),
+                       share(t.top1_agreement, t.agreement_ci));
+    out +=
+        fmt::format("| prompts | {} | {} |\n\n", num_with_interval(t.prompt_kl_per_token, t.prompt_kl_ci, 4),
+                    share(t.prompt_top1_agreement, t.prompt_agreement_ci));
   }
+  if (!t.samples.empty()) {
+    out += "| prompt | reference | base | tuned |\n|---|---|---|---|\n";
+    auto mark = [](bool ok) { return ok ? " ✓" : " ✗"; };
+    for (const auto& s : t.samples)
+      out += fmt::format("| {} | {} | {}{} | {}{} |\n", md_cell(s.prompt), md_cell(s.reference),
+                         md_cell(s.base_output), mark(s.base_correct), md_cell(s.tuned_output),
+                         mark(s.tuned_correct));
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string report_markdown(const ForgettingReport& r) {
+  std::string out = intro_markdown(r) + domains_markdown(r);
+  out += r.task ? task_markdown(*r.task, r.sample.seed) : "No task results in this report.\n\n";
   out += suites_markdown(r.suites);
   if (r.gate) out += fmt::format("Gate thresholds from the recipe: {}.\n\n", describe_thresholds(*r.gate));
   out += variants_markdown(r);

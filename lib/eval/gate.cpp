@@ -207,24 +207,10 @@ void check_suites(const ForgettingReport& report, const GateThresholds& t, const
       "run plinth eval on its fine-tuning recipe again: it writes report.json schema 3");
 }
 
-}  // namespace
-
-GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t,
-                      const ForgettingReport* baseline_in, bool strict) {
-  if (t.empty())
-    throw BadInput("no gate thresholds: nothing to check",
-                   "give a budget, e.g. plinth gate REPORT --max-forgetting 5%, or add a gate: section "
-                   "(max_forgetting: 5%) to the fine-tuning recipe and run plinth eval again");
-  validate_thresholds(t, "gate");
-  if (!report_in.has_intervals()) needs_intervals(report_in, "the report");
-  if (baseline_in && !baseline_in->has_intervals())
-    needs_intervals(*baseline_in, "the baseline " + t.baseline);
-  const double confidence = t.confidence.value_or(report_in.sample.confidence);
-  const ForgettingReport report = at_confidence(report_in, confidence);
-
+// Every domain and suite the thresholds name must be in the report.
+void check_named(const ForgettingReport& report, const GateThresholds& t, std::vector<Problem>& problems) {
   std::vector<std::string> report_domains;
   for (const auto& d : report.domains) report_domains.push_back(d.name);
-  std::vector<Problem> problems;
   for (const auto& [name, pct] : t.domain_max_pct)
     if (!report.find_domain(name)) {
       std::string hint = did_you_mean(name, report_domains);
@@ -249,49 +235,43 @@ GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t
                                     "plinth eval again"
                                   : "fix the suite name in --max-acc-drop / gate.max_acc_drop"));
     }
-  if (!t.baseline.empty() && !baseline_in)
-    problems.push_back(problem(fmt::format("the baseline report {} was not loaded", t.baseline), ""));
-  std::vector<Pairs> pairs;           // per report domain, with a baseline
-  std::vector<Pairs> question_pairs;  // per report suite the baseline holds too
-  if (baseline_in) {
-    std::vector<std::string> missing, extra;
-    for (const auto& d : report.domains)
-      if (!baseline_in->find_domain(d.name)) missing.push_back(d.name);
-    for (const auto& d : baseline_in->domains)
-      if (!report.find_domain(d.name)) extra.push_back(d.name);
-    const std::string hint = "compare with a baseline evaluated on the same domains, or drop the baseline";
-    if (!missing.empty())
-      problems.push_back(problem(
-          fmt::format("the baseline {} lacks domains of the report: {}", t.baseline, names(missing)), hint));
-    if (!extra.empty())
-      problems.push_back(problem(
-          fmt::format("the report lacks domains of the baseline {}: {}", t.baseline, names(extra)), hint));
-    if (missing.empty() && extra.empty())
-      for (const auto& d : report.domains)
-        pairs.push_back(common_documents(d, *baseline_in->find_domain(d.name), t.baseline, problems));
-    for (const auto& s : report.suites)
-      if (const SuiteResult* before = baseline_in->find_suite(s.name)) {
-        question_pairs.push_back(common_questions(s, *before, t.baseline, problems));
-        if (s.metric == "acc_mutual_info" && !before->has_unconditional())
-          problems.push_back(problem(
-              fmt::format("suite '{}' is read by acc_mutual_info, but the baseline {} has no scores of its "
-                          "choices without the query (written by an older plinth)",
-                          s.name, t.baseline),
-              "evaluate the baseline's run again with this plinth (plinth eval), or read the suite by "
-              "acc (eval.suites[].metric)"));
-      }
-  }
-  if (t.min_task_gain_pct && !report.task)
-    problems.push_back(
-        problem("min_task_gain is set but the report holds no task results",
-                "evaluate the fine-tuned run with its task (plinth eval), or drop min_task_gain"));
-  if (t.min_task_gain_pct && report.task && !report.task->has_examples())
-    problems.push_back(problem("min_task_gain is set but the report's task has no per-example scores",
-                               "run plinth eval on its fine-tuning recipe again"));
-  if (!problems.empty()) throw BadInput(std::move(problems));
+}
 
-  GateResult result;
-  result.strict = strict;
+// The documents (per domain) and questions (per suite) the report and its baseline share, for
+// the paired comparisons; a baseline on other domains, or read by a metric it lacks, is a problem.
+void pair_with_baseline(const ForgettingReport& report, const ForgettingReport& baseline,
+                        const GateThresholds& t, std::vector<Problem>& problems, std::vector<Pairs>& pairs,
+                        std::vector<Pairs>& question_pairs) {
+  std::vector<std::string> missing, extra;
+  for (const auto& d : report.domains)
+    if (!baseline.find_domain(d.name)) missing.push_back(d.name);
+  for (const auto& d : baseline.domains)
+    if (!report.find_domain(d.name)) extra.push_back(d.name);
+  const std::string hint = "compare with a baseline evaluated on the same domains, or drop the baseline";
+  if (!missing.empty())
+    problems.push_back(problem(
+        fmt::format("the baseline {} lacks domains of the report: {}", t.baseline, names(missing)), hint));
+  if (!extra.empty())
+    problems.push_back(problem(
+        fmt::format("the report lacks domains of the baseline {}: {}", t.baseline, names(extra)), hint));
+  if (missing.empty() && extra.empty())
+    for (const auto& d : report.domains)
+      pairs.push_back(common_documents(d, *baseline.find_domain(d.name), t.baseline, problems));
+  for (const auto& s : report.suites)
+    if (const SuiteResult* before = baseline.find_suite(s.name)) {
+      question_pairs.push_back(common_questions(s, *before, t.baseline, problems));
+      if (s.metric == "acc_mutual_info" && !before->has_unconditional())
+        problems.push_back(problem(
+            fmt::format("suite '{}' is read by acc_mutual_info, but the baseline {} has no scores of its "
+                        "choices without the query (written by an older plinth)",
+                        s.name, t.baseline),
+            "evaluate the baseline's run again with this plinth (plinth eval), or read the suite by "
+            "acc (eval.suites[].metric)"));
+    }
+}
+
+// The report's own budgets: each domain's forgetting, the mean forgetting, each domain's KL.
+void judge_budgets(const ForgettingReport& report, const GateThresholds& t, GateResult& result) {
   for (const auto& d : report.domains) {
     std::optional<double> limit = t.domain_limit(d.name);
     if (!limit) continue;
@@ -315,42 +295,84 @@ GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t
              fmt::format("{}: KL {} nats/token limit", d.name,
                          compared(d.kl, d.kl_ci, *t.max_kl, v, false, "", 4)));
     }
-  if (baseline_in) {
-    const ForgettingReport baseline = at_confidence(*baseline_in, confidence);
-    const double tolerance = t.tolerance_pct.value_or(0);
-    std::vector<std::vector<double>> diffs;
-    double mean_now = 0, mean_before = 0;
-    for (size_t i = 0; i < report.domains.size(); ++i) {
-      const DomainForgetting& now = report.domains[i];
-      const DomainForgetting& before = *baseline.find_domain(now.name);
-      const Resamples r(pairs[i].size(), report.sample.resamples,
-                        bootstrap_seed(report.sample.seed, "baseline:" + now.name));
-      std::vector<double> a = forgetting_on(now.docs, pairs[i], false, r),
-                          b = forgetting_on(before.docs, pairs[i], true, r);
-      for (size_t k = 0; k < a.size(); ++k) a[k] -= b[k];
-      const double f_now = point_forgetting(now.docs, pairs[i], false),
-                   f_before = point_forgetting(before.docs, pairs[i], true);
-      mean_now += f_now / double(report.domains.size());
-      mean_before += f_before / double(report.domains.size());
-      const double excess = f_now - f_before;
-      const Interval ci = percentile_interval(a, confidence);
-      Verdict v = judge(excess, ci, tolerance, false);
-      auto [n, bl] = pair_text(f_now, f_before, "%");
-      record(result, v,
-             fmt::format("{}: forgetting {} vs baseline {} on {} common documents: {} points tolerance",
-                         now.name, n, bl, pairs[i].size(), compared(excess, ci, tolerance, v, false, "")));
-      diffs.push_back(std::move(a));
-    }
-    std::vector<const std::vector<double>*> refs;
-    for (const auto& d : diffs) refs.push_back(&d);
-    const double excess = mean_now - mean_before;
-    const Interval ci = percentile_interval(replicate_mean(refs), confidence);
+}
+
+// Each domain's forgetting against the baseline's on their common documents, and the mean's: the
+// excess within the tolerance.
+void judge_against_baseline(const ForgettingReport& report, const ForgettingReport& baseline_in,
+                            const GateThresholds& t, const std::vector<Pairs>& pairs, double confidence,
+                            GateResult& result) {
+  const ForgettingReport baseline = at_confidence(baseline_in, confidence);
+  const double tolerance = t.tolerance_pct.value_or(0);
+  std::vector<std::vector<double>> diffs;
+  double mean_now = 0, mean_before = 0;
+  for (size_t i = 0; i < report.domains.size(); ++i) {
+    const DomainForgetting& now = report.domains[i];
+    const DomainForgetting& before = *baseline.find_domain(now.name);
+    const Resamples r(pairs[i].size(), report.sample.resamples,
+                      bootstrap_seed(report.sample.seed, "baseline:" + now.name));
+    std::vector<double> a = forgetting_on(now.docs, pairs[i], false, r),
+                        b = forgetting_on(before.docs, pairs[i], true, r);
+    for (size_t k = 0; k < a.size(); ++k) a[k] -= b[k];
+    const double f_now = point_forgetting(now.docs, pairs[i], false),
+                 f_before = point_forgetting(before.docs, pairs[i], true);
+    mean_now += f_now / double(report.domains.size());
+    mean_before += f_before / double(report.domains.size());
+    const double excess = f_now - f_before;
+    const Interval ci = percentile_interval(a, confidence);
     Verdict v = judge(excess, ci, tolerance, false);
-    auto [n, bl] = pair_text(mean_now, mean_before, "%");
+    auto [n, bl] = pair_text(f_now, f_before, "%");
     record(result, v,
-           fmt::format("mean forgetting {} vs baseline {}: {} points tolerance", n, bl,
-                       compared(excess, ci, tolerance, v, false, "")));
+           fmt::format("{}: forgetting {} vs baseline {} on {} common documents: {} points tolerance",
+                       now.name, n, bl, pairs[i].size(), compared(excess, ci, tolerance, v, false, "")));
+    diffs.push_back(std::move(a));
   }
+  std::vector<const std::vector<double>*> refs;
+  for (const auto& d : diffs) refs.push_back(&d);
+  const double excess = mean_now - mean_before;
+  const Interval ci = percentile_interval(replicate_mean(refs), confidence);
+  Verdict v = judge(excess, ci, tolerance, false);
+  auto [n, bl] = pair_text(mean_now, mean_before, "%");
+  record(result, v,
+         fmt::format("mean forgetting {} vs baseline {}: {} points tolerance", n, bl,
+                     compared(excess, ci, tolerance, v, false, "")));
+}
+
+}  // namespace
+
+GateResult check_gate(const ForgettingReport& report_in, const GateThresholds& t,
+                      const ForgettingReport* baseline_in, bool strict) {
+  if (t.empty())
+    throw BadInput("no gate thresholds: nothing to check",
+                   "give a budget, e.g. plinth gate REPORT --max-forgetting 5%, or add a gate: section "
+                   "(max_forgetting: 5%) to the fine-tuning recipe and run plinth eval again");
+  validate_thresholds(t, "gate");
+  if (!report_in.has_intervals()) needs_intervals(report_in, "the report");
+  if (baseline_in && !baseline_in->has_intervals())
+    needs_intervals(*baseline_in, "the baseline " + t.baseline);
+  const double confidence = t.confidence.value_or(report_in.sample.confidence);
+  const ForgettingReport report = at_confidence(report_in, confidence);
+
+  std::vector<Problem> problems;
+  check_named(report, t, problems);
+  if (!t.baseline.empty() && !baseline_in)
+    problems.push_back(problem(fmt::format("the baseline report {} was not loaded", t.baseline), ""));
+  std::vector<Pairs> pairs;           // per report domain, with a baseline
+  std::vector<Pairs> question_pairs;  // per report suite the baseline holds too
+  if (baseline_in) pair_with_baseline(report, *baseline_in, t, problems, pairs, question_pairs);
+  if (t.min_task_gain_pct && !report.task)
+    problems.push_back(
+        problem("min_task_gain is set but the report holds no task results",
+                "evaluate the fine-tuned run with its task (plinth eval), or drop min_task_gain"));
+  if (t.min_task_gain_pct && report.task && !report.task->has_examples())
+    problems.push_back(problem("min_task_gain is set but the report's task has no per-example scores",
+                               "run plinth eval on its fine-tuning recipe again"));
+  if (!problems.empty()) throw BadInput(std::move(problems));
+
+  GateResult result;
+  result.strict = strict;
+  judge_budgets(report, t, result);
+  if (baseline_in) judge_against_baseline(report, *baseline_in, t, pairs, confidence, result);
   check_suites(report, t, baseline_in, question_pairs, confidence, result);
   if (t.min_task_gain_pct) {
     const TaskResult& task = *report.task;

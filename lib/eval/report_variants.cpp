@@ -124,11 +124,7 @@ void derive_variant(const ForgettingReport& r, ReportVariant& v) {
 
 json variant_json(const ForgettingReport& r, const ReportVariant& v) {
   json nll = json::object(), domains = json::object();
-  for (const auto& [name, column] : v.domain_nll) {
-    json a = json::array();
-    for (double x : column) a.push_back(number_or_null(x));
-    nll[name] = std::move(a);
-  }
+  for (const auto& [name, column] : v.domain_nll) nll[name] = numbers_or_null(column);
   for (size_t i = 0; i < r.domains.size() && i < v.domains.size(); ++i) {
     const VariantDomain& d = v.domains[i];
     domains[r.domains[i].name] = {{"forgetting_pct", number_or_null(d.forgetting_pct)},
@@ -137,10 +133,7 @@ json variant_json(const ForgettingReport& r, const ReportVariant& v) {
                                   {"recovered_ci", interval_json(d.recovered_ci)}};
   }
   json task_nll = nullptr, task_correct = nullptr;
-  if (!v.task_nll.empty()) {
-    task_nll = json::array();
-    for (double x : v.task_nll) task_nll.push_back(number_or_null(x));
-  }
+  if (!v.task_nll.empty()) task_nll = numbers_or_null(v.task_nll);
   if (!v.task_correct.empty()) task_correct = v.task_correct;
   return {{"label", v.label},
           {"alpha", number_or_null(v.alpha)},

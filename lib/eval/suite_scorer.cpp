@@ -82,6 +82,62 @@ void add_question(const std::vector<ChoiceTokens>& requests, size_t first_reques
   rows.push_back(std::move(row));
 }
 
+// The result's log-likelihood tables sized to the suite's questions and choices (the tuned
+// model's only with one, the unconditional ones only for acc_mutual_info), all zero.
+void size_result(SuiteRequests& s, bool tuned) {
+  auto resize = [&](std::vector<std::vector<double>>& ll) {
+    ll.assign(s.choices.size(), {});
+    for (size_t q = 0; q < s.choices.size(); ++q) ll[q].assign(s.choices[q].size(), 0.0);
+  };
+  resize(s.result.base_ll);
+  if (tuned) resize(s.result.tuned_ll);
+  s.result.base_ll_unconditional.clear();
+  s.result.tuned_ll_unconditional.clear();
+  if (!s.unconditional.empty()) {
+    resize(s.result.base_ll_unconditional);
+    if (tuned) resize(s.result.tuned_ll_unconditional);
+  }
+}
+
+// Rows order[start, end) of `rows` as one batch: ids, positions and segments (B, T) padded to the
+// first (longest) row, and the flat positions (r * T + column) the head scores, with their targets
+// and requests.
+struct PackedBatch {
+  torch::Tensor x;  // (B, T) int64
+  model::PackedLayout layout;
+  std::vector<int64_t> at, target;
+  std::vector<size_t> request;
+};
+PackedBatch pack_batch(const std::vector<PackedRow>& rows, const std::vector<size_t>& order, size_t start,
+                       size_t end) {
+  const auto b = static_cast<int64_t>(end - start);
+  const auto t = static_cast<int64_t>(rows[order[start]].input.size());  // the longest of the batch
+  PackedBatch out;
+  // Padding: any valid id (the first input's) in a segment of its own (-1), after the row's
+  // tokens: no real token attends to it, and its positions are never scored.
+  out.x = torch::full({b, t}, rows[order[start]].input.front(), torch::kInt64);  // (B, T)
+  out.layout = model::PackedLayout{torch::zeros({b, t}, torch::kInt64),
+                                   torch::full({b, t}, int64_t{-1}, torch::kInt64)};
+  auto xa = out.x.accessor<int64_t, 2>();
+  auto pa = out.layout.positions.accessor<int64_t, 2>();
+  auto sa = out.layout.segments.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < b; ++r) {
+    const PackedRow& row = rows[order[start + static_cast<size_t>(r)]];
+    for (size_t i = 0; i < row.input.size(); ++i) {
+      const auto col = static_cast<int64_t>(i);
+      xa[r][col] = row.input[i];
+      pa[r][col] = row.position[i];
+      sa[r][col] = row.segment[i];
+    }
+    for (const PackedRow::Scored& e : row.scored) {
+      out.at.push_back(r * t + e.at);
+      out.target.push_back(e.target);
+      out.request.push_back(e.request);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests& s, int64_t max_length,
@@ -110,18 +166,7 @@ void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests&
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return rows[a].input.size() > rows[b].input.size(); });
 
-  auto resize = [&](std::vector<std::vector<double>>& ll) {
-    ll.assign(s.choices.size(), {});
-    for (size_t q = 0; q < s.choices.size(); ++q) ll[q].assign(s.choices[q].size(), 0.0);
-  };
-  resize(s.result.base_ll);
-  if (tuned) resize(s.result.tuned_ll);
-  s.result.base_ll_unconditional.clear();
-  s.result.tuned_ll_unconditional.clear();
-  if (!s.unconditional.empty()) {
-    resize(s.result.base_ll_unconditional);
-    if (tuned) resize(s.result.tuned_ll_unconditional);
-  }
+  size_result(s, tuned != nullptr);
   // Per request, float64 sums of its tokens' float32 NLLs in continuation order.
   std::vector<double> nll_base(where.size(), 0.0), nll_tuned(where.size(), 0.0);
 
@@ -133,42 +178,17 @@ void score_suite(model::LlamaImpl& base, model::LlamaImpl* tuned, SuiteRequests&
   if (progress) progress(0, where.size());
   for (size_t start = 0; start < order.size(); start += batch) {
     const size_t end = std::min(order.size(), start + batch);
-    const auto b = static_cast<int64_t>(end - start);
-    const auto t = static_cast<int64_t>(rows[order[start]].input.size());  // the longest of the batch
-    // Padding: any valid id (the first input's) in a segment of its own (-1), after the row's
-    // tokens: no real token attends to it, and its positions are never scored.
-    torch::Tensor x = torch::full({b, t}, rows[order[start]].input.front(), torch::kInt64);  // (B, T)
-    model::PackedLayout layout{torch::zeros({b, t}, torch::kInt64),
-                               torch::full({b, t}, int64_t{-1}, torch::kInt64)};
-    auto xa = x.accessor<int64_t, 2>();
-    auto pa = layout.positions.accessor<int64_t, 2>();
-    auto sa = layout.segments.accessor<int64_t, 2>();
-    std::vector<int64_t> at, target;
-    std::vector<size_t> request;
-    for (int64_t r = 0; r < b; ++r) {
-      const PackedRow& row = rows[order[start + static_cast<size_t>(r)]];
-      for (size_t i = 0; i < row.input.size(); ++i) {
-        const auto col = static_cast<int64_t>(i);
-        xa[r][col] = row.input[i];
-        pa[r][col] = row.position[i];
-        sa[r][col] = row.segment[i];
-      }
-      for (const PackedRow::Scored& e : row.scored) {
-        at.push_back(r * t + e.at);
-        target.push_back(e.target);
-        request.push_back(e.request);
-      }
-    }
+    const PackedBatch pb = pack_batch(rows, order, start, end);
     // Only the continuations' positions go through the head (their log-softmax over the whole
     // vocabulary in float32, as the harness's), and both models in one pass over each row.
-    const model::NextTokenStats stats =
-        model::packed_next_token_stats(base, tuned, x.to(device), layout, torch::tensor(at, torch::kInt64),
-                                       torch::tensor(target, torch::kInt64), bf16);
+    const model::NextTokenStats stats = model::packed_next_token_stats(
+        base, tuned, pb.x.to(device), pb.layout, torch::tensor(pb.at, torch::kInt64),
+        torch::tensor(pb.target, torch::kInt64), bf16);
     const float* nb = stats.nll_base.data_ptr<float>();
     const float* nt = tuned ? stats.nll_tuned.data_ptr<float>() : nullptr;
-    for (size_t i = 0; i < request.size(); ++i) {
-      nll_base[request[i]] += nb[i];
-      if (nt) nll_tuned[request[i]] += nt[i];
+    for (size_t i = 0; i < pb.request.size(); ++i) {
+      nll_base[pb.request[i]] += nb[i];
+      if (nt) nll_tuned[pb.request[i]] += nt[i];
     }
     for (size_t i = start; i < end; ++i) done += rows[order[i]].requests;
     if (progress) progress(done, where.size());

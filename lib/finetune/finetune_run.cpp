@@ -28,6 +28,7 @@
 #include "train/regularizers.h"
 #include "train/task_batches.h"
 #include "train/trainer.h"
+#include "train/training_checkpoint.h"
 #include "train/val_loss.h"
 #include "util/atomic_file.h"
 #include "util/dir_lock.h"
@@ -245,6 +246,112 @@ void write_selected_tuned(const FinetuneRecipe& f, const SelectionProbe& probe, 
   log::info("wrote {}", selection_report_path(f.run_dir).string());
 }
 
+// The base checkpoint's contents, checked against the recipe: its tokenizer and the
+// pretraining data it was trained on.
+model::CheckpointContents load_base(const FinetuneRecipe& f, const fs::path& base_ckpt,
+                                    const tokenizer::Tokenizer& tok) {
+  model::CheckpointContents base = model::read_model_checkpoint(base_ckpt);
+  model::check_tokenizer(base, base_ckpt, tok.hash(), f.recipe.tokenizer.model_file());
+  check_base_data(f.recipe, base, base_ckpt);
+  return base;
+}
+
+// The method on the loaded base: frozen parameters first, then adapters (which freeze
+// everything else themselves); logs what trains.
+void apply_method(const FinetuneRecipe& f, model::Llama& net, const torch::Device& device) {
+  if (f.finetune.freeze_on()) {
+    const int64_t frozen = model::freeze_parameters(*net, f.finetune.freeze);
+    log::info("froze {} parameter tensors", frozen);
+  }
+  if (f.finetune.lora_on()) {
+    auto adapted = model::attach_lora(*net, f.finetune.lora, static_cast<uint64_t>(f.train.seed));
+    net->to(device);
+    log::info("LoRA rank {} on {} projections", f.finetune.lora.rank, adapted.size());
+  }
+  int64_t trainable = 0;
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) trainable += p.numel();
+  log::info("{}: {} of {} parameters trainable", finetune::method_label(f.finetune), trainable,
+            net->config().parameter_count());
+}
+
+// Distillation's reference (finetune.distill): a full fine-tune keeps a frozen float32 copy of
+// the base (one more model's weights in memory, and its forward pass per distilled row); LoRA
+// switches its adapters off for that pass instead (no copy: null). Made before the seed is set:
+// a model's construction draws its initial weights from the global generator.
+model::Llama distill_reference(const FinetuneRecipe& f, const model::CheckpointContents& base,
+                               const fs::path& base_ckpt, const torch::Device& device) {
+  model::Llama reference{nullptr};
+  if (!f.finetune.distill_on() || f.finetune.lora_on()) return reference;
+  reference = model::model_from_checkpoint(base, base_ckpt);
+  reference->to(device);
+  reference->eval();
+  for (auto& p : reference->parameters()) p.requires_grad_(false);
+  return reference;
+}
+
+// What keeps the model near its base, into the trainer's options: distillation, L2-SP, EWC.
+void add_anchors(const FinetuneRecipe& f, model::Llama& net, const model::Llama& reference,
+                 const fs::path& base_ckpt, const tokenizer::Tokenizer& tok, const torch::Device& device,
+                 train::DataParallel* dp, train::TrainerOptions& options) {
+  if (f.finetune.distill_on()) {
+    options.distill.weight = f.finetune.distill.weight;
+    options.distill.on_replay = f.finetune.distill.on != "task";  // replay or generated: the replayed rows
+    options.distill_reference = reference;
+    log::info("distillation to the base: weight {} on the {} rows' positions, the base {}",
+              f.finetune.distill.weight, f.finetune.distill.on,
+              reference ? "a frozen copy (float32)" : "the same weights with the adapters off");
+  }
+  if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
+  if (f.finetune.ewc_on()) {
+    const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device, dp);
+    options.regularizers.push_back(train::make_ewc(fisher, *net, f.finetune.ewc.lambda));
+  }
+}
+
+// The training rows: the task's, and with finetune.replay the pretraining data's (or the base's
+// generated documents) mixed in. `replay_shards` keeps the shards the replay reads open: the
+// caller holds it for as long as the batches live.
+std::unique_ptr<train::BatchSource> finetune_batches(const FinetuneRecipe& f, const TaskSet& task,
+                                                     int64_t seq_len, int64_t pad_id,
+                                                     const tokenizer::Tokenizer& tok,
+                                                     std::shared_ptr<DomainShards>& replay_shards) {
+  auto task_batches = std::make_unique<train::TaskBatches>(task.train, seq_len, pad_id, f.task.loss_on_prompt,
+                                                           static_cast<uint64_t>(f.train.seed));
+  log::info("task rows of {} tokens; {} of {} training examples cut to fit", seq_len,
+            task_batches->truncated(), task.train.size());
+  if (!f.finetune.replay_on()) return task_batches;
+  return std::make_unique<train::ReplayBatches>(
+      std::move(task_batches), replay_source(f, seq_len, tok, replay_shards), f.finetune.replay.fraction);
+}
+
+// The task's validation loss at each train.eval_every, and the select: panel when the recipe has
+// one (returned, null without), into the trainer's options.
+std::shared_ptr<SelectionProbe> add_validation(const FinetuneRecipe& f, const TaskSet& task, int64_t seq_len,
+                                               int64_t pad_id, const model::ModelConfig& config,
+                                               const tokenizer::Tokenizer& tok, train::DataParallel* dp,
+                                               train::TrainerOptions& options) {
+  if (task.val.empty())
+    log::warn(
+        "task {}: the validation split is empty: no validation loss during training (raise "
+        "task.val_fraction)",
+        f.task.name);
+  else
+    options.evaluate = task_val_loss(task.val, seq_len, pad_id, f.train.batch_size, f.train.autocast_bf16(),
+                                     "task " + f.task.name, dp);
+  if (!f.select.on()) return nullptr;
+  if (task.val.empty())
+    throw BadInput(fmt::format("select: needs the task's validation loss, but task {} has no validation "
+                               "examples",
+                               f.task.name),
+                   "raise task.val_fraction, or remove the select: section");
+  auto probe = selection_probe(
+      f, config, tok, dp,
+      {{"model_config", model::model_config_json(config)}, {"tokenizer_hash", hex64(tok.hash())}});
+  options.probe = probe;
+  return probe;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> finetune_provenance(const FinetuneRecipe& f, const fs::path& base_ckpt) {
@@ -267,11 +374,8 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
   if (lead) lock.emplace(f.run_dir, "finetune");
   const auto tok = load_recipe_tokenizer(f.recipe);
 
-  // The base: weights, shape and tokenizer.
   const fs::path base_ckpt = finetune::resolve_base_checkpoint(f.finetune.base);
-  const model::CheckpointContents base = model::read_model_checkpoint(base_ckpt);
-  model::check_tokenizer(base, base_ckpt, tok.hash(), f.recipe.tokenizer.model_file());
-  check_base_data(f.recipe, base, base_ckpt);
+  const model::CheckpointContents base = load_base(f, base_ckpt, tok);
   model::Llama net = model::model_from_checkpoint(base, base_ckpt);
   net->train();
   const auto& config = net->config();
@@ -286,8 +390,11 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
 
   const torch::Device device = dp ? dp->device() : model::resolve_device(spec.device, "train.device");
   net->to(device);
+  // Before generated replay or the Fisher: they take long.
   if (!resume)
-    train::refuse_existing_run(f.run_dir);  // before generated replay or the Fisher: they take long
+    train::refuse_existing_run(f.run_dir);
+  else
+    train::checkpoint_to_resume(f.run_dir, fmt::format("plinth finetune {}", f.recipe.loaded.file.string()));
   // train.precision: auto becomes fp32 or bf16 here, before anything reads it.
   train::settle_training_precision(f.train, config, device,
                                    resume ? train::latest_checkpoint(f.run_dir) : std::nullopt, dp.get());
@@ -297,33 +404,9 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
   if (f.finetune.replay_on() && f.finetune.replay.generated())
     replay_shards =
         std::make_shared<DomainShards>(generated_replay(f, base_ckpt, net, tok, seq_len, dp.get()));
-  // Distillation's reference (finetune.distill): a full fine-tune keeps a frozen float32 copy of
-  // the base (one more model's weights in memory, and its forward pass per distilled row); LoRA
-  // switches its adapters off for that pass instead (no copy). Made before the seed is set: a
-  // model's construction draws its initial weights from the global generator.
-  model::Llama reference{nullptr};
-  if (f.finetune.distill_on() && !f.finetune.lora_on()) {
-    reference = model::model_from_checkpoint(base, base_ckpt);
-    reference->to(device);
-    reference->eval();
-    for (auto& p : reference->parameters()) p.requires_grad_(false);
-  }
+  model::Llama reference = distill_reference(f, base, base_ckpt, device);
   torch::manual_seed(static_cast<uint64_t>(spec.seed));
-  // Method: frozen parameters first, then adapters (which freeze everything else themselves).
-  if (f.finetune.freeze_on()) {
-    const int64_t frozen = model::freeze_parameters(*net, f.finetune.freeze);
-    log::info("froze {} parameter tensors", frozen);
-  }
-  if (f.finetune.lora_on()) {
-    auto adapted = model::attach_lora(*net, f.finetune.lora, static_cast<uint64_t>(spec.seed));
-    net->to(device);
-    log::info("LoRA rank {} on {} projections", f.finetune.lora.rank, adapted.size());
-  }
-  int64_t trainable = 0;
-  for (const auto& p : net->parameters())
-    if (p.requires_grad()) trainable += p.numel();
-  log::info("{}: {} of {} parameters trainable", finetune::method_label(f.finetune), trainable,
-            config.parameter_count());
+  apply_method(f, net, device);
 
   train::TrainerOptions options;
   options.spec = spec;
@@ -336,76 +419,25 @@ bool run_finetune(const FinetuneRecipe& recipe, bool resume) {
   // it with what the recipe names now (finetune_provenance) to tell a stale run.
   const std::map<std::string, std::string> provenance = finetune_provenance(f, base_ckpt);
   for (const auto& [key, value] : provenance) options.extra_meta[key] = value;
-  if (task.val.empty())
-    log::warn(
-        "task {}: the validation split is empty: no validation loss during training (raise "
-        "task.val_fraction)",
-        f.task.name);
-  else
-    options.evaluate = task_val_loss(task.val, seq_len, pad_id, spec.batch_size, spec.autocast_bf16(),
-                                     "task " + f.task.name, dp.get());
-  std::shared_ptr<SelectionProbe> probe;
-  if (f.select.on()) {
-    if (task.val.empty())
-      throw BadInput(fmt::format("select: needs the task's validation loss, but task {} has no validation "
-                                 "examples",
-                                 f.task.name),
-                     "raise task.val_fraction, or remove the select: section");
-    probe = selection_probe(
-        f, config, tok, dp.get(),
-        {{"model_config", model::model_config_json(config)}, {"tokenizer_hash", hex64(tok.hash())}});
-    options.probe = probe;
-  }
-  if (f.finetune.distill_on()) {
-    options.distill.weight = f.finetune.distill.weight;
-    options.distill.on_replay = f.finetune.distill.on != "task";  // replay or generated: the replayed rows
-    options.distill_reference = reference;
-    log::info("distillation to the base: weight {} on the {} rows' positions, the base {}",
-              f.finetune.distill.weight, f.finetune.distill.on,
-              reference ? "a frozen copy (float32)" : "the same weights with the adapters off");
-  }
-  if (f.finetune.l2sp_on()) options.regularizers.push_back(train::make_l2sp(*net, f.finetune.l2sp.alpha));
-  if (f.finetune.ewc_on()) {
-    const train::FisherDiagonal fisher = base_fisher(f, base_ckpt, *net, tok, device, dp.get());
-    options.regularizers.push_back(train::make_ewc(fisher, *net, f.finetune.ewc.lambda));
-  }
-
-  auto task_batches = std::make_unique<train::TaskBatches>(task.train, seq_len, pad_id, f.task.loss_on_prompt,
-                                                           static_cast<uint64_t>(spec.seed));
-  log::info("task rows of {} tokens; {} of {} training examples cut to fit", seq_len,
-            task_batches->truncated(), task.train.size());
-  std::unique_ptr<train::BatchSource> batches;
-  if (!f.finetune.replay_on())
-    batches = std::move(task_batches);
-  else
-    batches = std::make_unique<train::ReplayBatches>(
-        std::move(task_batches), replay_source(f, seq_len, tok, replay_shards), f.finetune.replay.fraction);
-
-  std::optional<fs::path> resume_from;
-  if (resume) {
-    resume_from = train::latest_checkpoint(f.run_dir);
-    if (!resume_from)
-      throw BadInput(
-          fmt::format("--resume: {} holds no checkpoint to resume",
-                      train::checkpoint_dir(f.run_dir).string()),
-          fmt::format("start the run without --resume: plinth finetune {}", f.recipe.loaded.file.string()));
-  }
+  std::shared_ptr<SelectionProbe> probe =
+      add_validation(f, task, seq_len, pad_id, config, tok, dp.get(), options);
+  add_anchors(f, net, reference, base_ckpt, tok, device, dp.get(), options);
+  std::unique_ptr<train::BatchSource> batches =
+      finetune_batches(f, task, seq_len, pad_id, tok, replay_shards);
 
   options.data_parallel = dp;
-  train::TrainResult result;
   train::Trainer trainer(net, std::move(batches), std::move(options));
-  if (resume_from) trainer.resume_latest();  // falls back past a damaged newest checkpoint
-  result = trainer.run();
+  if (resume) trainer.resume_latest();  // falls back past a damaged newest checkpoint
+  const train::TrainResult result = trainer.run();
   if (result.signal != 0)  // the checkpoint is written; rank 0 says so
     throw StoppedBySignal(
         result.signal,
         lead ? fmt::format("stopped by signal {}; continue with --resume", result.signal) : "");
   if (!lead) return false;  // rank 0 writes the fine-tuned model
-  if (probe) {
+  if (probe)
     write_selected_tuned(f, *probe, net, provenance, tok.hash(), trainer.step(), result.step_seconds);
-  } else {
+  else
     write_tuned(f, net, provenance, tok.hash(), trainer.step());
-  }
   log::info("{} steps in {}; wrote {}", result.end_step - result.start_step, format_duration(result.seconds),
             tuned_checkpoint_path(f.run_dir).string());
   return true;

@@ -15,6 +15,7 @@
 #include "util/atomic_file.h"
 #include "util/config_section.h"
 #include "util/error.h"
+#include "util/json_number.h"
 
 namespace plinth::finetune {
 
@@ -155,7 +156,7 @@ json to_json(const RunRow& r) {
   j["stale_because"] = r.stale_because.empty() ? json(nullptr) : json(r.stale_because);
   j["step"] = r.step >= 0 ? json(r.step) : json(nullptr);
   j["steps"] = r.steps >= 0 ? json(r.steps) : json(nullptr);
-  j["best_val_loss"] = std::isnan(r.best_val) ? json(nullptr) : json(r.best_val);
+  j["best_val_loss"] = number_or_null<json>(r.best_val);
   for (const auto& [key, v] :
        {std::pair{"task_gain_pct", &r.task_gain}, std::pair{"mean_forgetting_pct", &r.forgetting}})
     j[key] = *v ? json{{"value", (**v)[0]}, {"ci", {(**v)[1], (**v)[2]}}} : json(nullptr);

@@ -12,6 +12,7 @@
 #include "train/data_parallel.h"
 #include "train/trainer.h"
 #include "util/error.h"
+#include "util/json_number.h"
 #include "util/log.h"
 
 namespace plinth::finetune {
@@ -30,19 +31,15 @@ std::string format_forgetting(const std::vector<std::pair<std::string, double>>&
   return s;
 }
 
-json number_or_null(double v) {
-  return std::isfinite(v) ? json(v) : json(nullptr);
-}
-
 // One panel with its forgetting against the step-0 one, for selection.json.
 json panel_json(const Panel& p, const Panel& base) {
   const auto f = panel_forgetting(p, base);
   json domains = json::object();
-  for (const auto& [name, pct] : f) domains[name] = number_or_null(pct);
+  for (const auto& [name, pct] : f) domains[name] = number_or_null<json>(pct);
   return {{"step", p.step},
-          {"task_val_loss", number_or_null(p.task_val_loss)},
-          {"forgetting_mean_pct", number_or_null(mean_forgetting(f))},
-          {"forgetting_worst_pct", number_or_null(worst_forgetting(f))},
+          {"task_val_loss", number_or_null<json>(p.task_val_loss)},
+          {"forgetting_mean_pct", number_or_null<json>(mean_forgetting(f))},
+          {"forgetting_worst_pct", number_or_null<json>(worst_forgetting(f))},
           {"forgetting_pct", domains}};
 }
 

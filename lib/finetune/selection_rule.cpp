@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/json_number.h"
 
 namespace plinth::finetune {
 
@@ -92,10 +93,8 @@ std::string panels_to_json(const std::vector<Panel>& panels) {
   json out = json::array();
   for (const auto& p : panels) {
     json nll = json::object();
-    for (const auto& [name, v] : p.nll) nll[name] = std::isfinite(v) ? json(v) : json(nullptr);
-    out.push_back({{"step", p.step},
-                   {"task_val_loss", std::isfinite(p.task_val_loss) ? json(p.task_val_loss) : json(nullptr)},
-                   {"nll", nll}});
+    for (const auto& [name, v] : p.nll) nll[name] = number_or_null<json>(v);
+    out.push_back({{"step", p.step}, {"task_val_loss", number_or_null<json>(p.task_val_loss)}, {"nll", nll}});
   }
   return out.dump();
 }

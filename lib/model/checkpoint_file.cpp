@@ -236,6 +236,50 @@ std::map<std::string, std::string> read_checkpoint_meta(const fs::path& path) {
   return meta;
 }
 
+namespace {
+
+// A tensor of the header: where its bytes lie in the data section, in what type and shape.
+struct Entry {
+  std::string name;
+  torch::ScalarType type;
+  std::vector<int64_t> shape;
+  uint64_t offset, bytes;
+};
+
+// One "tensors" entry of the header, checked: counts that are counts, a known dtype, bytes that
+// match the shape, offsets increasing past `previous`, nothing beyond the file. The json
+// exceptions of a malformed entry are the caller's to report.
+Entry read_entry(const json& t, const fs::path& path, uint64_t file_size, const Entry* previous) {
+  const std::string name = t.at("name").get<std::string>();
+  auto count = [&](const json& v) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > uint64_t{INT64_MAX})
+      throw damaged(path, fmt::format("tensor '{}' has a size or offset that is not a count", name));
+    return v.get<uint64_t>();
+  };
+  Entry e{name, torch::kFloat32, {}, count(t.at("offset")), count(t.at("bytes"))};
+  if (!t.at("shape").is_array()) throw damaged(path, fmt::format("tensor '{}' has no shape list", name));
+  for (const json& size : t.at("shape")) e.shape.push_back(static_cast<int64_t>(count(size)));
+  std::string dtype = t.at("dtype").get<std::string>();
+  bool known = false;
+  for (const auto& d : kDtypes)
+    if (dtype == d.name) e.type = d.type, known = true;
+  if (!known) throw damaged(path, fmt::format("tensor '{}' has unknown type '{}'", e.name, dtype));
+  // In int64, as torch counts elements: a product that overflows is no tensor torch can make
+  // (torch::empty would throw c10::Error), and a wrapped one could match a small "bytes".
+  int64_t numel = 1, bytes = 0;
+  for (int64_t s : e.shape)
+    if (__builtin_mul_overflow(numel, s, &numel))
+      throw damaged(path, fmt::format("tensor '{}' has an impossible size", e.name));
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(c10::elementSize(e.type)), &bytes) ||
+      static_cast<uint64_t>(bytes) != e.bytes || (previous && e.offset < previous->offset + previous->bytes))
+    throw damaged(path, fmt::format("tensor '{}' has an inconsistent size or offset", e.name));
+  if (e.offset > file_size || e.bytes > file_size)
+    throw damaged(path, fmt::format("tensor '{}' lies beyond the end of the file", e.name));
+  return e;
+}
+
+}  // namespace
+
 CheckpointContents read_checkpoint(const fs::path& path) {
   uint64_t file_size = 0;
   FilePtr f = open_checkpoint(path, file_size);
@@ -244,45 +288,12 @@ CheckpointContents read_checkpoint(const fs::path& path) {
   json j = read_header(f.get(), path, file_size, h, header_bytes);
 
   CheckpointContents out;
-  struct Entry {
-    std::string name;
-    torch::ScalarType type;
-    std::vector<int64_t> shape;
-    uint64_t offset, bytes;
-  };
   std::vector<Entry> entries;
   uint64_t data_start = align_up(kPrefixBytes + header_bytes);
   try {
     for (const auto& [k, v] : j.at("meta").items()) out.meta[k] = v.get<std::string>();
-    for (const auto& t : j.at("tensors")) {
-      const std::string name = t.at("name").get<std::string>();
-      auto count = [&](const json& v) {
-        if (!v.is_number_unsigned() || v.get<uint64_t>() > uint64_t{INT64_MAX})
-          throw damaged(path, fmt::format("tensor '{}' has a size or offset that is not a count", name));
-        return v.get<uint64_t>();
-      };
-      Entry e{name, torch::kFloat32, {}, count(t.at("offset")), count(t.at("bytes"))};
-      if (!t.at("shape").is_array()) throw damaged(path, fmt::format("tensor '{}' has no shape list", name));
-      for (const json& size : t.at("shape")) e.shape.push_back(static_cast<int64_t>(count(size)));
-      std::string dtype = t.at("dtype").get<std::string>();
-      bool known = false;
-      for (const auto& d : kDtypes)
-        if (dtype == d.name) e.type = d.type, known = true;
-      if (!known) throw damaged(path, fmt::format("tensor '{}' has unknown type '{}'", e.name, dtype));
-      // In int64, as torch counts elements: a product that overflows is no tensor torch can make
-      // (torch::empty would throw c10::Error), and a wrapped one could match a small "bytes".
-      int64_t numel = 1, bytes = 0;
-      for (int64_t s : e.shape)
-        if (__builtin_mul_overflow(numel, s, &numel))
-          throw damaged(path, fmt::format("tensor '{}' has an impossible size", e.name));
-      if (__builtin_mul_overflow(numel, static_cast<int64_t>(c10::elementSize(e.type)), &bytes) ||
-          static_cast<uint64_t>(bytes) != e.bytes ||
-          (!entries.empty() && e.offset < entries.back().offset + entries.back().bytes))
-        throw damaged(path, fmt::format("tensor '{}' has an inconsistent size or offset", e.name));
-      if (e.offset > file_size || e.bytes > file_size)
-        throw damaged(path, fmt::format("tensor '{}' lies beyond the end of the file", e.name));
-      entries.push_back(std::move(e));
-    }
+    for (const auto& t : j.at("tensors"))
+      entries.push_back(read_entry(t, path, file_size, entries.empty() ? nullptr : &entries.back()));
   } catch (const json::exception& e) {
     throw damaged(path, fmt::format("the header is malformed ({})", e.what()));
   }

@@ -12,6 +12,7 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/json_number.h"
 #include "util/svg_plot.h"
 
 namespace plinth::train {
@@ -35,7 +36,7 @@ void put_domains(json& j, const std::string& key, const std::vector<std::pair<st
   double sum = 0;
   int n = 0;
   for (const auto& [domain, x] : values) {
-    v[domain] = std::isfinite(x) ? json(x) : json(nullptr);
+    v[domain] = number_or_null<json>(x);
     if (std::isfinite(x)) sum += x, ++n;
   }
   j[key] = v;

@@ -16,11 +16,11 @@
 #include "train/divergence.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
-#include "train/optimizer_checkpoint.h"
 #include "train/param_groups.h"
 #include "train/step_gradients.h"
 #include "train/stop_signal.h"
 #include "train/trainer_progress.h"
+#include "train/training_checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -236,7 +236,7 @@ struct Trainer::Impl {
   // train.on_divergence for a step that was not applied: rollback restores the newest step
   // checkpoint at half the learning rate (returns true: the caller goes on from there), skip
   // counts the step as done (returns false), stop and exhausted budgets throw Failure.
-  bool on_divergence(const StepLoss& l, double penalty, double grad_norm, int& consecutive_skips,
+  bool on_divergence(const StepLoss& l, double penalty, double grad_norm, int64_t& consecutive_skips,
                      TrainResult& result) {
     const TrainSpec& s = opt.spec;
     const std::string what =
@@ -275,6 +275,117 @@ struct Trainer::Impl {
     log::warn("training diverged at {}: step skipped ({} so far)", what, skipped_steps);
     return false;
   }
+
+  // What the steps of one run() share: the run's constants, the metrics since the last line, the
+  // terminal's line and the counters of the closing summary.
+  struct RunState {
+    Clock::time_point start = Clock::now();
+    Clock::time_point loop_start;       // wall time per step counts from here (for the ETA)
+    std::optional<MetricsLog> metrics;  // the lead's
+    fs::path plot;                      // loss.svg
+    std::string title;
+    bool tty = false, regularized = false, replaying = false;
+    double tokens_per_step = 0, flops_per_token = 0;
+    MetricsWindow window;
+    double total_seconds = 0;  // of the steps themselves
+    double step_waits = 0;     // data-parallel: seconds of the steps spent waiting on the all-reduce
+    int64_t steps_this_run = 0, consecutive_skips = 0;
+    LiveLine live{false};
+  };
+
+  // The run directory made (or taken over, when resumed), the constants of the run, its first
+  // line, and step 0's validation on a fresh run.
+  void begin_run(RunState& st, TrainResult& result) {
+    const TrainSpec& s = opt.spec;
+    const fs::path run_dir = s.run_dir;
+    if (!resumed) refuse_existing_run(run_dir);
+    if (lead()) {
+      fs::create_directories(checkpoint_dir(run_dir));
+      write_file_atomic(run_dir / "recipe.yaml", opt.recipe_yaml);
+      st.metrics.emplace(run_dir / "metrics.jsonl", resumed ? step : -1,
+                         s.tensorboard ? run_dir / "tb" : fs::path());
+    }
+    st.plot = run_dir / "loss.svg";
+    st.title = fmt::format("{}: {}", opt.label, run_dir.filename().string());
+    result.start_step = step;
+    if (fs::exists(best_checkpoint_path(run_dir))) result.best_checkpoint = best_checkpoint_path(run_dir);
+    st.tty = ::isatty(STDERR_FILENO) && log::verbosity() >= 1 && lead();
+    st.live = LiveLine(st.tty);
+    const int context = opt.row_tokens > 0 ? static_cast<int>(opt.row_tokens) : model->config().context;
+    st.tokens_per_step = static_cast<double>(s.tokens_per_step(context));
+    st.flops_per_token = model->config().flops_per_token();
+    st.regularized = !opt.regularizers.empty();
+    st.replaying = batches->last_replayed_targets() >= 0;
+    std::vector<std::string> regularizers;
+    for (const auto& r : opt.regularizers) regularizers.push_back(r->name());
+    log::info("{}", run_start_line(opt.label, params, st.tokens_per_step, s, device.str(), regularizers));
+    if (!resumed && step == 0 && (opt.evaluate || opt.probe))
+      evaluate_untrained(st.metrics, result, st.start);
+    st.loop_start = Clock::now();
+  }
+
+  // The progress line's text (progress_line), for the terminal's live line or the log.
+  std::string progress(const RunState& st, double loss, double penalty, double lr,
+                       std::optional<double> grad_norm, double tokens_per_s) const {
+    return progress_line({opt.label, step, opt.spec.steps, loss,
+                          st.regularized ? std::optional(penalty) : std::nullopt, lr, grad_norm, tokens_per_s,
+                          st.flops_per_token, opt.peak_flops, seconds_since(st.loop_start),
+                          st.steps_this_run});
+  }
+
+  // This step's validation into `r` and the result; a new best asks for a checkpoint (best.ckpt
+  // must hold exactly these weights).
+  void validate(MetricsRecord& r, TrainResult& result, bool& checkpoint_now, bool& new_best, RunState& st) {
+    r.val_loss = evaluate();
+    result.last_val = r.val_loss;
+    result.last_val_step = step;
+    const double mean = mean_finite(r.val_loss);
+    if (opt.spec.keep_best && mean < best_val) {
+      best_val = mean;
+      best_step = step;
+      new_best = checkpoint_now = true;
+    }
+    st.live.erase();
+    log::info("step {} val: {}{}", step, format_val(r.val_loss), new_best ? " (best)" : "");
+  }
+
+  // The metrics line of this step (the window's averages), and its log line off a terminal.
+  void write_line(RunState& st, MetricsRecord& r, double lr, double grad_norm) {
+    r.step = step;
+    st.window.fill(r, st.regularized, st.replaying, st.tokens_per_step);
+    if (skipped_steps) r.skipped_steps = static_cast<double>(skipped_steps);
+    if (lr_scale != 1.0) r.lr_scale = lr_scale;
+    r.lr = lr;
+    r.grad_norm = grad_norm;
+    r.elapsed_s = seconds_since(st.start);
+    if (st.metrics) st.metrics->append(r);
+    if (!st.tty) log::info("{}", progress(st, r.loss, r.penalty, lr, grad_norm, r.tokens_per_s));
+    st.window = MetricsWindow();
+  }
+
+  // After the last step: the closing log lines and the result's totals.
+  void finish(RunState& st, TrainResult& result) {
+    st.live.end();
+    if (st.steps_this_run == 0) {
+      log::info("{}: nothing to do, the run is at step {} of {}", opt.label, step, opt.spec.steps);
+      if (auto latest = latest_checkpoint(opt.spec.run_dir)) result.last_checkpoint = *latest;
+    }
+    if (DataParallel* dp = opt.data_parallel.get()) {
+      dp->barrier();  // the lead's last checkpoint is on disk when any rank returns
+      if (st.total_seconds > 0)
+        log::info(
+            "data-parallel: {:.1f}% of the training time waiting for the other ranks (the all-reduce "
+            "not hidden by the backward pass)",
+            100.0 * st.step_waits / st.total_seconds);
+    }
+    result.end_step = step;
+    result.skipped_steps = skipped_steps;
+    result.seconds = seconds_since(st.start);
+    result.step_seconds = st.total_seconds;
+    result.tokens_per_s = st.total_seconds > 0
+                              ? st.tokens_per_step * static_cast<double>(st.steps_this_run) / st.total_seconds
+                              : 0;
+  }
 };
 
 Trainer::Trainer(model::Llama model, std::unique_ptr<BatchSource> batches, TrainerOptions options)
@@ -291,30 +402,8 @@ void Trainer::resume(const fs::path& checkpoint) {
 }
 
 fs::path Trainer::resume_latest() {
-  const fs::path run_dir = impl_->opt.spec.run_dir;
-  auto steps = list_step_checkpoints(run_dir);
-  if (steps.empty())
-    throw BadInput(
-        fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
-        "start the run without --resume");
-  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-    try {
-      impl_->restore(it->second);
-      return it->second;
-    } catch (const model::DamagedCheckpoint& e) {
-      fs::path aside = it->second;
-      aside += ".damaged";
-      std::error_code ec;
-      if (impl_->lead()) fs::rename(it->second, aside, ec);
-      log::warn("{}\n  set aside as {}; {}", e.what(), aside.string(),
-                std::next(it) == steps.rend()
-                    ? "no older checkpoint is left"
-                    : "resuming from the one before it, " + std::next(it)->second.string());
-    }
-  }
-  throw BadInput(fmt::format("--resume: every checkpoint in {} is damaged (set aside as *.damaged)",
-                             checkpoint_dir(run_dir).string()),
-                 "start the run again without --resume in a new train.run_dir");
+  return restore_newest_readable(impl_->opt.spec.run_dir, impl_->lead(),
+                                 [&](const fs::path& file) { impl_->restore(file); });
 }
 
 double Trainer::step_once() {
@@ -338,57 +427,13 @@ torch::optim::AdamW& Trainer::optimizer() {
 TrainResult Trainer::run() {
   Impl& t = *impl_;
   const TrainSpec& s = t.opt.spec;
-  const fs::path run_dir = s.run_dir;
   StopSignalScope signals;
-  const auto start = Clock::now();
   model::configure_threads(s.threads);
-
-  if (!t.resumed) refuse_existing_run(run_dir);
-  std::optional<MetricsLog> metrics;  // the lead's
-  if (t.lead()) {
-    fs::create_directories(checkpoint_dir(run_dir));
-    write_file_atomic(run_dir / "recipe.yaml", t.opt.recipe_yaml);
-    metrics.emplace(run_dir / "metrics.jsonl", t.resumed ? t.step : -1,
-                    s.tensorboard ? run_dir / "tb" : fs::path());
-  }
-  DataParallel* const dp = t.opt.data_parallel.get();
-  double step_waits = 0;  // data-parallel: seconds of the steps spent waiting on the all-reduce
-  const fs::path plot = run_dir / "loss.svg";
-  const std::string title = fmt::format("{}: {}", t.opt.label, run_dir.filename().string());
-
+  Impl::RunState st;
   TrainResult result;
-  result.start_step = t.step;
-  if (fs::exists(best_checkpoint_path(run_dir))) result.best_checkpoint = best_checkpoint_path(run_dir);
-  const bool tty = ::isatty(STDERR_FILENO) && log::verbosity() >= 1 && t.lead();
-  const int context = t.opt.row_tokens > 0 ? static_cast<int>(t.opt.row_tokens) : t.model->config().context;
-  const double tokens_per_step = static_cast<double>(s.tokens_per_step(context));
-  const double flops_per_token = t.model->config().flops_per_token();
-  std::vector<std::string> regularizers;
-  for (const auto& r : t.opt.regularizers) regularizers.push_back(r->name());
-  log::info("{}", run_start_line(t.opt.label, t.params, tokens_per_step, s, t.device.str(), regularizers));
-
+  t.begin_run(st, result);
+  DataParallel* const dp = t.opt.data_parallel.get();
   StepProbe* const probe = t.opt.probe.get();
-  if (!t.resumed && t.step == 0 && (t.opt.evaluate || probe)) t.evaluate_untrained(metrics, result, start);
-
-  const bool regularized = !t.opt.regularizers.empty();
-  const bool replaying = t.batches->last_replayed_targets() >= 0;
-  MetricsWindow window;
-  double total_seconds = 0;
-  int64_t steps_this_run = 0;
-  int consecutive_skips = 0;
-  LiveLine live(tty);
-  auto throughput = [&](double tokens_per_s) {
-    const double flops = tokens_per_s * flops_per_token;
-    std::string text = fmt::format("{} tok/s, {:.1f} GFLOP/s", format_count(tokens_per_s), flops / 1e9);
-    if (t.opt.peak_flops > 0) text += fmt::format(", MFU {:.1f}%", 100.0 * flops / t.opt.peak_flops);
-    return text;
-  };
-  // Wall time per step since the loop began: periodic validation and checkpoints included.
-  const auto loop_start = Clock::now();
-  auto eta = [&]() {
-    const double per_step = steps_this_run ? seconds_since(loop_start) / steps_this_run : 0;
-    return format_duration(per_step * static_cast<double>(s.steps - t.step));
-  };
 
   while (t.step < s.steps) {
     const auto step_start = Clock::now();
@@ -397,22 +442,22 @@ TrainResult Trainer::run() {
     bool diverged = false;
     const double waited_before_step = dp ? dp->wait_seconds() : 0;
     const StepLoss step_loss = t.train_step(grad_norm, penalty, diverged);
-    if (dp) step_waits += dp->wait_seconds() - waited_before_step;
+    if (dp) st.step_waits += dp->wait_seconds() - waited_before_step;
     const double loss = step_loss.loss;
     if (diverged) {
-      live.end();
-      if (t.on_divergence(step_loss, penalty, grad_norm, consecutive_skips, result)) {  // rolled back
-        if (metrics) metrics->rewind(t.step);
-        window = MetricsWindow();
+      st.live.end();
+      if (t.on_divergence(step_loss, penalty, grad_norm, st.consecutive_skips, result)) {  // rolled back
+        if (st.metrics) st.metrics->rewind(t.step);
+        st.window = MetricsWindow();
         continue;
       }
     } else {
-      consecutive_skips = 0;
+      st.consecutive_skips = 0;
     }
     const double dt = seconds_since(step_start);
-    window.add(step_loss, penalty, dt, diverged);
-    ++steps_this_run;
-    total_seconds += dt;
+    st.window.add(step_loss, penalty, dt, diverged);
+    ++st.steps_this_run;
+    st.total_seconds += dt;
     if (!diverged) {
       result.last_loss = loss;
       result.last_penalty = penalty;
@@ -429,72 +474,26 @@ TrainResult Trainer::run() {
     bool checkpoint_now = t.step % s.checkpoint_every == 0 || last || sig != 0 || probe_now;
     const bool line_now = t.step % s.log_every == 0 || eval_now || last || sig != 0 || probe_now;
 
-    live.draw(line_now, [&] {
-      return fmt::format("{} step {}/{} | loss {:.4f}{} | lr {:.2e} | {} | ETA {}", t.opt.label, t.step,
-                         s.steps, loss, regularized ? fmt::format(" | penalty {:.4g}", penalty) : "", lr,
-                         throughput(tokens_per_step / dt), eta());
-    });
+    st.live.draw(line_now,
+                 [&] { return t.progress(st, loss, penalty, lr, std::nullopt, st.tokens_per_step / dt); });
 
     MetricsRecord r;
     bool new_best = false;
-    if (eval_now) {
-      r.val_loss = t.evaluate();
-      result.last_val = r.val_loss;
-      result.last_val_step = t.step;
-      const double mean = mean_finite(r.val_loss);
-      if (s.keep_best && mean < t.best_val) {
-        t.best_val = mean;
-        t.best_step = t.step;
-        new_best = checkpoint_now = true;  // best.ckpt must hold exactly these weights
-      }
-      live.erase();
-      log::info("step {} val: {}{}", t.step, format_val(r.val_loss), new_best ? " (best)" : "");
-    }
+    if (eval_now) t.validate(r, result, checkpoint_now, new_best, st);
     if (probe_now) t.measure_probe(r.val_loss, r);
-    if (line_now) {
-      r.step = t.step;
-      window.fill(r, regularized, replaying, tokens_per_step);
-      if (t.skipped_steps) r.skipped_steps = static_cast<double>(t.skipped_steps);
-      if (t.lr_scale != 1.0) r.lr_scale = t.lr_scale;
-      r.lr = lr;
-      r.grad_norm = grad_norm;
-      r.elapsed_s = seconds_since(start);
-      if (metrics) metrics->append(r);
-      if (!tty)
-        log::info("{} step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {} | ETA {}", t.opt.label,
-                  t.step, s.steps, r.loss, regularized ? fmt::format(" | penalty {:.4g}", r.penalty) : "", lr,
-                  grad_norm, throughput(r.tokens_per_s), eta());
-      window = MetricsWindow();
-    }
+    if (line_now) t.write_line(st, r, lr, grad_norm);
     if (checkpoint_now) t.checkpoint(new_best, result);
     if (probe_now) probe->committed(t.model, t.step);
-    if (metrics && (eval_now || checkpoint_now)) metrics->write_plot(plot, title);
+    if (st.metrics && (eval_now || checkpoint_now)) st.metrics->write_plot(st.plot, st.title);
     if (sig != 0) {
       result.signal = sig;
-      live.end();
+      st.live.end();
       log::info("stopped by signal {} after step {}; checkpoint {}", sig, t.step,
                 result.last_checkpoint.string());
       break;
     }
   }
-  live.end();
-  if (steps_this_run == 0) {
-    log::info("{}: nothing to do, the run is at step {} of {}", t.opt.label, t.step, s.steps);
-    if (auto latest = latest_checkpoint(run_dir)) result.last_checkpoint = *latest;
-  }
-  if (dp) {
-    dp->barrier();  // the lead's last checkpoint is on disk when any rank returns
-    if (total_seconds > 0)
-      log::info(
-          "data-parallel: {:.1f}% of the training time waiting for the other ranks (the all-reduce "
-          "not hidden by the backward pass)",
-          100.0 * step_waits / total_seconds);
-  }
-  result.end_step = t.step;
-  result.skipped_steps = t.skipped_steps;
-  result.seconds = seconds_since(start);
-  result.step_seconds = total_seconds;
-  result.tokens_per_s = total_seconds > 0 ? tokens_per_step * steps_this_run / total_seconds : 0;
+  t.finish(st, result);
   return result;
 }
 

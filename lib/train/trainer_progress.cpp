@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "train/train_spec.h"
+#include "util/progress.h"
 
 namespace plinth::train {
 
@@ -44,6 +45,17 @@ std::string run_start_line(const std::string& label,
       trainable < total ? fmt::format(" ({} trainable)", format_count(trainable)) : "",
       format_count(tokens_per_step), spec.steps, spec.precision_word(), device, spec.run_dir,
       regularizers.empty() ? "" : fmt::format(", regularizers {}", fmt::join(regularizers, ", ")));
+}
+
+std::string progress_line(const Progress& p) {
+  const double flops = p.tokens_per_s * p.flops_per_token;
+  const double per_step = p.loop_steps ? p.loop_seconds / static_cast<double>(p.loop_steps) : 0;
+  return fmt::format(
+      "{} step {}/{} | loss {:.4f}{} | lr {:.2e}{} | {} tok/s, {:.1f} GFLOP/s{} | ETA {}", p.label, p.step,
+      p.steps, p.loss, p.penalty ? fmt::format(" | penalty {:.4g}", *p.penalty) : "", p.lr,
+      p.grad_norm ? fmt::format(" | grad norm {:.3f}", *p.grad_norm) : "", format_count(p.tokens_per_s),
+      flops / 1e9, p.peak_flops > 0 ? fmt::format(", MFU {:.1f}%", 100.0 * flops / p.peak_flops) : "",
+      format_duration(per_step * static_cast<double>(p.steps - p.step)));
 }
 
 void MetricsWindow::add(const StepLoss& l, double step_penalty, double dt, bool diverged) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,22 @@ std::string run_start_line(const std::string& label,
                            const std::vector<std::pair<std::string, torch::Tensor>>& params,
                            double tokens_per_step, const TrainSpec& spec, const std::string& device,
                            const std::vector<std::string>& regularizers);
+
+// A training step's progress, as the terminal's live line and the log show it:
+// "finetune step 40/200 | loss 2.3456 | lr 3.00e-04 | grad norm 0.812 | 5.1k tok/s, 31.2 GFLOP/s | ETA 1m05s"
+// (the penalty after the loss with regularizers; the grad norm in the log; MFU with a peak).
+struct Progress {
+  std::string label;
+  int64_t step = 0, steps = 0;
+  double loss = 0;
+  std::optional<double> penalty;
+  double lr = 0;
+  std::optional<double> grad_norm;
+  double tokens_per_s = 0, flops_per_token = 0, peak_flops = 0;  // peak_flops 0: no MFU
+  double loop_seconds = 0;  // wall time since the loop began (validation and checkpoints included)
+  int64_t loop_steps = 0;   // steps since then: the ETA is their mean time x the steps left
+};
+std::string progress_line(const Progress& p);
 
 // "code 4.512, legal 3.901 | mean 4.206".
 std::string format_val(const DomainLosses& losses);

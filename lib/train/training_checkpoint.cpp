@@ -1,12 +1,14 @@
-#include "train/optimizer_checkpoint.h"
+#include "train/training_checkpoint.h"
 
 #include <fmt/format.h>
 
 #include <memory>
 #include <mutex>
 
+#include "train/checkpoint_files.h"
 #include "train/fused_adamw.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace plinth::train {
 
@@ -71,6 +73,40 @@ void restore_generator_states(const model::CheckpointContents& c, const torch::D
     std::lock_guard<std::mutex> lock(cuda.mutex());
     cuda.set_state(*g);
   }
+}
+
+std::filesystem::path checkpoint_to_resume(const std::filesystem::path& run_dir, const std::string& command) {
+  if (auto latest = latest_checkpoint(run_dir)) return *latest;
+  throw BadInput(fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
+                 fmt::format("start the run without --resume: {}", command));
+}
+
+std::filesystem::path restore_newest_readable(
+    const std::filesystem::path& run_dir, bool lead,
+    const std::function<void(const std::filesystem::path&)>& restore) {
+  auto steps = list_step_checkpoints(run_dir);
+  if (steps.empty())
+    throw BadInput(
+        fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
+        "start the run without --resume");
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    try {
+      restore(it->second);
+      return it->second;
+    } catch (const model::DamagedCheckpoint& e) {
+      std::filesystem::path aside = it->second;
+      aside += ".damaged";
+      std::error_code ec;
+      if (lead) std::filesystem::rename(it->second, aside, ec);
+      log::warn("{}\n  set aside as {}; {}", e.what(), aside.string(),
+                std::next(it) == steps.rend()
+                    ? "no older checkpoint is left"
+                    : "resuming from the one before it, " + std::next(it)->second.string());
+    }
+  }
+  throw BadInput(fmt::format("--resume: every checkpoint in {} is damaged (set aside as *.damaged)",
+                             checkpoint_dir(run_dir).string()),
+                 "start the run again without --resume in a new train.run_dir");
 }
 
 }  // namespace plinth::train

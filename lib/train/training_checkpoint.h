@@ -1,5 +1,6 @@
 // What a training checkpoint (model/checkpoint_file.h) holds beside the model's weights so that
-// a resumed run continues bit-exactly: AdamW's state per parameter and the random generators.
+// a resumed run continues bit-exactly: AdamW's state per parameter and the random generators;
+// and which checkpoint a resumed run starts from.
 //   optim/<i>/exp_avg, optim/<i>/exp_avg_sq   [the shape of parameter i], the parameter's dtype
 //   optim/<i>/step                            int64 scalar
 //   rng/cpu, rng/cuda                         the generators' state (uint8 bytes)
@@ -11,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,5 +36,16 @@ void restore_optimizer_state(const model::CheckpointContents& c, const std::file
 void add_generator_states(model::CheckpointContents& c, const torch::Device& device);
 // Sets the generators from the checkpoint's (those it lacks keep their state).
 void restore_generator_states(const model::CheckpointContents& c, const torch::Device& device);
+
+// The run's newest step checkpoint, for --resume; BadInput when it has none, with the hint to
+// start it without --resume (`command`: e.g. "plinth pretrain r.yaml").
+std::filesystem::path checkpoint_to_resume(const std::filesystem::path& run_dir, const std::string& command);
+
+// `restore`s the run's newest step checkpoint and returns it; one that is damaged
+// (model::DamagedCheckpoint) is renamed to <file>.damaged (by the `lead` process only) with a
+// warning, and the one before it is tried. BadInput when the run holds none, or only damaged ones.
+std::filesystem::path restore_newest_readable(
+    const std::filesystem::path& run_dir, bool lead,
+    const std::function<void(const std::filesystem::path&)>& restore);
 
 }  // namespace plinth::train

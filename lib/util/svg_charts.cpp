@@ -76,6 +76,135 @@ std::string error_bar(double x0, double y0, double x1, double y1, double cap, bo
   return svg;
 }
 
+// A scatter chart's plot area: the frame in pixels, its two axes, and value -> pixel.
+struct ScatterArea {
+  double left = 70, right = 40, top = 40, bottom = 55;
+  double pw = 0, ph = 0;  // the plot's width and height in pixels
+  Axis x, y;
+  double px(double v) const { return left + (v - x.lo) / (x.hi - x.lo) * pw; }
+  double py(double v) const { return top + (1.0 - (v - y.lo) / (y.hi - y.lo)) * ph; }
+};
+
+// The axes cover every point with its error bars (and the origin with zero_lines), with a margin
+// so that points and their labels stay off the frame.
+ScatterArea scatter_area(const ScatterChart& chart) {
+  ScatterArea a;
+  a.pw = chart.width - a.left - a.right;
+  a.ph = chart.height - a.top - a.bottom;
+  const double inf = std::numeric_limits<double>::infinity();
+  double x0 = inf, x1 = -inf, y0 = inf, y1 = -inf;
+  if (chart.zero_lines) x0 = x1 = y0 = y1 = 0;  // the base model sits at the origin: keep it in view
+  for (const auto& p : chart.points) {
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+    if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi)) x0 = std::min(x0, p.x_lo), x1 = std::max(x1, p.x_hi);
+    if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi)) y0 = std::min(y0, p.y_lo), y1 = std::max(y1, p.y_hi);
+  }
+  if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  const double mx = (x1 - x0) * 0.08, my = (y1 - y0) * 0.08;
+  a.x = make_axis(x0 - mx, x1 + mx + (x1 - x0) * 0.12, 8);  // labels extend to the right
+  a.y = make_axis(y0 - my, y1 + my, 6);
+  return a;
+}
+
+// The grid, the dashed zero lines, the frame and the axis labels.
+std::string scatter_frame(const ScatterChart& chart, const ScatterArea& a) {
+  std::string svg;
+  for (double t : a.x.ticks) {
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n", a.px(t),
+        a.top, a.top + a.ph);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", a.px(t),
+                       a.top + a.ph + 16, tick_label(t, a.x.step));
+  }
+  svg += y_grid(a.y, a.left, a.pw, [&](double v) { return a.py(v); });
+  if (chart.zero_lines) {
+    if (a.x.lo < 0 && a.x.hi > 0)
+      svg += fmt::format(
+          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#999\" "
+          "stroke-dasharray=\"4 3\"/>\n",
+          a.px(0), a.top, a.top + a.ph);
+    if (a.y.lo < 0 && a.y.hi > 0)
+      svg += fmt::format(
+          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#999\" "
+          "stroke-dasharray=\"4 3\"/>\n",
+          a.left, a.py(0), a.left + a.pw);
+  }
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
+                     a.left, a.top, a.pw, a.ph);
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", a.left + a.pw / 2,
+                     static_cast<double>(chart.height) - 14, svg_escape(chart.x_label));
+  return svg + y_label(chart.y_label, a.top + a.ph / 2);
+}
+
+// The dashed line through chart.line's points and the curves, with their legend top left.
+std::string scatter_lines(const ScatterChart& chart, const ScatterArea& a) {
+  std::string svg, joined;
+  size_t joints = 0;
+  for (size_t i : chart.line)
+    if (i < chart.points.size() && std::isfinite(chart.points[i].x) && std::isfinite(chart.points[i].y))
+      joined += fmt::format("{}{:.1f},{:.1f}", joints++ ? " " : "", a.px(chart.points[i].x),
+                            a.py(chart.points[i].y));
+  if (joints < 2) joined.clear();  // one point makes no line
+  if (!joined.empty())
+    svg += fmt::format(
+        "<polyline class=\"line\" points=\"{}\" fill=\"none\" stroke=\"#555\" stroke-width=\"2\" "
+        "stroke-dasharray=\"6 3\"/>\n",
+        joined);
+  if (!joined.empty() && !chart.line_label.empty())
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#555\">- - {}</text>\n", a.left + 8,
+                       a.top + 16, svg_escape(chart.line_label));
+  // The curves' legend, under the joined line's label when there is one.
+  double legend_y = a.top + 16 + (!joined.empty() && !chart.line_label.empty() ? 16 : 0);
+  for (const auto& curve : chart.curves) {
+    std::string path;
+    for (size_t i : curve.points) {
+      const ScatterPoint& p = chart.points.at(i);
+      if (std::isfinite(p.x) && std::isfinite(p.y))
+        path += fmt::format("{:.1f},{:.1f} ", a.px(p.x), a.py(p.y));
+    }
+    const char* color = series_color(static_cast<size_t>(curve.color));
+    svg += fmt::format(
+        "<polyline class=\"curve\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path,
+        color);
+    if (curve.name.empty()) continue;
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
+        "stroke-width=\"2\"/>\n"
+        "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
+        a.left + 10, legend_y, a.left + 34, color, a.left + 40, legend_y + 4, svg_escape(curve.name));
+    legend_y += 16;
+  }
+  return svg;
+}
+
+// Each point with its error bars, its mark when marked, and its label.
+std::string scatter_points(const ScatterChart& chart, const ScatterArea& a) {
+  std::string svg;
+  for (size_t i = 0; i < chart.points.size(); ++i) {
+    const ScatterPoint& p = chart.points[i];
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    const char* color = series_color(p.color >= 0 ? static_cast<size_t>(p.color) : i);
+    if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi))
+      svg += error_bar(a.px(p.x_lo), a.py(p.y), a.px(p.x_hi), a.py(p.y), 6, false, color);
+    if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi))
+      svg += error_bar(a.px(p.x), a.py(p.y_lo), a.px(p.x), a.py(p.y_hi), 6, true, color);
+    svg += fmt::format(
+        "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: x {}, y "
+        "{}</title>"
+        "</circle>\n",
+        a.px(p.x), a.py(p.y), color, svg_escape(p.label), value_text(p.x), value_text(p.y));
+    if (p.marked)
+      svg += fmt::format(
+          "<circle class=\"mark\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"9\" fill=\"none\" stroke=\"#222\" "
+          "stroke-width=\"1.5\"/>\n",
+          a.px(p.x), a.py(p.y));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", a.px(p.x) + 8,
+                       a.py(p.y) - 6, color, svg_escape(p.label));
+  }
+  return svg;
+}
+
 }  // namespace
 
 std::string render_svg(const BarChart& chart) {
@@ -152,111 +281,9 @@ std::string render_svg(const BarChart& chart) {
 }
 
 std::string render_svg(const ScatterChart& chart) {
-  const double w = chart.width, h = chart.height;
-  const double left = 70, right = 40, top = 40, bottom = 55;
-  const double pw = w - left - right, ph = h - top - bottom;
-
-  const double inf = std::numeric_limits<double>::infinity();
-  double x0 = inf, x1 = -inf, y0 = inf, y1 = -inf;
-  if (chart.zero_lines) x0 = x1 = y0 = y1 = 0;  // the base model sits at the origin: keep it in view
-  for (const auto& p : chart.points) {
-    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
-    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
-    if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi)) x0 = std::min(x0, p.x_lo), x1 = std::max(x1, p.x_hi);
-    if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi)) y0 = std::min(y0, p.y_lo), y1 = std::max(y1, p.y_hi);
-  }
-  if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-  // A margin so points and their labels stay off the frame.
-  double mx = (x1 - x0) * 0.08, my = (y1 - y0) * 0.08;
-  Axis x = make_axis(x0 - mx, x1 + mx + (x1 - x0) * 0.12, 8);  // labels extend to the right
-  Axis y = make_axis(y0 - my, y1 + my, 6);
-  auto px = [&](double v) { return left + (v - x.lo) / (x.hi - x.lo) * pw; };
-  std::function<double(double)> py = [&](double v) { return top + (1.0 - (v - y.lo) / (y.hi - y.lo)) * ph; };
-
-  std::string svg = header(chart.width, chart.height, chart.title, left + pw / 2);
-  for (double t : x.ticks) {
-    svg += fmt::format(
-        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n", px(t),
-        top, top + ph);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", px(t),
-                       top + ph + 16, tick_label(t, x.step));
-  }
-  svg += y_grid(y, left, pw, py);
-  if (chart.zero_lines) {
-    if (x.lo < 0 && x.hi > 0)
-      svg += fmt::format(
-          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#999\" "
-          "stroke-dasharray=\"4 3\"/>\n",
-          px(0), top, top + ph);
-    if (y.lo < 0 && y.hi > 0)
-      svg += fmt::format(
-          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#999\" "
-          "stroke-dasharray=\"4 3\"/>\n",
-          left, py(0), left + pw);
-  }
-  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
-                     left, top, pw, ph);
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
-                     h - 14, svg_escape(chart.x_label));
-  svg += y_label(chart.y_label, top + ph / 2);
-  std::string joined;
-  size_t joints = 0;
-  for (size_t i : chart.line)
-    if (i < chart.points.size() && std::isfinite(chart.points[i].x) && std::isfinite(chart.points[i].y))
-      joined +=
-          fmt::format("{}{:.1f},{:.1f}", joints++ ? " " : "", px(chart.points[i].x), py(chart.points[i].y));
-  if (joints < 2) joined.clear();  // one point makes no line
-  if (!joined.empty())
-    svg += fmt::format(
-        "<polyline class=\"line\" points=\"{}\" fill=\"none\" stroke=\"#555\" stroke-width=\"2\" "
-        "stroke-dasharray=\"6 3\"/>\n",
-        joined);
-  if (!joined.empty() && !chart.line_label.empty())
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#555\">- - {}</text>\n", left + 8, top + 16,
-                       svg_escape(chart.line_label));
-  // The curves' legend, under the joined line's label when there is one.
-  double legend_y = top + 16 + (!joined.empty() && !chart.line_label.empty() ? 16 : 0);
-  for (const auto& curve : chart.curves) {
-    std::string path;
-    for (size_t i : curve.points) {
-      const ScatterPoint& p = chart.points.at(i);
-      if (std::isfinite(p.x) && std::isfinite(p.y)) path += fmt::format("{:.1f},{:.1f} ", px(p.x), py(p.y));
-    }
-    const char* color = series_color(static_cast<size_t>(curve.color));
-    svg += fmt::format(
-        "<polyline class=\"curve\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path,
-        color);
-    if (curve.name.empty()) continue;
-    svg += fmt::format(
-        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
-        "stroke-width=\"2\"/>\n"
-        "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
-        left + 10, legend_y, left + 34, color, left + 40, legend_y + 4, svg_escape(curve.name));
-    legend_y += 16;
-  }
-  for (size_t i = 0; i < chart.points.size(); ++i) {
-    const ScatterPoint& p = chart.points[i];
-    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
-    const char* color = series_color(p.color >= 0 ? static_cast<size_t>(p.color) : i);
-    if (std::isfinite(p.x_lo) && std::isfinite(p.x_hi))
-      svg += error_bar(px(p.x_lo), py(p.y), px(p.x_hi), py(p.y), 6, false, color);
-    if (std::isfinite(p.y_lo) && std::isfinite(p.y_hi))
-      svg += error_bar(px(p.x), py(p.y_lo), px(p.x), py(p.y_hi), 6, true, color);
-    svg += fmt::format(
-        "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: x {}, y "
-        "{}</title>"
-        "</circle>\n",
-        px(p.x), py(p.y), color, svg_escape(p.label), value_text(p.x), value_text(p.y));
-    if (p.marked)
-      svg += fmt::format(
-          "<circle class=\"mark\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"9\" fill=\"none\" stroke=\"#222\" "
-          "stroke-width=\"1.5\"/>\n",
-          px(p.x), py(p.y));
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", px(p.x) + 8, py(p.y) - 6,
-                       color, svg_escape(p.label));
-  }
-  svg += "</svg>\n";
-  return svg;
+  const ScatterArea area = scatter_area(chart);
+  return header(chart.width, chart.height, chart.title, area.left + area.pw / 2) +
+         scatter_frame(chart, area) + scatter_lines(chart, area) + scatter_points(chart, area) + "</svg>\n";
 }
 
 }  // namespace plinth

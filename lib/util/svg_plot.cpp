@@ -49,6 +49,39 @@ const char* series_color(size_t i) {
   return kColors[i % std::size(kColors)];
 }
 
+namespace {
+
+// One series of a line chart: its polyline (a dot when it has one point) and its legend entry,
+// whose line starts at (legend_x, legend_y).
+template <class Px, class Py>
+std::string series_svg(const PlotSeries& s, const char* color, const Px& px, const Py& py, double legend_x,
+                       double legend_y) {
+  std::string svg, points;
+  const char* dash = s.dashed ? " stroke-dasharray=\"6 4\"" : "";
+  size_t drawn = 0;
+  double last_x = 0, last_y = 0;
+  for (const auto& [x, y] : s.points)
+    if (std::isfinite(x) && std::isfinite(y)) {
+      points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
+      ++drawn, last_x = x, last_y = y;
+    }
+  if (drawn == 1)  // a polyline of one point is invisible
+    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(last_x), py(last_y),
+                       color);
+  else if (drawn > 1)
+    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"{} points=\"{}\"/>\n",
+                       color, dash, points);
+  svg += fmt::format(
+      "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
+      "stroke-width=\"2\"{4}/>\n",
+      legend_x, legend_y, legend_x + 24, color, dash);
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", legend_x + 30, legend_y + 4,
+                     svg_escape(s.name));
+  return svg;
+}
+
+}  // namespace
+
 std::string render_svg(const LineChart& chart) {
   const double w = chart.width, h = chart.height;
   const double left = 70, right = 190, top = 40, bottom = 55;  // margins; the legend sits on the right
@@ -103,32 +136,9 @@ std::string render_svg(const LineChart& chart) {
       fmt::format("<text transform=\"translate(18 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                   top + ph / 2, svg_escape(chart.y_label));
 
-  for (size_t i = 0; i < chart.series.size(); ++i) {
-    const auto& s = chart.series[i];
-    const char* color = series_color(i);
-    const char* dash = s.dashed ? " stroke-dasharray=\"6 4\"" : "";
-    std::string points;
-    size_t drawn = 0;
-    double last_x = 0, last_y = 0;
-    for (const auto& [x, y] : s.points)
-      if (std::isfinite(x) && std::isfinite(y)) {
-        points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
-        ++drawn, last_x = x, last_y = y;
-      }
-    if (drawn == 1)  // a polyline of one point is invisible
-      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(last_x),
-                         py(last_y), color);
-    else if (drawn > 1)
-      svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"{} points=\"{}\"/>\n",
-                         color, dash, points);
-    double ly = top + 10 + 18 * static_cast<double>(i);
-    svg += fmt::format(
-        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
-        "stroke-width=\"2\"{4}/>\n",
-        left + pw + 14, ly, left + pw + 38, color, dash);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw + 44, ly + 4,
-                       svg_escape(s.name));
-  }
+  for (size_t i = 0; i < chart.series.size(); ++i)
+    svg += series_svg(chart.series[i], series_color(i), px, py, left + pw + 14,
+                      top + 10 + 18 * static_cast<double>(i));
   svg += "</svg>\n";
   return svg;
 }
