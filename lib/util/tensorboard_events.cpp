@@ -5,10 +5,13 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <isa-l/crc.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -101,14 +104,31 @@ double unix_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// This writer's files in `dir`, by name (the order TensorBoard reads them in).
+// A new file is written as "pending.<pid>.<name>" (AtomicFile's temporary of it
+// "pending.<pid>.<name>.tmp.<pid>"), then renamed to <name>: TensorBoard reads every file whose
+// name holds "tfevents", so a rewrite killed mid-write must leave nothing of that name behind.
+constexpr char kPendingPrefix[] = "pending.";
+
+// True for a pending file whose writer is gone (killed before its rename).
+bool abandoned_pending(const std::string& name) {
+  if (name.rfind(kPendingPrefix, 0) != 0 || name.find(kWriterTag) == std::string::npos) return false;
+  char* end = nullptr;
+  const long pid = std::strtol(name.c_str() + std::strlen(kPendingPrefix), &end, 10);
+  if (pid <= 0 || *end != '.') return false;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+// This writer's files in `dir`, by name (the order TensorBoard reads them in). Pending files
+// that killed writers left are removed.
 std::vector<fs::path> writer_files(const fs::path& dir) {
   std::vector<fs::path> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind(kFilePrefix, 0) == 0 && name.find(kWriterTag) != std::string::npos &&
-        !is_atomic_temporary(name))
+    if (abandoned_pending(name))
+      fs::remove(e.path(), ec);
+    else if (name.rfind(kFilePrefix, 0) == 0 && name.find(kWriterTag) != std::string::npos &&
+             !is_atomic_temporary(name))
       out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
@@ -271,6 +291,17 @@ std::vector<TensorBoardEvent> read_event_dir(const fs::path& dir) {
   return out;
 }
 
+std::vector<TensorBoardEvent> tensorboard_view(const std::vector<TensorBoardEvent>& events) {
+  std::vector<TensorBoardEvent> out;
+  for (const auto& e : events) {
+    if (e.session_start)
+      out.erase(std::remove_if(out.begin(), out.end(), [&](const auto& kept) { return kept.step >= e.step; }),
+                out.end());
+    if (!e.scalars.empty()) out.push_back(e);
+  }
+  return out;
+}
+
 TensorBoardWriter::TensorBoardWriter(fs::path dir, const std::vector<TensorBoardEvent>& history)
     : dir_(std::move(dir)) {
   fs::create_directories(dir_);
@@ -285,7 +316,15 @@ TensorBoardWriter::TensorBoardWriter(fs::path dir, const std::vector<TensorBoard
   start.session_start = true;
   std::string content = tfrecord(encode_event(version)) + tfrecord(encode_event(start));
   for (const auto& event : history) content += tfrecord(encode_event(event));
-  write_file_atomic(file_, content);
+  const fs::path pending =
+      dir_ / fmt::format("{}{}.{}", kPendingPrefix, ::getpid(), file_.filename().string());
+  write_file_atomic(pending, content);
+  std::error_code ec;
+  fs::rename(pending, file_, ec);
+  if (ec)
+    throw Failure(fmt::format("cannot rename {} to {}: {}", pending.string(), file_.string(), ec.message()));
+  // A kill from here until the last removal leaves both files: TensorBoard's view of them is
+  // the new file's (its START drops the old points; tensorboard_view).
   for (const auto& old : earlier) fs::remove(old);
   out_ = std::fopen(file_.c_str(), "ab");
   if (!out_) throw Failure(fmt::format("cannot append to {}: {}", file_.string(), std::strerror(errno)));

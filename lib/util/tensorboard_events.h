@@ -57,14 +57,22 @@ TfRecordFile read_tfrecords(const std::filesystem::path& file);
 // TensorBoard reads them); torn tails are left out. For tests and checks.
 std::vector<TensorBoardEvent> read_event_dir(const std::filesystem::path& dir);
 
+// The scalar events TensorBoard shows of `events` (in the order read): each SessionLog START
+// at step s drops the scalar events before it at steps >= s, as TensorBoard purges a restarted
+// run's stale points. A kill between a rewrite and the removal of the old file leaves both
+// files; this is what a reader sees of them (one event per step).
+std::vector<TensorBoardEvent> tensorboard_view(const std::vector<TensorBoardEvent>& events);
+
 // The event file of one run: `dir`/events.out.tfevents.<Unix seconds>.plinth.<generation>.
 //
-// Opening writes a new file atomically: the file version, a SessionLog START at the first
-// step, then `history` (the events a resumed or rolled-back run keeps). Its name sorts after
-// every earlier file of this writer in `dir`, which are then removed. So the directory never
-// holds a step twice, a torn record of a killed run is gone once it resumes, and a TensorBoard
-// that was watching drops its points past the START (steps >= the first kept step) and reads
-// the kept history again from the new file, as it also would if a crash left both files.
+// Opening writes a new file atomically (as pending.<pid>.<name>, a name TensorBoard does not
+// read, renamed once whole; pending files of killed writers are removed): the file version, a
+// SessionLog START at the first step, then `history` (the events a resumed or rolled-back run keeps). Its
+// name sorts after every earlier file of this writer in `dir`, which are then removed. So the directory holds
+// no step twice once the constructor returns, a torn record of a killed run is gone once it
+// resumes, and a TensorBoard that was watching drops its points past the START (steps >= the
+// first kept step) and reads the kept history again from the new file, as it also does when a
+// kill between the rename and the removal leaves both files (tensorboard_view).
 class TensorBoardWriter {
  public:
   TensorBoardWriter(std::filesystem::path dir, const std::vector<TensorBoardEvent>& history);

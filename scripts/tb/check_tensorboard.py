@@ -3,7 +3,8 @@
 
 Every scalar series of a run's tb/ must hold exactly the values of its metrics.jsonl, step for
 step and equal as float32: after a SIGKILL with the last record torn, after the resumed run
-ends, for a fine-tune with a select: panel, and, for the eval's tb/eval, the figures of
+ends (also with the killed run's file put back beside the new one, as a kill inside the
+resume's rewrite would leave it), for a fine-tune with a select: panel, and, for the eval's tb/eval, the figures of
 report.json at the tuned step.
 """
 
@@ -196,8 +197,18 @@ def main():
         last_step = max(s for series in expected.values() for s in series)
         compare("killed pretraining, last record torn", expected, tensorboard_series(tb), last_step)
 
+        with open(path, "rb") as f:
+            killed_file = f.read()
         plinth(["pretrain", "tb.yaml", "--resume"], work, args.plinth)
         compare("pretraining resumed to its end", metrics_series(run), tensorboard_series(tb))
+        # A kill between the resume's new file and the removal of the old one leaves both: the
+        # new file's SessionLog START makes TensorBoard drop the old file's points.
+        if os.path.exists(path):
+            fail(f"the resume left the killed run's event file {path}")
+        with open(path, "wb") as f:
+            f.write(killed_file)
+        compare("the killed run's file left beside the resumed one", metrics_series(run), tensorboard_series(tb))
+        os.remove(path)
 
         plinth(["finetune", "tb-ft.yaml"], work, args.plinth)
         ft = os.path.join(work, "runs/tb-ft")

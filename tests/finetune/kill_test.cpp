@@ -153,14 +153,15 @@ void require_same_tensors(const fs::path& a, const fs::path& b) {
   }
 }
 
-// The run's TensorBoard events against its metrics.jsonl: no step twice, each step's scalars
-// those metrics_log.h makes of its line, and no line without its event but the last one (the
-// event is written second); once the run has finished, the same steps on both sides.
+// The run's TensorBoard events, as TensorBoard shows them (a kill between a resume's new event
+// file and the removal of the old one leaves both), against its metrics.jsonl: no step twice,
+// each step's scalars those metrics_log.h makes of its line, and no line without its event but
+// the last one (the event is written second); once the run has finished, the same steps on both
+// sides.
 void require_events_match_metrics(const fs::path& run, bool finished) {
   if (!fs::exists(run / "tb")) return;  // killed before its first write
   std::map<int64_t, std::vector<TensorBoardScalar>> events;
-  for (const auto& e : read_event_dir(run / "tb")) {
-    if (e.scalars.empty()) continue;
+  for (const auto& e : tensorboard_view(read_event_dir(run / "tb"))) {
     INFO(run << ": step " << e.step);
     REQUIRE(events.count(e.step) == 0);
     events[e.step] = e.scalars;

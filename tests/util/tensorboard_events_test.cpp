@@ -1,5 +1,8 @@
 #include "util/tensorboard_events.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -147,4 +150,65 @@ TEST_CASE("Reopening the writer replaces the file with the kept history, never a
   CHECK(events.back().scalars[0].value == 1.5f);
   // The kept events keep their wall times (TensorBoard's relative axis stays the run's).
   CHECK(events.at(2).wall_time == scalar_event(0, 0).wall_time);
+}
+
+TEST_CASE("A kill between the new file and the old one's removal: TensorBoard's view holds each step once",
+          "[util][tensorboard]") {
+  test::TempDir dir;
+  const fs::path tb = dir / "tb";
+  {
+    TensorBoardWriter writer(tb, {});
+    for (int64_t step = 0; step < 5; ++step) writer.append(scalar_event(step, 2.0f));
+  }
+  const fs::path old_file = event_files(tb).at(0);
+  const std::string old_bytes = test::read_file(old_file);
+  {
+    TensorBoardWriter writer(tb, {scalar_event(0, 2.0f), scalar_event(1, 2.0f), scalar_event(2, 2.0f)});
+    writer.append(scalar_event(3, 1.5f));
+  }
+  std::ofstream(old_file, std::ios::binary) << old_bytes;  // as if the removal had not happened
+  REQUIRE(event_files(tb).size() == 2);
+  const auto both = read_event_dir(tb);
+  CHECK(scalar_steps(both) == std::vector<int64_t>{0, 1, 2, 3, 4, 0, 1, 2, 3});
+  const auto shown = tensorboard_view(both);
+  CHECK(scalar_steps(shown) == std::vector<int64_t>{0, 1, 2, 3});
+  CHECK(shown.back().scalars[0].value == 1.5f);
+
+  // A START past the first step keeps what came before it.
+  TensorBoardEvent restart;
+  restart.step = 2;
+  restart.session_start = true;
+  std::vector<TensorBoardEvent> events = {
+      scalar_event(0, 1.0f), scalar_event(1, 1.0f), scalar_event(2, 1.0f), scalar_event(3, 1.0f), restart,
+      scalar_event(2, 0.5f)};
+  const auto view = tensorboard_view(events);
+  CHECK(scalar_steps(view) == std::vector<int64_t>{0, 1, 2});
+  CHECK(view.back().scalars[0].value == 0.5f);
+}
+
+TEST_CASE("A pending file a killed writer left is removed; a live writer's is not", "[util][tensorboard]") {
+  test::TempDir dir;
+  const fs::path tb = dir / "tb";
+  fs::path file;
+  {
+    TensorBoardWriter writer(tb, {});
+    writer.append(scalar_event(0, 2.0f));
+    file = writer.file();
+  }
+  CHECK(event_files(tb) == std::vector<fs::path>{file});  // nothing pending once it is written
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);  // its pid names no process now
+  const std::string name = file.filename().string();
+  const fs::path dead = tb / ("pending." + std::to_string(child) + "." + name);
+  const fs::path dead_temporary =
+      tb / ("pending." + std::to_string(child) + "." + name + ".tmp." + std::to_string(child));
+  const fs::path live = tb / ("pending." + std::to_string(::getpid()) + "." + name + "x");
+  for (const auto& p : {dead, dead_temporary, live})
+    std::ofstream(p, std::ios::binary) << tfrecord(encode_event(scalar_event(0, 9.0f)));
+  TensorBoardWriter writer(tb, {scalar_event(0, 2.0f)});
+  CHECK_FALSE(fs::exists(dead));
+  CHECK_FALSE(fs::exists(dead_temporary));
+  CHECK(fs::exists(live));
 }
