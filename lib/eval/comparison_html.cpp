@@ -14,17 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// `target` as a URL relative to `from` (both made absolute); an absolute path when they share
-// no root, which a browser reading file:// pages follows as well.
-std::string relative_href(const fs::path& target, const fs::path& from) {
-  const fs::path t = fs::absolute(target).lexically_normal(), f = fs::absolute(from).lexically_normal();
-  fs::path rel = t.lexically_relative(f);
-  if (rel.empty()) rel = t;
-  std::string href = url_path(rel);
-  if (!href.empty() && href.back() != '/') href += '/';
-  return href == "./" ? "" : href;
-}
-
 // One section per run: its name linking to its report page, its method, its files, and its
 // loss and forgetting curves.
 std::string runs_html(const std::vector<ComparedRun>& runs, const fs::path& dir) {

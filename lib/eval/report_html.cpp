@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "eval/report_html_parts.h"
@@ -11,6 +13,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/html_page.h"
+#include "util/log.h"
 #include "util/text.h"
 
 namespace plinth::eval {
@@ -23,7 +26,49 @@ namespace {
 // run with a few thousand logged steps take a few hundred KiB.
 constexpr uintmax_t kMaxEmbeddedSvg = 4u << 20;
 
+// <run_dir>/comparisons.json: the directories of the comparison pages that list the run, relative
+// to run_dir (a tree moved as a whole keeps its links), in the order they were first written.
+constexpr char kComparisonsFile[] = "comparisons.json";
+
+std::vector<std::string> listed_in(const fs::path& run_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::is_regular_file(run_dir / kComparisonsFile, ec)) return out;
+  try {
+    const auto j = nlohmann::json::parse(read_file(run_dir / kComparisonsFile));
+    for (const auto& dir : j.at("comparisons")) out.push_back(dir.get<std::string>());
+  } catch (const std::exception&) {
+    // Damaged (a hand edit): the page loses its back-links, nothing else; the next comparison
+    // that lists the run writes the file afresh.
+    out.clear();
+  }
+  return out;
+}
+
+// ("comparison: <its directory's name>", href) for each page of listed_in that still exists.
+std::vector<std::pair<std::string, std::string>> comparison_links(const fs::path& run_dir) {
+  std::vector<std::pair<std::string, std::string>> links;
+  std::error_code ec;
+  for (const std::string& rel : listed_in(run_dir)) {
+    const fs::path page = fs::absolute(run_dir / rel / "comparison.html").lexically_normal();
+    if (!fs::is_regular_file(page, ec)) continue;
+    const fs::path dir = page.parent_path();
+    links.push_back(
+        {"comparison: " + dir.filename().string(), relative_href(dir, run_dir) + "comparison.html"});
+  }
+  return links;
+}
+
 }  // namespace
+
+std::string relative_href(const fs::path& target, const fs::path& from) {
+  const fs::path t = fs::absolute(target).lexically_normal(), f = fs::absolute(from).lexically_normal();
+  fs::path rel = t.lexically_relative(f);
+  if (rel.empty()) rel = t;
+  std::string href = url_path(rel);
+  if (!href.empty() && href.back() != '/') href += '/';
+  return href == "./" ? "" : href;
+}
 
 std::string training_curves_html(const fs::path& run_dir, std::string_view href_prefix,
                                  std::string_view caption) {
@@ -60,6 +105,7 @@ std::string report_html(const ForgettingReport& r, const fs::path& run_dir) {
   HtmlPage page;
   page.title = "Forgetting report: " + (r.run.empty() ? std::string("(unnamed run)") : r.run);
   page.nav = file_links(run_dir, {"report.md", "report.json", "report.svg", "loss.svg", "metrics.jsonl"}, "");
+  for (auto& link : comparison_links(run_dir)) page.nav.push_back(std::move(link));
   const std::string interpolation = interpolation_svg(r), attribution = attribution_svg(r);
   bool interpolation_shown = interpolation.empty(), attribution_shown = attribution.empty();
   const std::string interpolation_caption =
@@ -95,6 +141,24 @@ std::string report_html(const ForgettingReport& r, const fs::path& run_dir) {
     body += "<h2 id=\"training\">Training</h2>\n" + curves;
   page.body = std::move(body);
   return render_html(page);
+}
+
+void link_runs_to_comparison(const std::vector<ComparedRun>& runs, const fs::path& dir) {
+  for (const auto& run : runs) {
+    const fs::path run_dir = fs::absolute(run.report_file).lexically_normal().parent_path();
+    std::error_code ec;
+    if (!fs::is_regular_file(run_dir / "report.html", ec)) continue;  // no page to link from
+    const std::string rel = fs::absolute(dir).lexically_normal().lexically_relative(run_dir).string();
+    std::vector<std::string> dirs = listed_in(run_dir);
+    if (std::find(dirs.begin(), dirs.end(), rel) == dirs.end()) dirs.push_back(rel);
+    try {
+      write_file_atomic(run_dir / kComparisonsFile, nlohmann::json{{"comparisons", dirs}}.dump(2) + "\n");
+      write_file_atomic(run_dir / "report.html", report_html(run.report, run_dir));
+    } catch (const Failure& e) {  // a run directory we may read but not write: the comparison stands
+      log::warn("{}'s report.html does not link back to {}: {}", run_dir.string(),
+                (dir / "comparison.html").string(), e.what());
+    }
+  }
 }
 
 }  // namespace plinth::eval

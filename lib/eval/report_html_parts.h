@@ -1,5 +1,6 @@
 // The pieces report.html and comparison.html share (report_html.cpp, comparison_html.cpp): a
-// run's training curves and the links to the files a run directory holds. No torch here.
+// run's training curves, the links to the files a run directory holds, and relative links. No
+// torch here.
 #pragma once
 
 #include <filesystem>
@@ -20,5 +21,9 @@ std::string training_curves_html(const std::filesystem::path& run_dir, std::stri
 std::vector<std::pair<std::string, std::string>> file_links(const std::filesystem::path& dir,
                                                             const std::vector<std::string>& names,
                                                             std::string_view href_prefix);
+
+// `target` (a directory) as a URL relative to `from`, ending in '/' ("" when they are the same);
+// an absolute path when they share no root, which a browser reading file:// pages follows too.
+std::string relative_href(const std::filesystem::path& target, const std::filesystem::path& from);
 
 }  // namespace plinth::eval

@@ -243,6 +243,7 @@ void write_comparison(const std::vector<ComparedRun>& runs, const fs::path& dir)
   else
     fs::remove(dir / "interpolation.svg", ec);  // an earlier comparison's
   write_file_atomic(dir / "comparison.html", comparison_html(runs, dir));  // after the files it links
+  link_runs_to_comparison(runs, dir);
 }
 
 }  // namespace plinth::eval

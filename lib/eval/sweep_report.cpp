@@ -102,6 +102,7 @@ void write_sweep_comparison(const SweepComparison& sweep, const std::filesystem:
   write_file_atomic(dir / "comparison.md", sweep_markdown(sweep));
   write_file_atomic(dir / "comparison.svg", sweep_svg(sweep));
   write_file_atomic(dir / "comparison.html", sweep_html(sweep, dir));
+  link_runs_to_comparison(sweep.runs, dir);
 }
 
 }  // namespace plinth::eval

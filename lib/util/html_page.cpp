@@ -18,7 +18,7 @@ namespace {
 // row or chart cut across pages.
 constexpr const char* kStyle = R"(:root{color-scheme:light}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;background:#fff;max-width:1200px;margin:0 auto;padding:12px 16px}
-nav{font-size:13px;margin-bottom:6px}nav a{margin-right:14px}
+nav{font-size:13px;margin-bottom:6px}nav a{margin-right:14px;white-space:nowrap}
 h1{font-size:1.5em;margin:.4em 0}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}h3{font-size:1.05em;margin-bottom:.3em}
 .table{overflow-x:auto;margin:8px 0 16px}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
@@ -288,7 +288,8 @@ std::string render_html(const HtmlPage& page) {
       html_escape(page.title), kStyle);
   if (!page.nav.empty()) {
     out += "<nav>";
-    for (const auto& [text, href] : page.nav) out += html_link(href, text);
+    // A space between the links: a narrow window breaks the line there (a link itself never).
+    for (const auto& [text, href] : page.nav) out += html_link(href, text) + "\n";
     out += "</nav>\n";
   }
   return out + page.body + "</body>\n</html>\n";

@@ -87,6 +87,14 @@ TEST_CASE("report.html: every row, interval and chart of the report, curves and 
   CHECK(html.find("<script") == std::string::npos);
   for (const char* link : {"href=\"report.md\"", "href=\"report.json\"", "href=\"loss.svg\""})
     CHECK_THAT(html, Contains(link));
+  CHECK(html.find("comparison.html") == std::string::npos);  // no comparison lists it yet
+
+  // A comparison that lists the run: the page is written again from report.json, the same page
+  // as from the report itself (nothing lost on the way through the file), now linking back.
+  write_comparison(load_runs({run.path()}), run / "cmp");
+  const std::string linked = test::read_file(run / "report.html");
+  CHECK(linked == report_html(r, run.path()));
+  CHECK_THAT(linked, Contains("<a href=\"cmp/comparison.html\">comparison: cmp</a>"));
 }
 
 TEST_CASE("report.html: names from files are text, never markup", "[eval][html]") {
@@ -137,6 +145,24 @@ TEST_CASE("comparison.html: the table, the plot, each run's curves, links to eac
   write_comparison(runs, dir / "out" / "cmp");
   const std::string elsewhere = test::read_file(dir / "out" / "cmp" / "comparison.html");
   CHECK_THAT(elsewhere, Contains("href=\"../../runs/ft%20a/report.html\""));
+
+  // And back: run a's page links to both comparisons, once each however often they are written;
+  // run b has no page, and nothing is written into its directory.
+  write_comparison(runs, dir / "runs");
+  std::string back = test::read_file(a / "report.html");
+  CHECK(occurrences(back, "<a href=\"../comparison.html\">comparison: runs</a>") == 1);
+  CHECK(occurrences(back, "<a href=\"../../out/cmp/comparison.html\">comparison: cmp</a>") == 1);
+  CHECK(test::read_file(a / "comparisons.json").find("../../out/cmp") != std::string::npos);
+  CHECK_FALSE(fs::exists(b / "comparisons.json"));
+  // A comparison page deleted since is no longer linked; a damaged list only loses the links.
+  fs::remove(dir / "out" / "cmp" / "comparison.html");
+  back = report_html(ra, a);
+  CHECK(back.find("out/cmp") == std::string::npos);
+  CHECK_THAT(back, Contains("../comparison.html"));
+  dir.write("runs/ft a/comparisons.json", "{\"comparisons\": [1");
+  CHECK(report_html(ra, a).find("comparison.html") == std::string::npos);
+  write_comparison(runs, dir / "runs");
+  CHECK_THAT(test::read_file(a / "report.html"), Contains("../comparison.html"));
 }
 
 TEST_CASE("sweep comparison.html: the frontier plot and table, and links to every point", "[eval][html]") {
@@ -161,4 +187,7 @@ TEST_CASE("sweep comparison.html: the frontier plot and table, and links to ever
   CHECK(occurrences(html, "class=\"mark\"") >= 1);  // the frontier's ring
   CHECK_THAT(html, Contains("<a href=\"../p0/report.html\">lr1e-4</a>"));
   CHECK_THAT(html, Contains("<a href=\"../p1/report.html\">lr1e-3</a>"));
+  for (const char* point : {"p0", "p1"})
+    CHECK_THAT(test::read_file(dir / "runs" / point / "report.html"),
+               Contains("<a href=\"../sweep/comparison.html\">comparison: sweep</a>"));
 }
