@@ -136,6 +136,7 @@ void run_bench_train(TrainBenchArgs a) {
     diag.throw_if_any();
   }
   if (a.config.vocab_size <= 0) a.config.vocab_size = 8192;
+  model::check_config(a.config);  // before the matmul peak is measured, not after
   int threads = model::configure_threads(a.threads);
   torch::Device device = a.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (device.is_cuda() && !torch::cuda::is_available())

@@ -79,6 +79,11 @@ void bind(ConfigSection& s, DomainSpec& spec) {
   if (s.read("name", spec.name, Need::Required) && !valid_domain_name(spec.name))
     s.error("name", fmt::format("'{}' is not a valid domain name", spec.name),
             "use lowercase letters, digits, '_' and '-' (the name becomes part of file names)");
+  else if (spec.name == "mean")  // beside the domains: TensorBoard's val/mean, the reports' mean rows
+    s.error("name",
+            "'mean' is not a domain name: it names the mean over the domains in the reports and in "
+            "TensorBoard (val/mean)",
+            "choose another name for this domain");
   s.read("weight", spec.weight, Range<double>::at_least(0.0));
   s.read_bytes("max_bytes", spec.max_bytes);
   size_t problems_before = s.diagnostics().problems().size();

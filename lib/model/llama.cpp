@@ -135,37 +135,6 @@ LlamaModelImpl::LlamaModelImpl(const ModelConfig& c) {
   norm = register_module("norm", RMSNorm(c.dim, c.norm_eps));
 }
 
-namespace {
-
-void check_config(const ModelConfig& c) {
-  std::vector<Problem> problems;
-  auto bad = [&](std::string message, std::string hint) {
-    Problem p;  // no location: the config may come from a checkpoint, not a recipe line
-    p.key = "model";
-    p.message = std::move(message);
-    p.hint = std::move(hint);
-    problems.push_back(std::move(p));
-  };
-  if (c.vocab_size <= 0)
-    bad(fmt::format("vocab_size is {}", c.vocab_size),
-        "set model.vocab_size, or build the model after taking it from the tokenizer");
-  if (c.dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads < 0 || c.ffn < 0 || c.context <= 0)
-    bad(fmt::format("dim {}, layers {}, heads {}, kv_heads {}, ffn {}, context {}: sizes must be positive",
-                    c.dim, c.layers, c.heads, c.kv_heads, c.ffn, c.context),
-        "check the model section");
-  else if (c.dim % c.heads != 0 || c.head_dim() % 2 != 0)
-    bad(fmt::format("heads ({}) must divide dim ({}) into an even head size", c.heads, c.dim),
-        "choose dim and heads so that dim / heads is even");
-  else if (c.heads % c.resolved_kv_heads() != 0)
-    bad(fmt::format("kv_heads ({}) does not divide heads ({})", c.kv_heads, c.heads),
-        "use a divisor of heads");
-  if (!(c.rope_theta > 0) || !(c.norm_eps > 0) || !(c.init_std > 0))
-    bad("rope_theta, norm_eps and init_std must be positive", "check the model section");
-  if (!problems.empty()) throw BadInput(std::move(problems));
-}
-
-}  // namespace
-
 LlamaImpl::LlamaImpl(const ModelConfig& config) : config_(config) {
   check_config(config_);
   model = register_module("model", LlamaModel(config_));

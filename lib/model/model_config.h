@@ -33,4 +33,8 @@ struct ModelConfig {
 // Checks ranges, heads dividing dim, kv_heads dividing heads, an even head_dim (RoPE).
 void bind(ConfigSection& s, ModelConfig& config);
 
+// The same shape checks for a config from elsewhere (a checkpoint, command-line flags, the
+// tokenizer's vocabulary filled in): BadInput under the key "model", with every problem found.
+void check_config(const ModelConfig& config);
+
 }  // namespace plinth::model

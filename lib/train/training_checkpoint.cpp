@@ -75,20 +75,25 @@ void restore_generator_states(const model::CheckpointContents& c, const torch::D
   }
 }
 
+namespace {
+
+BadInput nothing_to_resume(const std::filesystem::path& run_dir, const std::string& command) {
+  return BadInput(fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
+                  "start the run without --resume" + (command.empty() ? "" : ": " + command));
+}
+
+}  // namespace
+
 std::filesystem::path checkpoint_to_resume(const std::filesystem::path& run_dir, const std::string& command) {
   if (auto latest = latest_checkpoint(run_dir)) return *latest;
-  throw BadInput(fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
-                 fmt::format("start the run without --resume: {}", command));
+  throw nothing_to_resume(run_dir, command);
 }
 
 std::filesystem::path restore_newest_readable(
     const std::filesystem::path& run_dir, bool lead,
     const std::function<void(const std::filesystem::path&)>& restore) {
   auto steps = list_step_checkpoints(run_dir);
-  if (steps.empty())
-    throw BadInput(
-        fmt::format("--resume: {} holds no checkpoint to resume", checkpoint_dir(run_dir).string()),
-        "start the run without --resume");
+  if (steps.empty()) throw nothing_to_resume(run_dir, "");
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
     try {
       restore(it->second);

@@ -104,6 +104,17 @@ TEST_CASE("bench train: the peer runs on plinth's threads with plinth's allocato
   }
 }
 
+TEST_CASE("bench train: a shape the model cannot take is refused before anything is measured",
+          "[cli][bench]") {
+  CliFixture f;
+  auto r =
+      f.plinth("bench train --no-reference --vocab 256 --dim 100 --heads 3 --layers 1 --seq 16 --batch 1");
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("heads (3) must divide dim (100)"));
+  CHECK_THAT(r.output, !Catch::Contains("matmul peak"));
+}
+
 namespace {
 
 // The float32-against-float64 error `plinth bench matmul` prints, or -1 when it prints none.

@@ -210,4 +210,15 @@ TEST_CASE("bind DomainSpec: name, weight, caps and its sources", "[data]") {
     CHECK(d3.problems()[0].key == "data.domains[2].sources");
     CHECK(d3.problems()[0].message == "missing required key");
   }
+  SECTION("'mean' names the mean over the domains, not a domain") {
+    Diagnostics d4;
+    m.set("name", ConfigNode::scalar("mean", at(30, 11)));
+    m.set("sources", sources);
+    ConfigSection s4(&m, "data.domains[0]", d4);
+    DomainSpec spec4;
+    bind(s4, spec4);
+    REQUIRE(problem_for(d4, ".name"));
+    CHECK(problem_for(d4, ".name")->where.line == 30);
+    CHECK_THAT(problem_for(d4, ".name")->message, Catch::Contains("val/mean"));
+  }
 }
