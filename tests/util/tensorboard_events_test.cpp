@@ -38,6 +38,19 @@ std::vector<int64_t> scalar_steps(const std::vector<TensorBoardEvent>& events) {
   return out;
 }
 
+// A run's steps 0..4 (loss 2), written by a fresh writer into `tb`.
+void write_five_steps(const fs::path& tb) {
+  TensorBoardWriter writer(tb, {});
+  for (int64_t step = 0; step < 5; ++step) writer.append(scalar_event(step, 2.0f));
+}
+
+// The run resumed at step 2: steps 0..2 kept, then step 3 (loss 1.5). Returns the new file.
+fs::path resume_at_step_two(const fs::path& tb) {
+  TensorBoardWriter writer(tb, {scalar_event(0, 2.0f), scalar_event(1, 2.0f), scalar_event(2, 2.0f)});
+  writer.append(scalar_event(3, 1.5f));
+  return writer.file();
+}
+
 }  // namespace
 
 TEST_CASE("CRC-32C: the known test vectors, and TFRecord's mask", "[util][tensorboard]") {
@@ -128,18 +141,11 @@ TEST_CASE("Reopening the writer replaces the file with the kept history, never a
           "[util][tensorboard]") {
   test::TempDir dir;
   const fs::path tb = dir / "tb";
-  {
-    TensorBoardWriter writer(tb, {});
-    for (int64_t step = 0; step < 5; ++step) writer.append(scalar_event(step, 2.0f));
-  }
+  write_five_steps(tb);
   fs::path first_file = event_files(tb).at(0);
   std::ofstream(first_file, std::ios::binary | std::ios::app) << "torn";  // a killed write
   // Resumed at step 2: steps 0..2 kept, then the run goes on from step 3.
-  {
-    TensorBoardWriter writer(tb, {scalar_event(0, 2.0f), scalar_event(1, 2.0f), scalar_event(2, 2.0f)});
-    CHECK(writer.file().filename() > first_file.filename());  // TensorBoard reads it after
-    writer.append(scalar_event(3, 1.5f));
-  }
+  CHECK(resume_at_step_two(tb).filename() > first_file.filename());  // TensorBoard reads it after
   const auto files = event_files(tb);
   REQUIRE(files.size() == 1);
   CHECK_FALSE(read_tfrecords(files[0]).torn);
@@ -156,16 +162,10 @@ TEST_CASE("A kill between the new file and the old one's removal: TensorBoard's 
           "[util][tensorboard]") {
   test::TempDir dir;
   const fs::path tb = dir / "tb";
-  {
-    TensorBoardWriter writer(tb, {});
-    for (int64_t step = 0; step < 5; ++step) writer.append(scalar_event(step, 2.0f));
-  }
+  write_five_steps(tb);
   const fs::path old_file = event_files(tb).at(0);
   const std::string old_bytes = test::read_file(old_file);
-  {
-    TensorBoardWriter writer(tb, {scalar_event(0, 2.0f), scalar_event(1, 2.0f), scalar_event(2, 2.0f)});
-    writer.append(scalar_event(3, 1.5f));
-  }
+  resume_at_step_two(tb);
   std::ofstream(old_file, std::ios::binary) << old_bytes;  // as if the removal had not happened
   REQUIRE(event_files(tb).size() == 2);
   const auto both = read_event_dir(tb);
