@@ -145,6 +145,9 @@ std::string report_html(const ForgettingReport& r, const fs::path& run_dir) {
 
 void link_runs_to_comparison(const std::vector<ComparedRun>& runs, const fs::path& dir) {
   for (const auto& run : runs) {
+    // Only a run's own report.json has its page beside it (a report file under another name,
+    // a baseline copied somewhere, is not that page's report).
+    if (run.report_file.filename() != "report.json") continue;
     const fs::path run_dir = fs::absolute(run.report_file).lexically_normal().parent_path();
     std::error_code ec;
     if (!fs::is_regular_file(run_dir / "report.html", ec)) continue;  // no page to link from

@@ -27,8 +27,9 @@ std::string sweep_html(const SweepComparison& sweep, const std::filesystem::path
 
 // Links each run's report.html back to the comparison written into `dir`: the directory goes
 // into <run_dir>/comparisons.json (relative to the run; pages since deleted are not linked) and
-// report.html is written again from the run's report. A run without report.html is left alone;
-// one whose directory cannot be written is warned about, and the comparison stands.
+// report.html is written again from the run's report. A run without report.html, or compared
+// by a report file not named report.json, is left alone; one whose directory cannot be written
+// is warned about, and the comparison stands.
 void link_runs_to_comparison(const std::vector<ComparedRun>& runs, const std::filesystem::path& dir);
 
 }  // namespace plinth::eval

@@ -163,6 +163,12 @@ TEST_CASE("comparison.html: the table, the plot, each run's curves, links to eac
   CHECK(report_html(ra, a).find("comparison.html") == std::string::npos);
   write_comparison(runs, dir / "runs");
   CHECK_THAT(test::read_file(a / "report.html"), Contains("../comparison.html"));
+  // A report file under another name beside a run's page (a baseline kept there) is not that
+  // page's report: the page stays as it is.
+  fs::copy_file(b / "report.json", a / "baseline.json");
+  const std::string before = test::read_file(a / "report.html");
+  write_comparison(load_runs({a / "baseline.json"}), dir / "other");
+  CHECK(test::read_file(a / "report.html") == before);
 }
 
 TEST_CASE("sweep comparison.html: the frontier plot and table, and links to every point", "[eval][html]") {
