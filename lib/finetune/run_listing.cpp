@@ -106,13 +106,20 @@ void read_report(const fs::path& file, RunRow& row) {
   }
 }
 
-// The state from the run's files: finished, evaluated, trained without tuned.ckpt, interrupted at
-// its newest checkpoint's step, or not started.
+// The state from the run's files: finished, evaluated (or its report older than tuned.ckpt: the
+// model was trained again after its eval, judged by the files' times, as make judges, since
+// hashing every model would not be instant), trained without tuned.ckpt, interrupted at its
+// newest checkpoint's step, or not started.
 std::string progress_state(const fs::path& run, const RunRow& row) {
   std::error_code ec;
   const bool finetune = row.kind == "fine-tune" || row.kind == "sweep point";
-  if (finetune && fs::exists(tuned_checkpoint_path(run), ec))
-    return fs::exists(run / "report.json", ec) ? "evaluated" : "finished";
+  const fs::path tuned = tuned_checkpoint_path(run);
+  if (finetune && fs::exists(tuned, ec)) {
+    if (!fs::exists(run / "report.json", ec)) return "finished";
+    const auto model_time = fs::last_write_time(tuned, ec);
+    const auto report_time = fs::last_write_time(run / "report.json", ec);
+    return !ec && model_time > report_time ? "finished, report older than tuned.ckpt" : "evaluated";
+  }
   if (row.step >= 0 && row.steps >= 0 && row.step >= row.steps)
     return finetune ? "trained, no tuned.ckpt" : "finished";
   if (row.step >= 0) return fmt::format("interrupted at step {}", row.step);

@@ -22,8 +22,8 @@ struct RunRow {
   std::string kind = "?";   // pretrain | fine-tune | sweep point
   std::string sweep_label;  // a sweep point's label (sweep_plan.h), else ""
   std::string method;       // fine-tunes: full, lora+replay, ...
-  // finished | evaluated | trained, no tuned.ckpt | interrupted at step N | not started |
-  // stale because ... | damaged: why
+  // finished | evaluated | finished, report older than tuned.ckpt | trained, no tuned.ckpt |
+  // interrupted at step N | not started | stale because ... | damaged: why
   std::string state;
   std::string stale_because;                                   // the reason when stale, else ""
   int64_t step = -1;                                           // the newest checkpoint's (-1: none)

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,11 @@ TEST_CASE("run listing: kinds, states, losses and report figures, a damaged run 
              Catch::StartsWith("damaged: ") && Catch::Contains("metrics.jsonl:1 is not JSON"));
   CHECK(runs["cut"]["best_val_loss"] == 3.0);  // a last line cut by a kill is no damage
   for (const auto& [name, r] : runs) CHECK(r["stale_because"].is_null());
+
+  // Trained again after its eval: the report is older than the model it describes.
+  fs::last_write_time(tuned_checkpoint_path(point),
+                      fs::last_write_time(point / "report.json") + std::chrono::seconds(2));
+  CHECK(by_dir(list_runs(dir / "runs"))["sweep/ft-lr1"]["state"] == "finished, report older than tuned.ckpt");
 
   const std::string table = runs_table(rows, dir / "runs");
   CHECK_THAT(table, Catch::Contains("sweep/ft-lr1") && Catch::Contains("+12.5% [+10.0, +15.0]") &&
