@@ -77,10 +77,22 @@ ForgettingReport at_confidence(const ForgettingReport& r, double confidence) {
 // baseline position).
 using Pairs = std::vector<std::pair<size_t, size_t>>;
 
+// What a problem about two samples that do not nest names: "domain 'code'" or "suite 'arc'", the
+// units ("documents", "questions"), how to make the samples agree, and whether no unit in common
+// is a problem by itself (a suite's questions) or only when neither sample contains the other.
+struct UnitSample {
+  std::string what;
+  const char* units;
+  const char* hint;
+  bool none_in_common_is_problem;
+};
+
 // The units both samples hold, matched by key (a document's index and first token, a question's
-// index), in the report's order.
+// index), in the report's order; a problem when neither sample contains the other (they were
+// drawn with another seed, or from other shards).
 template <class Key>
-Pairs common_units(const std::vector<Key>& now, const std::vector<Key>& before) {
+Pairs common_units(const std::vector<Key>& now, const std::vector<Key>& before, const UnitSample& sample,
+                   const std::string& baseline, std::vector<Problem>& problems) {
   std::map<Key, size_t> in_before;
   for (size_t i = 0; i < before.size(); ++i) in_before[before[i]] = i;
   Pairs pairs;
@@ -88,6 +100,14 @@ Pairs common_units(const std::vector<Key>& now, const std::vector<Key>& before) 
     auto it = in_before.find(now[i]);
     if (it != in_before.end()) pairs.emplace_back(i, it->second);
   }
+  const size_t only_now = now.size() - pairs.size(), only_before = before.size() - pairs.size();
+  if ((sample.none_in_common_is_problem && pairs.empty()) || (only_now > 0 && only_before > 0))
+    problems.push_back(problem(
+        fmt::format("{}: the report and the baseline {} scored other {} ({} of the "
+                    "report's {} are not in the baseline, {} of the baseline's {} "
+                    "not in the report)",
+                    sample.what, baseline, sample.units, only_now, now.size(), only_before, before.size()),
+        sample.hint));
   return pairs;
 }
 
@@ -98,21 +118,15 @@ std::vector<std::pair<uint64_t, uint64_t>> document_keys(const DocumentScores& d
   return keys;
 }
 
-// The documents of one domain both scored, or a problem when neither sample contains the other
-// (they were drawn with another seed, or from other shards).
+// The documents of one domain both scored, or a problem when neither sample contains the other.
 Pairs common_documents(const DomainForgetting& now, const DomainForgetting& before,
                        const std::string& baseline, std::vector<Problem>& problems) {
-  const Pairs pairs = common_units(document_keys(now.docs), document_keys(before.docs));
-  const size_t only_now = now.docs.size() - pairs.size(), only_before = before.docs.size() - pairs.size();
-  if (only_now > 0 && only_before > 0)
-    problems.push_back(problem(
-        fmt::format(
-            "domain '{}': the report and the baseline {} scored other documents ({} of the report's {} "
-            "are not in the baseline, {} of the baseline's {} not in the report)",
-            now.name, baseline, only_now, now.docs.size(), only_before, before.docs.size()),
-        "evaluate both with the same eval.seed on the same prepared shards (the baseline's sample: "
-        "see its sample.seed), or make a new baseline"));
-  return pairs;
+  return common_units(document_keys(now.docs), document_keys(before.docs),
+                      {fmt::format("domain '{}'", now.name), "documents",
+                       "evaluate both with the same eval.seed on the same prepared shards (the baseline's "
+                       "sample: see its sample.seed), or make a new baseline",
+                       false},
+                      baseline, problems);
 }
 
 // Per replicate: 100 * (sum tuned / sum base - 1) of the picked documents, both reports resampled
@@ -142,17 +156,12 @@ double point_forgetting(const DocumentScores& docs, const Pairs& pairs, bool bas
 // a problem when neither sample contains the other.
 Pairs common_questions(const SuiteResult& now, const SuiteResult& before, const std::string& baseline,
                        std::vector<Problem>& problems) {
-  const Pairs pairs = common_units(now.index, before.index);
-  const size_t only_now = now.index.size() - pairs.size(), only_before = before.index.size() - pairs.size();
-  if (pairs.empty() || (only_now > 0 && only_before > 0))
-    problems.push_back(problem(
-        fmt::format(
-            "suite '{}': the report and the baseline {} scored other questions ({} of the report's {} "
-            "are not in the baseline, {} of the baseline's {} not in the report)",
-            now.name, baseline, only_now, now.index.size(), only_before, before.index.size()),
-        "evaluate both with the same eval.seed, eval.suite_questions and suite file, or make a new "
-        "baseline"));
-  return pairs;
+  return common_units(now.index, before.index,
+                      {fmt::format("suite '{}'", now.name), "questions",
+                       "evaluate both with the same eval.seed, eval.suite_questions and suite file, or make "
+                       "a new baseline",
+                       true},
+                      baseline, problems);
 }
 
 // The suites' checks: each budgeted suite's drop in its headline metric (suite_result.h), base to tuned (the
